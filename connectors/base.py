@@ -1,0 +1,106 @@
+"""The interface every source implements.
+
+One shape for all seven warehouses (as SQLAlchemy keeps one dialect shape): a connector is opened lazily, used as a
+context manager, and always closes what it opened, whatever happened. Every query passes the SQL guard first.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from abc import ABC, abstractmethod
+from typing import Any, Callable, ClassVar, Sequence
+
+from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
+from connectors.credentials import _Credentials
+from connectors.results import ConnectionTest, QueryResult
+
+log = logging.getLogger("connectors")
+
+# progress(stage, fields): e.g. progress("tables", {"done": 120, "total": 2000, "schema": "public"})
+ProgressCallback = Callable[[str, dict[str, Any]], None]
+
+DEFAULT_MAX_ROWS = 5000
+DEFAULT_TIMEOUT_S = 60.0
+
+
+class Connector(ABC):
+    """A live, read-only handle on one data source."""
+
+    source_type: ClassVar[str]
+    #: sqlglot dialect name used by the SQL guard and for transpiling.
+    dialect: ClassVar[str]
+
+    def __init__(self, credentials: _Credentials) -> None:
+        self.credentials = credentials
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._cleanups: list[Callable[[], None]] = []
+
+    # -- lifecycle -------------------------------------------------------------------------------------------------
+    def __enter__(self) -> "Connector":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Register a cleanup hook (temp objects, warm-pool release); runs once at close, even after errors."""
+        self._cleanups.append(callback)
+
+    def close(self) -> None:
+        """Close everything this connector opened. Idempotent, thread-safe, never raises."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        for callback in reversed(self._cleanups):
+            try:
+                callback()
+            except Exception as exc:  # a failing hook must not keep the connection open
+                log.warning("connector cleanup hook failed: %s", type(exc).__name__)
+        try:
+            self._close()
+        except Exception as exc:
+            log.warning("connector close failed: %s", type(exc).__name__)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @abstractmethod
+    def _close(self) -> None:
+        """Release driver resources (connections, cursors, sessions)."""
+
+    # -- the interface -----------------------------------------------------------------------------------------------
+    @abstractmethod
+    def test_connection(self) -> ConnectionTest:
+        """Open (if needed) and round-trip once. Never raises for source failures: they land in `.error`."""
+
+    @abstractmethod
+    def query(
+        self,
+        sql: str,
+        params: Sequence[Any] | dict[str, Any] | None = None,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> QueryResult:
+        """Run one read-only statement (checked by the SQL guard) with the row limit pushed to the source."""
+
+    @abstractmethod
+    def cancel(self) -> None:
+        """Stop the running query on the server. Safe to call from another thread, and when nothing runs."""
+
+    @abstractmethod
+    def introspect(self, filters: CatalogFilters | None = None, progress: ProgressCallback | None = None) -> Catalog:
+        """Bulk catalog read: round trips do not grow with the number of tables."""
+
+    @abstractmethod
+    def profile(self, table: TableRef | str, sample_size: int = 10_000) -> TableProfile:
+        """Column statistics on a sample of the table (whole table when small)."""
+
+    def guard(self, sql: str) -> str:
+        """The SQL to run after the read-only check for this source's dialect (raises ReadOnlyViolation)."""
+        from connectors.sql_guard import check_read_only
+
+        return check_read_only(sql, self.dialect)
