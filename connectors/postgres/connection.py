@@ -1,0 +1,315 @@
+"""The PostgreSQL connector (psycopg 3): the model every server source copies.
+
+What it guarantees, and how:
+- lazy open: nothing touches the network until the first call that needs the server;
+- read-only twice over: every statement passes the SQL guard, and the session itself is read-only
+  (`default_transaction_read_only=on` at login, `BEGIN READ ONLY` for every transaction);
+- the row limit is pushed to the server: a SELECT runs in a named (server-side) cursor that fetches max_rows+1
+  rows, and when the statement has no LIMIT of its own one is appended so the planner can choose a top-N plan;
+- the timeout is the server's: `statement_timeout` set locally in the query's transaction (a client watchdog sends a
+  cancel request a little later in case the server never answers);
+- `cancel()` from any thread sends a PostgreSQL cancel request on a separate socket;
+- errors are mapped by SQLSTATE (see `errors.py`) and never carry the password;
+- `close()` closes the connection whatever happened before.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from typing import Any, ClassVar, Sequence
+
+import psycopg
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.tokens import TokenType
+
+from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Connector, ProgressCallback
+from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
+from connectors.credentials import PostgresCredentials, RedshiftCredentials
+from connectors.errors import ConnectorError, QueryError
+from connectors.postgres.catalog import PostgresCatalogReader
+from connectors.postgres.errors import map_connect_error, map_query_error
+from connectors.results import ConnectionTest, QueryResult, ResultColumn
+
+log = logging.getLogger("connectors.postgres")
+
+DEFAULT_APPLICATION_NAME = "analyst-taskpack"
+#: how long after the server-side timeout the client sends its own cancel request (a server that never answers)
+WATCHDOG_GRACE_S = 2.0
+
+_cursor_names = itertools.count(1)
+
+
+def plan_row_limit(sql: str, dialect: str, max_rows: int) -> tuple[str, bool]:
+    """(SQL to send, whether to run it in a server-side cursor) for a guarded statement.
+
+    Only SELECT-like statements can be DECLAREd as a cursor; SHOW/EXPLAIN run in a plain cursor (their results are
+    small). A query without LIMIT/FETCH of its own gets `LIMIT max_rows+1` appended so the planner can pick a
+    top-N plan; appending (rather than re-generating the SQL from sqlglot's tree) keeps the user's text byte for byte,
+    and a trailing semicolon is cut so the clause lands inside the statement.
+    """
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except SqlglotError:
+        return sql, True
+    if not isinstance(tree, exp.Query):
+        return sql, False
+    if tree.args.get("limit") or tree.args.get("fetch") or tree.args.get("locks"):
+        return sql, True
+    tokens = sqlglot.Dialect.get_or_raise(dialect).tokenize(sql)
+    if tokens and tokens[-1].token_type == TokenType.SEMICOLON:
+        sql = sql[: tokens[-1].start]
+    return f"{sql}\nLIMIT {max_rows + 1}", True
+
+
+class PostgresConnector(Connector):
+    """Read-only PostgreSQL connector over psycopg 3."""
+
+    source_type: ClassVar[str] = "postgres"
+    dialect: ClassVar[str] = "postgres"
+    #: the name errors use for this source
+    source_label: ClassVar[str] = "PostgreSQL"
+
+    def __init__(
+        self,
+        credentials: PostgresCredentials | RedshiftCredentials,
+        *,
+        application_name: str = DEFAULT_APPLICATION_NAME,
+    ) -> None:
+        super().__init__(credentials)
+        self.credentials: PostgresCredentials | RedshiftCredentials = credentials
+        self.application_name = application_name
+        self._conn: psycopg.Connection[Any] | None = None
+        self._open_lock = threading.Lock()
+        self._cancel_requested = threading.Event()
+        self._timed_out = threading.Event()
+
+    # -- connection ------------------------------------------------------------------------------------------------
+    @property
+    def _secrets(self) -> list[str]:
+        pw = self.credentials.password
+        return [pw.get_secret_value()] if pw is not None else []
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        c = self.credentials
+        kwargs: dict[str, Any] = {
+            "host": c.host,
+            "port": c.port,
+            "dbname": c.database,
+            "user": c.username,
+            "sslmode": c.ssl_mode,
+            "connect_timeout": c.connect_timeout,
+            "application_name": self.application_name,
+            # read-only from the first statement on, even for SQL that bypasses BEGIN READ ONLY
+            "options": "-c default_transaction_read_only=on",
+        }
+        if c.password is not None:
+            kwargs["password"] = c.password.get_secret_value()
+        return kwargs
+
+    def _on_connect(self, conn: psycopg.Connection[Any]) -> None:
+        """Session setup after login; Redshift (no startup `options`) does it with SET here."""
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self.closed:
+            raise ConnectorError("the connector is closed", code="connector_closed")
+        with self._open_lock:
+            if self._conn is not None and not self._conn.closed and not self._conn.broken:
+                return self._conn
+            if self._conn is not None:  # broken: drop it and open a fresh one
+                self._discard_connection()
+            try:
+                conn = psycopg.connect(**self._connect_kwargs())
+            except psycopg.Error as exc:
+                raise map_connect_error(exc, source=self.source_label, secrets=self._secrets) from None
+            try:
+                conn.read_only = True  # every transaction psycopg opens is BEGIN READ ONLY
+                self._on_connect(conn)
+                conn.rollback()
+            except psycopg.Error as exc:
+                conn.close()
+                raise map_query_error(exc, source=self.source_label, secrets=self._secrets) from None
+            self._conn = conn
+            log.info("connection opened", extra={"source": self.source_type, "host": self.credentials.host})
+            return conn
+
+    def _discard_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                pass
+
+    def _close(self) -> None:
+        self._discard_connection()
+
+    # -- the interface -----------------------------------------------------------------------------------------------
+    def test_connection(self) -> ConnectionTest:
+        start = time.perf_counter()
+        try:
+            conn = self._connection()
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1")
+                cur.fetchone()
+            conn.rollback()
+        except ConnectorError as exc:
+            return ConnectionTest(ok=False, error=exc.to_dict())
+        except psycopg.Error as exc:
+            self._rollback_quietly()
+            return ConnectionTest(ok=False, error=map_query_error(exc, source=self.source_label, secrets=self._secrets).to_dict())
+        return ConnectionTest(
+            ok=True,
+            latency_ms=round((time.perf_counter() - start) * 1000, 3),
+            server_version=conn.info.parameter_status("server_version"),
+        )
+
+    def query(
+        self,
+        sql: str,
+        params: Sequence[Any] | dict[str, Any] | None = None,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> QueryResult:
+        if max_rows < 0:
+            raise QueryError(f"max_rows must be >= 0, got {max_rows}", code="invalid_argument")
+        if timeout <= 0:
+            raise QueryError(f"timeout must be > 0 seconds, got {timeout}", code="invalid_argument")
+        checked = self.guard(sql)  # raises ReadOnlyViolation before anything reaches the server
+        conn = self._connection()
+        start = time.perf_counter()
+        self._cancel_requested.clear()
+        self._timed_out.clear()
+        watchdog = threading.Timer(timeout + WATCHDOG_GRACE_S, self._watchdog_fired)
+        watchdog.daemon = True
+        try:
+            self._set_statement_timeout(conn, timeout)
+            watchdog.start()
+            columns, rows, truncated = self._execute(conn, checked, params, max_rows)
+        except psycopg.Error as exc:
+            error = map_query_error(
+                exc,
+                source=self.source_label,
+                secrets=self._secrets,
+                timed_out=self._timed_out.is_set(),
+                canceled=self._cancel_requested.is_set() and not self._timed_out.is_set(),
+                timeout_s=timeout,
+            )
+            self._after_failure(error)
+            log.info("query failed", extra={"source": self.source_type, "code": error.code})
+            raise error from None
+        finally:
+            watchdog.cancel()
+        self._rollback_quietly()
+        elapsed_ms = round((time.perf_counter() - start) * 1000, 3)
+        log.info(
+            "query finished",
+            extra={"source": self.source_type, "rows": len(rows), "truncated": truncated, "elapsed_ms": elapsed_ms},
+        )
+        return QueryResult(columns=columns, rows=rows, row_count=len(rows), truncated=truncated, elapsed_ms=elapsed_ms)
+
+    def _set_statement_timeout(self, conn: psycopg.Connection[Any], timeout: float) -> None:
+        # set_config(..., is_local => true): lives only as long as this query's (read-only) transaction
+        conn.execute("SELECT set_config('statement_timeout', %s, true)", [f"{max(1, int(timeout * 1000))}ms"])
+
+    def _execute(
+        self, conn: psycopg.Connection[Any], sql: str, params: Any, max_rows: int
+    ) -> tuple[list[ResultColumn], list[list[Any]], bool]:
+        sql, use_server_cursor = plan_row_limit(sql, self.dialect, max_rows)
+        cursor: psycopg.Cursor[Any] = (
+            conn.cursor(name=f"taskpack_q{next(_cursor_names)}") if use_server_cursor else conn.cursor()
+        )
+        with cursor as cur:
+            cur.execute(sql, params)
+            if cur.description is None:
+                return [], [], False
+            columns = [ResultColumn(name=d.name, type=d.type_display) for d in cur.description]
+            fetched = cur.fetchmany(max_rows + 1)
+        truncated = len(fetched) > max_rows
+        return columns, [list(r) for r in fetched[:max_rows]], truncated
+
+    def _after_failure(self, error: ConnectorError) -> None:
+        if self._conn is not None and (self._conn.broken or self._conn.closed):
+            self._discard_connection()
+        else:
+            self._rollback_quietly()
+
+    def _rollback_quietly(self) -> None:
+        conn = self._conn
+        if conn is None or conn.closed:
+            return
+        try:
+            conn.rollback()
+        except psycopg.Error:
+            self._discard_connection()
+
+    def _watchdog_fired(self) -> None:
+        self._timed_out.set()
+        log.warning("server did not honour statement_timeout; sending a cancel request", extra={"source": self.source_type})
+        self._send_cancel()
+
+    def cancel(self) -> None:
+        self._cancel_requested.set()
+        self._send_cancel()
+
+    def _send_cancel(self) -> None:
+        conn = self._conn
+        if conn is None or conn.closed:
+            return
+        try:
+            conn.cancel_safe(timeout=5.0)
+            log.info("cancel request sent", extra={"source": self.source_type})
+        except Exception as exc:  # nothing running, or the server is gone: cancel stays best effort
+            log.warning("cancel request failed", extra={"source": self.source_type, "error": type(exc).__name__})
+
+    # -- catalog and profiles ---------------------------------------------------------------------------------------
+    def _catalog_query(self, conn: psycopg.Connection[Any]) -> Any:
+        def run(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return cur.fetchall()
+
+        return run
+
+    def _catalog_reader(self, conn: psycopg.Connection[Any]) -> PostgresCatalogReader:
+        return PostgresCatalogReader(
+            run=self._catalog_query(conn),
+            database=self.credentials.database,
+            source_type=self.source_type,
+            server_version=conn.info.parameter_status("server_version"),
+        )
+
+    def introspect(self, filters: CatalogFilters | None = None, progress: ProgressCallback | None = None) -> Catalog:
+        conn = self._connection()
+        start = time.perf_counter()
+        try:
+            # one REPEATABLE READ snapshot so the four catalog queries agree with each other
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            catalog = self._catalog_reader(conn).read(filters, progress)
+        except psycopg.Error as exc:
+            error = map_query_error(exc, source=self.source_label, secrets=self._secrets)
+            self._after_failure(error)
+            raise error from None
+        finally:
+            self._rollback_quietly()
+            if self._conn is not None and not self._conn.closed:
+                self._conn.isolation_level = None
+        log.info(
+            "introspected catalog",
+            extra={
+                "source": self.source_type,
+                "tables": catalog.table_count,
+                "round_trips": catalog.round_trips,
+                "elapsed_ms": round((time.perf_counter() - start) * 1000, 3),
+            },
+        )
+        return catalog
+
+    def profile(self, table: TableRef | str, sample_size: int = 10_000) -> TableProfile:
+        from connectors.postgres.profile import profile_postgres_table
+
+        return profile_postgres_table(self, table, sample_size)
