@@ -1,0 +1,262 @@
+"""Bulk catalog read for MySQL / MariaDB from information_schema, in a fixed number of queries.
+
+Shape of the result: MySQL has no level between the server and its databases, and a MySQL "database" is what every
+other source calls a schema (`SELECT * FROM db.table`), so the Catalog holds ONE `Database`, named after the host in
+the credentials (`credentials.host`; stable for one data source and meaningful to a reader, unlike information_schema's
+constant catalog name `def`), whose `schemas` are the MySQL databases the credentials can see. The system schemas
+(mysql, information_schema, performance_schema, sys) are left out. `CatalogFilters` database globs therefore match
+the host name; filter MySQL databases with the schema globs.
+
+Round trips: SCHEMATA (names, filtered here with the globs), then TABLES, COLUMNS, KEY_COLUMN_USAGE (primary and
+foreign keys: MySQL always names the primary key `PRIMARY`, and foreign-key rows carry their referenced columns, so
+neither TABLE_CONSTRAINTS nor REFERENTIAL_CONSTRAINTS needs a join), VIEWS (only when there are views) and, on MariaDB,
+CHECK_CONSTRAINTS (only when there are longtext columns: MariaDB's JSON is `longtext` + `CHECK (json_valid(col))`).
+Each is filtered server-side with `TABLE_SCHEMA IN (...)`, so the count never grows with the number of tables: at most
+six queries for any server.
+
+MariaDB and MySQL differ in COLUMN_DEFAULT: MariaDB 10.2.7+ returns SQL text (`'abc'`, `NULL` for "no default" on a
+nullable column, `current_timestamp()`), MySQL the raw value (`abc`, NULL, `CURRENT_TIMESTAMP` flagged
+DEFAULT_GENERATED). `Column.default` is always SQL text, None when there is no default.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections import defaultdict
+from typing import Any, Iterable, Sequence
+
+import pymysql
+
+from connectors.base import ProgressCallback
+from connectors.catalog import Catalog, CatalogFilters, Column, Database, ForeignKey, Schema, Table, TableKind
+from connectors.mysql.statements import ServerInfo
+from connectors.mysql.types import normalize_type
+
+log = logging.getLogger("connectors.mysql")
+
+SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
+
+SCHEMATA_SQL = """
+SELECT SCHEMA_NAME FROM information_schema.SCHEMATA
+WHERE SCHEMA_NAME NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')
+ORDER BY SCHEMA_NAME
+"""
+
+TABLES_SQL = """
+SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, ENGINE, TABLE_ROWS, DATA_LENGTH, INDEX_LENGTH, TABLE_COMMENT
+FROM information_schema.TABLES
+WHERE TABLE_SCHEMA IN ({schemas})
+"""
+
+COLUMNS_SQL = """
+SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_DEFAULT, IS_NULLABLE, DATA_TYPE, COLUMN_TYPE,
+       EXTRA, COLUMN_COMMENT
+FROM information_schema.COLUMNS
+WHERE TABLE_SCHEMA IN ({schemas})
+"""
+
+KEYS_SQL = """
+SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, ORDINAL_POSITION,
+       REFERENCED_TABLE_SCHEMA, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME
+FROM information_schema.KEY_COLUMN_USAGE
+WHERE TABLE_SCHEMA IN ({schemas}) AND (CONSTRAINT_NAME = 'PRIMARY' OR REFERENCED_TABLE_NAME IS NOT NULL)
+"""
+
+VIEWS_SQL = """
+SELECT TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION
+FROM information_schema.VIEWS
+WHERE TABLE_SCHEMA IN ({schemas})
+"""
+
+JSON_CHECKS_SQL = """
+SELECT CONSTRAINT_SCHEMA, TABLE_NAME, CHECK_CLAUSE
+FROM information_schema.CHECK_CONSTRAINTS
+WHERE CONSTRAINT_SCHEMA IN ({schemas}) AND CHECK_CLAUSE LIKE 'json\\_valid(%%'
+"""
+
+_TABLE_KINDS: dict[str, TableKind] = {"BASE TABLE": "table", "SYSTEM VERSIONED": "table", "VIEW": "view"}
+_EXTERNAL_ENGINES = {"FEDERATED", "CONNECT", "SPIDER"}
+_JSON_VALID = re.compile(r"^json_valid\(`((?:[^`]|``)+)`\)$", re.IGNORECASE)
+_NUMERIC_TYPES = {
+    "tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric", "float", "double", "real",
+    "bit", "year",
+}
+
+Key = tuple[str, str]  # (schema, table)
+
+
+class _CatalogReader:
+    """Runs the catalog queries on one connection and counts them."""
+
+    def __init__(self, conn: pymysql.Connection, progress: ProgressCallback | None) -> None:
+        self.conn = conn
+        self.progress = progress
+        self.round_trips = 0
+
+    def fetch(self, stage: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        started = time.perf_counter()
+        with self.conn.cursor() as cursor:
+            cursor.execute(sql, tuple(params) or None)
+            rows = list(cursor.fetchall())
+        self.round_trips += 1
+        log.debug("mysql catalog query", extra={"stage": stage, "rows": len(rows), "ms": round((time.perf_counter() - started) * 1000, 1)})
+        self.report(stage, {"rows": len(rows)})
+        return rows
+
+    def report(self, stage: str, fields: dict[str, Any]) -> None:
+        if self.progress is not None:
+            self.progress(stage, fields)
+
+
+def _in_list(values: Iterable[str]) -> str:
+    return ", ".join("%s" for _ in values)
+
+
+def _text(value: Any) -> Any:
+    """information_schema text columns come back as bytes on some servers/collations."""
+    return value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else value
+
+
+def column_default(raw: Any, data_type: str, extra: str, server: ServerInfo) -> str | None:
+    """COLUMN_DEFAULT as SQL text (None = no default), whichever way the server spells it."""
+    raw = _text(raw)
+    if raw is None or ("GENERATED" in extra.upper() and "DEFAULT_GENERATED" not in extra.upper()):
+        return None  # no default, or a generated column (its expression is not a default)
+    if server.quotes_column_defaults:
+        return None if raw == "NULL" else raw
+    if "DEFAULT_GENERATED" in extra.upper() or data_type in _NUMERIC_TYPES:
+        return raw
+    if data_type in ("timestamp", "datetime") and raw.upper().startswith("CURRENT_TIMESTAMP"):
+        return raw  # MySQL 5.7 lists this expression without the DEFAULT_GENERATED flag
+    return "'" + raw.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def read_catalog(
+    conn: pymysql.Connection,
+    server: ServerInfo,
+    *,
+    database_name: str,
+    filters: CatalogFilters,
+    progress: ProgressCallback | None = None,
+) -> Catalog:
+    """The catalog of every schema (MySQL database) the connection can see, after the filters."""
+    reader = _CatalogReader(conn, progress)
+    catalog = Catalog(source_type="mysql", server_version=server.version_string, round_trips=0)
+    if not filters.database_ok(database_name):
+        return catalog
+    database = Database(name=database_name)
+    catalog.databases.append(database)
+
+    schema_names = [_text(r[0]) for r in reader.fetch("schemas", SCHEMATA_SQL)]
+    schema_names = [s for s in schema_names if filters.schema_ok(s)]
+    reader.report("schemas", {"done": len(schema_names), "total": len(schema_names)})
+    if not schema_names:
+        catalog.round_trips = reader.round_trips
+        return catalog
+    in_schemas = _in_list(schema_names)
+
+    tables: dict[Key, Table] = {}
+    for schema, name, table_type, engine, rows, data_len, index_len, comment in reader.fetch(
+        "tables", TABLES_SQL.format(schemas=in_schemas), schema_names
+    ):
+        schema, name, table_type, engine = _text(schema), _text(name), _text(table_type), _text(engine)
+        kind = _TABLE_KINDS.get(table_type)
+        if kind is None or not filters.table_ok(name):
+            continue  # sequences, temporary tables
+        if kind == "table" and (engine or "").upper() in _EXTERNAL_ENGINES:
+            kind = "external"
+        is_view = kind == "view"
+        tables[(schema, name)] = Table(
+            name=name,
+            kind=kind,
+            row_count=None if is_view or rows is None else int(rows),
+            size_bytes=None if is_view or data_len is None else int(data_len) + int(index_len or 0),
+            comment=None if is_view else (_text(comment) or None),
+        )
+
+    if tables:
+        _add_columns(reader, server, tables, in_schemas, schema_names)
+        _add_keys(reader, tables, in_schemas, schema_names)
+        if any(t.kind == "view" for t in tables.values()):
+            for schema, name, definition in reader.fetch("views", VIEWS_SQL.format(schemas=in_schemas), schema_names):
+                table = tables.get((_text(schema), _text(name)))
+                if table is not None:
+                    table.view_definition = _text(definition) or None
+
+    by_schema: dict[str, list[Table]] = defaultdict(list)
+    for (schema, _), table in tables.items():
+        by_schema[schema].append(table)
+    done = 0
+    for schema in schema_names:
+        members = sorted(by_schema.get(schema, []), key=lambda t: t.name)
+        database.schemas.append(Schema(name=schema, tables=members))
+        done += len(members)
+        reader.report("tables", {"done": done, "total": len(tables), "schema": schema})
+    catalog.round_trips = reader.round_trips
+    log.info("mysql introspected", extra={"schemas": len(schema_names), "tables": len(tables), "round_trips": reader.round_trips})
+    return catalog
+
+
+def _add_columns(
+    reader: _CatalogReader, server: ServerInfo, tables: dict[Key, Table], in_schemas: str, schema_names: list[str]
+) -> None:
+    rows = reader.fetch("columns", COLUMNS_SQL.format(schemas=in_schemas), schema_names)
+    json_columns: set[tuple[str, str, str]] = set()
+    if server.has_check_constraints_table and any(_text(r[6]) == "longtext" for r in rows):
+        for schema, table, clause in reader.fetch("json_checks", JSON_CHECKS_SQL.format(schemas=in_schemas), schema_names):
+            match = _JSON_VALID.match(_text(clause).strip())
+            if match:
+                json_columns.add((_text(schema), _text(table), match[1].replace("``", "`")))
+    for schema, table_name, name, ordinal, default, nullable, data_type, column_type, extra, comment in rows:
+        schema, table_name, name = _text(schema), _text(table_name), _text(name)
+        table = tables.get((schema, table_name))
+        if table is None:
+            continue
+        data_type, column_type, extra = _text(data_type).lower(), _text(column_type), _text(extra) or ""
+        table.columns.append(
+            Column(
+                ordinal=int(ordinal),
+                name=name,
+                data_type=column_type,
+                normalized_type=normalize_type(data_type, column_type, is_json=(schema, table_name, name) in json_columns),
+                nullable=_text(nullable) == "YES",
+                default=column_default(default, data_type, extra, server),
+                comment=_text(comment) or None,
+            )
+        )
+    for table in tables.values():
+        table.columns.sort(key=lambda c: c.ordinal)
+
+
+def _add_keys(reader: _CatalogReader, tables: dict[Key, Table], in_schemas: str, schema_names: list[str]) -> None:
+    rows = reader.fetch("keys", KEYS_SQL.format(schemas=in_schemas), schema_names)
+    primary: dict[Key, list[tuple[int, str]]] = defaultdict(list)
+    foreign: dict[tuple[str, str, str], list[tuple[int, str, str, str, str]]] = defaultdict(list)
+    for schema, table, constraint, column, ordinal, ref_schema, ref_table, ref_column in rows:
+        key = (_text(schema), _text(table))
+        if key not in tables:
+            continue
+        if ref_table is None:
+            primary[key].append((int(ordinal), _text(column)))
+        else:
+            foreign[(*key, _text(constraint))].append(
+                (int(ordinal), _text(column), _text(ref_schema), _text(ref_table), _text(ref_column))
+            )
+    for key, columns in primary.items():
+        tables[key].primary_key = [name for _, name in sorted(columns)]
+    for (schema, table, constraint), parts in sorted(foreign.items()):
+        parts.sort()
+        tables[(schema, table)].foreign_keys.append(
+            ForeignKey(
+                name=constraint,
+                columns=[p[1] for p in parts],
+                referred_schema=parts[0][2],
+                referred_table=parts[0][3],
+                referred_columns=[p[4] for p in parts],
+            )
+        )
+
+
+__all__ = ["SYSTEM_SCHEMAS", "column_default", "read_catalog"]

@@ -1,0 +1,341 @@
+"""MySQL / MariaDB connector over PyMySQL: lazy open, read-only session, server-side timeouts, pushed row limits.
+
+Read-only, twice over: the session is opened with `SET SESSION TRANSACTION READ ONLY` (which also refuses DDL, which
+would otherwise commit implicitly and escape a read-only transaction) and every statement runs inside
+`START TRANSACTION READ ONLY ... ROLLBACK`, after the SQL guard has accepted it.
+
+One statement runs at a time per connector. `cancel()` may be called from any thread: it opens a second, short-lived
+connection and sends `KILL QUERY <connection id>`, which is how MySQL stops a statement (there is no protocol-level
+cancel request as in PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import ssl
+import threading
+import time
+from typing import Any, Sequence
+
+import pymysql
+import pymysql.cursors
+
+from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Connector, ProgressCallback
+from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
+from connectors.credentials import MySQLCredentials
+from connectors.errors import ConnectorError, QueryError
+from connectors.mysql.errors import CONNECTION_BROKEN, ER_QUERY_INTERRUPTED, error_number, map_error
+from connectors.mysql.statements import ServerInfo, mysql_execution_time_ms, push_row_limit, with_mariadb_timeout
+from connectors.mysql.types import result_type_name
+from connectors.results import ConnectionTest, QueryResult, ResultColumn
+
+log = logging.getLogger("connectors.mysql")
+
+#: The client watchdog fires this long after the server-side timeout should have.
+WATCHDOG_GRACE_S = 2.0
+_READ_ONLY_SESSION = "SET SESSION TRANSACTION READ ONLY"
+
+
+def _ssl_options(mode: str) -> dict[str, Any]:
+    """PyMySQL TLS arguments for an `ssl_mode` (the names MySQL's own clients use)."""
+    if mode == "disabled":
+        return {"ssl_disabled": True}
+    if mode == "preferred":
+        return {}  # PyMySQL's default: TLS when the server offers it, plain otherwise
+    context = ssl.create_default_context()
+    if mode == "required":  # encrypted, certificate not checked
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif mode == "verify_ca":
+        context.check_hostname = False
+    return {"ssl": context}  # an SSLContext makes PyMySQL refuse a server without TLS
+
+
+class MySQLConnector(Connector):
+    """MySQL 5.7+/8 and MariaDB 10.x/11.x. The catalog's one database is named after the host; MySQL databases are
+    its schemas (see `connectors.mysql.catalog`)."""
+
+    source_type = "mysql"
+    dialect = "mysql"
+
+    def __init__(self, credentials: MySQLCredentials) -> None:
+        super().__init__(credentials)
+        self.credentials: MySQLCredentials = credentials
+        self._conn: pymysql.Connection | None = None
+        self._server: ServerInfo | None = None
+        self._open_lock = threading.Lock()
+        self._query_lock = threading.Lock()  # one statement at a time on the connection
+        self._state_lock = threading.Lock()  # guards the running-statement fields cancel() reads
+        self._running_thread_id: int | None = None
+        self._cancel_requested = False
+        self._watchdog_fired = False
+        self._session_execution_time_ms: int | None = None
+
+    # -- connection ------------------------------------------------------------------------------------------------
+    def _secrets(self) -> list[str]:
+        password = self.credentials.password
+        return [password.get_secret_value()] if password is not None else []
+
+    def _connect_kwargs(self, *, with_database: bool = True) -> dict[str, Any]:
+        creds = self.credentials
+        return {
+            "host": creds.host,
+            "port": creds.port,
+            "user": creds.username,
+            "password": creds.password.get_secret_value() if creds.password is not None else "",
+            "database": creds.database if with_database else None,
+            "connect_timeout": creds.connect_timeout,
+            "charset": "utf8mb4",
+            "autocommit": True,
+            "local_infile": False,
+            "program_name": "analyst-taskpack",
+            **_ssl_options(creds.ssl_mode),
+        }
+
+    def _connection(self) -> pymysql.Connection:
+        """The open connection, opening it on first use (and again after a dropped connection)."""
+        if self.closed:
+            raise ConnectorError("connector is closed", code="connector_closed")
+        with self._open_lock:
+            if self._conn is not None:
+                return self._conn
+            started = time.perf_counter()
+            try:
+                conn = pymysql.connect(**self._connect_kwargs(), init_command=_READ_ONLY_SESSION)
+            except pymysql.MySQLError as exc:
+                error = map_error(exc, secrets=self._secrets(), context={"host": self.credentials.host})
+                log.warning("mysql connect failed", extra={"error_code": error.code, "host": self.credentials.host})
+                raise error from exc
+            self._server = ServerInfo.parse(conn.get_server_info())
+            self._session_execution_time_ms = None
+            self._conn = conn
+            log.info(
+                "mysql connected",
+                extra={
+                    "host": self.credentials.host,
+                    "flavor": self._server.flavor,
+                    "server_version": self._server.version_string,
+                    "connect_ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+            )
+            return conn
+
+    @property
+    def server(self) -> ServerInfo:
+        """Flavor and version of the server (opens the connection if needed)."""
+        self._connection()
+        assert self._server is not None
+        return self._server
+
+    def _drop_connection(self) -> None:
+        with self._open_lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                pass  # already broken; the socket is gone either way
+
+    def _close(self) -> None:
+        with self._open_lock:
+            conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.close()  # sends COM_QUIT so the server frees the thread at once
+        except Exception:
+            conn._force_close()  # noqa: SLF001 - the socket must not outlive the connector
+
+    # -- interface -------------------------------------------------------------------------------------------------
+    def test_connection(self) -> ConnectionTest:
+        started = time.perf_counter()
+        try:
+            conn = self._connection()
+            with self._query_lock:
+                conn.ping(reconnect=False)
+        except ConnectorError as error:
+            return ConnectionTest(ok=False, error=error.to_dict())
+        except pymysql.MySQLError as exc:
+            error = map_error(exc, secrets=self._secrets())
+            self._drop_connection()
+            return ConnectionTest(ok=False, error=error.to_dict())
+        return ConnectionTest(
+            ok=True,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            server_version=self.server.version_string,
+        )
+
+    def query(
+        self,
+        sql: str,
+        params: Sequence[Any] | dict[str, Any] | None = None,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> QueryResult:
+        if max_rows < 0:
+            raise QueryError(f"max_rows must be >= 0, got {max_rows}", code="invalid_argument")
+        if timeout is not None and timeout <= 0:
+            raise QueryError(f"timeout must be > 0 seconds, got {timeout}", code="invalid_argument")
+        checked = self._guard_with_timeout(sql, timeout)
+        statement, limit_pushed = push_row_limit(checked, max_rows + 1)
+        conn = self._connection()
+        server = self.server
+        if timeout and server.flavor == "mariadb" and server.has_statement_timeout:
+            statement = with_mariadb_timeout(statement, timeout)
+        with self._query_lock:
+            return self._run(conn, server, statement, params, max_rows, timeout, limit_pushed)
+
+    def _guard_with_timeout(self, sql: str, timeout: float | None) -> str:
+        """The guard's verdict; it is told the timeout (so a bounded SLEEP can pass) when it accepts one."""
+        from connectors.sql_guard import check_read_only
+
+        if "timeout" in inspect.signature(check_read_only).parameters:
+            return check_read_only(sql, self.dialect, timeout=timeout)
+        return self.guard(sql)
+
+    def _run(
+        self,
+        conn: pymysql.Connection,
+        server: ServerInfo,
+        statement: str,
+        params: Sequence[Any] | dict[str, Any] | None,
+        max_rows: int,
+        timeout: float | None,
+        limit_pushed: bool,
+    ) -> QueryResult:
+        started = time.perf_counter()
+        with self._state_lock:
+            self._running_thread_id = conn.thread_id()
+            self._cancel_requested = False
+            self._watchdog_fired = False
+        watchdog = self._arm_watchdog(timeout)
+        stopped_stream = False
+        try:
+            with conn.cursor() as setup:
+                if server.flavor == "mysql" and server.has_statement_timeout:
+                    wanted = mysql_execution_time_ms(timeout)
+                    if wanted != self._session_execution_time_ms:
+                        setup.execute(f"SET SESSION max_execution_time = {wanted:d}")
+                        self._session_execution_time_ms = wanted
+                setup.execute("START TRANSACTION READ ONLY")
+            cursor = conn.cursor(pymysql.cursors.SSCursor)
+            try:
+                cursor.execute(statement, params)
+                rows = cursor.fetchmany(max_rows + 1)
+                columns = self._result_columns(cursor)
+                truncated = len(rows) > max_rows
+                if truncated and not limit_pushed:
+                    # Rows are still streaming: stop the statement on the server rather than read them all.
+                    stopped_stream = True
+                    self._kill_query(conn.thread_id())
+            finally:
+                self._close_cursor(cursor, expect_interrupt=stopped_stream)
+        except pymysql.MySQLError as exc:
+            with self._state_lock:
+                canceled, timed_out = self._cancel_requested, self._watchdog_fired
+            error = map_error(exc, secrets=self._secrets(), canceled=canceled, timed_out=timed_out, timeout_s=timeout)
+            log.info("mysql query failed", extra={"error_code": error.code, "mysql_errno": error_number(exc)})
+            if error_number(exc) in CONNECTION_BROKEN:
+                self._drop_connection()
+            else:
+                self._rollback(conn)
+            raise error from exc
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+            with self._state_lock:
+                self._running_thread_id = None
+        self._rollback(conn)
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+        result_rows = [list(row) for row in rows[:max_rows]]
+        return QueryResult(
+            columns=columns, rows=result_rows, row_count=len(result_rows), truncated=truncated, elapsed_ms=elapsed_ms
+        )
+
+    @staticmethod
+    def _result_columns(cursor: pymysql.cursors.SSCursor) -> list[ResultColumn]:
+        fields = getattr(getattr(cursor, "_result", None), "fields", None) or []
+        charsets = [getattr(f, "charsetnr", None) for f in fields]
+        description = cursor.description or ()
+        return [
+            ResultColumn(name=d[0], type=result_type_name(d[1], charsets[i] if i < len(charsets) else None))
+            for i, d in enumerate(description)
+        ]
+
+    def _close_cursor(self, cursor: pymysql.cursors.SSCursor, *, expect_interrupt: bool) -> None:
+        """Close an unbuffered cursor; after a KILL QUERY the rest of the stream ends in ER_QUERY_INTERRUPTED."""
+        try:
+            cursor.close()
+        except pymysql.MySQLError as exc:
+            if not (expect_interrupt and error_number(exc) == ER_QUERY_INTERRUPTED):
+                raise
+
+    def _rollback(self, conn: pymysql.Connection) -> None:
+        """End the read-only transaction; a failure here means the connection is unusable, so drop it."""
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("ROLLBACK")
+        except pymysql.MySQLError:
+            self._drop_connection()
+
+    def _arm_watchdog(self, timeout: float | None) -> threading.Timer | None:
+        if not timeout:
+            return None
+
+        def fire() -> None:
+            with self._state_lock:
+                thread_id = self._running_thread_id
+                if thread_id is None:
+                    return
+                self._watchdog_fired = True
+            log.warning("mysql query outlived its timeout; killing it", extra={"timeout_s": timeout})
+            self._kill_query(thread_id)
+
+        timer = threading.Timer(timeout + WATCHDOG_GRACE_S, fire)
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    def cancel(self) -> None:
+        with self._state_lock:
+            thread_id = self._running_thread_id
+            if thread_id is None:
+                return
+            self._cancel_requested = True
+        self._kill_query(thread_id)
+
+    def _kill_query(self, thread_id: int) -> None:
+        """`KILL QUERY` on a short-lived second connection (a user may always kill its own statements)."""
+        try:
+            killer = pymysql.connect(**self._connect_kwargs(with_database=False))
+        except pymysql.MySQLError as exc:
+            error = map_error(exc, secrets=self._secrets())
+            log.warning("mysql cancel could not connect", extra={"error_code": error.code})
+            return
+        try:
+            with killer.cursor() as cursor:
+                cursor.execute("KILL QUERY %s", (int(thread_id),))
+            log.info("mysql query killed", extra={"connection_id": thread_id})
+        except pymysql.MySQLError as exc:
+            if error_number(exc) != 1094:  # ER_NO_SUCH_THREAD: it already finished
+                log.warning("mysql kill query failed", extra={"mysql_errno": error_number(exc)})
+        finally:
+            killer.close()
+
+    def introspect(self, filters: CatalogFilters | None = None, progress: ProgressCallback | None = None) -> Catalog:
+        from connectors.mysql.catalog import read_catalog
+
+        conn = self._connection()
+        with self._query_lock:
+            try:
+                return read_catalog(
+                    conn, self.server, database_name=self.credentials.host, filters=filters or CatalogFilters(), progress=progress
+                )
+            except pymysql.MySQLError as exc:
+                if error_number(exc) in CONNECTION_BROKEN:
+                    self._drop_connection()
+                raise map_error(exc, secrets=self._secrets()) from exc
+
+    def profile(self, table: TableRef | str, sample_size: int = 10_000) -> TableProfile:
+        raise NotImplementedError  # filled in once connectors.profiling lands
