@@ -102,7 +102,6 @@ class _CatalogReader:
             rows = list(cursor.fetchall())
         self.round_trips += 1
         log.debug("mysql catalog query", extra={"stage": stage, "rows": len(rows), "ms": round((time.perf_counter() - started) * 1000, 1)})
-        self.report(stage, {"rows": len(rows)})
         return rows
 
     def report(self, stage: str, fields: dict[str, Any]) -> None:
@@ -151,9 +150,9 @@ def read_catalog(
 
     schema_names = [_text(r[0]) for r in reader.fetch("schemas", SCHEMATA_SQL)]
     schema_names = [s for s in schema_names if filters.schema_ok(s)]
-    reader.report("schemas", {"done": len(schema_names), "total": len(schema_names)})
     if not schema_names:
         catalog.round_trips = reader.round_trips
+        reader.report("done", {"tables": 0, "round_trips": reader.round_trips})
         return catalog
     in_schemas = _in_list(schema_names)
 
@@ -176,25 +175,27 @@ def read_catalog(
             comment=None if is_view else (_text(comment) or None),
         )
 
+    reader.report("relations", {"schemas": len(schema_names), "tables": len(tables)})
     if tables:
         _add_columns(reader, server, tables, in_schemas, schema_names)
-        _add_keys(reader, tables, in_schemas, schema_names)
-        if any(t.kind == "view" for t in tables.values()):
+        reader.report("columns", {"tables": len(tables)})
+        _add_keys(reader, tables, in_schemas, schema_names, database_name)
+        reader.report("keys", {"tables": len(tables)})
+        views = [t for t in tables.values() if t.kind == "view"]
+        if views:
             for schema, name, definition in reader.fetch("views", VIEWS_SQL.format(schemas=in_schemas), schema_names):
                 table = tables.get((_text(schema), _text(name)))
                 if table is not None:
                     table.view_definition = _text(definition) or None
+            reader.report("views", {"views": len(views)})
 
     by_schema: dict[str, list[Table]] = defaultdict(list)
     for (schema, _), table in tables.items():
         by_schema[schema].append(table)
-    done = 0
     for schema in schema_names:
-        members = sorted(by_schema.get(schema, []), key=lambda t: t.name)
-        database.schemas.append(Schema(name=schema, tables=members))
-        done += len(members)
-        reader.report("tables", {"done": done, "total": len(tables), "schema": schema})
+        database.schemas.append(Schema(name=schema, tables=sorted(by_schema.get(schema, []), key=lambda t: t.name)))
     catalog.round_trips = reader.round_trips
+    reader.report("done", {"tables": len(tables), "round_trips": reader.round_trips})
     log.info("mysql introspected", extra={"schemas": len(schema_names), "tables": len(tables), "round_trips": reader.round_trips})
     return catalog
 
@@ -230,7 +231,9 @@ def _add_columns(
         table.columns.sort(key=lambda c: c.ordinal)
 
 
-def _add_keys(reader: _CatalogReader, tables: dict[Key, Table], in_schemas: str, schema_names: list[str]) -> None:
+def _add_keys(
+    reader: _CatalogReader, tables: dict[Key, Table], in_schemas: str, schema_names: list[str], database_name: str
+) -> None:
     rows = reader.fetch("keys", KEYS_SQL.format(schemas=in_schemas), schema_names)
     primary: dict[Key, list[tuple[int, str]]] = defaultdict(list)
     foreign: dict[tuple[str, str, str], list[tuple[int, str, str, str, str]]] = defaultdict(list)
@@ -252,6 +255,7 @@ def _add_keys(reader: _CatalogReader, tables: dict[Key, Table], in_schemas: str,
             ForeignKey(
                 name=constraint,
                 columns=[p[1] for p in parts],
+                referred_database=database_name,
                 referred_schema=parts[0][2],
                 referred_table=parts[0][3],
                 referred_columns=[p[4] for p in parts],

@@ -11,7 +11,6 @@ cancel request as in PostgreSQL).
 
 from __future__ import annotations
 
-import inspect
 import logging
 import ssl
 import threading
@@ -106,7 +105,7 @@ class MySQLConnector(Connector):
             except pymysql.MySQLError as exc:
                 error = map_error(exc, secrets=self._secrets(), context={"host": self.credentials.host})
                 log.warning("mysql connect failed", extra={"error_code": error.code, "host": self.credentials.host})
-                raise error from exc
+                raise error from None
             self._server = ServerInfo.parse(conn.get_server_info())
             self._session_execution_time_ms = None
             self._conn = conn
@@ -177,29 +176,39 @@ class MySQLConnector(Connector):
             raise QueryError(f"max_rows must be >= 0, got {max_rows}", code="invalid_argument")
         if timeout is not None and timeout <= 0:
             raise QueryError(f"timeout must be > 0 seconds, got {timeout}", code="invalid_argument")
-        checked = self._guard_with_timeout(sql, timeout)
+        if params is None:
+            # refused before the connection is even opened
+            checked = self.guard(sql)
+            conn = self._connection()
+        else:
+            # PyMySQL binds parameters on the client (`sql % escaped(params)`); the guard checks that final text,
+            # which is exactly what the server will receive, and it is then sent without parameters.
+            conn = self._connection()
+            checked = self.guard(self._bind(conn, sql, params))
         statement, limit_pushed = push_row_limit(checked, max_rows + 1)
-        conn = self._connection()
         server = self.server
         if timeout and server.flavor == "mariadb" and server.has_statement_timeout:
             statement = with_mariadb_timeout(statement, timeout)
         with self._query_lock:
-            return self._run(conn, server, statement, params, max_rows, timeout, limit_pushed)
+            return self._run(conn, server, statement, max_rows, timeout, limit_pushed)
 
-    def _guard_with_timeout(self, sql: str, timeout: float | None) -> str:
-        """The guard's verdict; it is told the timeout (so a bounded SLEEP can pass) when it accepts one."""
-        from connectors.sql_guard import check_read_only
-
-        if "timeout" in inspect.signature(check_read_only).parameters:
-            return check_read_only(sql, self.dialect, timeout=timeout)
-        return self.guard(sql)
+    @staticmethod
+    def _bind(conn: pymysql.Connection, sql: str, params: Sequence[Any] | dict[str, Any]) -> str:
+        """The statement with its parameters bound as SQL literals, escaped by the connection's own rules."""
+        try:
+            with conn.cursor() as cursor:
+                return cursor.mogrify(sql, params)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise QueryError(
+                f"parameters do not match the statement's placeholders (%s or %(name)s): {type(exc).__name__}",
+                code="invalid_parameters",
+            ) from None
 
     def _run(
         self,
         conn: pymysql.Connection,
         server: ServerInfo,
         statement: str,
-        params: Sequence[Any] | dict[str, Any] | None,
         max_rows: int,
         timeout: float | None,
         limit_pushed: bool,
@@ -221,7 +230,7 @@ class MySQLConnector(Connector):
                 setup.execute("START TRANSACTION READ ONLY")
             cursor = conn.cursor(pymysql.cursors.SSCursor)
             try:
-                cursor.execute(statement, params)
+                cursor.execute(statement)
                 rows = cursor.fetchmany(max_rows + 1)
                 columns = self._result_columns(cursor)
                 truncated = len(rows) > max_rows
@@ -240,7 +249,7 @@ class MySQLConnector(Connector):
                 self._drop_connection()
             else:
                 self._rollback(conn)
-            raise error from exc
+            raise error from None
         finally:
             if watchdog is not None:
                 watchdog.cancel()
@@ -335,7 +344,7 @@ class MySQLConnector(Connector):
             except pymysql.MySQLError as exc:
                 if error_number(exc) in CONNECTION_BROKEN:
                     self._drop_connection()
-                raise map_error(exc, secrets=self._secrets()) from exc
+                raise map_error(exc, secrets=self._secrets()) from None
 
     def profile(self, table: TableRef | str, sample_size: int = 10_000) -> TableProfile:
         raise NotImplementedError  # filled in once connectors.profiling lands
