@@ -1,0 +1,266 @@
+"""PostgreSQL queries on the real server: results, the row limit pushed to the server, server-side timeout, cancel
+from another thread, the read-only guarantees, and connections that are always given back."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from typing import Any, Iterator
+
+import psycopg
+import pytest
+
+from connectors import ConnectorError, QueryCanceledError, QueryError, QueryTimeoutError, ReadOnlyViolation, connect
+from connectors.credentials import PostgresCredentials
+from connectors.postgres import PostgresConnector
+from connectors.postgres.connection import plan_row_limit
+from tests.connectors.spider_loader import SPIDER_DEV_DIR
+from tests.connectors.postgres_fixtures import (  # noqa: F401  (fixtures)
+    admin_connection,
+    backends,
+    pg_admin,
+    pg_connector,
+    pg_credentials,
+    spider_pg,
+    unique_app_name,
+    wait_for_backends,
+)
+
+pytestmark = pytest.mark.postgres
+
+
+def test_query_returns_typed_columns_and_rows(pg_connector: PostgresConnector, spider_pg: list[str]) -> None:
+    result = pg_connector.query(
+        'SELECT "StuID", "LName", "Age" FROM cpg_pets_1."Student" WHERE "Age" > %s ORDER BY "StuID"', [19], max_rows=3
+    )
+    assert [(c.name, c.type) for c in result.columns] == [("StuID", "int4"), ("LName", "varchar(12)"), ("Age", "int4")]
+    source = sqlite3.connect(SPIDER_DEV_DIR / "sqlite" / "pets_1.sqlite")
+    expected = source.execute("SELECT StuID, LName, Age FROM Student WHERE Age > 19 ORDER BY StuID LIMIT 3").fetchall()
+    source.close()
+    assert result.rows == [list(r) for r in expected]
+    assert result.row_count == 3 and result.truncated is True
+    assert result.elapsed_ms > 0
+
+
+def test_not_truncated_when_everything_fits(pg_connector: PostgresConnector, spider_pg: list[str]) -> None:
+    result = pg_connector.query('SELECT count(*) AS n FROM cpg_pets_1."Pets"', max_rows=1)
+    assert result.rows == [[3]] and result.truncated is False
+    exact = pg_connector.query('SELECT "PetID" FROM cpg_pets_1."Pets"', max_rows=3)
+    assert exact.row_count == 3 and exact.truncated is False
+    zero = pg_connector.query('SELECT "PetID" FROM cpg_pets_1."Pets"', max_rows=0)
+    assert zero.rows == [] and zero.truncated is True
+
+
+def test_row_limit_is_pushed_to_the_server(pg_connector: PostgresConnector) -> None:
+    # Row 100,000 divides by zero: only a server that stops after max_rows+1 rows can answer without an error.
+    sql = "SELECT 1 / (g - 100000) AS x FROM generate_series(1, 200000) AS g"
+    result = pg_connector.query(sql, max_rows=10)
+    assert result.row_count == 10 and result.truncated is True
+    # With a LIMIT of its own (kept as written) the server-side cursor still fetches only max_rows+1 rows.
+    limited = pg_connector.query(sql + " LIMIT 150000", max_rows=10)
+    assert limited.row_count == 10 and limited.truncated is True
+    with pytest.raises(QueryError) as excinfo:
+        pg_connector.query(sql, max_rows=150000)
+    assert excinfo.value.details["sqlstate"] == "22012"  # division_by_zero: the whole result really was needed
+
+
+def test_limit_plan_keeps_the_users_text() -> None:
+    assert plan_row_limit("SELECT a FROM t;", "postgres", 50) == ("SELECT a FROM t\nLIMIT 51", True)
+    assert plan_row_limit("SELECT a FROM t -- note", "postgres", 5) == ("SELECT a FROM t -- note\nLIMIT 6", True)
+    assert plan_row_limit("SELECT a FROM t ORDER BY a OFFSET 3", "postgres", 5)[0].endswith("OFFSET 3\nLIMIT 6")
+    assert plan_row_limit("SELECT a FROM t LIMIT 10", "postgres", 5) == ("SELECT a FROM t LIMIT 10", True)
+    assert plan_row_limit("SELECT a FROM t FETCH FIRST 3 ROWS ONLY", "postgres", 5)[0].endswith("ONLY")
+    assert plan_row_limit("SHOW search_path", "postgres", 5) == ("SHOW search_path", False)
+
+
+def test_trailing_semicolon_and_comment_run(pg_connector: PostgresConnector) -> None:
+    assert pg_connector.query("SELECT 1 AS one;").rows == [[1]]
+    assert pg_connector.query("SELECT 2 AS two -- trailing comment").rows == [[2]]
+    assert pg_connector.query("SELECT 'a%' LIKE 'a%' AS literal_percent").rows == [[True]]
+
+
+def test_show_and_explain_run_outside_a_cursor(pg_connector: PostgresConnector) -> None:
+    assert pg_connector.query("SHOW default_transaction_read_only").rows == [["on"]]
+    plan = pg_connector.query("EXPLAIN SELECT * FROM generate_series(1, 10)")
+    assert "Function Scan" in plan.rows[0][0]
+
+
+def test_timeout_stops_the_query_on_the_server(pg_connector: PostgresConnector, pg_admin: psycopg.Connection[Any]) -> None:
+    started = time.monotonic()
+    with pytest.raises(QueryTimeoutError) as excinfo:
+        pg_connector.query("SELECT pg_sleep(30)", timeout=1)
+    assert time.monotonic() - started < 3
+    assert excinfo.value.retryable is False and excinfo.value.details["sqlstate"] == "57014"
+    assert wait_for_backends(pg_admin, pg_connector.application_name, 0, active_only=True) == 0
+    leftover = pg_admin.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s AND pid <> pg_backend_pid()",
+        ["%pg_sleep(30)%"],
+    ).fetchone()
+    assert leftover == (0,)
+    assert pg_connector.query("SELECT 'still usable' AS s").rows == [["still usable"]]
+
+
+def test_cancel_from_another_thread(pg_connector: PostgresConnector, pg_admin: psycopg.Connection[Any]) -> None:
+    pg_connector.test_connection()
+    canceller = threading.Timer(0.5, pg_connector.cancel)
+    canceller.start()
+    started = time.monotonic()
+    with pytest.raises(QueryCanceledError) as excinfo:
+        pg_connector.query("SELECT pg_sleep(30)", timeout=60)
+    assert time.monotonic() - started < 3
+    assert excinfo.value.code == "query_canceled"
+    assert not isinstance(excinfo.value, QueryTimeoutError)
+    assert wait_for_backends(pg_admin, pg_connector.application_name, 0, active_only=True) == 0
+    assert pg_connector.query("SELECT 1 AS again").rows == [[1]]
+
+
+def test_cancel_with_nothing_running_is_harmless(pg_credentials: PostgresCredentials) -> None:
+    connector = PostgresConnector(pg_credentials, application_name=unique_app_name("idle_cancel"))
+    connector.cancel()  # not even connected
+    assert connector.query("SELECT 1 AS ok").rows == [[1]]
+    connector.cancel()  # connected, idle
+    assert connector.query("SELECT 2 AS ok").rows == [[2]]  # a stale cancel must not hit the next query
+    connector.close()
+
+
+@pytest.fixture
+def probe_table(postgres_url: str) -> Iterator[str]:
+    admin = admin_connection(postgres_url)
+    admin.execute("DROP TABLE IF EXISTS public.cpg_guard_probe")
+    admin.execute("CREATE TABLE public.cpg_guard_probe (n int)")
+    admin.execute("INSERT INTO public.cpg_guard_probe VALUES (1), (2), (3)")
+    try:
+        yield "public.cpg_guard_probe"
+    finally:
+        admin.execute("DROP TABLE IF EXISTS public.cpg_guard_probe")
+        admin.close()
+
+
+def _probe_rows(postgres_url: str) -> list[tuple[Any, ...]]:
+    with admin_connection(postgres_url) as admin:
+        return admin.execute("SELECT n FROM public.cpg_guard_probe ORDER BY n").fetchall()
+
+
+REFUSED = [
+    "WITH gone AS (DELETE FROM public.cpg_guard_probe RETURNING n) SELECT * FROM gone",
+    "DROP TABLE public.cpg_guard_probe",
+    "UPDATE public.cpg_guard_probe SET n = n + 1",
+    "INSERT INTO public.cpg_guard_probe VALUES (4)",
+    "TRUNCATE public.cpg_guard_probe",
+    "SELECT * INTO public.cpg_guard_copy FROM public.cpg_guard_probe",
+    "SELECT n FROM public.cpg_guard_probe FOR UPDATE",
+    "SELECT 1; DELETE FROM public.cpg_guard_probe",
+    "COPY public.cpg_guard_probe FROM PROGRAM 'true'",
+    "SET default_transaction_read_only = off",
+]
+
+
+@pytest.mark.parametrize("sql", REFUSED)
+def test_refused_statement_never_reaches_the_server(
+    sql: str, probe_table: str, pg_credentials: PostgresCredentials, pg_admin: psycopg.Connection[Any], postgres_url: str
+) -> None:
+    app = unique_app_name("guard")
+    connector = PostgresConnector(pg_credentials, application_name=app)
+    try:
+        with pytest.raises(ReadOnlyViolation):
+            connector.query(sql)
+        # the connector is lazy: had anything been sent, a session would exist
+        assert backends(pg_admin, app) == 0
+    finally:
+        connector.close()
+    assert _probe_rows(postgres_url) == [(1,), (2,), (3,)]
+
+
+class _UnguardedConnector(PostgresConnector):
+    """Skips the SQL guard, to prove the session's own read-only setting is a second, independent wall."""
+
+    def guard(self, sql: str) -> str:
+        return sql
+
+
+@pytest.mark.parametrize(
+    ("sql", "sqlstate", "error"),
+    [
+        ("DELETE FROM public.cpg_guard_probe", "25006", ReadOnlyViolation),
+        ("CREATE TABLE public.cpg_guard_new (a int)", "25006", ReadOnlyViolation),
+        # a server-side cursor cannot even be declared over a data-modifying CTE (feature_not_supported)
+        ("WITH gone AS (DELETE FROM public.cpg_guard_probe RETURNING n) SELECT * FROM gone", "0A000", QueryError),
+    ],
+)
+def test_session_is_read_only_even_without_the_guard(
+    sql: str, sqlstate: str, error: type[ConnectorError], probe_table: str, pg_credentials: PostgresCredentials, postgres_url: str
+) -> None:
+    with _UnguardedConnector(pg_credentials, application_name=unique_app_name("unguarded")) as connector:
+        with pytest.raises(error) as excinfo:
+            connector.query(sql)
+        assert excinfo.value.details["sqlstate"] == sqlstate
+        # the session stays read-only after the failure, too
+        assert connector.query("SHOW transaction_read_only").rows == [["on"]]
+    assert _probe_rows(postgres_url) == [(1,), (2,), (3,)]
+
+
+def test_connections_are_always_given_back(pg_credentials: PostgresCredentials, pg_admin: psycopg.Connection[Any]) -> None:
+    app = unique_app_name("cleanup")
+
+    def run(action) -> None:  # type: ignore[no-untyped-def]
+        with PostgresConnector(pg_credentials, application_name=app) as connector:
+            try:
+                action(connector)
+            except ConnectorError:
+                pass
+        assert wait_for_backends(pg_admin, app, 0) == 0
+
+    assert backends(pg_admin, app) == 0
+    run(lambda c: c.query("SELECT 1"))  # success
+    run(lambda c: c.query("SELECT * FROM cpg_no_such_table"))  # error
+    run(lambda c: c.query("SELECT pg_sleep(30)", timeout=0.5))  # timeout
+
+    def cancelled(c: PostgresConnector) -> None:
+        threading.Timer(0.3, c.cancel).start()
+        c.query("SELECT pg_sleep(30)")
+
+    run(cancelled)  # cancel
+
+    with pytest.raises(RuntimeError):  # an exception in the caller's own code
+        with PostgresConnector(pg_credentials, application_name=app) as connector:
+            connector.query("SELECT 1")
+            assert backends(pg_admin, app) == 1
+            raise RuntimeError("caller failed")
+    assert wait_for_backends(pg_admin, app, 0) == 0
+
+
+def test_close_is_idempotent_and_final(pg_credentials: PostgresCredentials) -> None:
+    connector = connect(pg_credentials)
+    assert connector.query("SELECT 1").rows == [[1]]
+    connector.close()
+    connector.close()
+    assert connector.closed
+    with pytest.raises(ConnectorError) as excinfo:
+        connector.query("SELECT 1")
+    assert excinfo.value.code == "connector_closed"
+
+
+def test_connection_test_reports_version_and_latency(pg_connector: PostgresConnector) -> None:
+    result = pg_connector.test_connection()
+    assert result.ok and result.error is None
+    assert result.server_version and result.server_version[0].isdigit()
+    assert result.latency_ms is not None and result.latency_ms > 0
+
+
+def test_session_settings_are_applied(pg_connector: PostgresConnector, pg_admin: psycopg.Connection[Any]) -> None:
+    assert pg_connector.query("SHOW default_transaction_read_only").rows == [["on"]]
+    assert pg_connector.query("SHOW transaction_read_only").rows == [["on"]]
+    # statement_timeout is local to the query's transaction: the session default is untouched
+    assert pg_connector.query("SHOW statement_timeout", timeout=7).rows == [["7s"]]
+    row = pg_admin.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [pg_connector.application_name]
+    ).fetchone()
+    assert row == (1,)
+
+
+def test_invalid_arguments_are_typed_errors(pg_connector: PostgresConnector) -> None:
+    with pytest.raises(QueryError, match="max_rows"):
+        pg_connector.query("SELECT 1", max_rows=-1)
+    with pytest.raises(QueryError, match="timeout"):
+        pg_connector.query("SELECT 1", timeout=0)
