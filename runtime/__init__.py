@@ -1,0 +1,63 @@
+"""analyst-taskpack's task runtime: Trigger.dev-style tasks executed durably by DBOS.
+
+    from runtime import task, metadata, logger, tasks, runs, Worker
+
+This module is the whole public API; DBOS stays behind it.
+"""
+
+from runtime.context import TaskContext
+from runtime.definitions import Task, TaskDefinitionError, schema_task, task
+from runtime.errors import (
+    AbortTaskRunError,
+    MetadataTooLargeError,
+    OutsideRunError,
+    RunError,
+    RunNotFoundError,
+    TaskCancelledError,
+    UnknownTaskError,
+)
+from runtime.metadata import metadata
+from runtime.models import BatchHandle, LogEntry, Run, RunHandle, RunList, RunStatus, TaskRunResult
+from runtime.queues import Queue
+from runtime.retry import RetryConfig, RetryDecision
+from runtime.runlog import logger
+from runtime.runs import runs
+from runtime.schedules import Schedule, ScheduledPayload, ScheduleError, schedules
+from runtime.triggering import BatchItem, TriggerOptionsError, tasks
+from runtime.worker import Worker
+
+__all__ = [
+    "AbortTaskRunError",
+    "BatchHandle",
+    "BatchItem",
+    "LogEntry",
+    "MetadataTooLargeError",
+    "OutsideRunError",
+    "Queue",
+    "RetryConfig",
+    "RetryDecision",
+    "Run",
+    "RunError",
+    "RunHandle",
+    "RunList",
+    "RunNotFoundError",
+    "RunStatus",
+    "Schedule",
+    "ScheduleError",
+    "ScheduledPayload",
+    "Task",
+    "TaskCancelledError",
+    "TaskContext",
+    "TaskDefinitionError",
+    "TaskRunResult",
+    "TriggerOptionsError",
+    "UnknownTaskError",
+    "Worker",
+    "logger",
+    "metadata",
+    "runs",
+    "schedules",
+    "schema_task",
+    "task",
+    "tasks",
+]

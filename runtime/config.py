@@ -1,0 +1,77 @@
+"""Loading `trigger_config.py` and resolving the database the runtime executes on."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from runtime.retry import RetryConfig
+
+ENV_DATABASE_URL = "TASKPACK_DATABASE_URL"
+ENV_PROJECT_ROOT = "TASKPACK_PROJECT_ROOT"
+
+
+class ProjectConfig(BaseModel):
+    project: str = "taskpack"
+    dirs: list[str] = Field(default_factory=lambda: ["tasks"])
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    max_duration: float = Field(3600, gt=0, description="default seconds an attempt may run")
+    database_url: str | None = None
+    # Worker tuning; the defaults suit both SQLite and PostgreSQL.
+    queue_polling_interval: float = Field(0.02, gt=0, description="seconds between queue polls of a worker")
+    heartbeat_interval: float = Field(2.0, gt=0)
+    dead_worker_after: float = Field(15.0, gt=0, description="a worker silent this long is declared dead")
+    metadata_flush_interval: float = Field(0.5, gt=0)
+
+
+def project_root() -> Path:
+    """The folder holding trigger_config.py: $TASKPACK_PROJECT_ROOT, else the nearest parent of the cwd that has one."""
+    env = os.environ.get(ENV_PROJECT_ROOT)
+    if env:
+        return Path(env).resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "trigger_config.py").is_file():
+            return folder
+    return here
+
+
+@lru_cache(maxsize=1)
+def load_config() -> ProjectConfig:
+    """The project's `config` from trigger_config.py, or the built-in defaults when there is none."""
+    path = project_root() / "trigger_config.py"
+    if not path.is_file():
+        return ProjectConfig()
+    spec = importlib.util.spec_from_file_location("trigger_config", path)
+    assert spec and spec.loader
+    module = sys.modules.get("trigger_config")
+    if module is None or getattr(module, "__file__", None) != str(path):
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["trigger_config"] = module
+        spec.loader.exec_module(module)
+    cfg = getattr(module, "config", None)
+    if not isinstance(cfg, ProjectConfig):
+        raise RuntimeError(f"{path} must define `config = ProjectConfig(...)`")
+    return cfg
+
+
+def default_sqlite_url() -> str:
+    folder = project_root() / ".taskpack"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'taskpack.sqlite'}"
+
+
+def resolve_database_url(explicit: str | None = None) -> str:
+    """explicit argument > $TASKPACK_DATABASE_URL > trigger_config.database_url > the embedded SQLite file."""
+    url = explicit or os.environ.get(ENV_DATABASE_URL) or load_config().database_url
+    if not url:
+        return default_sqlite_url()
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    return url

@@ -1,0 +1,119 @@
+"""The shapes callers see: runs, their statuses, handles and results."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from runtime.errors import RunError
+
+
+class RunStatus(str, Enum):
+    QUEUED = "QUEUED"
+    DELAYED = "DELAYED"
+    EXECUTING = "EXECUTING"
+    WAITING = "WAITING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+    TIMED_OUT = "TIMED_OUT"
+    CRASHED = "CRASHED"
+    EXPIRED = "EXPIRED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+    @property
+    def frees_idempotency_key(self) -> bool:
+        """A run that did not succeed lets the next trigger with its key start afresh."""
+        return self in FINAL_STATUSES and self is not RunStatus.COMPLETED
+
+
+FINAL_STATUSES = frozenset(
+    {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED, RunStatus.TIMED_OUT, RunStatus.CRASHED, RunStatus.EXPIRED}
+)
+
+
+class Run(BaseModel):
+    id: str
+    task_id: str
+    status: RunStatus
+    payload: Any = None
+    output: Any = None
+    error: RunError | None = None
+    attempts: int = 0
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    queue: str | None = None
+    idempotency_key: str | None = None
+    concurrency_key: str | None = None
+    parent_id: str | None = None
+    root_id: str | None = None
+    delay_until: datetime | None = None
+    expires_at: datetime | None = None
+    executor_id: str | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.status.is_final
+
+
+class RunList(BaseModel):
+    data: list[Run]
+    next_cursor: str | None = None
+
+
+class LogEntry(BaseModel):
+    run_id: str
+    attempt: int | None = None
+    level: str
+    message: str
+    fields: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime
+
+
+class RunHandle(BaseModel):
+    """What a trigger returns: the run's id, and whether an idempotency key pointed at an existing run."""
+
+    id: str
+    task_id: str
+    is_cached: bool = False
+
+    def retrieve(self) -> Run:
+        from runtime.runs import runs
+
+        return runs.retrieve(self.id)
+
+    def wait(self, timeout: float | None = None) -> Run:
+        from runtime.runs import runs
+
+        return runs.wait(self.id, timeout=timeout)
+
+
+class BatchHandle(BaseModel):
+    batch_id: str
+    runs: list[RunHandle]
+
+
+class TaskRunResult(BaseModel):
+    """Outcome of a trigger-and-wait: `ok` with `output`, or not ok with `error` (never raises for a failed child)."""
+
+    id: str
+    task_id: str
+    ok: bool
+    status: RunStatus
+    output: Any = None
+    error: RunError | None = None
+
+    def unwrap(self) -> Any:
+        """The output, or raise when the child run did not complete."""
+        if not self.ok:
+            raise RuntimeError(f"run {self.id} ({self.task_id}) ended {self.status.value}: {self.error.message if self.error else ''}")
+        return self.output

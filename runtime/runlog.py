@@ -1,0 +1,41 @@
+"""`logger`: structured log lines stored with the run (and echoed to Python logging), secrets redacted."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from runtime.context import maybe_current_context
+from runtime.redaction import redact, redact_text
+
+_py = logging.getLogger("taskpack.task")
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
+
+
+class RunLogger:
+    def _log(self, level: str, message: str, fields: dict[str, Any]) -> None:
+        message = redact_text(str(message))
+        safe = redact(fields) if fields else {}
+        ctx = maybe_current_context()
+        if ctx is not None:
+            ctx.state.logs.add(level, message, safe, ctx.attempt)
+            _py.log(_LEVELS[level], "%s %s", message, safe or "", extra={"run_id": ctx.run_id})
+        else:
+            _py.log(_LEVELS[level], "%s %s", message, safe or "")
+
+    def debug(self, message: str, **fields: Any) -> None:
+        self._log("debug", message, fields)
+
+    def info(self, message: str, **fields: Any) -> None:
+        self._log("info", message, fields)
+
+    def warn(self, message: str, **fields: Any) -> None:
+        self._log("warn", message, fields)
+
+    warning = warn
+
+    def error(self, message: str, **fields: Any) -> None:
+        self._log("error", message, fields)
+
+
+logger = RunLogger()

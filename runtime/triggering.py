@@ -1,0 +1,329 @@
+"""Starting runs: `tasks.trigger`, batches, and trigger-and-wait (durable when called inside a task)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from dbos import DBOS
+from pydantic import BaseModel, Field
+from pydantic_core import to_jsonable_python
+
+from runtime.backend import APP_VERSION, Backend, get_backend, workflow_name
+from runtime.context import maybe_current_context
+from runtime.definitions import get_task
+from runtime.durations import to_seconds
+from runtime.errors import RunFailed, RunError, UnknownTaskError
+from runtime.models import BatchHandle, RunHandle, RunStatus, TaskRunResult
+from runtime.queues import DEFAULT_QUEUE
+from runtime.run_state import METADATA_LIMIT_BYTES
+from runtime.store import idempotency_keys, task_definitions
+
+DEFAULT_IDEMPOTENCY_TTL_S = 30 * 86400
+MAX_TAGS = 10
+
+
+class TriggerOptionsError(ValueError):
+    """A trigger option is invalid; the message names it."""
+
+
+class BatchItem(BaseModel):
+    payload: Any = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+def new_run_id() -> str:
+    """Sortable by creation time (like Trigger.dev's run ids): 12 hex digits of milliseconds, then randomness."""
+    return f"run_{int(time.time() * 1000):012x}{uuid.uuid4().hex[:12]}"
+
+
+def _payload(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return to_jsonable_python(value)
+
+
+def task_info(backend: Backend, task_id: str) -> dict[str, Any]:
+    """Queue and limits of a task: from this process's definitions, else as the workers registered it."""
+    definition = get_task(task_id)
+    if definition is not None:
+        return definition.describe()
+    with backend.engine.connect() as conn:
+        row = conn.execute(sa.select(task_definitions.c.definition).where(task_definitions.c.id == task_id)).first()
+    if row is None:
+        raise UnknownTaskError(task_id)
+    return row[0] if isinstance(row[0], dict) else json.loads(row[0])
+
+
+def _validate_tags(tags: Any) -> list[str]:
+    if tags is None:
+        return []
+    if isinstance(tags, str):
+        tags = [tags]
+    tags = list(tags)
+    if len(tags) > MAX_TAGS:
+        raise TriggerOptionsError(f"tags: at most {MAX_TAGS} tags per run, got {len(tags)}")
+    for tag in tags:
+        if not isinstance(tag, str) or not (1 <= len(tag) <= 128):
+            raise TriggerOptionsError(f"tags: each tag must be a string of 1 to 128 characters, got {tag!r}")
+    return tags
+
+
+def _run_is_spent(backend: Backend, run_id: str, now: float) -> bool:
+    """True when the run behind an idempotency key no longer holds it (failed, canceled, expired, or missing)."""
+    ws = backend.workflows
+    with backend.sys_engine.connect() as conn:
+        row = conn.execute(sa.select(ws.c.status, ws.c.attributes).where(ws.c.workflow_uuid == run_id)).first()
+    if row is None:
+        return True
+    status, attrs = row[0], row[1] or {}
+    if isinstance(attrs, str):
+        attrs = json.loads(attrs)
+    if status in ("ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED") or attrs.get("outcome"):
+        return True
+    expires_at = attrs.get("expires_at")
+    return status in ("ENQUEUED", "DELAYED") and expires_at is not None and now > float(expires_at)
+
+
+def claim_idempotency_key(backend: Backend, scope_key: str, run_id: str, ttl: float) -> tuple[str, bool]:
+    """(run id to use, True if it is an existing run). Race-safe: concurrent triggers agree on one run."""
+    now = time.time()
+    table = idempotency_keys
+    for _ in range(5):
+        with backend.engine.connect() as conn:
+            row = conn.execute(sa.select(table.c.run_id, table.c.expires_at).where(table.c.scope_key == scope_key)).first()
+        if row is not None:
+            live = row[1] is None or row[1] > now
+            if live and not _run_is_spent(backend, row[0], now):
+                return row[0], True
+            with backend.engine.begin() as conn:
+                res = conn.execute(
+                    sa.update(table)
+                    .where(table.c.scope_key == scope_key, table.c.run_id == row[0])
+                    .values(run_id=run_id, expires_at=now + ttl, created_at=now)
+                )
+            if res.rowcount == 1:
+                return run_id, False
+            continue
+        try:
+            with backend.engine.begin() as conn:
+                conn.execute(sa.insert(table).values(scope_key=scope_key, run_id=run_id, expires_at=now + ttl, created_at=now))
+            return run_id, False
+        except sa.exc.IntegrityError:
+            continue
+    raise RuntimeError(f"could not settle idempotency key {scope_key!r} after concurrent updates")
+
+
+def _build(
+    backend: Backend,
+    task_id: str,
+    payload: Any,
+    *,
+    idempotency_key: str | None,
+    idempotency_key_ttl: Any,
+    delay: Any,
+    ttl: Any,
+    tags: Any,
+    max_attempts: int | None,
+    concurrency_key: str | None,
+    max_duration: Any,
+    metadata: dict[str, Any] | None,
+    parent_id: str | None,
+    root_id: str | None,
+) -> tuple[dict[str, Any], dict[str, Any], Any, str | None]:
+    """(DBOS enqueue options, run options for the workflow, payload, idempotency scope key)."""
+    info = task_info(backend, task_id)
+    tag_list = _validate_tags(tags)
+    if max_attempts is not None and (not isinstance(max_attempts, int) or max_attempts < 1):
+        raise TriggerOptionsError("max_attempts: must be an integer >= 1")
+    duration_s = to_seconds(max_duration, what="max_duration")
+    if duration_s is not None and duration_s <= 0:
+        raise TriggerOptionsError("max_duration: must be positive")
+    delay_s = to_seconds(delay, what="delay")
+    ttl_s = to_seconds(ttl, what="ttl")
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise TriggerOptionsError("metadata: must be an object")
+        size = len(json.dumps(to_jsonable_python(metadata)).encode())
+        if size > METADATA_LIMIT_BYTES:
+            raise TriggerOptionsError(f"metadata: {size} bytes is over the {METADATA_LIMIT_BYTES} byte limit")
+    if concurrency_key is not None and (not isinstance(concurrency_key, str) or not concurrency_key):
+        raise TriggerOptionsError("concurrency_key: must be a non-empty string")
+    if idempotency_key is not None and (not isinstance(idempotency_key, str) or not idempotency_key):
+        raise TriggerOptionsError("idempotency_key: must be a non-empty string")
+
+    now = time.time()
+    queue = info.get("queue") or DEFAULT_QUEUE
+    run_options: dict[str, Any] = {"created_at": now, "queue": queue}
+    attributes: dict[str, Any] = {"task": task_id}
+    if tag_list:
+        run_options["tags"] = attributes["tags"] = tag_list
+    if max_attempts is not None:
+        run_options["max_attempts"] = max_attempts
+    if duration_s is not None:
+        run_options["max_duration"] = duration_s
+    if ttl_s is not None:
+        expires_at = now + (delay_s or 0) + ttl_s
+        run_options["expires_at"] = attributes["expires_at"] = expires_at
+    if metadata:
+        run_options["metadata"] = to_jsonable_python(metadata)
+    if parent_id:
+        run_options["parent_id"] = attributes["parent_id"] = parent_id
+        run_options["root_id"] = attributes["root_id"] = root_id or parent_id
+    if idempotency_key:
+        attributes["idempotency_key"] = idempotency_key
+    enqueue: dict[str, Any] = {
+        "workflow_name": workflow_name(task_id),
+        "queue_name": queue,
+        "app_version": APP_VERSION,
+        "attributes": attributes,
+    }
+    if concurrency_key:
+        enqueue["queue_name"] = f"{queue}#keyed"
+        enqueue["queue_partition_key"] = concurrency_key
+        attributes["concurrency_key"] = concurrency_key
+    if delay_s:
+        enqueue["delay_seconds"] = delay_s
+    scope = f"{task_id}:{idempotency_key}" if idempotency_key else None
+    ttl_key = to_seconds(idempotency_key_ttl, what="idempotency_key_ttl") if idempotency_key_ttl is not None else DEFAULT_IDEMPOTENCY_TTL_S
+    run_options["_idempotency_ttl"] = ttl_key
+    return enqueue, run_options, _payload(payload), scope
+
+
+def _in_workflow() -> bool:
+    try:
+        return DBOS.workflow_id is not None and maybe_current_context() is not None
+    except Exception:
+        return False
+
+
+class Tasks:
+    """`tasks.trigger(...)` and friends; works from any process pointing at the same database."""
+
+    def trigger(
+        self,
+        task_id: str,
+        payload: Any = None,
+        *,
+        idempotency_key: str | None = None,
+        idempotency_key_ttl: Any = None,
+        delay: Any = None,
+        ttl: Any = None,
+        tags: Any = None,
+        max_attempts: int | None = None,
+        concurrency_key: str | None = None,
+        max_duration: Any = None,
+        metadata: dict[str, Any] | None = None,
+        database_url: str | None = None,
+    ) -> RunHandle:
+        backend = get_backend(database_url)
+        parent = maybe_current_context() if _in_workflow() else None
+        enqueue, run_options, body, scope = _build(
+            backend,
+            task_id,
+            payload,
+            idempotency_key=idempotency_key,
+            idempotency_key_ttl=idempotency_key_ttl,
+            delay=delay,
+            ttl=ttl,
+            tags=tags,
+            max_attempts=max_attempts,
+            concurrency_key=concurrency_key,
+            max_duration=max_duration,
+            metadata=metadata,
+            parent_id=parent.run_id if parent else None,
+            root_id=parent.root_id if parent else None,
+        )
+        key_ttl = run_options.pop("_idempotency_ttl")
+        if parent is not None:
+            # Inside a run: pick the id (and settle the key) in a recorded step, then enqueue as a recorded child,
+            # so a replayed parent finds the same child instead of starting another.
+            run_id, cached = DBOS.run_step({"name": "taskpack.child_id"}, _choose_run_id, backend.url, scope, key_ttl)
+            if not cached:
+                enqueue["workflow_id"] = run_id
+                DBOS.enqueue_workflow_with_options(enqueue, body, run_options)
+            return RunHandle(id=run_id, task_id=task_id, is_cached=cached)
+        run_id, cached = _choose_run_id(backend.url, scope, key_ttl)
+        if not cached:
+            enqueue["workflow_id"] = run_id
+            backend.client.enqueue(enqueue, body, run_options)
+        return RunHandle(id=run_id, task_id=task_id, is_cached=cached)
+
+    def batch_trigger(self, task_id: str, items: list[Any], **options: Any) -> BatchHandle:
+        """Trigger one run per item; an item is a payload, or a BatchItem / {"payload":…, "options":{…}}."""
+        if not isinstance(items, list) or not items:
+            raise TriggerOptionsError("batch_trigger needs a non-empty list of items")
+        if len(items) > 1000:
+            raise TriggerOptionsError(f"batch_trigger takes at most 1000 items, got {len(items)}")
+        handles = []
+        for item in items:
+            item = _as_batch_item(item)
+            handles.append(self.trigger(task_id, item.payload, **{**options, **item.options}))
+        return BatchHandle(batch_id=f"batch_{uuid.uuid4().hex[:16]}", runs=handles)
+
+    def trigger_and_wait(self, task_id: str, payload: Any = None, *, timeout: float | None = None, **options: Any) -> TaskRunResult:
+        handle = self.trigger(task_id, payload, **options)
+        return self._wait([handle], timeout)[0]
+
+    def batch_trigger_and_wait(self, task_id: str, items: list[Any], *, timeout: float | None = None, **options: Any) -> list[TaskRunResult]:
+        batch = self.batch_trigger(task_id, items, **options)
+        return self._wait(batch.runs, timeout)
+
+    def _wait(self, handles: list[RunHandle], timeout: float | None) -> list[TaskRunResult]:
+        ctx = maybe_current_context() if _in_workflow() else None
+        if ctx is None:
+            from runtime.runs import runs
+
+            results = []
+            for handle in handles:
+                run = runs.wait(handle.id, timeout=timeout)
+                results.append(TaskRunResult(id=run.id, task_id=run.task_id, ok=run.status is RunStatus.COMPLETED, status=run.status, output=run.output, error=run.error))
+            return results
+        return _durable_wait(ctx, handles)
+
+
+def _choose_run_id(url: str, scope: str | None, key_ttl: float) -> tuple[str, bool]:
+    run_id = new_run_id()
+    if scope is None:
+        return run_id, False
+    return claim_idempotency_key(get_backend(url), scope, run_id, key_ttl)
+
+
+def _durable_wait(ctx: Any, handles: list[RunHandle]) -> list[TaskRunResult]:
+    """Wait inside a run: DBOS records each child's result, so a resumed parent does not wait again."""
+    from runtime.execution import _set_attributes
+
+    _set_attributes(ctx.run_id, {"waiting": True})
+    results = []
+    try:
+        for handle in handles:
+            ctx.raise_if_cancelled()
+            child = DBOS.retrieve_workflow(handle.id)
+            try:
+                output = child.get_result()
+                results.append(TaskRunResult(id=handle.id, task_id=handle.task_id, ok=True, status=RunStatus.COMPLETED, output=output))
+            except RunFailed as failed:
+                results.append(
+                    TaskRunResult(id=handle.id, task_id=handle.task_id, ok=False, status=RunStatus(failed.status), error=RunError(**failed.error))
+                )
+            except Exception as exc:
+                status = RunStatus.CANCELED if "cancel" in type(exc).__name__.lower() else RunStatus.CRASHED
+                results.append(TaskRunResult(id=handle.id, task_id=handle.task_id, ok=False, status=status, error=RunError.from_exception(exc)))
+    finally:
+        _set_attributes(ctx.run_id, {"waiting": False})
+    return results
+
+
+def _as_batch_item(item: Any) -> BatchItem:
+    if isinstance(item, BatchItem):
+        return item
+    if isinstance(item, dict) and "payload" in item and set(item) <= {"payload", "options"}:
+        return BatchItem.model_validate(item)
+    return BatchItem(payload=item)
+
+
+tasks = Tasks()

@@ -1,0 +1,300 @@
+"""The worker: DBOS plus the runtime's housekeeping, inside the current process.
+
+    with Worker(tasks=[my_tasks_module], concurrency=8) as worker:
+        ...  # runs execute in background threads until the block ends
+
+One Worker per process (DBOS is a process-wide singleton). Any number of processes, on any number of machines, may
+run Workers against the same PostgreSQL database; they share the queues, and a worker that stops heartbeating has
+its unfinished runs recovered by the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+from dbos import DBOS
+
+from runtime.backend import APP_NAME, APP_VERSION, Backend, get_backend, set_active
+from runtime.config import load_config, resolve_database_url
+from runtime.definitions import Task
+from runtime.execution import ensure_workflow, running
+from runtime.loader import load_tasks
+from runtime.queues import Queue
+from runtime.run_state import states
+from runtime.schedules import schedules
+from runtime.store import task_definitions, workers_table
+
+log = logging.getLogger("taskpack")
+_instance_lock = threading.Lock()
+_current_worker: list["Worker"] = []
+
+
+class WorkerError(RuntimeError):
+    pass
+
+
+class Worker:
+    def __init__(
+        self,
+        database_url: str | None = None,
+        tasks: Iterable[Any] | None = None,
+        concurrency: int = 8,
+        *,
+        executor_id: str | None = None,
+        queue_polling_interval: float | None = None,
+        heartbeat_interval: float | None = None,
+        dead_worker_after: float | None = None,
+        run_schedules: bool = True,
+        shutdown_timeout: int = 0,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        cfg = load_config()
+        self.database_url = resolve_database_url(database_url)
+        self.task_specs = tasks
+        self.concurrency = concurrency
+        self.requested_executor_id = executor_id
+        self.queue_polling_interval = queue_polling_interval or cfg.queue_polling_interval
+        self.heartbeat_interval = heartbeat_interval or cfg.heartbeat_interval
+        self.dead_worker_after = dead_worker_after or cfg.dead_worker_after
+        self.flush_interval = cfg.metadata_flush_interval
+        self.run_schedules = run_schedules
+        self.shutdown_timeout = shutdown_timeout
+        self.executor_id: str | None = None
+        self.tasks: list[Task] = []
+        self.backend: Backend | None = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._started = False
+
+    # -- lifecycle -------------------------------------------------------------------------------------------------------
+    def __enter__(self) -> "Worker":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        with _instance_lock:
+            if _current_worker:
+                raise WorkerError("a Worker is already running in this process (DBOS is a process-wide singleton)")
+            _current_worker.append(self)
+        try:
+            self._start()
+        except BaseException:
+            with _instance_lock:
+                _current_worker.clear()
+            raise
+
+    def _start(self) -> None:
+        self.tasks = load_tasks(self.task_specs)
+        if not self.tasks:
+            raise WorkerError("no tasks to run: pass tasks=[...] or define tasks under the configured dirs")
+        self.backend = backend = get_backend(self.database_url)
+        self.executor_id = self._claim_executor_id(backend)
+        for definition in self.tasks:
+            ensure_workflow(definition)
+        DBOS(
+            config={
+                "name": APP_NAME,
+                "system_database_url": self.database_url,
+                "application_version": APP_VERSION,
+                "executor_id": self.executor_id,
+                "log_level": "WARNING",
+                "notification_listener_polling_interval_sec": 0.05,
+            }
+        )
+        queues = self._queues()
+        DBOS.listen_queues([name for name, _ in queues])
+        DBOS.launch()
+        for name, settings in queues:
+            DBOS.register_queue(name, polling_interval_sec=self.queue_polling_interval, on_conflict="always_update", **settings)
+        self._publish_definitions(backend)
+        if self.run_schedules:
+            schedules.sync_declared(backend, {t.id for t in self.tasks})
+        set_active(backend)
+        self._started = True
+        self._spawn(self._fast_loop, "taskpack-monitor")
+        self._spawn(self._slow_loop, "taskpack-housekeeping")
+        log.info("worker %s started: %d tasks, concurrency %d", self.executor_id, len(self.tasks), self.concurrency)
+
+    def stop(self) -> None:
+        if not self._started:
+            return
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        states.flush_all()
+        try:
+            DBOS.destroy(workflow_completion_timeout_sec=self.shutdown_timeout)
+        finally:
+            self._started = False
+            set_active(None)
+            if self.backend is not None and self.executor_id is not None:
+                with self.backend.engine.begin() as conn:
+                    conn.execute(sa.delete(workers_table).where(workers_table.c.executor_id == self.executor_id))
+            with _instance_lock:
+                _current_worker.clear()
+
+    # -- set-up ------------------------------------------------------------------------------------------------------------
+    def _queues(self) -> list[tuple[str, dict[str, Any]]]:
+        seen: dict[str, Queue] = {}
+        for definition in self.tasks:
+            existing = seen.get(definition.queue.name)
+            if existing is not None and existing.concurrency_limit != definition.queue.concurrency_limit:
+                raise WorkerError(
+                    f"queue {definition.queue.name!r} is declared with concurrency limits "
+                    f"{existing.concurrency_limit} and {definition.queue.concurrency_limit}"
+                )
+            seen[definition.queue.name] = definition.queue
+        result: list[tuple[str, dict[str, Any]]] = []
+        for queue in seen.values():
+            limit = queue.concurrency_limit
+            per_worker = min(self.concurrency, limit) if limit else self.concurrency
+            result.append((queue.name, {"global_concurrency": limit, "worker_concurrency": per_worker}))
+            result.append((queue.keyed_name, {"partition_concurrency": limit or 1, "worker_concurrency": self.concurrency}))
+        return result
+
+    def _publish_definitions(self, backend: Backend) -> None:
+        now = time.time()
+        with backend.engine.begin() as conn:
+            for definition in self.tasks:
+                described = definition.describe()
+                updated = conn.execute(
+                    sa.update(task_definitions).where(task_definitions.c.id == definition.id).values(definition=described, updated_at=now)
+                ).rowcount
+                if not updated:
+                    conn.execute(sa.insert(task_definitions).values(id=definition.id, definition=described, updated_at=now))
+
+    def _claim_executor_id(self, backend: Backend) -> str:
+        """A stable id: host plus the lowest free slot, reusing a dead worker's slot so its runs resume here."""
+        host = socket.gethostname()
+        now = time.time()
+        row_values = {"hostname": host, "pid": os.getpid(), "concurrency": self.concurrency, "tasks": [t.id for t in self.tasks], "started_at": now, "last_seen_at": now}
+        candidates = [self.requested_executor_id] if self.requested_executor_id else [f"{host}-{i}" for i in range(256)]
+        for executor_id in candidates:
+            with backend.engine.begin() as conn:
+                row = conn.execute(sa.select(workers_table.c.last_seen_at).where(workers_table.c.executor_id == executor_id)).first()
+                if row is None:
+                    try:
+                        conn.execute(sa.insert(workers_table).values(executor_id=executor_id, **row_values))
+                        return executor_id
+                    except sa.exc.IntegrityError:
+                        continue
+                if self.requested_executor_id or now - row[0] > self.dead_worker_after:
+                    res = conn.execute(
+                        sa.update(workers_table)
+                        .where(workers_table.c.executor_id == executor_id, workers_table.c.last_seen_at == row[0])
+                        .values(**row_values)
+                    )
+                    if res.rowcount == 1:
+                        return executor_id
+        raise WorkerError("no free executor slot on this host")
+
+    def _spawn(self, target: Any, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    # -- housekeeping loops ----------------------------------------------------------------------------------------------
+    def _fast_loop(self) -> None:
+        """Cancel detection (a run canceled from any process stops here within ~100 ms) and metadata flushing."""
+        last_flush = time.monotonic()
+        while not self._stop.wait(0.1):
+            try:
+                self._detect_cancellations()
+                if time.monotonic() - last_flush >= self.flush_interval:
+                    states.flush_all()
+                    last_flush = time.monotonic()
+            except Exception as exc:
+                log.warning("worker monitor: %s", exc)
+
+    def _detect_cancellations(self) -> None:
+        ids = list(running)
+        if not ids or self.backend is None:
+            return
+        ws = self.backend.workflows
+        with self.backend.sys_engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(ws.c.workflow_uuid).where(ws.c.workflow_uuid.in_(ids), ws.c.status == "CANCELLED")
+            ).all()
+        for (run_id,) in rows:
+            ctx = running.get(run_id)
+            if ctx is not None:
+                ctx.signal_cancel("canceled")
+
+    def _slow_loop(self) -> None:
+        last_beat = 0.0
+        while not self._stop.wait(min(0.5, self.heartbeat_interval)):
+            now = time.monotonic()
+            try:
+                if now - last_beat >= self.heartbeat_interval:
+                    self._heartbeat()
+                    self._recover_dead_workers()
+                    last_beat = now
+                self._expire_queued_runs()
+                if self.run_schedules:
+                    schedules.tick(self.backend, {t.id for t in self.tasks})
+            except Exception as exc:
+                log.warning("worker housekeeping: %s", exc)
+
+    def _heartbeat(self) -> None:
+        assert self.backend is not None
+        now = time.time()
+        with self.backend.engine.begin() as conn:
+            updated = conn.execute(
+                sa.update(workers_table).where(workers_table.c.executor_id == self.executor_id).values(last_seen_at=now)
+            ).rowcount
+            if not updated:  # declared dead by a peer during a long pause: come back
+                conn.execute(
+                    sa.insert(workers_table).values(
+                        executor_id=self.executor_id, hostname=socket.gethostname(), pid=os.getpid(),
+                        concurrency=self.concurrency, tasks=[t.id for t in self.tasks], started_at=now, last_seen_at=now,
+                    )
+                )
+
+    def _recover_dead_workers(self) -> None:
+        """Re-enqueue the unfinished runs of workers that stopped heartbeating (one living worker claims each)."""
+        assert self.backend is not None
+        now = time.time()
+        with self.backend.engine.connect() as conn:
+            dead = conn.execute(
+                sa.select(workers_table.c.executor_id, workers_table.c.last_seen_at).where(
+                    workers_table.c.last_seen_at < now - self.dead_worker_after, workers_table.c.executor_id != self.executor_id
+                )
+            ).all()
+        for executor_id, seen in dead:
+            with self.backend.engine.begin() as conn:
+                claimed = conn.execute(
+                    sa.delete(workers_table).where(workers_table.c.executor_id == executor_id, workers_table.c.last_seen_at == seen)
+                ).rowcount
+            if claimed == 1:
+                handles = DBOS._recover_pending_workflows([executor_id])
+                log.warning("worker %s is dead: recovered %d runs", executor_id, len(handles))
+
+    def _expire_queued_runs(self) -> None:
+        assert self.backend is not None
+        ws = self.backend.workflows
+        expires = ws.c.attributes["expires_at"].as_float()
+        now = time.time()
+        with self.backend.sys_engine.connect() as conn:
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    sa.select(ws.c.workflow_uuid).where(ws.c.status.in_(["ENQUEUED", "DELAYED"]), expires < now).limit(500)
+                ).all()
+            ]
+        for run_id in ids:
+            self.backend.sys_db.update_workflow_attributes(run_id, {"outcome": "EXPIRED"}, merge=True)
+            self.backend.client.cancel_workflow(run_id)
+
+
+def current_worker() -> Worker | None:
+    return _current_worker[0] if _current_worker else None

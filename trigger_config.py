@@ -1,0 +1,21 @@
+"""Project-wide defaults for analyst-taskpack, read by the runtime, the CLI and the dev worker.
+
+Mirrors Trigger.dev's `trigger.config.ts`: where tasks live, how they retry, how long they may run, and which
+database executes them. `TASKPACK_DATABASE_URL` overrides `database_url` (so one checkout can run on the embedded
+SQLite default or on a shared PostgreSQL without editing this file).
+"""
+
+from runtime.config import ProjectConfig
+from runtime.retry import RetryConfig
+
+config = ProjectConfig(
+    project="analyst-taskpack",
+    # Folders whose modules define tasks; the dev worker watches them and reloads on change.
+    dirs=["tasks"],
+    # Trigger.dev's defaults: 3 attempts, factor 2, 1 s -> 60 s, randomized.
+    retry=RetryConfig(max_attempts=3, factor=2.0, min_timeout=1.0, max_timeout=60.0, randomize=True),
+    # Seconds an attempt may run before it is stopped and the run ends TIMED_OUT.
+    max_duration=3600,
+    # None = the embedded default: a SQLite file under .taskpack/ in the project root.
+    database_url=None,
+)
