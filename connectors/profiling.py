@@ -1,0 +1,374 @@
+"""Table profiles for every source: one dialect-generic profiler, built on sqlglot expressions.
+
+A connector hands over its `query()` (so profiling SQL passes the same guard, limits and timeouts as anything else),
+its sqlglot dialect, the table's columns from its catalog and the catalog's row estimate. The profiler then sends
+two statements, whatever the number of columns:
+
+1. statistics — over a sample: row count, and per column non-null count, distinct count, min/max (orderable
+   types), average text length;
+2. top values — the most frequent values of every column at once (`UNION ALL` of per-column GROUP BYs, ranked by
+   `ROW_NUMBER()`), which also supply the sample values.
+
+The sample is the whole table when the catalog says it is small; otherwise `TABLESAMPLE` where the dialect has it
+(row-level BERNOULLI for medium tables, block-level SYSTEM for huge ones, with a fixed seed where the dialect takes
+one so both statements see the same rows) or a `RAND() < p` filter where it does not (MySQL, Redshift), always capped
+with LIMIT. sqlglot writes each dialect's spelling (RANDOM/RAND, LENGTH/CHAR_LENGTH/LEN, TEXT/CHAR/STRING).
+Finally `semantic_hint` reads names, types and values to label each column (identifier, enum, email, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Callable, Sequence
+
+from sqlglot import exp
+
+from connectors.catalog import Column, ColumnProfile, NormalizedType, SemanticHint, TableKind, TableProfile, TableRef, ValueCount
+from connectors.results import QueryResult
+
+# (sql, max_rows, timeout) -> QueryResult; usually `lambda sql, n, t: connector.query(sql, max_rows=n, timeout=t)`
+QueryFn = Callable[[str, int, float], QueryResult]
+
+
+@dataclass(frozen=True)
+class SamplingPolicy:
+    """How a dialect samples. `medium_method`/`huge_method` are TABLESAMPLE methods (None = the dialect's bare
+    `TABLESAMPLE (p PERCENT)`); `tablesample=False` means filter rows with RAND() instead."""
+
+    tablesample: bool = True
+    medium_method: str | None = "BERNOULLI"
+    huge_method: str | None = "SYSTEM"
+    seeded: bool = True
+    approx_distinct: bool = False
+    #: above this many rows block sampling (cheap, clumpy) replaces row sampling (uniform, scans the table)
+    huge_rows: int = 5_000_000
+
+
+SAMPLING_POLICIES: dict[str, SamplingPolicy] = {
+    "postgres": SamplingPolicy(),
+    "redshift": SamplingPolicy(tablesample=False, seeded=False),
+    "mysql": SamplingPolicy(tablesample=False, seeded=False),
+    "snowflake": SamplingPolicy(),
+    "bigquery": SamplingPolicy(medium_method="SYSTEM", seeded=False, approx_distinct=True),
+    "tsql": SamplingPolicy(medium_method="SYSTEM", seeded=True),
+    "databricks": SamplingPolicy(medium_method=None, huge_method=None, approx_distinct=True),
+}
+
+_ORDERABLE = {"integer", "decimal", "float", "string", "date", "time", "timestamp", "timestamp_tz"}
+_DISTINCT_OK = _ORDERABLE | {"boolean", "uuid", "interval"}
+_NO_TOP_VALUES = {"binary", "geography"}
+TOP_VALUE_CHARS = 200
+
+# The sampled fraction targets sample_size rows; LIMIT only caps a sample that stale statistics made too big, so it
+# sits well above the target (a LIMIT at the target would keep the first rows in storage order, not a uniform sample).
+LIMIT_HEADROOM = 2
+
+
+def _ident(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
+
+
+def table_expression(table: TableRef) -> exp.Table:
+    return exp.Table(
+        this=_ident(table.name),
+        db=_ident(table.schema_) if table.schema_ else None,
+        catalog=_ident(table.database) if table.database else None,
+    )
+
+
+def choose_sample_method(
+    kind: TableKind, row_estimate: int | None, sample_size: int, policy: SamplingPolicy
+) -> str:
+    """'full' for small tables, 'limit' when the size is unknown or the relation cannot be sampled (views),
+    else 'tablesample' or 'random_filter'."""
+    if row_estimate is not None and row_estimate <= sample_size:
+        return "full"
+    if row_estimate is None or kind in ("view", "external"):
+        return "limit"
+    return "tablesample" if policy.tablesample else "random_filter"
+
+
+def sample_query(
+    table: TableRef,
+    columns: Sequence[Column],
+    *,
+    method: str,
+    row_estimate: int | None,
+    sample_size: int,
+    policy: SamplingPolicy,
+    seed: int = 42,
+) -> exp.Select:
+    """SELECT col AS c0, col AS c1, ... FROM <table, sampled>: the rows every statistic is computed on."""
+    source = table_expression(table)
+    select = exp.select(*(exp.alias_(exp.column(_ident(c.name)), f"c{i}") for i, c in enumerate(columns)))
+    if method == "full":
+        return select.from_(source)
+    fraction = min(1.0, sample_size / max(row_estimate or 1, 1))
+    cap = sample_size * LIMIT_HEADROOM
+    if method == "tablesample":
+        huge = (row_estimate or 0) > policy.huge_rows
+        chosen = policy.huge_method if huge else policy.medium_method
+        sample = exp.TableSample(
+            method=exp.var(chosen) if chosen else None,
+            percent=exp.Literal.number(round(fraction * 100, 6)),
+            seed=exp.Literal.number(seed) if policy.seeded else None,
+        )
+        source.set("sample", sample)
+        return select.from_(source).limit(cap)
+    if method == "random_filter":
+        return select.from_(source).where(exp.LT(this=exp.Rand(), expression=exp.Literal.number(round(fraction, 8)))).limit(cap)
+    return select.from_(source).limit(sample_size)
+
+
+def _sample_cte(sample: exp.Select) -> exp.Select:
+    return exp.select().with_("sample_rows", as_=sample)
+
+
+def stats_query(columns: Sequence[Column], sample: exp.Select, policy: SamplingPolicy) -> exp.Select:
+    """One row: n, then per column c{i}_nn (non-null), c{i}_nd (distinct), c{i}_min, c{i}_max, c{i}_len."""
+    projections: list[exp.Expression] = [exp.alias_(exp.Count(this=exp.Star()), "n")]
+    for i, col in enumerate(columns):
+        ref = exp.column(f"c{i}")
+        projections.append(exp.alias_(exp.Count(this=ref.copy()), f"c{i}_nn"))
+        if col.normalized_type in _DISTINCT_OK:
+            distinct: exp.Expression = (
+                exp.ApproxDistinct(this=ref.copy())
+                if policy.approx_distinct
+                else exp.Count(this=exp.Distinct(expressions=[ref.copy()]))
+            )
+            projections.append(exp.alias_(distinct, f"c{i}_nd"))
+        if col.normalized_type in _ORDERABLE:
+            projections.append(exp.alias_(exp.Min(this=ref.copy()), f"c{i}_min"))
+            projections.append(exp.alias_(exp.Max(this=ref.copy()), f"c{i}_max"))
+        if col.normalized_type == "string":
+            projections.append(exp.alias_(exp.Avg(this=exp.Length(this=ref.copy())), f"c{i}_len"))
+    return _sample_cte(sample).select(*projections).from_("sample_rows")
+
+
+def _as_text(ref: exp.Expression) -> exp.Expression:
+    return exp.Substring(
+        this=exp.cast(ref, exp.DataType.build("text")), start=exp.Literal.number(1), length=exp.Literal.number(TOP_VALUE_CHARS)
+    )
+
+
+def top_values_query(columns: Sequence[Column], sample: exp.Select, top_k: int) -> exp.Select | None:
+    """Rows (i, v, n): the top_k most frequent non-null values (as text) of every column, in one statement."""
+    branches: list[exp.Select] = []
+    for i, col in enumerate(columns):
+        if col.normalized_type in _NO_TOP_VALUES:
+            continue
+        value = _as_text(exp.column(f"c{i}"))
+        branches.append(
+            exp.select(
+                exp.alias_(exp.Literal.number(i), "i"),
+                exp.alias_(value.copy(), "v"),
+                exp.alias_(exp.Count(this=exp.Star()), "n"),
+            )
+            .from_("sample_rows")
+            .where(exp.column(f"c{i}").is_(exp.null()).not_())
+            .group_by(value.copy())
+        )
+    if not branches:
+        return None
+    union: exp.Query = branches[0]
+    for branch in branches[1:]:
+        union = exp.union(union, branch, distinct=False)
+    ranked = exp.select(
+        "i",
+        "v",
+        "n",
+        exp.alias_(
+            exp.Window(
+                this=exp.RowNumber(),
+                partition_by=[exp.column("i")],
+                order=exp.Order(expressions=[exp.column("n").desc(), exp.column("v").asc()]),
+            ),
+            "rn",
+        ),
+    ).from_(union.subquery("grouped"))
+    outer = (
+        exp.select("i", "v", "n")
+        .from_(ranked.subquery("ranked"))
+        .where(exp.LTE(this=exp.column("rn"), expression=exp.Literal.number(top_k)))
+        .order_by("i", exp.column("n").desc(), "v")
+    )
+    return outer.with_("sample_rows", as_=sample.copy())
+
+
+def _typed(value: Any, normalized: NormalizedType) -> Any:
+    """Top values come back as text (one UNION for all columns); give numbers and booleans their type back."""
+    if value is None:
+        return None
+    try:
+        if normalized == "integer":
+            return int(value)
+        if normalized in ("float", "decimal"):
+            return float(value)
+        if normalized == "boolean":
+            return str(value).lower() in ("true", "t", "1")
+    except ValueError:
+        return value
+    return value
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    return float(value) if isinstance(value, (int, float, Decimal)) else float(str(value))
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+_URL = re.compile(r"^(https?://|www\.)\S+$", re.IGNORECASE)
+_IDENTIFIER_NAME = re.compile(r"(^id$|_id$|[a-z]Id$|ID$|^uuid$|_uuid$|_key$|^key$|_code$|^code$)")
+_DATE_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?")
+ENUM_MAX_DISTINCT = 20
+
+
+def _share(values: Sequence[Any], test: Callable[[str], bool]) -> float:
+    texts = [str(v) for v in values if v is not None]
+    return sum(1 for t in texts if test(t)) / len(texts) if texts else 0.0
+
+
+def _is_json_text(text: str) -> bool:
+    if not text[:1] in ("{", "["):
+        return False
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def semantic_hint(
+    name: str,
+    normalized_type: NormalizedType,
+    *,
+    non_null: int | None,
+    distinct: int | None,
+    values: Sequence[Any],
+    primary_key: bool = False,
+) -> SemanticHint:
+    """What a column *is*, for the agent: read from the name, the type and the values seen in the sample."""
+    if normalized_type == "boolean":
+        return "boolean"
+    if normalized_type in ("date", "time", "timestamp", "timestamp_tz"):
+        return "datetime"
+    if normalized_type == "json":
+        return "json"
+    if normalized_type == "uuid":
+        return "identifier"
+    unique = bool(non_null) and distinct is not None and distinct >= 0.95 * non_null
+    if primary_key or (_IDENTIFIER_NAME.search(name) and normalized_type in ("integer", "string") and (unique or primary_key)):
+        return "identifier"
+    if normalized_type == "string" and values:
+        if _share(values, lambda t: bool(_EMAIL.match(t))) >= 0.8:
+            return "email"
+        if _share(values, lambda t: bool(_URL.match(t))) >= 0.8:
+            return "url"
+        if _share(values, _is_json_text) >= 0.8:
+            return "json"
+        if _share(values, lambda t: bool(_DATE_TEXT.match(t))) >= 0.8:
+            return "datetime"
+    low_cardinality = (
+        distinct is not None and non_null is not None and 0 < distinct <= ENUM_MAX_DISTINCT and distinct <= non_null / 2
+    )
+    if normalized_type in ("string", "integer") and low_cardinality:
+        return "enum"
+    if normalized_type == "integer" and _IDENTIFIER_NAME.search(name):
+        return "identifier"  # a foreign-key-looking column with repeats (e.g. customer_id)
+    if normalized_type in ("integer", "decimal", "float"):
+        return "numeric"
+    if normalized_type == "string":
+        return "text"
+    return "other"
+
+
+def profile_table(
+    query: QueryFn,
+    dialect: str,
+    table: TableRef,
+    columns: Sequence[Column],
+    *,
+    kind: TableKind = "table",
+    row_estimate: int | None = None,
+    primary_key: Sequence[str] = (),
+    sample_size: int = 10_000,
+    top_k: int = 5,
+    timeout: float = 120.0,
+    policy: SamplingPolicy | None = None,
+) -> TableProfile:
+    """Profile one table in two statements; see the module docstring."""
+    if sample_size < 1:
+        raise ValueError(f"sample_size must be >= 1, got {sample_size}")
+    policy = policy or SAMPLING_POLICIES.get(dialect, SamplingPolicy(tablesample=False, seeded=False))
+    method = choose_sample_method(kind, row_estimate, sample_size, policy)
+    sample = sample_query(
+        table, columns, method=method, row_estimate=row_estimate, sample_size=sample_size, policy=policy
+    )
+
+    stats_sql = stats_query(columns, sample, policy).sql(dialect=dialect)
+    stats = query(stats_sql, 1, timeout)
+    row = dict(zip([c.name for c in stats.columns], stats.rows[0])) if stats.rows else {}
+    sampled = int(row.get("n") or 0)
+
+    tops: dict[int, list[ValueCount]] = {}
+    top_sql = top_values_query(columns, sample, top_k)
+    if top_sql is not None and sampled:
+        result = query(top_sql.sql(dialect=dialect), top_k * len(columns), timeout)
+        for i, value, count in result.rows:
+            index = int(i)
+            tops.setdefault(index, []).append(ValueCount(value=_typed(value, columns[index].normalized_type), count=int(count)))
+
+    profiles: list[ColumnProfile] = []
+    for i, col in enumerate(columns):
+        non_null = row.get(f"c{i}_nn")
+        distinct = row.get(f"c{i}_nd")
+        top = tops.get(i, [])
+        values = [t.value for t in top]
+        profiles.append(
+            ColumnProfile(
+                name=col.name,
+                data_type=col.data_type,
+                normalized_type=col.normalized_type,
+                null_fraction=round(1 - int(non_null) / sampled, 6) if sampled and non_null is not None else None,
+                distinct_count=int(distinct) if distinct is not None else None,
+                min=row.get(f"c{i}_min"),
+                max=row.get(f"c{i}_max"),
+                top_values=top,
+                sample_values=values,
+                avg_length=round(_number(row.get(f"c{i}_len")) or 0.0, 3) if row.get(f"c{i}_len") is not None else None,
+                semantic_hint=semantic_hint(
+                    col.name,
+                    col.normalized_type,
+                    non_null=int(non_null) if non_null is not None else None,
+                    distinct=int(distinct) if distinct is not None else None,
+                    values=values,
+                    primary_key=col.name in primary_key and len(primary_key) == 1,
+                ),
+            )
+        )
+    return TableProfile(
+        database=table.database,
+        schema=table.schema_,
+        table=table.name,
+        row_count=sampled if method == "full" else row_estimate,
+        sampled_rows=sampled,
+        sample_method=method,  # type: ignore[arg-type]
+        columns=profiles,
+    )
+
+
+__all__ = [
+    "SAMPLING_POLICIES",
+    "QueryFn",
+    "SamplingPolicy",
+    "choose_sample_method",
+    "profile_table",
+    "sample_query",
+    "semantic_hint",
+    "stats_query",
+    "top_values_query",
+]
