@@ -1,0 +1,58 @@
+"""Runtime tests run twice: on the embedded SQLite default and on the real PostgreSQL (a fresh database each)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from runtime import Worker
+from runtime.backend import reset_backends
+from tests.conftest import PG_HOST, PG_PORT, PG_USER, require_service
+from tests.runtime import sample_tasks
+
+
+def _pg_admin() -> sa.Engine:
+    return sa.create_engine(f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/test", isolation_level="AUTOCOMMIT")
+
+
+def make_database(kind: str, tmp_path: Path) -> tuple[str, callable]:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'taskpack.sqlite'}", lambda: None
+    require_service("PostgreSQL", PG_HOST, PG_PORT)
+    name = f"tp_test_{uuid.uuid4().hex[:10]}"
+    admin = _pg_admin()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+    return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}", drop
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    url, drop = make_database(request.param, tmp_path)
+    try:
+        yield url
+    finally:
+        reset_backends()
+        drop()
+
+
+@pytest.fixture
+def worker(db_url: str) -> Iterator[Worker]:
+    sample_tasks.EVENTS.clear()
+    with Worker(database_url=db_url, tasks=[sample_tasks], concurrency=8, heartbeat_interval=0.5, dead_worker_after=3) as w:
+        yield w
+
+
+@pytest.fixture
+def token() -> str:
+    return uuid.uuid4().hex[:12]
