@@ -21,11 +21,14 @@ DEFAULT_GENERATED). `Column.default` is always SQL text, None when there is no d
 
 from __future__ import annotations
 
+import gc
+import json
 import logging
 import re
 import time
 from collections import defaultdict
-from typing import Any, Iterable, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Sequence
 
 import pymysql
 
@@ -50,12 +53,19 @@ FROM information_schema.TABLES
 WHERE TABLE_SCHEMA IN ({schemas})
 """
 
+# One row per table, its columns as a JSON array: PyMySQL decodes rows in pure Python, so 500 rows of one field cost a
+# fraction of 10,000 rows of ten (json.loads is C). JSON_ARRAY escapes every value; GROUP_CONCAT is bounded by
+# group_concat_max_len, raised for this statement (MariaDB SET STATEMENT) or this session (MySQL).
 COLUMNS_SQL = """
-SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_DEFAULT, IS_NULLABLE, DATA_TYPE, COLUMN_TYPE,
-       EXTRA, COLUMN_COMMENT
+SELECT TABLE_SCHEMA, TABLE_NAME,
+       CONCAT('[', GROUP_CONCAT(JSON_ARRAY(COLUMN_NAME, ORDINAL_POSITION, COLUMN_DEFAULT, IS_NULLABLE, DATA_TYPE,
+                                           COLUMN_TYPE, EXTRA, COLUMN_COMMENT)
+                                ORDER BY ORDINAL_POSITION SEPARATOR ','), ']')
 FROM information_schema.COLUMNS
 WHERE TABLE_SCHEMA IN ({schemas})
+GROUP BY TABLE_SCHEMA, TABLE_NAME
 """
+GROUP_CONCAT_MAX_LEN = 1 << 32
 
 KEYS_SQL = """
 SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, ORDINAL_POSITION,
@@ -113,14 +123,8 @@ def _in_list(values: Iterable[str]) -> str:
     return ", ".join("%s" for _ in values)
 
 
-def _text(value: Any) -> Any:
-    """information_schema text columns come back as bytes on some servers/collations."""
-    return value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else value
-
-
 def column_default(raw: Any, data_type: str, extra: str, server: ServerInfo) -> str | None:
     """COLUMN_DEFAULT as SQL text (None = no default), whichever way the server spells it."""
-    raw = _text(raw)
     if raw is None or ("GENERATED" in extra.upper() and "DEFAULT_GENERATED" not in extra.upper()):
         return None  # no default, or a generated column (its expression is not a default)
     if server.quotes_column_defaults:
@@ -132,6 +136,23 @@ def column_default(raw: Any, data_type: str, extra: str, server: ServerInfo) -> 
     return "'" + raw.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while the catalog's objects are built.
+
+    A catalog is tens of thousands of small, acyclic objects; allocating them triggers repeated collections that
+    re-scan the growing heap (measured: ~25% of introspect() time on 500 tables x 20 columns, and most of its
+    variance). Reference counting still frees everything; the previous GC state is restored afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def read_catalog(
     conn: pymysql.Connection,
     server: ServerInfo,
@@ -141,6 +162,18 @@ def read_catalog(
     progress: ProgressCallback | None = None,
 ) -> Catalog:
     """The catalog of every schema (MySQL database) the connection can see, after the filters."""
+    with _gc_paused():
+        return _read_catalog(conn, server, database_name=database_name, filters=filters, progress=progress)
+
+
+def _read_catalog(
+    conn: pymysql.Connection,
+    server: ServerInfo,
+    *,
+    database_name: str,
+    filters: CatalogFilters,
+    progress: ProgressCallback | None,
+) -> Catalog:
     reader = _CatalogReader(conn, progress)
     catalog = Catalog(source_type="mysql", server_version=server.version_string, round_trips=0)
     if not filters.database_ok(database_name):
@@ -148,7 +181,7 @@ def read_catalog(
     database = Database(name=database_name)
     catalog.databases.append(database)
 
-    schema_names = [_text(r[0]) for r in reader.fetch("schemas", SCHEMATA_SQL)]
+    schema_names = [r[0] for r in reader.fetch("schemas", SCHEMATA_SQL)]
     schema_names = [s for s in schema_names if filters.schema_ok(s)]
     if not schema_names:
         catalog.round_trips = reader.round_trips
@@ -160,7 +193,7 @@ def read_catalog(
     for schema, name, table_type, engine, rows, data_len, index_len, comment in reader.fetch(
         "tables", TABLES_SQL.format(schemas=in_schemas), schema_names
     ):
-        schema, name, table_type, engine = _text(schema), _text(name), _text(table_type), _text(engine)
+        schema, name, table_type, engine = schema, name, table_type, engine
         kind = _TABLE_KINDS.get(table_type)
         if kind is None or not filters.table_ok(name):
             continue  # sequences, temporary tables
@@ -172,7 +205,7 @@ def read_catalog(
             kind=kind,
             row_count=None if is_view or rows is None else int(rows),
             size_bytes=None if is_view or data_len is None else int(data_len) + int(index_len or 0),
-            comment=None if is_view else (_text(comment) or None),
+            comment=None if is_view else (comment or None),
         )
 
     reader.report("relations", {"schemas": len(schema_names), "tables": len(tables)})
@@ -184,9 +217,9 @@ def read_catalog(
         views = [t for t in tables.values() if t.kind == "view"]
         if views:
             for schema, name, definition in reader.fetch("views", VIEWS_SQL.format(schemas=in_schemas), schema_names):
-                table = tables.get((_text(schema), _text(name)))
+                table = tables.get((schema, name))
                 if table is not None:
-                    table.view_definition = _text(definition) or None
+                    table.view_definition = definition or None
             reader.report("views", {"views": len(views)})
 
     by_schema: dict[str, list[Table]] = defaultdict(list)
@@ -203,32 +236,38 @@ def read_catalog(
 def _add_columns(
     reader: _CatalogReader, server: ServerInfo, tables: dict[Key, Table], in_schemas: str, schema_names: list[str]
 ) -> None:
-    rows = reader.fetch("columns", COLUMNS_SQL.format(schemas=in_schemas), schema_names)
-    json_columns: set[tuple[str, str, str]] = set()
-    if server.has_check_constraints_table and any(_text(r[6]) == "longtext" for r in rows):
-        for schema, table, clause in reader.fetch("json_checks", JSON_CHECKS_SQL.format(schemas=in_schemas), schema_names):
-            match = _JSON_VALID.match(_text(clause).strip())
-            if match:
-                json_columns.add((_text(schema), _text(table), match[1].replace("``", "`")))
-    for schema, table_name, name, ordinal, default, nullable, data_type, column_type, extra, comment in rows:
-        schema, table_name, name = _text(schema), _text(table_name), _text(name)
+    columns_sql = COLUMNS_SQL.format(schemas=in_schemas)
+    if server.flavor == "mariadb":
+        columns_sql = f"SET STATEMENT group_concat_max_len={GROUP_CONCAT_MAX_LEN} FOR {columns_sql}"
+    else:
+        reader.fetch("session", f"SET SESSION group_concat_max_len = {GROUP_CONCAT_MAX_LEN}")
+    per_table: list[tuple[Table, str, str, list[list[Any]]]] = []
+    for schema, table_name, columns_json in reader.fetch("columns", columns_sql, schema_names):
         table = tables.get((schema, table_name))
-        if table is None:
-            continue
-        data_type, column_type, extra = _text(data_type).lower(), _text(column_type), _text(extra) or ""
-        table.columns.append(
-            Column(
-                ordinal=int(ordinal),
-                name=name,
-                data_type=column_type,
-                normalized_type=normalize_type(data_type, column_type, is_json=(schema, table_name, name) in json_columns),
-                nullable=_text(nullable) == "YES",
-                default=column_default(default, data_type, extra, server),
-                comment=_text(comment) or None,
+        if table is not None:
+            per_table.append((table, schema, table_name, json.loads(columns_json)))
+    json_columns: set[tuple[str, str, str]] = set()
+    if server.has_check_constraints_table and any(c[4] == "longtext" for *_, cols in per_table for c in cols):
+        for schema, table_name, clause in reader.fetch("json_checks", JSON_CHECKS_SQL.format(schemas=in_schemas), schema_names):
+            match = _JSON_VALID.match(clause.strip())
+            if match:
+                json_columns.add((schema, table_name, match[1].replace("``", "`")))
+    check_json = bool(json_columns)
+    for table, schema, table_name, columns in per_table:
+        append = table.columns.append
+        for name, ordinal, default, nullable, data_type, column_type, extra, comment in columns:
+            is_json = check_json and (schema, table_name, name) in json_columns
+            append(
+                Column(
+                    ordinal=ordinal,
+                    name=name,
+                    data_type=column_type,
+                    normalized_type=normalize_type(data_type, column_type, is_json=is_json),
+                    nullable=nullable == "YES",
+                    default=None if default is None else column_default(default, data_type, extra, server),
+                    comment=comment or None,
+                )
             )
-        )
-    for table in tables.values():
-        table.columns.sort(key=lambda c: c.ordinal)
 
 
 def _add_keys(
@@ -238,14 +277,14 @@ def _add_keys(
     primary: dict[Key, list[tuple[int, str]]] = defaultdict(list)
     foreign: dict[tuple[str, str, str], list[tuple[int, str, str, str, str]]] = defaultdict(list)
     for schema, table, constraint, column, ordinal, ref_schema, ref_table, ref_column in rows:
-        key = (_text(schema), _text(table))
+        key = (schema, table)
         if key not in tables:
             continue
         if ref_table is None:
-            primary[key].append((int(ordinal), _text(column)))
+            primary[key].append((int(ordinal), column))
         else:
-            foreign[(*key, _text(constraint))].append(
-                (int(ordinal), _text(column), _text(ref_schema), _text(ref_table), _text(ref_column))
+            foreign[(*key, constraint)].append(
+                (int(ordinal), column, ref_schema, ref_table, ref_column)
             )
     for key, columns in primary.items():
         tables[key].primary_key = [name for _, name in sorted(columns)]

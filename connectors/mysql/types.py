@@ -14,6 +14,7 @@ protocol's field type codes in `cursor.description`). Choices worth knowing:
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from pymysql.constants import FIELD_TYPE
 
@@ -51,6 +52,7 @@ _TINYINT_1 = re.compile(r"^tinyint\(1\)$", re.IGNORECASE)
 _BIT_1 = re.compile(r"^bit\(1\)$", re.IGNORECASE)
 
 
+@lru_cache(maxsize=4096)  # a catalog repeats a few dozen distinct types over thousands of columns
 def normalize_type(data_type: str, column_type: str | None = None, *, is_json: bool = False) -> NormalizedType:
     """The normalized type of a catalog column from information_schema's DATA_TYPE and COLUMN_TYPE."""
     if is_json:

@@ -206,6 +206,8 @@ def details_schema(mysql_admin: pymysql.Connection) -> Iterator[str]:
             blob_col VARBINARY(8) NULL,
             uid UUID NULL,
             doubled DECIMAL(13,2) AS (amount * 2) VIRTUAL,
+            tricky VARCHAR(8) NULL DEFAULT 'a"b' COMMENT 'line1
+line2 "q" \\\\ é',
             PRIMARY KEY (id)
         ) COMMENT = 'customer orders'""",
         "CREATE TABLE cmy_details.lines (order_id BIGINT UNSIGNED NOT NULL, line INT NOT NULL, "
@@ -234,7 +236,7 @@ def test_mariadb_column_details(details_schema, mysql_tester) -> None:
         "id": "integer", "status": "string", "quoted": "string", "note": "string", "amount": "decimal",
         "paid": "boolean", "flags": "boolean", "kind": "string", "payload": "json", "created_at": "timestamp_tz",
         "happened": "timestamp", "ratio": "float", "day": "date", "blob_col": "binary", "uid": "uuid",
-        "doubled": "decimal",
+        "doubled": "decimal", "tricky": "string",
     }
     assert {n: c.normalized_type for n, c in col.items()} == expected_types
     assert col["id"].data_type == "bigint(20) unsigned" and col["id"].comment == "surrogate key"
@@ -247,6 +249,8 @@ def test_mariadb_column_details(details_schema, mysql_tester) -> None:
     assert col["amount"].default == "0.00"
     assert col["created_at"].default == "current_timestamp()"
     assert col["doubled"].default is None  # generated, not defaulted
+    assert col["tricky"].default == "'a\"b'"
+    assert col["tricky"].comment == 'line1\nline2 "q" \\ é'  # survives the server's JSON encoding
     assert orders.row_count is not None and orders.size_bytes and orders.size_bytes > 0
     lines = schema.table("lines")
     assert lines.primary_key == ["order_id", "line"]
