@@ -5,6 +5,7 @@ catalog.py     bulk information_schema introspection (a fixed number of queries)
 types.py       MySQL/MariaDB types -> NormalizedType
 statements.py  server flavor, timeout wrapping, LIMIT pushdown
 errors.py      MySQL error numbers -> ConnectorError classes
+profile.py     profile(): catalog lookup + the shared profiler
 """
 
 from connectors.mysql.connection import MySQLConnector

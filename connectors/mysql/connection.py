@@ -347,4 +347,6 @@ class MySQLConnector(Connector):
                 raise map_error(exc, secrets=self._secrets()) from None
 
     def profile(self, table: TableRef | str, sample_size: int = 10_000) -> TableProfile:
-        raise NotImplementedError  # filled in once connectors.profiling lands
+        from connectors.mysql.profile import profile_mysql_table
+
+        return profile_mysql_table(self, table, sample_size)
