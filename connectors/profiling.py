@@ -45,11 +45,14 @@ class SamplingPolicy:
     approx_distinct: bool = False
     #: above this many rows block sampling (cheap, clumpy) replaces row sampling (uniform, scans the table)
     huge_rows: int = 5_000_000
+    #: the type top values are cast to; "text" becomes each dialect's own spelling (TEXT, CHAR, STRING, ...)
+    text_type: str = "text"
 
 
 SAMPLING_POLICIES: dict[str, SamplingPolicy] = {
     "postgres": SamplingPolicy(),
-    "redshift": SamplingPolicy(tablesample=False, seeded=False),
+    # Redshift: sqlglot spells text as VARCHAR(MAX), a Redshift-only form; VARCHAR(65535) is the same type there
+    "redshift": SamplingPolicy(tablesample=False, seeded=False, text_type="varchar(65535)"),
     "mysql": SamplingPolicy(tablesample=False, seeded=False),
     "snowflake": SamplingPolicy(),
     "bigquery": SamplingPolicy(medium_method="SYSTEM", seeded=False, approx_distinct=True),
@@ -148,19 +151,21 @@ def stats_query(columns: Sequence[Column], sample: exp.Select, policy: SamplingP
     return _sample_cte(sample).select(*projections).from_("sample_rows")
 
 
-def _as_text(ref: exp.Expression) -> exp.Expression:
+def _as_text(ref: exp.Expression, text_type: str) -> exp.Expression:
     return exp.Substring(
-        this=exp.cast(ref, exp.DataType.build("text")), start=exp.Literal.number(1), length=exp.Literal.number(TOP_VALUE_CHARS)
+        this=exp.cast(ref, exp.DataType.build(text_type)), start=exp.Literal.number(1), length=exp.Literal.number(TOP_VALUE_CHARS)
     )
 
 
-def top_values_query(columns: Sequence[Column], sample: exp.Select, top_k: int) -> exp.Select | None:
+def top_values_query(
+    columns: Sequence[Column], sample: exp.Select, top_k: int, policy: SamplingPolicy | None = None
+) -> exp.Select | None:
     """Rows (i, v, n): the top_k most frequent non-null values (as text) of every column, in one statement."""
     branches: list[exp.Select] = []
     for i, col in enumerate(columns):
         if col.normalized_type in _NO_TOP_VALUES:
             continue
-        value = _as_text(exp.column(f"c{i}"))
+        value = _as_text(exp.column(f"c{i}"), (policy or SamplingPolicy()).text_type)
         branches.append(
             exp.select(
                 exp.alias_(exp.Literal.number(i), "i"),
@@ -315,7 +320,7 @@ def profile_table(
     sampled = int(row.get("n") or 0)
 
     tops: dict[int, list[ValueCount]] = {}
-    top_sql = top_values_query(columns, sample, top_k)
+    top_sql = top_values_query(columns, sample, top_k, policy)
     if top_sql is not None and sampled:
         result = query(top_sql.sql(dialect=dialect), top_k * len(columns), timeout)
         for i, value, count in result.rows:

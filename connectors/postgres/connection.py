@@ -129,7 +129,7 @@ class PostgresConnector(Connector):
             try:
                 conn.read_only = True  # every transaction psycopg opens is BEGIN READ ONLY
                 self._on_connect(conn)
-                conn.rollback()
+                conn.commit()  # keeps any session SET done in _on_connect (a rollback would undo it)
             except psycopg.Error as exc:
                 conn.close()
                 raise map_query_error(exc, source=self.source_label, secrets=self._secrets) from None
@@ -270,7 +270,7 @@ class PostgresConnector(Connector):
     def _catalog_query(self, conn: psycopg.Connection[Any]) -> Any:
         def run(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
             with conn.cursor() as cur:
-                cur.execute(sql, params)
+                cur.execute(sql, params or None)  # no params: the SQL is sent as written, '%' untouched
                 return cur.fetchall()
 
         return run
