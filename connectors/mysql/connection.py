@@ -23,7 +23,7 @@ import pymysql.cursors
 from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Connector, ProgressCallback
 from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import MySQLCredentials
-from connectors.errors import ConnectorError, QueryError
+from connectors.errors import ConnectorError, NetworkError, QueryError
 from connectors.mysql.errors import CONNECTION_BROKEN, ER_QUERY_INTERRUPTED, error_number, map_error
 from connectors.mysql.statements import ServerInfo, mysql_execution_time_ms, push_row_limit, with_mariadb_timeout
 from connectors.mysql.types import result_type_name
@@ -33,6 +33,9 @@ log = logging.getLogger("connectors.mysql")
 
 #: The client watchdog fires this long after the server-side timeout should have.
 WATCHDOG_GRACE_S = 2.0
+#: how long close() waits for a statement it has just killed to return before dropping the socket
+CLOSE_WAIT_S = 5.0
+_TLS_MODES = {"required", "verify_ca", "verify_identity"}
 _READ_ONLY_SESSION = "SET SESSION TRANSACTION READ ONLY"
 
 
@@ -106,6 +109,8 @@ class MySQLConnector(Connector):
                 error = map_error(exc, secrets=self._secrets(), context={"host": self.credentials.host})
                 log.warning("mysql connect failed", extra={"error_code": error.code, "host": self.credentials.host})
                 raise error from None
+            if self.credentials.ssl_mode in _TLS_MODES:
+                self._require_tls(conn)
             self._server = ServerInfo.parse(conn.get_server_info())
             self._session_execution_time_ms = None
             self._conn = conn
@@ -119,6 +124,25 @@ class MySQLConnector(Connector):
                 },
             )
             return conn
+
+    def _require_tls(self, conn: pymysql.Connection) -> None:
+        """Belt and braces for the TLS modes: older PyMySQL releases fell back to plain text when the server had no
+        TLS; the session's own `Ssl_cipher` says whether this connection is encrypted."""
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+                row = cursor.fetchone()
+        except pymysql.MySQLError as exc:
+            conn.close()
+            raise map_error(exc, secrets=self._secrets()) from None
+        if not row or not row[1]:
+            conn.close()
+            raise NetworkError(
+                f"ssl_mode={self.credentials.ssl_mode} but the connection to the server is not encrypted",
+                code="ssl_error",
+                retryable=False,
+                details={"host": self.credentials.host, "ssl_mode": self.credentials.ssl_mode},
+            )
 
     @property
     def server(self) -> ServerInfo:
@@ -137,14 +161,30 @@ class MySQLConnector(Connector):
                 pass  # already broken; the socket is gone either way
 
     def _close(self) -> None:
-        with self._open_lock:
-            conn, self._conn = self._conn, None
-        if conn is None:
-            return
+        # Closed from another thread while a statement runs: stop it on the server first (a closed socket alone does
+        # not end a running MySQL statement), then let the query thread finish with the connection before closing.
+        with self._state_lock:
+            running = self._running_thread_id
+            if running is not None:
+                self._cancel_requested = True
+        if running is not None:
+            self._kill_query(running)
+        finished = self._query_lock.acquire(timeout=CLOSE_WAIT_S)
         try:
-            conn.close()  # sends COM_QUIT so the server frees the thread at once
-        except Exception:
-            conn._force_close()  # noqa: SLF001 - the socket must not outlive the connector
+            with self._open_lock:
+                conn, self._conn = self._conn, None
+            if conn is None:
+                return
+            if not finished:
+                conn._force_close()  # noqa: SLF001 - the query thread still holds it; drop the socket
+                return
+            try:
+                conn.close()  # sends COM_QUIT so the server frees the thread at once
+            except Exception:
+                conn._force_close()  # noqa: SLF001 - the socket must not outlive the connector
+        finally:
+            if finished:
+                self._query_lock.release()
 
     # -- interface -------------------------------------------------------------------------------------------------
     def test_connection(self) -> ConnectionTest:

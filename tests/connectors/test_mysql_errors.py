@@ -195,3 +195,37 @@ def test_connections_are_closed_after_failures(mysql_tester, mysql_admin, spider
             conn.query("SELECT User FROM mysql.user")
     assert wait_for_connections(mysql_admin, baseline) == baseline
     assert running_statements(mysql_admin) == []
+
+
+def _server_has_tls(admin: pymysql.Connection) -> bool:
+    with admin.cursor() as cur:
+        cur.execute("SHOW GLOBAL VARIABLES LIKE 'have_ssl'")
+        row = cur.fetchone()
+    return bool(row) and row[1] == "YES"
+
+
+@pytest.mark.parametrize("mode", ["required", "verify_ca"])
+def test_tls_modes_refuse_a_plain_connection(mode, mysql_tester, mysql_admin, spider_mysql):
+    if _server_has_tls(mysql_admin):
+        pytest.skip("the server offers TLS here; this test proves the refusal on a server without it")
+    error = _raise({**mysql_tester, "ssl_mode": mode})
+    assert isinstance(error, NetworkError) and error.code == "ssl_error" and not error.retryable
+
+
+@pytest.mark.parametrize("mode", ["disabled", "preferred"])
+def test_plain_and_opportunistic_tls_modes_connect(mode, mysql_tester, spider_mysql):
+    with connect({**mysql_tester, "ssl_mode": mode}) as conn:
+        cipher = conn.query("SHOW SESSION STATUS LIKE 'Ssl_cipher'").rows[0][1]
+    if mode == "disabled":
+        assert cipher == ""
+
+
+def test_close_from_another_thread_stops_the_running_query(mysql_tester, mysql_admin, spider_mysql):
+    baseline = wait_for_connections(mysql_admin, len(suite_processes(mysql_admin)))
+    conn = connect(mysql_tester)
+    threading.Timer(0.5, conn.close).start()
+    with pytest.raises(QueryCanceledError):
+        conn.query("SELECT SLEEP(30)")
+    assert conn.closed
+    assert running_statements(mysql_admin) == []
+    assert wait_for_connections(mysql_admin, baseline) == baseline
