@@ -7,6 +7,7 @@ other engineers' tests use the same server. Everything this suite creates is nam
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from typing import Any, Iterator
@@ -70,10 +71,19 @@ def mysql_root_credentials(mysql_url: str) -> dict[str, Any]:
     return {"type": "mysql", "host": parts["host"], "port": parts["port"], "username": parts["user"], "database": "test"}
 
 
+@functools.cache
+def _load_spider_once(mysql_url: str) -> tuple[str, ...]:
+    return tuple(load_spider_dev(mysql_url, PREFIX))
+
+
 @pytest.fixture(scope="session")
 def spider_mysql(mysql_url: str) -> list[str]:
-    """The ten spider-dev databases loaded into MariaDB as `cmy_<db>`; returns their names."""
-    return load_spider_dev(mysql_url, PREFIX)
+    """The ten spider-dev databases loaded into MariaDB as `cmy_<db>`; returns their names.
+
+    Each test module imports this fixture, which makes it one fixture per module for pytest; the cache keeps it one
+    load per test run.
+    """
+    return list(_load_spider_once(mysql_url))
 
 
 def suite_processes(admin: pymysql.Connection) -> list[dict[str, Any]]:
