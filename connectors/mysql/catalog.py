@@ -67,11 +67,15 @@ GROUP BY TABLE_SCHEMA, TABLE_NAME
 """
 GROUP_CONCAT_MAX_LEN = 1 << 32
 
+# Primary and foreign keys, one row per table (JSON, as for columns). MySQL names every primary key PRIMARY, and
+# foreign-key rows carry their referenced columns, so no join with TABLE_CONSTRAINTS / REFERENTIAL_CONSTRAINTS.
 KEYS_SQL = """
-SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, ORDINAL_POSITION,
-       REFERENCED_TABLE_SCHEMA, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME
+SELECT TABLE_SCHEMA, TABLE_NAME,
+       CONCAT('[', GROUP_CONCAT(JSON_ARRAY(CONSTRAINT_NAME, COLUMN_NAME, ORDINAL_POSITION, REFERENCED_TABLE_SCHEMA,
+                                           REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME) SEPARATOR ','), ']')
 FROM information_schema.KEY_COLUMN_USAGE
 WHERE TABLE_SCHEMA IN ({schemas}) AND (CONSTRAINT_NAME = 'PRIMARY' OR REFERENCED_TABLE_NAME IS NOT NULL)
+GROUP BY TABLE_SCHEMA, TABLE_NAME
 """
 
 VIEWS_SQL = """
@@ -212,7 +216,7 @@ def _read_catalog(
     if tables:
         _add_columns(reader, server, tables, in_schemas, schema_names)
         reader.report("columns", {"tables": len(tables)})
-        _add_keys(reader, tables, in_schemas, schema_names, database_name)
+        _add_keys(reader, server, tables, in_schemas, schema_names, database_name)
         reader.report("keys", {"tables": len(tables)})
         views = [t for t in tables.values() if t.kind == "view"]
         if views:
@@ -233,14 +237,19 @@ def _read_catalog(
     return catalog
 
 
+def _with_group_concat_limit(sql: str, server: ServerInfo) -> str:
+    """MariaDB raises group_concat_max_len for this statement only; on MySQL the session was raised beforehand."""
+    if server.flavor == "mariadb":
+        return f"SET STATEMENT group_concat_max_len={GROUP_CONCAT_MAX_LEN} FOR {sql}"
+    return sql
+
+
 def _add_columns(
     reader: _CatalogReader, server: ServerInfo, tables: dict[Key, Table], in_schemas: str, schema_names: list[str]
 ) -> None:
-    columns_sql = COLUMNS_SQL.format(schemas=in_schemas)
-    if server.flavor == "mariadb":
-        columns_sql = f"SET STATEMENT group_concat_max_len={GROUP_CONCAT_MAX_LEN} FOR {columns_sql}"
-    else:
+    if server.flavor != "mariadb":
         reader.fetch("session", f"SET SESSION group_concat_max_len = {GROUP_CONCAT_MAX_LEN}")
+    columns_sql = _with_group_concat_limit(COLUMNS_SQL.format(schemas=in_schemas), server)
     per_table: list[tuple[Table, str, str, list[list[Any]]]] = []
     for schema, table_name, columns_json in reader.fetch("columns", columns_sql, schema_names):
         table = tables.get((schema, table_name))
@@ -271,35 +280,38 @@ def _add_columns(
 
 
 def _add_keys(
-    reader: _CatalogReader, tables: dict[Key, Table], in_schemas: str, schema_names: list[str], database_name: str
+    reader: _CatalogReader,
+    server: ServerInfo,
+    tables: dict[Key, Table],
+    in_schemas: str,
+    schema_names: list[str],
+    database_name: str,
 ) -> None:
-    rows = reader.fetch("keys", KEYS_SQL.format(schemas=in_schemas), schema_names)
-    primary: dict[Key, list[tuple[int, str]]] = defaultdict(list)
-    foreign: dict[tuple[str, str, str], list[tuple[int, str, str, str, str]]] = defaultdict(list)
-    for schema, table, constraint, column, ordinal, ref_schema, ref_table, ref_column in rows:
-        key = (schema, table)
-        if key not in tables:
+    rows = reader.fetch("keys", _with_group_concat_limit(KEYS_SQL.format(schemas=in_schemas), server), schema_names)
+    for schema, table_name, keys_json in rows:
+        table = tables.get((schema, table_name))
+        if table is None:
             continue
-        if ref_table is None:
-            primary[key].append((int(ordinal), column))
-        else:
-            foreign[(*key, constraint)].append(
-                (int(ordinal), column, ref_schema, ref_table, ref_column)
+        primary: list[tuple[int, str]] = []
+        foreign: dict[str, list[tuple[int, str, str, str, str]]] = defaultdict(list)
+        for constraint, column, ordinal, ref_schema, ref_table, ref_column in json.loads(keys_json):
+            if ref_table is None:
+                primary.append((ordinal, column))
+            else:
+                foreign[constraint].append((ordinal, column, ref_schema, ref_table, ref_column))
+        table.primary_key = [name for _, name in sorted(primary)]
+        for constraint in sorted(foreign):
+            parts = sorted(foreign[constraint])
+            table.foreign_keys.append(
+                ForeignKey(
+                    name=constraint,
+                    columns=[p[1] for p in parts],
+                    referred_database=database_name,
+                    referred_schema=parts[0][2],
+                    referred_table=parts[0][3],
+                    referred_columns=[p[4] for p in parts],
+                )
             )
-    for key, columns in primary.items():
-        tables[key].primary_key = [name for _, name in sorted(columns)]
-    for (schema, table, constraint), parts in sorted(foreign.items()):
-        parts.sort()
-        tables[(schema, table)].foreign_keys.append(
-            ForeignKey(
-                name=constraint,
-                columns=[p[1] for p in parts],
-                referred_database=database_name,
-                referred_schema=parts[0][2],
-                referred_table=parts[0][3],
-                referred_columns=[p[4] for p in parts],
-            )
-        )
 
 
 __all__ = ["SYSTEM_SCHEMAS", "column_default", "read_catalog"]
