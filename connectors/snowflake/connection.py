@@ -1,0 +1,300 @@
+"""The Snowflake connector (snowflake-connector-python).
+
+What it guarantees, and how:
+- lazy open, and a *warm* session: the first call that needs Snowflake takes a session from the process-wide pool
+  (`pool.py`: same account+user+warehouse+role+secret, health-checked) or logs in; `close()` hands a healthy session
+  back instead of logging out, and discards one that is broken or may still be running a statement;
+- read-only: every statement passes the SQL guard (Snowflake has no read-only session switch; the role's grants are
+  the second line of defence);
+- the row limit is pushed: `LIMIT max_rows+1` is appended when the query has none, and the cursor reads at most
+  max_rows+1 rows with `fetchmany` (result chunks are downloaded lazily, so the rest is never fetched);
+- the timeout is the server's: `STATEMENT_TIMEOUT_IN_SECONDS` as a statement parameter (error 000630), plus the
+  driver's own `timeout=` timer that aborts the request; a client deadline (timeout + grace) covers a server that
+  never answers — the session is then abandoned (discarded, not pooled) and QueryTimeoutError raised;
+- `cancel()` from any thread runs `SYSTEM$CANCEL_ALL_QUERIES(<session id>)` on the session (Snowflake's documented
+  SQL cancel; our session runs one statement at a time), and the waiting `query()` gives up after a short grace
+  even when the server does not confirm, raising QueryCanceledError;
+- errors are mapped by errno/SQLSTATE (`errors.py`) and never carry a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from typing import Any, Callable, ClassVar, Sequence, TypeVar
+
+import snowflake.connector
+from snowflake.connector.constants import FIELD_ID_TO_NAME
+
+from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Connector, ProgressCallback
+from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
+from connectors.credentials import SnowflakeCredentials
+from connectors.errors import ConnectorError, NetworkError, QueryCanceledError, QueryError, QueryTimeoutError
+from connectors.results import ConnectionTest, QueryResult, ResultColumn
+from connectors.snowflake.auth import connect_kwargs, pool_key, secrets_of
+from connectors.snowflake.catalog import SnowflakeCatalogReader
+from connectors.snowflake.errors import map_error
+from connectors.snowflake.pool import POOL, WarmPool
+from connectors.snowflake.statements import with_row_limit
+
+log = logging.getLogger("connectors.snowflake")
+
+T = TypeVar("T")
+
+#: how long past the timeout the client waits for Snowflake's own timeout before abandoning the session
+DEADLINE_GRACE_S = 1.5
+#: how long after cancel() the client waits for the server to confirm before abandoning the session
+CANCEL_GRACE_S = 1.0
+_POLL_S = 0.02
+
+
+class _Abandoned(Exception):
+    """The statement did not finish in time; its session is dropped."""
+
+
+class SnowflakeConnector(Connector):
+    """Read-only Snowflake connector with a warm session pool."""
+
+    source_type: ClassVar[str] = "snowflake"
+    dialect: ClassVar[str] = "snowflake"
+
+    def __init__(self, credentials: SnowflakeCredentials, *, pool: WarmPool | None = POOL) -> None:
+        super().__init__(credentials)
+        self.credentials: SnowflakeCredentials = credentials
+        self._pool = pool
+        self._pool_key = pool_key(credentials)
+        self._conn: Any = None
+        self._reusable = True
+        self._open_lock = threading.Lock()
+        self._cancel_requested = threading.Event()
+        self._running = threading.Event()
+
+    # -- connection ------------------------------------------------------------------------------------------------
+    @property
+    def _secrets(self) -> list[str]:
+        return secrets_of(self.credentials)
+
+    def _login(self) -> Any:
+        kwargs = connect_kwargs(self.credentials)  # raises AuthError for an unusable private key
+        try:
+            conn = snowflake.connector.connect(**kwargs)
+        except Exception as exc:
+            raise map_error(exc, secrets=self._secrets) from None
+        log.info("snowflake session opened", extra={"account": self.credentials.account})
+        return conn
+
+    def _connection(self) -> Any:
+        if self.closed:
+            raise ConnectorError("the connector is closed", code="connector_closed")
+        with self._open_lock:
+            if self._conn is not None and not self._conn.is_closed():
+                return self._conn
+            self._conn = None
+            self._conn = self._pool.acquire(self._pool_key, self._login) if self._pool else self._login()
+            self._reusable = True
+            return self._conn
+
+    def _abandon(self) -> None:
+        """Drop the current session for good (a statement may still run on it, or it is broken)."""
+        with self._open_lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            if self._pool is not None:
+                self._pool.discard(conn)
+            else:
+                _close_quietly(conn)
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        if self._pool is not None and self._reusable and not self._running.is_set():
+            self._pool.release(self._pool_key, conn)
+        elif self._pool is not None:
+            self._pool.discard(conn)
+        else:
+            _close_quietly(conn)
+
+    # -- running statements -----------------------------------------------------------------------------------------
+    def _watch(self, work: Callable[[], T], *, deadline_s: float) -> T:
+        """Run `work` on a helper thread and wait for it, giving up at the deadline or shortly after cancel()."""
+        outcome: dict[str, Any] = {}
+        finished = threading.Event()
+
+        def target() -> None:
+            try:
+                outcome["value"] = work()
+            except BaseException as exc:  # handed to the waiting thread
+                outcome["error"] = exc
+            finally:
+                finished.set()
+
+        worker = threading.Thread(target=target, name="snowflake-statement", daemon=True)
+        self._running.set()
+        started = time.monotonic()
+        worker.start()
+        cancel_seen_at: float | None = None
+        try:
+            while not finished.wait(_POLL_S):
+                now = time.monotonic()
+                if self._cancel_requested.is_set():
+                    cancel_seen_at = cancel_seen_at or now
+                    if now - cancel_seen_at >= CANCEL_GRACE_S:
+                        raise _Abandoned()
+                if now - started >= deadline_s:
+                    raise _Abandoned()
+        finally:
+            if finished.is_set():
+                self._running.clear()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
+
+    def _run_statement(
+        self, sql: str, params: Any, *, max_rows: int, timeout: float
+    ) -> tuple[list[ResultColumn], list[list[Any]], bool]:
+        conn = self._connection()
+        seconds = max(1, math.ceil(timeout))
+
+        def work() -> tuple[list[ResultColumn], list[list[Any]], bool]:
+            with conn.cursor() as cur:
+                cur.execute(
+                    sql,
+                    params,
+                    timeout=seconds,
+                    _statement_params={"STATEMENT_TIMEOUT_IN_SECONDS": seconds},
+                )
+                if cur.description is None:
+                    return [], [], False
+                columns = [ResultColumn(name=d.name, type=FIELD_ID_TO_NAME.get(d.type_code, str(d.type_code))) for d in cur.description]
+                fetched = cur.fetchmany(max_rows + 1)
+            return columns, [list(r) for r in fetched[:max_rows]], len(fetched) > max_rows
+
+        start = time.monotonic()
+        try:
+            return self._watch(work, deadline_s=timeout + DEADLINE_GRACE_S)
+        except _Abandoned:
+            self._abandon()
+            self._running.clear()
+            if self._cancel_requested.is_set():
+                raise QueryCanceledError("Snowflake query canceled on request (session abandoned)") from None
+            raise QueryTimeoutError(
+                f"Snowflake query did not finish within the timeout of {timeout:g} s (session abandoned)",
+                details={"timeout_s": timeout},
+            ) from None
+        except ConnectorError:
+            raise
+        except Exception as exc:
+            error = map_error(
+                exc,
+                secrets=self._secrets,
+                canceled=self._cancel_requested.is_set(),
+                timed_out=time.monotonic() - start >= timeout,
+                timeout_s=timeout,
+            )
+            if isinstance(error, (NetworkError, QueryTimeoutError, QueryCanceledError)):
+                self._abandon()
+            raise error from None
+
+    # -- the interface -----------------------------------------------------------------------------------------------
+    def test_connection(self) -> ConnectionTest:
+        start = time.perf_counter()
+        version: str | None = None
+        try:
+            try:
+                _, rows, _ = self._run_statement("SELECT CURRENT_VERSION()", None, max_rows=1, timeout=30)
+                version = str(rows[0][0]) if rows else None
+            except QueryError:  # stand-ins without CURRENT_VERSION(): a plain round trip proves the session
+                self._run_statement("SELECT 1", None, max_rows=1, timeout=30)
+        except ConnectorError as exc:
+            return ConnectionTest(ok=False, error=exc.to_dict())
+        return ConnectionTest(ok=True, latency_ms=round((time.perf_counter() - start) * 1000, 3), server_version=version)
+
+    def query(
+        self,
+        sql: str,
+        params: Sequence[Any] | dict[str, Any] | None = None,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> QueryResult:
+        if max_rows < 0:
+            raise QueryError(f"max_rows must be >= 0, got {max_rows}", code="invalid_argument")
+        if timeout <= 0:
+            raise QueryError(f"timeout must be > 0 seconds, got {timeout}", code="invalid_argument")
+        checked = self.guard(sql)  # ReadOnlyViolation before anything reaches Snowflake
+        self._cancel_requested.clear()
+        start = time.perf_counter()
+        columns, rows, truncated = self._run_statement(
+            with_row_limit(checked, max_rows, self.dialect), params, max_rows=max_rows, timeout=timeout
+        )
+        elapsed_ms = round((time.perf_counter() - start) * 1000, 3)
+        log.info("query finished", extra={"source": self.source_type, "rows": len(rows), "truncated": truncated, "elapsed_ms": elapsed_ms})
+        return QueryResult(columns=columns, rows=rows, row_count=len(rows), truncated=truncated, elapsed_ms=elapsed_ms)
+
+    def cancel(self) -> None:
+        self._cancel_requested.set()
+        conn = self._conn
+        if conn is None or not self._running.is_set():
+            return
+        session_id = getattr(conn, "session_id", None)
+        if session_id is None:
+            log.warning("snowflake session has no id; the waiting query gives up without a server cancel")
+            return
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT SYSTEM$CANCEL_ALL_QUERIES(%s)", (session_id,), timeout=10)
+            log.info("snowflake cancel sent", extra={"source": self.source_type})
+        except Exception as exc:  # best effort: the waiting query abandons the session anyway
+            log.warning("snowflake cancel failed", extra={"source": self.source_type, "error": type(exc).__name__})
+
+    def _catalog_run(self, sql: str) -> list[dict[str, Any]]:
+        conn = self._connection()
+
+        def work() -> list[dict[str, Any]]:
+            with conn.cursor(snowflake.connector.DictCursor) as cur:
+                cur.execute(sql, timeout=300)
+                return [{k.lower(): v for k, v in row.items()} for row in cur.fetchall()]
+
+        try:
+            return self._watch(work, deadline_s=300 + DEADLINE_GRACE_S)
+        except _Abandoned:
+            self._abandon()
+            self._running.clear()
+            raise QueryTimeoutError("Snowflake catalog query did not finish in time") from None
+        except ConnectorError:
+            raise
+        except Exception as exc:
+            error = map_error(exc, secrets=self._secrets)
+            if isinstance(error, NetworkError):
+                self._abandon()
+            raise error from None
+
+    def introspect(self, filters: CatalogFilters | None = None, progress: ProgressCallback | None = None) -> Catalog:
+        self._cancel_requested.clear()
+        start = time.perf_counter()
+        reader = SnowflakeCatalogReader(self._catalog_run, default_database=self.credentials.database)
+        catalog = reader.read(filters, progress)
+        log.info(
+            "introspected catalog",
+            extra={
+                "source": self.source_type,
+                "tables": catalog.table_count,
+                "round_trips": catalog.round_trips,
+                "elapsed_ms": round((time.perf_counter() - start) * 1000, 3),
+            },
+        )
+        return catalog
+
+    def profile(self, table: TableRef | str, sample_size: int = 10_000) -> TableProfile:
+        from connectors.snowflake.profile import profile_snowflake_table
+
+        return profile_snowflake_table(self, table, sample_size)
+
+
+def _close_quietly(conn: Any) -> None:
+    try:
+        conn.close()
+    except Exception:
+        pass
