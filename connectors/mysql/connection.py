@@ -290,6 +290,15 @@ class MySQLConnector(Connector):
             else:
                 self._rollback(conn)
             raise error from None
+        except UnicodeDecodeError as exc:
+            self._drop_connection()  # the result was abandoned mid-stream
+            raise QueryError(
+                f"mysql returned text that is not valid {exc.encoding}; CAST the column to BINARY to read its bytes",
+                code="decode_error",
+            ) from None
+        except BaseException:
+            self._drop_connection()  # unknown failure mid-protocol: never reuse this connection
+            raise
         finally:
             if watchdog is not None:
                 watchdog.cancel()
