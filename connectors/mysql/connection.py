@@ -307,6 +307,10 @@ class MySQLConnector(Connector):
         self._rollback(conn)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
         result_rows = [list(row) for row in rows[:max_rows]]
+        log.info(
+            "mysql query finished",
+            extra={"rows": len(result_rows), "truncated": truncated, "limit_pushed": limit_pushed, "elapsed_ms": elapsed_ms},
+        )
         return QueryResult(
             columns=columns, rows=result_rows, row_count=len(result_rows), truncated=truncated, elapsed_ms=elapsed_ms
         )
