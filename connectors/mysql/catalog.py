@@ -38,7 +38,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import pymysql
 
 from connectors.base import ProgressCallback
-from connectors.catalog import Catalog, CatalogFilters, Column, Database, ForeignKey, Schema, Table, TableKind
+from connectors.catalog import Catalog, CatalogFilters, Column, Database, ForeignKey, NormalizedType, Schema, Table, TableKind
 from connectors.mysql.statements import ServerInfo
 from connectors.mysql.types import normalize_type
 
@@ -266,19 +266,27 @@ def _add_columns(
             match = _JSON_VALID.match(clause.strip())
             if match:
                 json_columns.add((schema, table_name, match[1].replace("``", "`")))
+    # The loop below runs once per column of the whole catalog, so it keeps per-column work to the Column itself:
+    # types resolved once per distinct spelling, MariaDB's "no default" ('NULL') skipped without a call.
     check_json = bool(json_columns)
+    no_default = "NULL" if server.quotes_column_defaults else None
+    types: dict[tuple[str, str, bool], NormalizedType] = {}
     for table, schema, table_name, columns in per_table:
         append = table.columns.append
         for name, ordinal, default, nullable, data_type, column_type, extra, comment in columns:
             is_json = check_json and (schema, table_name, name) in json_columns
+            type_key = (data_type, column_type, is_json)
+            normalized = types.get(type_key)
+            if normalized is None:
+                normalized = types[type_key] = normalize_type(data_type, column_type, is_json=is_json)
             append(
                 Column(
                     ordinal=ordinal,
                     name=name,
                     data_type=column_type,
-                    normalized_type=normalize_type(data_type, column_type, is_json=is_json),
+                    normalized_type=normalized,
                     nullable=nullable == "YES",
-                    default=None if default is None else column_default(default, data_type, extra, server),
+                    default=None if default is None or default == no_default else column_default(default, data_type, extra, server),
                     comment=comment or None,
                 )
             )
