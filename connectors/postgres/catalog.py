@@ -4,18 +4,24 @@
 reflection asks several questions per table. Here the whole catalog comes from a fixed set of statements, each
 answering one question for every selected relation at once, and Python stitches the answers together:
 
-1. relations — schemas, tables, views, materialized views, foreign and partitioned tables, with comments, the
-   planner's row estimate (`reltuples`) and `pg_total_relation_size` (partitions summed into their parent);
+1. relations — schemas, tables, views, materialized views, foreign and partitioned tables, with comments and the
+   statistics VACUUM/ANALYZE keep in `pg_class`: the row estimate (`reltuples`) and the size (`relpages` of the
+   table, its TOAST table and its indexes, times the block size); partitions are summed into their parent. Both are
+   None until the table was first vacuumed or analyzed. (`pg_total_relation_size` would stat every file of every
+   table: 0.3 s at 2,000 tables.)
 2. columns — `pg_attribute` + `format_type` + `pg_attrdef` + `pg_description`, for the selected relations only;
-3. keys — `pg_constraint` primary and foreign keys, column lists resolved in key order from `conkey`/`confkey`;
+3. keys — `pg_constraint` primary and foreign keys; `conkey`/`confkey` attribute numbers are mapped to names with
+   the columns already read (the server resolves names itself only for keys pointing outside the selection);
 4. view definitions — `pg_get_viewdef`, only when views were selected.
 
 Filters (globs) are applied to the relation list in Python and the later queries receive the selected OIDs, so a
-narrow filter also makes the heavy queries cheap.
+narrow filter also makes the heavy queries cheap. The statements avoid correlated subqueries: their estimated cost
+would cross `jit_above_cost`, and JIT compilation alone took 0.4 s on the 2,000-table benchmark.
 """
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -31,32 +37,42 @@ SYSTEM_SCHEMA_PREFIXES = ("pg_temp_", "pg_toast_temp_")
 _KINDS: dict[str, TableKind] = {"r": "table", "p": "table", "v": "view", "m": "materialized_view", "f": "external"}
 
 RELATIONS_SQL = """
-SELECT n.nspname                                   AS schema_name,
-       c.oid                                       AS oid,
-       c.relname                                   AS relation_name,
-       c.relkind                                   AS relkind,
-       CASE WHEN c.relkind = 'p' THEN
-              (SELECT sum(greatest(pc.reltuples, 0))::bigint
-                 FROM pg_partition_tree(c.oid) pt JOIN pg_class pc ON pc.oid = pt.relid
-                WHERE pt.isleaf)
-            WHEN c.relkind IN ('r', 'm') AND c.reltuples >= 0 THEN c.reltuples::bigint
-       END                                         AS row_estimate,
-       CASE WHEN c.relkind = 'p' THEN
-              (SELECT sum(pg_total_relation_size(pt.relid))::bigint FROM pg_partition_tree(c.oid) pt)
-            WHEN c.relkind IN ('r', 'm') THEN pg_total_relation_size(c.oid)
-       END                                         AS size_bytes,
-       d.description                               AS comment
+WITH index_pages AS (
+    SELECT i.indrelid AS oid, sum(ic.relpages) AS pages
+      FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+     GROUP BY i.indrelid
+), stats AS (
+    SELECT c.oid,
+           CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint END AS row_estimate,
+           CASE WHEN c.reltuples >= 0 OR c.relpages > 0 THEN
+                (c.relpages::bigint + coalesce(t.relpages, 0) + coalesce(ip.pages, 0))
+                * current_setting('block_size')::bigint END AS size_bytes
+      FROM pg_class c
+      LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
+      LEFT JOIN index_pages ip ON ip.oid = c.oid
+     WHERE c.relkind IN ('r', 'm')
+), partitioned AS (
+    SELECT p.oid, sum(s.row_estimate)::bigint AS row_estimate, sum(s.size_bytes)::bigint AS size_bytes
+      FROM pg_class p
+     CROSS JOIN LATERAL pg_partition_tree(p.oid) pt
+      JOIN stats s ON s.oid = pt.relid
+     WHERE p.relkind = 'p'
+     GROUP BY p.oid
+)
+SELECT n.nspname AS schema_name, c.oid, c.relname, c.relkind,
+       coalesce(s.row_estimate, pp.row_estimate) AS row_estimate,
+       coalesce(s.size_bytes, pp.size_bytes) AS size_bytes,
+       d.description AS comment
   FROM pg_namespace n
   LEFT JOIN pg_class c
-         ON c.relnamespace = n.oid
-        AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-        AND NOT c.relispartition
+         ON c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition
+  LEFT JOIN stats s ON s.oid = c.oid
+  LEFT JOIN partitioned pp ON pp.oid = c.oid
   LEFT JOIN pg_description d
          ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
  WHERE n.nspname <> ALL (%(system_schemas)s)
    AND n.nspname NOT LIKE 'pg\\_temp\\_%%'
    AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%%'
- ORDER BY n.nspname, c.relname
 """
 
 COLUMNS_SQL = """
@@ -67,7 +83,7 @@ SELECT a.attrelid                                  AS oid,
        CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END AS domain_base_type,
        t.typcategory                               AS type_category,
        a.attnotnull                                AS not_null,
-       CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END AS column_default,
+       CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, 0) END AS column_default,
        d.description                               AS comment
   FROM pg_attribute a
   JOIN pg_type t ON t.oid = a.atttypid
@@ -77,30 +93,21 @@ SELECT a.attrelid                                  AS oid,
  WHERE a.attrelid = ANY (%(oids)s::oid[])
    AND a.attnum > 0
    AND NOT a.attisdropped
- ORDER BY a.attrelid, a.attnum
 """
 
 KEYS_SQL = """
-SELECT con.conrelid                                AS oid,
-       con.contype                                 AS constraint_type,
-       con.conname                                 AS constraint_name,
-       ARRAY(SELECT a.attname
-               FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, position)
-               JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
-              ORDER BY k.position)                 AS column_names,
-       fn.nspname                                  AS referred_schema,
-       fc.relname                                  AS referred_table,
-       ARRAY(SELECT a.attname
-               FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, position)
-               JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
-              ORDER BY k.position)                 AS referred_columns
+SELECT con.conrelid, con.contype, con.conname, con.conkey, con.confkey,
+       fn.nspname AS referred_schema, fc.relname AS referred_table, con.confrelid,
+       CASE WHEN con.contype = 'f' AND NOT con.confrelid = ANY (%(oids)s::oid[]) THEN
+            ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, position)
+                    JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
+                   ORDER BY k.position) END AS referred_names
   FROM pg_constraint con
   LEFT JOIN pg_class fc ON fc.oid = con.confrelid
   LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
  WHERE con.conrelid = ANY (%(oids)s::oid[])
    AND con.contype IN ('p', 'f')
    AND con.conparentid = 0
- ORDER BY con.conrelid, con.contype DESC, con.conname
 """
 
 VIEWS_SQL = """
@@ -139,6 +146,17 @@ class PostgresCatalogReader:
         return self.run(sql, params)
 
     def read(self, filters: CatalogFilters | None = None, progress: ProgressCallback | None = None) -> Catalog:
+        # Tens of thousands of small models are created and all kept: the cyclic GC would scan them again and again
+        # (measured: ~25% of the time at 2,000 tables) without ever freeing one.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._read(filters, progress)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    def _read(self, filters: CatalogFilters | None, progress: ProgressCallback | None) -> Catalog:
         filters = filters or CatalogFilters()
         notify = progress or (lambda stage, fields: None)
         catalog = Catalog(source_type=self.source_type, server_version=self.server_version)
@@ -164,9 +182,9 @@ class PostgresCatalogReader:
         by_oid = {rel.oid: rel for rel in selected}
         oids = list(by_oid)
         if oids:
-            self._add_columns(by_oid, oids)
+            names = self._add_columns(by_oid, oids)
             notify("columns", {"tables": len(oids)})
-            self._add_keys(by_oid, oids)
+            self._add_keys(by_oid, oids, names)
             notify("keys", {"tables": len(oids)})
             view_oids = [rel.oid for rel in selected if rel.table.kind in ("view", "materialized_view")]
             if view_oids:
@@ -174,18 +192,23 @@ class PostgresCatalogReader:
                     by_oid[oid].table.view_definition = definition
                 notify("views", {"views": len(view_oids)})
 
-        catalog.databases = [Database(name=self.database, schemas=list(schemas.values()))]
+        for schema in schemas.values():  # the statements do not sort (cheaper here); snapshots want a stable order
+            schema.tables.sort(key=lambda t: t.name)
+        catalog.databases = [Database(name=self.database, schemas=sorted(schemas.values(), key=lambda s: s.name))]
         catalog.round_trips = self.round_trips
         notify("done", {"tables": len(selected), "round_trips": self.round_trips})
         return catalog
 
-    def _add_columns(self, by_oid: dict[int, _Relation], oids: list[int]) -> None:
+    def _add_columns(self, by_oid: dict[int, _Relation], oids: list[int]) -> dict[tuple[int, int], str]:
+        """Fill every table's columns; returns (oid, attnum) -> column name for the key query."""
+        names: dict[tuple[int, int], str] = {}
         for oid, ordinal, name, data_type, domain_base, category, not_null, default, comment in self._query(
             COLUMNS_SQL, {"oids": oids}
         ):
             rel = by_oid.get(oid)
             if rel is None:
                 continue
+            names[(oid, ordinal)] = name
             rel.table.columns.append(
                 Column(
                     ordinal=ordinal,
@@ -197,25 +220,34 @@ class PostgresCatalogReader:
                     comment=comment,
                 )
             )
+        for rel in by_oid.values():  # unordered scan: put columns in table order
+            rel.table.columns.sort(key=lambda c: c.ordinal)
+        return names
 
-    def _add_keys(self, by_oid: dict[int, _Relation], oids: list[int]) -> None:
-        foreign_keys: dict[int, list[ForeignKey]] = defaultdict(list)
-        for oid, kind, name, columns, ref_schema, ref_table, ref_columns in self._query(KEYS_SQL, {"oids": oids}):
+    def _add_keys(self, by_oid: dict[int, _Relation], oids: list[int], names: dict[tuple[int, int], str]) -> None:
+        foreign_keys: dict[int, list[tuple[str, ForeignKey]]] = defaultdict(list)
+        rows = self._query(KEYS_SQL, {"oids": oids})
+        for oid, kind, name, conkey, confkey, ref_schema, ref_table, ref_oid, ref_names in rows:
             rel = by_oid.get(oid)
             if rel is None:
                 continue
+            columns = [names[(oid, attnum)] for attnum in conkey]
             if kind == "p":
-                rel.table.primary_key = list(columns)
-            else:
-                foreign_keys[oid].append(
+                rel.table.primary_key = columns
+                continue
+            referred = list(ref_names) if ref_names is not None else [names[(ref_oid, attnum)] for attnum in confkey]
+            foreign_keys[oid].append(
+                (
+                    name,
                     ForeignKey(
                         name=name,
-                        columns=list(columns),
+                        columns=columns,
                         referred_database=self.database,
                         referred_schema=ref_schema,
                         referred_table=ref_table,
-                        referred_columns=list(ref_columns),
-                    )
+                        referred_columns=referred,
+                    ),
                 )
+            )
         for oid, fks in foreign_keys.items():
-            by_oid[oid].table.foreign_keys = fks
+            by_oid[oid].table.foreign_keys = [fk for _, fk in sorted(fks, key=lambda item: item[0])]

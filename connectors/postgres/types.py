@@ -9,6 +9,7 @@ PostgreSQL itself already classifies.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from connectors.catalog import NormalizedType
 
@@ -51,6 +52,7 @@ def base_type_name(data_type: str) -> str:
     return " ".join(name.split())
 
 
+@lru_cache(maxsize=4096)  # a catalog repeats a handful of type names tens of thousands of times
 def normalize_type(data_type: str, category: str | None = None) -> NormalizedType:
     """The normalized type of a PostgreSQL/Redshift type name; `category` is `pg_type.typcategory` when known."""
     name = base_type_name(data_type)
