@@ -87,6 +87,7 @@ class PostgresConnector(Connector):
         self._open_lock = threading.Lock()
         self._cancel_requested = threading.Event()
         self._timed_out = threading.Event()
+        self._running = threading.Event()  # a statement is on the server: close() must cancel it first
 
     # -- connection ------------------------------------------------------------------------------------------------
     @property
@@ -112,7 +113,8 @@ class PostgresConnector(Connector):
         return kwargs
 
     def _on_connect(self, conn: psycopg.Connection[Any]) -> None:
-        """Session setup after login; Redshift (no startup `options`) does it with SET here."""
+        """Session setup after login, for subclasses: runs in the first (read-only) transaction, which is committed
+        so a `SET` made here lasts for the session."""
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self.closed:
@@ -146,6 +148,8 @@ class PostgresConnector(Connector):
                 pass
 
     def _close(self) -> None:
+        if self._running.is_set():  # closing the socket alone would leave the statement running on the server
+            self.cancel()
         self._discard_connection()
 
     # -- the interface -----------------------------------------------------------------------------------------------
@@ -186,6 +190,7 @@ class PostgresConnector(Connector):
         self._timed_out.clear()
         watchdog = threading.Timer(timeout + WATCHDOG_GRACE_S, self._watchdog_fired)
         watchdog.daemon = True
+        self._running.set()
         try:
             self._set_statement_timeout(conn, timeout)
             watchdog.start()
@@ -204,6 +209,7 @@ class PostgresConnector(Connector):
             raise error from None
         finally:
             watchdog.cancel()
+            self._running.clear()
         self._rollback_quietly()
         elapsed_ms = round((time.perf_counter() - start) * 1000, 3)
         log.info(

@@ -230,6 +230,20 @@ def test_connections_are_always_given_back(pg_credentials: PostgresCredentials, 
     assert wait_for_backends(pg_admin, app, 0) == 0
 
 
+def test_close_from_another_thread_stops_the_running_query(
+    pg_credentials: PostgresCredentials, pg_admin: psycopg.Connection[Any]
+) -> None:
+    app = unique_app_name("close_running")
+    connector = PostgresConnector(pg_credentials, application_name=app)
+    connector.test_connection()
+    threading.Timer(0.3, connector.close).start()
+    started = time.monotonic()
+    with pytest.raises(ConnectorError):
+        connector.query("SELECT pg_sleep(30)")
+    assert time.monotonic() - started < 3
+    assert wait_for_backends(pg_admin, app, 0) == 0  # no session, so no statement, left on the server
+
+
 def test_close_is_idempotent_and_final(pg_credentials: PostgresCredentials) -> None:
     connector = connect(pg_credentials)
     assert connector.query("SELECT 1").rows == [[1]]
