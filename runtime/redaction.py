@@ -15,8 +15,9 @@ from pydantic import SecretBytes, SecretStr
 
 MASK = "[REDACTED]"
 _SECRET_KEY = re.compile(r"(pass(word|wd)?|secret|token|api[_-]?key|authorization|private[_-]?key|credential|cookie)", re.I)
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]+)@", re.I)
-_KV_PASSWORD = re.compile(r"(?P<key>\b(password|passwd|pwd|secret|token|api_key)\s*[=:]\s*)(?P<val>'[^']*'|\"[^\"]*\"|[^\s,;&]+)", re.I)
+# Bounded repetitions: these run over arbitrary user text (a 300 KB string must not backtrack quadratically).
+_URL_PASSWORD = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.\-]{0,30}://)(?P<user>[^:/@\s]{1,256}):(?P<pw>[^@/\s]{1,512})@", re.I)
+_KV_PASSWORD = re.compile(r"(?P<key>\b(password|passwd|pwd|secret|token|api_key)\s*[=:]\s*)(?P<val>'[^']{0,512}'|\"[^\"]{0,512}\"|[^\s,;&]{1,512})", re.I)
 
 _known_secrets: set[str] = set()
 _lock = threading.Lock()
