@@ -149,12 +149,10 @@ def test_without_filters_every_visible_database_is_a_schema_and_system_schemas_a
 def test_the_tester_sees_only_databases_it_was_granted(mysql_tester, spider_mysql):
     with connect(mysql_tester) as conn:
         catalog = conn.introspect()
-    assert {s.name for s in catalog.databases[0].schemas} <= {n for n in _all_cmy(catalog)}
-    assert all(s.name.startswith(PREFIX) for s in catalog.databases[0].schemas)
-
-
-def _all_cmy(catalog) -> list[str]:
-    return [s.name for s in catalog.databases[0].schemas if s.name.startswith(PREFIX)]
+    names = {s.name for s in catalog.databases[0].schemas}
+    assert set(SPIDER_SCHEMAS) <= names
+    assert "test" not in names  # exists (root's default database) but was not granted
+    assert all(name.startswith(PREFIX) for name in names)
 
 
 def test_filters_are_globs_on_schemas_tables_and_the_host_database(spider_mysql, mysql_tester) -> None:
