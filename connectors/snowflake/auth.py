@@ -70,6 +70,8 @@ def connect_kwargs(creds: SnowflakeCredentials) -> dict[str, Any]:
         "session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False, "QUERY_TAG": APPLICATION},
         "client_session_keep_alive": False,
         "validate_default_parameters": False,
+        # server-side binding: `?` / `:1` placeholders, values never spliced into the SQL text
+        "paramstyle": "qmark",
     }
     for name, value in (
         ("warehouse", creds.warehouse),

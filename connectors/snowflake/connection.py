@@ -14,6 +14,7 @@ What it guarantees, and how:
 - `cancel()` from any thread runs `SYSTEM$CANCEL_ALL_QUERIES(<session id>)` on the session (Snowflake's documented
   SQL cancel; our session runs one statement at a time), and the waiting `query()` gives up after a short grace
   even when the server does not confirm, raising QueryCanceledError;
+- parameters are bound on the server (`?`/`:1` with a sequence, `:name` with a dict), never pasted into SQL text;
 - errors are mapped by errno/SQLSTATE (`errors.py`) and never carry a secret.
 """
 
@@ -37,14 +38,14 @@ from connectors.snowflake.auth import connect_kwargs, pool_key, secrets_of
 from connectors.snowflake.catalog import SnowflakeCatalogReader
 from connectors.snowflake.errors import map_error
 from connectors.snowflake.pool import POOL, WarmPool
-from connectors.snowflake.statements import with_row_limit
+from connectors.snowflake.statements import bind_named_parameters, with_row_limit
 
 log = logging.getLogger("connectors.snowflake")
 
 T = TypeVar("T")
 
 #: how long past the timeout the client waits for Snowflake's own timeout before abandoning the session
-DEADLINE_GRACE_S = 1.5
+DEADLINE_GRACE_S = 1.0
 #: how long after cancel() the client waits for the server to confirm before abandoning the session
 CANCEL_GRACE_S = 1.0
 _POLL_S = 0.02
@@ -100,11 +101,11 @@ class SnowflakeConnector(Connector):
         """Drop the current session for good (a statement may still run on it, or it is broken)."""
         with self._open_lock:
             conn, self._conn = self._conn, None
-        if conn is not None:
-            if self._pool is not None:
-                self._pool.discard(conn)
-            else:
-                _close_quietly(conn)
+        if conn is None:
+            return
+        # logging out of a session that is still busy can itself wait on the server: do it off the caller's thread
+        discard = self._pool.discard if self._pool is not None else _close_quietly
+        threading.Thread(target=discard, args=(conn,), name="snowflake-abandon", daemon=True).start()
 
     def _close(self) -> None:
         conn, self._conn = self._conn, None
@@ -224,6 +225,8 @@ class SnowflakeConnector(Connector):
         if timeout <= 0:
             raise QueryError(f"timeout must be > 0 seconds, got {timeout}", code="invalid_argument")
         checked = self.guard(sql)  # ReadOnlyViolation before anything reaches Snowflake
+        if isinstance(params, dict):
+            checked, params = bind_named_parameters(checked, params, self.dialect)
         self._cancel_requested.clear()
         start = time.perf_counter()
         columns, rows, truncated = self._run_statement(
