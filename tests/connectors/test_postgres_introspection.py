@@ -152,6 +152,9 @@ def kinds_schema(postgres_url: str) -> Iterator[str]:
         " PRIMARY KEY (order_id, line))",
         "CREATE TABLE cpg_kinds_ref.order_note (id int PRIMARY KEY, order_id int, line int,"
         " FOREIGN KEY (line, order_id) REFERENCES cpg_kinds.orders(line, order_id))",
+        # a dropped column leaves a gap in attribute numbers: keys must still resolve to the right names
+        "CREATE TABLE cpg_kinds.gappy (junk int, id int PRIMARY KEY, parent int REFERENCES cpg_kinds.gappy(id))",
+        "ALTER TABLE cpg_kinds.gappy DROP COLUMN junk",
         "CREATE TABLE cpg_kinds.events (id int, happened_on date NOT NULL) PARTITION BY RANGE (happened_on)",
         "CREATE TABLE cpg_kinds.events_2024 PARTITION OF cpg_kinds.events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')",
         "CREATE TABLE cpg_kinds.events_2025 PARTITION OF cpg_kinds.events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')",
@@ -185,6 +188,7 @@ def test_every_relation_kind_is_reported(kinds_catalog) -> None:
     assert kinds == {
         "customer": "table",
         "orders": "table",
+        "gappy": "table",
         "events": "table",  # partitioned: reported once, partitions folded in
         "active_customer": "view",
         "customer_count": "materialized_view",
@@ -230,6 +234,13 @@ def test_columns_carry_types_defaults_comments(kinds_catalog) -> None:
     }
     assert {name: c.normalized_type for name, c in cols.items()} == expected
     assert cols["seen"].data_type == "timestamp(3) without time zone"
+
+
+def test_keys_resolve_across_dropped_columns(kinds_catalog) -> None:
+    gappy = kinds_catalog.database("test").schema("cpg_kinds").table("gappy")
+    assert [(c.ordinal, c.name) for c in gappy.columns] == [(2, "id"), (3, "parent")]
+    assert gappy.primary_key == ["id"]
+    assert [(fk.columns, fk.referred_table, fk.referred_columns) for fk in gappy.foreign_keys] == [(["parent"], "gappy", ["id"])]
 
 
 def test_views_have_definitions_and_comments(kinds_catalog) -> None:
@@ -326,7 +337,7 @@ def test_progress_callback_reports_each_stage(pg_connector: PostgresConnector, k
     events: list[tuple[str, dict[str, Any]]] = []
     pg_connector.introspect(CatalogFilters(include_schemas=["cpg_kinds"]), progress=lambda s, f: events.append((s, f)))
     assert [stage for stage, _ in events] == ["relations", "columns", "keys", "views", "done"]
-    assert events[0][1]["tables"] == 6
+    assert events[0][1]["tables"] == 7
     assert events[-1][1]["round_trips"] == 4
 
 
