@@ -30,6 +30,7 @@ import snowflake.connector
 from snowflake.connector.constants import FIELD_ID_TO_NAME
 
 from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Connector, ProgressCallback
+from connectors.deadline import Abandoned, run_with_deadline
 from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import SnowflakeCredentials
 from connectors.errors import ConnectorError, NetworkError, QueryCanceledError, QueryError, QueryTimeoutError
@@ -48,11 +49,6 @@ T = TypeVar("T")
 DEADLINE_GRACE_S = 1.0
 #: how long after cancel() the client waits for the server to confirm before abandoning the session
 CANCEL_GRACE_S = 1.0
-_POLL_S = 0.02
-
-
-class _Abandoned(Exception):
-    """The statement did not finish in time; its session is dropped."""
 
 
 class SnowflakeConnector(Connector):
@@ -120,38 +116,23 @@ class SnowflakeConnector(Connector):
 
     # -- running statements -----------------------------------------------------------------------------------------
     def _watch(self, work: Callable[[], T], *, deadline_s: float) -> T:
-        """Run `work` on a helper thread and wait for it, giving up at the deadline or shortly after cancel()."""
-        outcome: dict[str, Any] = {}
-        finished = threading.Event()
-
-        def target() -> None:
-            try:
-                outcome["value"] = work()
-            except BaseException as exc:  # handed to the waiting thread
-                outcome["error"] = exc
-            finally:
-                finished.set()
-
-        worker = threading.Thread(target=target, name="snowflake-statement", daemon=True)
+        """Run `work` on a helper thread; `Abandoned` at the deadline or shortly after cancel()."""
         self._running.set()
-        started = time.monotonic()
-        worker.start()
-        cancel_seen_at: float | None = None
         try:
-            while not finished.wait(_POLL_S):
-                now = time.monotonic()
-                if self._cancel_requested.is_set():
-                    cancel_seen_at = cancel_seen_at or now
-                    if now - cancel_seen_at >= CANCEL_GRACE_S:
-                        raise _Abandoned()
-                if now - started >= deadline_s:
-                    raise _Abandoned()
-        finally:
-            if finished.is_set():
-                self._running.clear()
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome["value"]
+            result = run_with_deadline(
+                work,
+                deadline_s=deadline_s,
+                cancel_requested=self._cancel_requested,
+                cancel_grace_s=CANCEL_GRACE_S,
+                thread_name="snowflake-statement",
+            )
+        except Abandoned:
+            raise  # the statement may still run on the session: `_running` stays set until it is abandoned
+        except BaseException:
+            self._running.clear()
+            raise
+        self._running.clear()
+        return result
 
     def _run_statement(
         self, sql: str, params: Any, *, max_rows: int, timeout: float
@@ -176,7 +157,7 @@ class SnowflakeConnector(Connector):
         start = time.monotonic()
         try:
             return self._watch(work, deadline_s=timeout + DEADLINE_GRACE_S)
-        except _Abandoned:
+        except Abandoned:
             self._abandon()
             self._running.clear()
             if self._cancel_requested.is_set():
@@ -262,7 +243,7 @@ class SnowflakeConnector(Connector):
 
         try:
             return self._watch(work, deadline_s=300 + DEADLINE_GRACE_S)
-        except _Abandoned:
+        except Abandoned:
             self._abandon()
             self._running.clear()
             raise QueryTimeoutError("Snowflake catalog query did not finish in time") from None

@@ -1,0 +1,65 @@
+"""Wait for a blocking driver call with a deadline and an ear for cancel().
+
+Warehouse drivers block inside HTTP calls that cannot be interrupted from another thread (snowflake-connector-python,
+google-cloud-bigquery). Their server-side timeout and cancel are the first line; this is the last: the call runs on a
+daemon helper thread while the caller waits until it finishes, the deadline passes, or `cancel_requested` has been
+set for `cancel_grace_s` (time for the server to confirm the cancel). Then the caller gets `Abandoned` and must treat
+whatever the call was using (a session) as lost; the helper thread ends on its own when the driver returns.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, TypeVar
+
+T = TypeVar("T")
+
+_POLL_S = 0.02
+
+
+class Abandoned(Exception):
+    """The call did not finish in time (`canceled` False) or after cancel() (`canceled` True)."""
+
+    def __init__(self, *, canceled: bool) -> None:
+        super().__init__("canceled" if canceled else "deadline passed")
+        self.canceled = canceled
+
+
+def run_with_deadline(
+    work: Callable[[], T],
+    *,
+    deadline_s: float,
+    cancel_requested: threading.Event,
+    cancel_grace_s: float = 1.0,
+    thread_name: str = "connector-call",
+) -> T:
+    """`work()`'s result or exception, or `Abandoned` at the deadline / `cancel_grace_s` after a cancel request."""
+    outcome: dict[str, Any] = {}
+    finished = threading.Event()
+
+    def target() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # handed over to the waiting thread
+            outcome["error"] = exc
+        finally:
+            finished.set()
+
+    started = time.monotonic()
+    threading.Thread(target=target, name=thread_name, daemon=True).start()
+    cancel_seen_at: float | None = None
+    while not finished.wait(_POLL_S):
+        now = time.monotonic()
+        if cancel_requested.is_set():
+            cancel_seen_at = cancel_seen_at or now
+            if now - cancel_seen_at >= cancel_grace_s:
+                raise Abandoned(canceled=True)
+        if now - started >= deadline_s:
+            raise Abandoned(canceled=cancel_requested.is_set())
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+__all__ = ["Abandoned", "run_with_deadline"]
