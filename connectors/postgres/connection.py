@@ -219,8 +219,9 @@ class PostgresConnector(Connector):
         return QueryResult(columns=columns, rows=rows, row_count=len(rows), truncated=truncated, elapsed_ms=elapsed_ms)
 
     def _set_statement_timeout(self, conn: psycopg.Connection[Any], timeout: float) -> None:
-        # set_config(..., is_local => true): lives only as long as this query's (read-only) transaction
-        conn.execute("SELECT set_config('statement_timeout', %s, true)", [f"{max(1, int(timeout * 1000))}ms"])
+        # set_config(..., is_local => true): lives only as long as this query's (read-only) transaction. A bare number
+        # of milliseconds, the one spelling both PostgreSQL and Redshift accept.
+        conn.execute("SELECT set_config('statement_timeout', %s, true)", [str(max(1, int(timeout * 1000)))])
 
     def _execute(
         self, conn: psycopg.Connection[Any], sql: str, params: Any, max_rows: int
