@@ -101,6 +101,7 @@ class Worker:
         self.executor_id = self._claim_executor_id(backend)
         for definition in self.tasks:
             ensure_workflow(definition)
+        _drop_stale_log_handlers()
         DBOS(
             config={
                 "name": APP_NAME,
@@ -294,6 +295,16 @@ class Worker:
         for run_id in ids:
             self.backend.sys_db.update_workflow_attributes(run_id, {"outcome": "EXPIRED"}, merge=True)
             self.backend.client.cancel_workflow(run_id)
+
+
+def _drop_stale_log_handlers() -> None:
+    """DBOS attaches a console handler at configuration; one left on a closed stream (a previous in-process run
+    whose stdout was captured) would make the next DBOS start fail writing to it."""
+    dbos_log = logging.getLogger("dbos")
+    for handler in list(dbos_log.handlers):
+        stream = getattr(handler, "stream", None)
+        if stream is not None and getattr(stream, "closed", False):
+            dbos_log.removeHandler(handler)
 
 
 def current_worker() -> Worker | None:

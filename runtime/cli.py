@@ -1,0 +1,382 @@
+"""`taskpack`: the command line for workers, triggering and inspecting runs, and schedules."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.panel import Panel
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+app = typer.Typer(help="analyst-taskpack: durable background tasks on DBOS.", no_args_is_help=True, add_completion=False)
+runs_app = typer.Typer(help="Inspect and steer runs.", no_args_is_help=True)
+schedules_app = typer.Typer(help="Cron schedules.", no_args_is_help=True)
+tasks_app = typer.Typer(help="Task definitions.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+app.add_typer(schedules_app, name="schedules")
+app.add_typer(tasks_app, name="tasks")
+console = Console()
+err = Console(stderr=True)
+
+STATUS_STYLE = {
+    "QUEUED": "cyan", "DELAYED": "cyan", "EXECUTING": "yellow", "WAITING": "yellow", "COMPLETED": "green",
+    "FAILED": "red", "CANCELED": "magenta", "TIMED_OUT": "red", "CRASHED": "red", "EXPIRED": "magenta",
+}
+DB_OPTION = typer.Option(None, "--database-url", envvar="TASKPACK_DATABASE_URL", help="default: the embedded SQLite file")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _id_column() -> Any:
+    from rich.table import Column
+
+    return Column("id", no_wrap=True, min_width=20)
+
+
+def _status(status: str) -> Text:
+    return Text(status, style=STATUS_STYLE.get(status, ""))
+
+
+def _load_local_tasks() -> None:
+    """Import the project's task modules so their definitions (queues, limits) are known to this process."""
+    from runtime.loader import load_tasks
+
+    try:
+        load_tasks(None)
+    except Exception as exc:
+        err.print(f"[yellow]warning:[/yellow] could not load task modules: {exc}")
+
+
+# -- workers ---------------------------------------------------------------------------------------------------------
+@app.command()
+def worker(
+    concurrency: int = typer.Option(8, "--concurrency", "-c", min=1, help="runs executing at once in this process"),
+    database_url: Optional[str] = DB_OPTION,
+    executor_id: Optional[str] = typer.Option(None, help="stable id; default: host name plus a free slot"),
+    module: list[str] = typer.Option(None, "--module", "-m", help="task module to load (default: the configured dirs)"),
+) -> None:
+    """Run a worker in the foreground until Ctrl-C / SIGTERM."""
+    from runtime.worker import Worker
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    w = Worker(database_url=database_url, tasks=module or None, concurrency=concurrency, executor_id=executor_id, shutdown_timeout=10)
+    try:
+        w.start()
+    except Exception as exc:
+        _fail(str(exc))
+    console.print(
+        Panel.fit(
+            f"executor [bold]{w.executor_id}[/bold] · {len(w.tasks)} tasks · concurrency {concurrency}\n"
+            f"database {_safe_url(w.database_url)}\n" + ", ".join(sorted(t.id for t in w.tasks)),
+            title="taskpack worker",
+        )
+    )
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        console.print("stopping worker…")
+        w.stop()
+
+
+@app.command()
+def dev(
+    concurrency: int = typer.Option(4, "--concurrency", "-c", min=1),
+    database_url: Optional[str] = DB_OPTION,
+) -> None:
+    """Local dev worker: loads tasks from the configured dirs and restarts when a file changes."""
+    import watchfiles
+
+    from runtime.config import load_config, project_root
+
+    root = project_root()
+    paths = [str(root / d) for d in load_config().dirs if (root / d).exists()] + [str(root / "trigger_config.py")]
+    args = [sys.executable, "-m", "runtime.cli", "worker", "--concurrency", str(concurrency)]
+    if database_url:
+        args += ["--database-url", database_url]
+    console.print(f"[bold]taskpack dev[/bold]: watching {', '.join(paths)}")
+
+    def on_change(changes: set[Any]) -> None:
+        files = sorted({str(path) for _, path in changes})
+        console.print(f"[cyan]change detected[/cyan] ({', '.join(files[:3])}{'…' if len(files) > 3 else ''}): restarting worker")
+
+    watchfiles.run_process(
+        *paths, target=" ".join(_quote(a) for a in args), target_type="command", callback=on_change,
+        watch_filter=watchfiles.PythonFilter(),
+    )
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
+
+
+def _safe_url(url: str) -> str:
+    from runtime.redaction import redact_text
+
+    return redact_text(url)
+
+
+# -- triggering ------------------------------------------------------------------------------------------------------
+@app.command()
+def trigger(
+    task_id: str = typer.Argument(..., help="task id"),
+    payload: str = typer.Option("{}", "--payload", "-p", help="JSON payload, or @file.json"),
+    wait: bool = typer.Option(False, "--wait", "-w", help="follow the run live until it ends"),
+    local: bool = typer.Option(False, "--local", help="run an in-process worker while waiting (no separate worker needed)"),
+    tag: list[str] = typer.Option(None, "--tag", "-t"),
+    idempotency_key: Optional[str] = typer.Option(None),
+    delay: Optional[str] = typer.Option(None, help="e.g. 30s, 5m, 1h"),
+    ttl: Optional[str] = typer.Option(None, help="expire if not started within, e.g. 10m"),
+    concurrency_key: Optional[str] = typer.Option(None),
+    max_attempts: Optional[int] = typer.Option(None, min=1),
+    max_duration: Optional[str] = typer.Option(None),
+    database_url: Optional[str] = DB_OPTION,
+    module: list[str] = typer.Option(None, "--module", "-m", help="task module for --local (default: the configured dirs)"),
+) -> None:
+    """Trigger a run; with --wait, show its status and metadata live (exit 1 unless it completes)."""
+    from runtime import tasks
+    from runtime.worker import Worker
+
+    try:
+        body = json.loads(open(payload[1:]).read() if payload.startswith("@") else payload)
+    except (OSError, json.JSONDecodeError) as exc:
+        _fail(f"--payload is not valid JSON: {exc}")
+    if module:
+        from runtime.loader import load_tasks
+
+        load_tasks(module)
+    else:
+        _load_local_tasks()
+    embedded = None
+    if local:
+        embedded = Worker(database_url=database_url, tasks=module or None, concurrency=4)
+        try:
+            embedded.start()
+        except Exception as exc:
+            _fail(f"could not start the local worker: {exc}")
+    try:
+        try:
+            handle = tasks.trigger(
+                task_id, body, tags=tag or None, idempotency_key=idempotency_key, delay=delay, ttl=ttl,
+                concurrency_key=concurrency_key, max_attempts=max_attempts, max_duration=max_duration, database_url=database_url,
+            )
+        except (LookupError, ValueError) as exc:
+            _fail(str(exc))
+        console.print(f"run [bold]{handle.id}[/bold]{' (existing run for this idempotency key)' if handle.is_cached else ''}")
+        if wait:
+            status = follow(handle.id, database_url)
+            raise typer.Exit(0 if status == "COMPLETED" else 1)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def _progress_view(run: Any) -> Any:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("run", run.id)
+    grid.add_row("task", run.task_id)
+    grid.add_row("status", _status(run.status.value))
+    grid.add_row("attempt", str(run.attempts))
+    meta = dict(run.metadata)
+    progress = meta.get("progress")
+    if isinstance(progress, (int, float)) and 0 <= progress <= 1:
+        bar = Table.grid(padding=(0, 1))
+        bar.add_row(ProgressBar(total=1.0, completed=float(progress), width=40), f"{progress:.0%}")
+        grid.add_row("progress", bar)
+    for key, value in meta.items():
+        if key != "progress":
+            text = json.dumps(value, default=str)
+            grid.add_row(key, text if len(text) < 120 else text[:117] + "…")
+    return Panel(grid, title="taskpack run", border_style=STATUS_STYLE.get(run.status.value, "white"))
+
+
+def follow(run_id: str, database_url: str | None) -> str:
+    """Live view of a run until it is final; returns its final status."""
+    from runtime import runs
+
+    run = runs.retrieve(run_id, database_url=database_url)
+    with Live(_progress_view(run), console=console, refresh_per_second=8, transient=False) as live:
+        while not run.is_final:
+            time.sleep(0.2)
+            run = runs.retrieve(run_id, database_url=database_url)
+            live.update(_progress_view(run))
+    if run.status.value == "COMPLETED":
+        console.print_json(json.dumps(run.output, default=str))
+    elif run.error is not None:
+        err.print(f"[red]{run.error.type}[/red]: {run.error.message}")
+    return run.status.value
+
+
+# -- runs ------------------------------------------------------------------------------------------------------------
+@runs_app.command("list")
+def runs_list(
+    status: Optional[str] = typer.Option(None, help="QUEUED, EXECUTING, COMPLETED, FAILED, …"),
+    task: Optional[str] = typer.Option(None, "--task"),
+    tag: Optional[str] = typer.Option(None),
+    limit: int = typer.Option(20, min=1, max=500),
+    cursor: Optional[str] = typer.Option(None),
+    as_json: bool = typer.Option(False, "--json"),
+    database_url: Optional[str] = DB_OPTION,
+) -> None:
+    from runtime import runs
+
+    try:
+        page = runs.list(status=status.upper() if status else None, task_id=task, tag=tag, limit=limit, cursor=cursor, database_url=database_url)
+    except ValueError as exc:
+        _fail(str(exc))
+    if as_json:
+        console.print_json(page.model_dump_json())
+        return
+    table = Table("task", "status", "attempts", "created", "duration", "tags")
+    table.columns.insert(0, _id_column())
+    for run in page.data:
+        duration = ""
+        if run.started_at and run.finished_at:
+            duration = f"{(run.finished_at - run.started_at).total_seconds():.2f}s"
+        table.add_row(run.id, run.task_id, _status(run.status.value), str(run.attempts), run.created_at.strftime("%Y-%m-%d %H:%M:%S"), duration, ", ".join(run.tags))
+    console.print(table)
+    if page.next_cursor:
+        console.print(f"more: --cursor {page.next_cursor}")
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: str,
+    logs: bool = typer.Option(True, "--logs/--no-logs"),
+    as_json: bool = typer.Option(False, "--json"),
+    database_url: Optional[str] = DB_OPTION,
+) -> None:
+    from runtime import RunNotFoundError, runs
+
+    try:
+        run = runs.retrieve(run_id, database_url=database_url)
+    except RunNotFoundError as exc:
+        _fail(str(exc), 1)
+    entries = runs.logs(run_id, database_url=database_url) if logs else []
+    if as_json:
+        console.print_json(json.dumps({"run": run.model_dump(mode="json"), "logs": [e.model_dump(mode="json") for e in entries]}))
+        return
+    console.print(_progress_view(run))
+    console.print(Panel(json.dumps(run.payload, indent=2, default=str), title="payload"))
+    if run.output is not None:
+        console.print(Panel(json.dumps(run.output, indent=2, default=str), title="output"))
+    if run.error is not None:
+        console.print(Panel(f"{run.error.type}: {run.error.message}", title="error", border_style="red"))
+    if entries:
+        table = Table("time", "attempt", "level", "message", "fields")
+        for e in entries:
+            table.add_row(e.created_at.strftime("%H:%M:%S.%f")[:-3], str(e.attempt or ""), e.level, e.message, json.dumps(e.fields, default=str) if e.fields else "")
+        console.print(table)
+
+
+@runs_app.command("cancel")
+def runs_cancel(run_id: str, database_url: Optional[str] = DB_OPTION) -> None:
+    from runtime import RunNotFoundError, runs
+
+    try:
+        run = runs.cancel(run_id, database_url=database_url)
+    except RunNotFoundError as exc:
+        _fail(str(exc), 1)
+    console.print(f"{run.id}: ", _status(run.status.value))
+
+
+@runs_app.command("replay")
+def runs_replay(run_id: str, wait: bool = typer.Option(False, "--wait", "-w"), database_url: Optional[str] = DB_OPTION) -> None:
+    from runtime import RunNotFoundError, runs
+
+    _load_local_tasks()
+    try:
+        handle = runs.replay(run_id, database_url=database_url)
+    except (RunNotFoundError, LookupError) as exc:
+        _fail(str(exc), 1)
+    console.print(f"replayed {run_id} as [bold]{handle.id}[/bold]")
+    if wait:
+        raise typer.Exit(0 if follow(handle.id, database_url) == "COMPLETED" else 1)
+
+
+# -- schedules -------------------------------------------------------------------------------------------------------
+@schedules_app.command("list")
+def schedules_list(
+    task: Optional[str] = typer.Option(None, "--task"),
+    as_json: bool = typer.Option(False, "--json"),
+    database_url: Optional[str] = DB_OPTION,
+) -> None:
+    from runtime import schedules
+
+    found = schedules.list(task=task, database_url=database_url)
+    if as_json:
+        console.print_json(json.dumps([s.model_dump(mode="json") for s in found]))
+        return
+    table = Table("task", "cron", "timezone", "kind", "next run", "external id")
+    table.columns.insert(0, _id_column())
+    for s in found:
+        table.add_row(s.id, s.task_id, s.cron, s.timezone, s.kind, s.next_run_at.isoformat(), s.external_id or "")
+    console.print(table)
+
+
+@schedules_app.command("create")
+def schedules_create(
+    task: str = typer.Option(..., "--task"),
+    cron: str = typer.Option(...),
+    timezone: str = typer.Option("UTC"),
+    external_id: Optional[str] = typer.Option(None),
+    deduplication_key: Optional[str] = typer.Option(None),
+    database_url: Optional[str] = DB_OPTION,
+) -> None:
+    from runtime import schedules
+
+    _load_local_tasks()
+    try:
+        s = schedules.create(task=task, cron=cron, timezone=timezone, external_id=external_id, deduplication_key=deduplication_key, database_url=database_url)
+    except (ValueError, LookupError) as exc:
+        _fail(str(exc))
+    console.print(f"schedule [bold]{s.id}[/bold]: {s.task_id} at '{s.cron}' ({s.timezone}); next {', '.join(t.isoformat() for t in s.upcoming[:3])}")
+
+
+@schedules_app.command("delete")
+def schedules_delete(schedule_id: str, database_url: Optional[str] = DB_OPTION) -> None:
+    from runtime import ScheduleError, schedules
+
+    try:
+        schedules.delete(schedule_id, database_url=database_url)
+    except ScheduleError as exc:
+        _fail(str(exc), 1)
+    console.print(f"deleted {schedule_id}")
+
+
+@tasks_app.command("list")
+def tasks_list() -> None:
+    """Tasks defined under the configured dirs."""
+    from runtime.loader import load_tasks
+
+    table = Table("id", "queue", "limit", "max duration", "retries", "machine", "description")
+    for t in sorted(load_tasks(None), key=lambda t: t.id):
+        table.add_row(t.id, t.queue.name, str(t.queue.concurrency_limit or "-"), f"{t.max_duration:g}s", str(t.retry.max_attempts), t.machine, t.description or "")
+    console.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
