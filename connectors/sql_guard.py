@@ -46,6 +46,7 @@ from connectors.sql_guard_rules import (
     DENIED_FUNCTIONS,
     DENIED_NODE_TYPES,
     DENIED_NODES,
+    DESCRIBE_ONLY_READS,
     DIALECT_ALIASES,
     EXPLAIN_OPTION_WORDS,
     MULTIWORD_STATEMENTS,
@@ -221,6 +222,8 @@ class _Check:
         try:
             parsed = [e for e in _dialect(self.dialect).parser().parse(body, sql) if e is not None]
         except ParseError as exc:
+            if self.dialect in DESCRIBE_ONLY_READS and _word(body[0]) in ("DESCRIBE", "DESC"):
+                return exp.Command(this="DESCRIBE")  # metadata only in this dialect (e.g. DESCRIBE DETAIL t)
             raise self._classify_unparseable(body, exc) from None
         if len(parsed) != 1:  # the tokens had no inner semicolon, so sqlglot should see one statement
             raise _violation("multiple statements", f"{len(parsed)} statements; only one statement may run")

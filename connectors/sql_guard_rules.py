@@ -34,6 +34,10 @@ READ_LEADERS = frozenset({"SELECT", "WITH", "VALUES", "SHOW", "DESCRIBE", "DESC"
 # Statements sqlglot keeps as an opaque `exp.Command` that are still read-only (EXPLAIN is checked recursively).
 READ_ONLY_COMMANDS = frozenset({"SHOW", "DESCRIBE", "DESC"})
 
+# Dialects where DESCRIBE only ever reads metadata (Databricks DESCRIBE DETAIL/HISTORY/QUERY, Snowflake DESC ...), so a
+# DESCRIBE sqlglot cannot parse is still accepted. Not MySQL: there DESCRIBE is EXPLAIN, and DESCRIBE ANALYZE runs.
+DESCRIBE_ONLY_READS = frozenset({"databricks", "snowflake"})
+
 # Tokens that may sit between EXPLAIN and the explained statement, across our dialects
 # (PostgreSQL/Redshift ANALYZE VERBOSE, MySQL FORMAT=TREE ANALYZE, Databricks EXTENDED/CODEGEN/COST/FORMATTED,
 # Snowflake USING TEXT|JSON|TABULAR). A parenthesised PostgreSQL option list is skipped separately.
@@ -149,6 +153,11 @@ DENIED_FUNCTIONS: dict[str, str] = {
     "pg_create_physical_replication_slot": "creates a replication slot",
     "pg_create_logical_replication_slot": "creates a replication slot",
     "pg_drop_replication_slot": "drops a replication slot",
+    "pg_copy_physical_replication_slot": "creates a replication slot",
+    "pg_copy_logical_replication_slot": "creates a replication slot",
+    "pg_replication_slot_advance": "advances a replication slot",
+    "pg_logical_slot_get_changes": "consumes a replication slot's changes",
+    "pg_logical_slot_get_binary_changes": "consumes a replication slot's changes",
     "pg_logical_emit_message": "writes to the WAL",
     "pg_log_backend_memory_contexts": "writes to the server log",
     "pg_stat_reset": "resets statistics",

@@ -41,6 +41,8 @@ from connectors.results import ConnectionTest, QueryResult, ResultColumn
 log = logging.getLogger("connectors.databricks")
 
 WATCHDOG_GRACE_S = 2.0
+#: server-side STATEMENT_TIMEOUT for each catalog statement
+CATALOG_TIMEOUT_S = 300
 VERSION_SQL = "SELECT version()"
 #: error classes meaning "this workspace has no Unity Catalog information_schema": read hive_metastore instead
 UNITY_UNAVAILABLE = {"TABLE_OR_VIEW_NOT_FOUND", "NO_SUCH_CATALOG_EXCEPTION", "CATALOG_NOT_FOUND", "UC_NOT_ENABLED", "SCHEMA_NOT_FOUND"}
@@ -249,6 +251,7 @@ class DatabricksConnector(Connector):
 
         reader = DatabricksCatalogReader(run=run, default_catalog=self.credentials.catalog, server_version=self._server_version)
         try:
+            self._apply_statement_timeout(conn, CATALOG_TIMEOUT_S)
             try:
                 catalog = reader.read(filters, progress, unity=True)
             except dbx.ServerOperationError as exc:

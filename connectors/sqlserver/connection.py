@@ -43,6 +43,8 @@ log = logging.getLogger("connectors.sqlserver")
 
 #: how long after the ODBC query timeout the client cancels the statement itself
 WATCHDOG_GRACE_S = 2.0
+#: ODBC query timeout for each catalog statement (introspection must not hang on a blocked catalog)
+CATALOG_TIMEOUT_S = 300
 SESSION_SETUP = "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"
 SERVER_VERSION_SQL = "SELECT CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128))"
 
@@ -249,6 +251,7 @@ class SQLServerConnector(Connector):
             finally:
                 cursor.close()
 
+        conn.timeout = CATALOG_TIMEOUT_S  # applies to the cursors opened below
         try:
             if self._server_version is None:
                 self._server_version = conn.execute(SERVER_VERSION_SQL).fetchone()[0]

@@ -208,6 +208,7 @@ DESTRUCTIVE = [
     ("postgres", "SELECT pg_advisory_lock(42)", "pg_advisory_lock"),
     ("postgres", "SELECT pg_try_advisory_xact_lock(42)", "pg_try_advisory_xact_lock"),
     ("postgres", "SELECT txid_current()", "txid_current"),
+    ("postgres", "SELECT * FROM pg_logical_slot_get_changes('slot', NULL, NULL)", "pg_logical_slot_get_changes"),
     ("postgres", "SELECT query_to_xml('DELETE FROM singer RETURNING 1', true, true, '')", "query_to_xml"),
     ("postgres", 'SELECT "pg_sleep"(1000)', "pg_sleep"),
     ("postgres", "WITH s AS (SELECT pg_terminate_backend(1)) SELECT * FROM s", "pg_terminate_backend"),
@@ -317,6 +318,7 @@ HARMLESS = [
     ("databricks", "SHOW TABLES IN main.default"),
     ("databricks", "DESCRIBE TABLE EXTENDED main.default.events"),
     ("databricks", "DESCRIBE HISTORY events"),
+    ("databricks", "DESCRIBE DETAIL main.default.events"),
     ("databricks", "EXPLAIN EXTENDED SELECT * FROM events"),
     ("databricks", "SELECT * FROM events VERSION AS OF 3"),
 ]
@@ -362,6 +364,16 @@ def test_unparseable_sql_is_refused_as_a_query_error_not_run() -> None:
     with pytest.raises(QueryError) as info:
         check_read_only("SELECT 'unterminated", "postgres")
     assert info.value.code == "unparseable_sql"
+
+
+def test_unparseable_describe_is_accepted_only_where_describe_cannot_run_a_statement() -> None:
+    # Databricks/Snowflake DESCRIBE only reads metadata; in MySQL DESCRIBE is EXPLAIN (and DESCRIBE ANALYZE runs).
+    assert check_read_only("DESCRIBE DETAIL events", "databricks") == "DESCRIBE DETAIL events"
+    with pytest.raises(QueryError) as info:
+        check_read_only("DESCRIBE DETAIL events", "mysql")
+    assert info.value.code == "unparseable_sql"
+    with pytest.raises(ReadOnlyViolation):
+        check_read_only("DESCRIBE DETAIL events; DROP TABLE events", "databricks")
 
 
 def test_empty_sql_is_a_query_error() -> None:

@@ -224,3 +224,4 @@ def test_introspect_runs_the_bulk_catalog_queries_on_the_connection() -> None:
     assert catalog.table_count == 6
     assert recorded.statements[0] == SERVER_VERSION_SQL and len(recorded.statements) == 6
     assert recorded.commits == 0 and recorded.rollbacks >= 1
+    assert set(recorded.timeouts) == {300}  # every catalog statement has the catalog query timeout
