@@ -1,0 +1,252 @@
+"""`introspect-data`: read a data source's catalog (and optionally profile its tables), save it as a snapshot.
+
+The platform's main job: every data source is introspected when it is connected and then on a schedule, and the
+analyst agent searches the latest snapshot. Stages, in run metadata for the UI:
+
+    connecting -> testing -> introspecting -> profiling (only with profile=true) -> saving
+
+Failures keep the connector's typed error (AuthError, NetworkError, ...). Errors that retrying cannot fix
+(`retryable=False`: wrong password, missing database, permission denied) fail the run after one attempt; network
+errors are retried with backoff. Whatever happens (success, error, timeout, cancel) the connector is closed, and a
+cancel or timeout also stops the statement running on the server.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import connectors
+from connectors import Catalog, ConnectionTest, Connector, ConnectorError, NetworkError, TableProfile, TableRef
+from connectors import errors as connector_errors
+from runtime import (
+    AbortTaskRunError,
+    Queue,
+    RetryConfig,
+    RetryDecision,
+    TaskContext,
+    logger,
+    metadata,
+    schema_task,
+    task,
+)
+from runtime.schedules import ScheduledPayload
+from tasks.introspect_data import snapshots
+from tasks.introspect_data.interfaces import IntrospectDataInput, IntrospectDataOutput, ScheduledIntrospectionOutput
+
+#: how far `progress` has got when each stage starts (0..1); profiling fills the space up to `saving`
+STAGE_PROGRESS = {"connecting": 0.0, "testing": 0.05, "introspecting": 0.1, "profiling": 0.5, "saving": 0.95}
+TABLE_KINDS = ("table", "external", "materialized_view")
+PROFILABLE_KINDS = ("table", "materialized_view")
+
+# Connectors of attempts executing in this process, so the cleanup hook can close them even when the attempt's thread
+# was abandoned after a timeout or cancel (Python cannot stop a thread; closing its connection can).
+_open_connectors: dict[tuple[str, int], Connector] = {}
+_open_lock = threading.Lock()
+
+
+# -- hooks -----------------------------------------------------------------------------------------------------------
+def close_connector(payload: IntrospectDataInput, ctx: TaskContext) -> None:
+    """Cleanup after every attempt: close the attempt's connector (idempotent; cancels a statement still running)."""
+    with _open_lock:
+        conn = _open_connectors.pop((ctx.run_id, ctx.attempt), None)
+    if conn is not None and not conn.closed:
+        conn.close()
+        logger.info("connector closed", source_type=conn.source_type, attempt=ctx.attempt)
+
+
+def retry_only_transient(payload: IntrospectDataInput, error: BaseException, ctx: TaskContext) -> RetryDecision | None:
+    """A connector error that retrying cannot fix (auth, not found, permission) fails the run at once."""
+    if isinstance(error, ConnectorError) and not error.retryable:
+        return RetryDecision(skip_retry=True)
+    return None
+
+
+# -- the task ----------------------------------------------------------------------------------------------------------
+@schema_task(
+    id="introspect-data",
+    schema=IntrospectDataInput,
+    max_duration=30 * 60,
+    retry=RetryConfig(max_attempts=3, factor=2.0, min_timeout=2.0, max_timeout=60.0, randomize=True),
+    queue=Queue(name="introspection", concurrency_limit=10),
+    cleanup=close_connector,
+    catch_error=retry_only_transient,
+)
+def introspect_data(payload: IntrospectDataInput, ctx: TaskContext) -> dict[str, Any]:
+    """Introspect a data source (optionally profile its tables) and save the catalog as a snapshot."""
+    started = time.perf_counter()
+    creds = payload.credentials
+    _register_secrets(creds, ctx)
+    metadata.set("data_source_id", payload.data_source_id).set("source_type", creds.type)
+
+    _stage("connecting")
+    conn = connectors.connect(creds)  # lazy: nothing touches the network before the connection test
+    with _open_lock:
+        _open_connectors[(ctx.run_id, ctx.attempt)] = conn
+    ctx.on_cancel(conn.cancel)  # a cancel or timeout stops the statement on the server, not just our wait for it
+    try:
+        _stage("testing")
+        test = _test_connection(conn, payload)
+        metadata.set("connection_latency_ms", test.latency_ms).set("server_version", test.server_version)
+
+        _stage("introspecting")
+        catalog = _introspect(conn, payload, ctx)
+        counts = catalog_counts(catalog)
+        metadata.set("counts", counts)
+        logger.info("catalog introspected", **counts, round_trips=catalog.round_trips)
+
+        profiles: list[TableProfile] = []
+        failures = 0
+        if payload.profile and payload.max_tables_to_profile > 0:
+            _stage("profiling")
+            profiles, failures = _profile_tables(conn, catalog, payload, ctx)
+    finally:
+        conn.close()  # the cleanup hook closes it too (idempotent): that one also covers an abandoned attempt
+
+    _stage("saving")
+    snapshot_id = ctx.step(
+        "save-snapshot",
+        snapshots.save_snapshot,
+        data_source_id=payload.data_source_id,
+        catalog=catalog,
+        profiles=profiles,
+        source=creds.safe_dict(),
+        run_id=ctx.run_id,
+    )
+    duration_ms = round((time.perf_counter() - started) * 1000, 3)
+    metadata.set("snapshot_id", snapshot_id).set("progress", 1.0).set("stage", "done")
+    logger.info("snapshot saved", snapshot_id=snapshot_id, duration_ms=duration_ms)
+    return IntrospectDataOutput(
+        data_source_id=payload.data_source_id,
+        snapshot_id=snapshot_id,
+        source_type=catalog.source_type,
+        server_version=catalog.server_version or test.server_version,
+        profiled_tables=len(profiles),
+        profile_failures=failures,
+        duration_ms=duration_ms,
+        connection_latency_ms=test.latency_ms,
+        **counts,
+    ).model_dump(mode="json")
+
+
+# -- stages ------------------------------------------------------------------------------------------------------------
+def _stage(name: str) -> None:
+    metadata.set("stage", name).set("progress", STAGE_PROGRESS[name])
+    logger.info("stage started", stage=name)
+
+
+def _register_secrets(creds: Any, ctx: TaskContext) -> None:
+    """Every secret field of the credentials is scrubbed from anything the run stores (logs, errors, metadata)."""
+    from pydantic import SecretStr
+
+    for name in type(creds).model_fields:
+        value = getattr(creds, name)
+        if isinstance(value, SecretStr):
+            ctx.redact(value)
+
+
+def _test_connection(conn: Connector, payload: IntrospectDataInput) -> ConnectionTest:
+    test = conn.test_connection()
+    if not test.ok:
+        error = connector_error_from(test.error or {})
+        logger.error("connection test failed", error=type(error).__name__, code=error.code, retryable=error.retryable)
+        raise error
+    logger.info("connection ok", source_type=payload.credentials.type, latency_ms=test.latency_ms, server_version=test.server_version)
+    return test
+
+
+def _introspect(conn: Connector, payload: IntrospectDataInput, ctx: TaskContext) -> Catalog:
+    def on_progress(step: str, fields: dict[str, Any]) -> None:
+        ctx.raise_if_cancelled()  # stop between catalog queries once the run is canceled or timed out
+        metadata.set("introspection", {"step": step, **fields})
+        logger.debug("introspection progress", step=step, **fields)
+
+    return conn.introspect(payload.filters, progress=on_progress)
+
+
+def _profile_tables(
+    conn: Connector, catalog: Catalog, payload: IntrospectDataInput, ctx: TaskContext
+) -> tuple[list[TableProfile], int]:
+    """Profile up to `max_tables_to_profile` tables in catalog order; a table that fails is logged and skipped."""
+    kinds = PROFILABLE_KINDS + (("view",) if payload.profile_views else ())
+    chosen = [(db, sch, t) for db, sch, t in catalog.iter_tables() if t.kind in kinds][: payload.max_tables_to_profile]
+    total = len(chosen)
+    metadata.set("profile", {"done": 0, "total": total, "failed": 0})
+    span = STAGE_PROGRESS["saving"] - STAGE_PROGRESS["profiling"]
+    profiles: list[TableProfile] = []
+    failed = 0
+    for index, (db, sch, table) in enumerate(chosen, start=1):
+        ctx.raise_if_cancelled()
+        name = f"{sch.name}.{table.name}"
+        metadata.set("profile", {"done": index - 1, "total": total, "failed": failed, "current": name})
+        try:
+            profiles.append(conn.profile(TableRef(name=table.name, schema=sch.name, database=db.name), payload.profile_sample_size))
+        except ConnectorError as exc:
+            if isinstance(exc, NetworkError) or ctx.is_cancelled:
+                raise  # the connection is gone or the run is stopping: not a problem of this one table
+            failed += 1
+            logger.warn("table profile failed", table=name, error=type(exc).__name__, code=exc.code, message=exc.message)
+        metadata.set("progress", round(STAGE_PROGRESS["profiling"] + span * index / max(total, 1), 4))
+    metadata.set("profile", {"done": total, "total": total, "failed": failed})
+    logger.info("tables profiled", profiled=len(profiles), failed=failed)
+    return profiles, failed
+
+
+# -- helpers -----------------------------------------------------------------------------------------------------------
+def catalog_counts(catalog: Catalog) -> dict[str, int]:
+    """databases / schemas / tables / views / columns of a catalog (materialized views count as tables)."""
+    tables = [t for _, _, t in catalog.iter_tables()]
+    return {
+        "databases": len(catalog.databases),
+        "schemas": sum(len(db.schemas) for db in catalog.databases),
+        "tables": sum(1 for t in tables if t.kind in TABLE_KINDS),
+        "views": sum(1 for t in tables if t.kind == "view"),
+        "columns": sum(len(t.columns) for t in tables),
+    }
+
+
+def connector_error_from(info: dict[str, Any]) -> ConnectorError:
+    """Rebuild the typed error a failed `test_connection()` reported as a dict (ConnectorError.to_dict())."""
+    cls = getattr(connector_errors, str(info.get("type")), None)
+    if not (isinstance(cls, type) and issubclass(cls, ConnectorError)):
+        cls = ConnectorError
+    message = str(info.get("message") or "connection test failed")
+    kwargs = {"code": info.get("code"), "retryable": info.get("retryable"), "details": info.get("details")}
+    try:
+        return cls(message, **kwargs)
+    except TypeError:  # a subclass with its own constructor (ReadOnlyViolation, MissingDriverError)
+        return ConnectorError(message, **kwargs)
+
+
+# -- the scheduled variant -----------------------------------------------------------------------------------------
+@task(
+    id="introspect-data-scheduled",
+    max_duration=35 * 60,
+    retry=RetryConfig(max_attempts=1),  # the child run retries on its own; a second parent attempt would re-trigger it
+    queue=Queue(name="introspection-schedules"),  # not the child's queue: a waiting parent must not hold its slot
+)
+def introspect_data_scheduled(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+    """Cron entry point: look up the data source named by the schedule's `external_id`, run `introspect-data` on it."""
+    tick = ScheduledPayload.model_validate(payload)
+    if not tick.external_id:
+        raise AbortTaskRunError("the schedule has no external_id: create it with external_id=<data source id>")
+    source = snapshots.get_data_source(tick.external_id)
+    if source is None:
+        raise AbortTaskRunError(f"no data source registered with id {tick.external_id!r}")
+    metadata.set("data_source_id", source.id).set("scheduled_for", tick.timestamp.isoformat())
+    logger.info("scheduled introspection", data_source_id=source.id, schedule_id=tick.schedule_id)
+    child = {"data_source_id": source.id, "credentials": source.credentials, "profile": source.profile}
+    if source.filters is not None:
+        child["filters"] = source.filters.model_dump(mode="json")
+    result = introspect_data.trigger_and_wait(child, tags=[f"data_source:{source.id}"[:128]])
+    metadata.set("child_run_id", result.id)
+    if not result.ok:
+        error = result.error
+        raise AbortTaskRunError(
+            f"introspect-data run {result.id} ended {result.status.value}: "
+            f"{error.type + ': ' + error.message if error else 'no error recorded'}"
+        )
+    return ScheduledIntrospectionOutput(
+        data_source_id=source.id, run_id=result.id, output=IntrospectDataOutput.model_validate(result.output)
+    ).model_dump(mode="json")
