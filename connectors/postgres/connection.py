@@ -42,13 +42,15 @@ DEFAULT_APPLICATION_NAME = "analyst-taskpack"
 WATCHDOG_GRACE_S = 2.0
 
 _cursor_names = itertools.count(1)
+#: statements PostgreSQL cannot wrap in DECLARE ... CURSOR (sqlglot keeps SHOW and EXPLAIN as opaque commands)
+_NOT_DECLARABLE = (exp.Command, exp.Describe, exp.Show)
 
 
 def plan_row_limit(sql: str, dialect: str, max_rows: int) -> tuple[str, bool]:
     """(SQL to send, whether to run it in a server-side cursor) for a guarded statement.
 
-    Only SELECT-like statements can be DECLAREd as a cursor; SHOW/EXPLAIN run in a plain cursor (their results are
-    small). A query without LIMIT/FETCH of its own gets `LIMIT max_rows+1` appended so the planner can pick a
+    SHOW / EXPLAIN / DESCRIBE cannot be DECLAREd as a cursor and run in a plain one (their results are small);
+    everything else the guard lets through is a query and runs in a server-side cursor. A query without LIMIT/FETCH of its own gets `LIMIT max_rows+1` appended so the planner can pick a
     top-N plan; appending (rather than re-generating the SQL from sqlglot's tree) keeps the user's text byte for byte,
     and a trailing semicolon is cut so the clause lands inside the statement.
     """
@@ -56,8 +58,10 @@ def plan_row_limit(sql: str, dialect: str, max_rows: int) -> tuple[str, bool]:
         tree = sqlglot.parse_one(sql, read=dialect)
     except SqlglotError:
         return sql, True
-    if not isinstance(tree, exp.Query):
+    if isinstance(tree, _NOT_DECLARABLE):
         return sql, False
+    if not isinstance(tree, exp.Query):  # e.g. VALUES: a cursor still bounds the fetch
+        return sql, True
     if tree.args.get("limit") or tree.args.get("fetch") or tree.args.get("locks"):
         return sql, True
     tokens = sqlglot.Dialect.get_or_raise(dialect).tokenize(sql)

@@ -72,12 +72,19 @@ def test_limit_plan_keeps_the_users_text() -> None:
     assert plan_row_limit("SELECT a FROM t LIMIT 10", "postgres", 5) == ("SELECT a FROM t LIMIT 10", True)
     assert plan_row_limit("SELECT a FROM t FETCH FIRST 3 ROWS ONLY", "postgres", 5)[0].endswith("ONLY")
     assert plan_row_limit("SHOW search_path", "postgres", 5) == ("SHOW search_path", False)
+    assert plan_row_limit("EXPLAIN SELECT 1", "postgres", 5) == ("EXPLAIN SELECT 1", False)
+    assert plan_row_limit("VALUES (1), (2)", "postgres", 5) == ("VALUES (1), (2)", True)
 
 
 def test_trailing_semicolon_and_comment_run(pg_connector: PostgresConnector) -> None:
     assert pg_connector.query("SELECT 1 AS one;").rows == [[1]]
     assert pg_connector.query("SELECT 2 AS two -- trailing comment").rows == [[2]]
     assert pg_connector.query("SELECT 'a%' LIKE 'a%' AS literal_percent").rows == [[True]]
+
+
+def test_values_list_is_limited_too(pg_connector: PostgresConnector) -> None:
+    result = pg_connector.query("VALUES (1), (2), (3)", max_rows=2)
+    assert result.rows == [[1], [2]] and result.truncated
 
 
 def test_show_and_explain_run_outside_a_cursor(pg_connector: PostgresConnector) -> None:
@@ -173,30 +180,52 @@ def test_refused_statement_never_reaches_the_server(
 
 
 class _UnguardedConnector(PostgresConnector):
-    """Skips the SQL guard, to prove the session's own read-only setting is a second, independent wall."""
+    """Skips the SQL guard, to prove the walls behind it stand on their own."""
 
     def guard(self, sql: str) -> str:
         return sql
 
 
+@pytest.fixture
+def writing_function(probe_table: str, postgres_url: str) -> Iterator[str]:
+    """A user-defined function that writes: no deny-list can know it, so the guard lets a call through."""
+    admin = admin_connection(postgres_url)
+    admin.execute(
+        "CREATE OR REPLACE FUNCTION public.cpg_write_probe() RETURNS int LANGUAGE sql VOLATILE AS"
+        " $$ DELETE FROM public.cpg_guard_probe RETURNING 1 $$"
+    )
+    try:
+        yield "public.cpg_write_probe"
+    finally:
+        admin.execute("DROP FUNCTION IF EXISTS public.cpg_write_probe()")
+        admin.close()
+
+
+def test_read_only_session_stops_writes_the_guard_cannot_see(
+    writing_function: str, pg_connector: PostgresConnector, postgres_url: str
+) -> None:
+    with pytest.raises(ReadOnlyViolation) as excinfo:
+        pg_connector.query("SELECT public.cpg_write_probe()")
+    assert excinfo.value.details["sqlstate"] == "25006"  # read_only_sql_transaction
+    assert pg_connector.query("SHOW transaction_read_only").rows == [["on"]]  # and it stays read-only
+    assert _probe_rows(postgres_url) == [(1,), (2,), (3,)]
+
+
 @pytest.mark.parametrize(
-    ("sql", "sqlstate", "error"),
+    ("sql", "sqlstate"),
     [
-        ("DELETE FROM public.cpg_guard_probe", "25006", ReadOnlyViolation),
-        ("CREATE TABLE public.cpg_guard_new (a int)", "25006", ReadOnlyViolation),
-        # a server-side cursor cannot even be declared over a data-modifying CTE (feature_not_supported)
-        ("WITH gone AS (DELETE FROM public.cpg_guard_probe RETURNING n) SELECT * FROM gone", "0A000", QueryError),
+        ("DELETE FROM public.cpg_guard_probe", "42601"),  # DECLARE ... CURSOR FOR <DML> is not even valid syntax
+        ("CREATE TABLE public.cpg_guard_new (a int)", "42601"),
+        ("WITH gone AS (DELETE FROM public.cpg_guard_probe RETURNING n) SELECT * FROM gone", "0A000"),
     ],
 )
-def test_session_is_read_only_even_without_the_guard(
-    sql: str, sqlstate: str, error: type[ConnectorError], probe_table: str, pg_credentials: PostgresCredentials, postgres_url: str
+def test_server_cursor_refuses_writes_even_without_the_guard(
+    sql: str, sqlstate: str, probe_table: str, pg_credentials: PostgresCredentials, postgres_url: str
 ) -> None:
     with _UnguardedConnector(pg_credentials, application_name=unique_app_name("unguarded")) as connector:
-        with pytest.raises(error) as excinfo:
+        with pytest.raises(QueryError) as excinfo:
             connector.query(sql)
         assert excinfo.value.details["sqlstate"] == sqlstate
-        # the session stays read-only after the failure, too
-        assert connector.query("SHOW transaction_read_only").rows == [["on"]]
     assert _probe_rows(postgres_url) == [(1,), (2,), (3,)]
 
 
