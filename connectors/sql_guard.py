@@ -373,13 +373,13 @@ class _Check:
         if reason is not None:
             raise _violation(name, f"{name}() {reason}{self._context_of_function(node)}", function=name)
 
-    def _context_of_function(self, node: exp.Expr) -> str:
-        parent = node.parent
-        while parent is not None:
-            if isinstance(parent, exp.CTE):
-                return f" (inside the CTE {parent.alias or ''})".replace(" )", ")")
-            parent = parent.parent
-        return ""
+    @staticmethod
+    def _context_of_function(node: exp.Expr) -> str:
+        """' (inside the CTE s)' for a call in a CTE body, '' elsewhere."""
+        cte = node.find_ancestor(exp.CTE)
+        if cte is None:
+            return ""
+        return f" (inside the CTE {cte.alias})" if cte.alias else " (inside a CTE)"
 
     def _check_sleep(self, node: exp.Func, name: str) -> None:
         amount_index, unit_index = SLEEP_FUNCTIONS[name]
