@@ -218,7 +218,7 @@ class _Check:
                 statements=len(chunks),
             )
 
-    def _parse(self, sql: str, body: list[Token]) -> exp.Expr:
+    def _parse(self, sql: str, body: list[Token]) -> exp.Expression:
         try:
             parsed = [e for e in _dialect(self.dialect).parser().parse(body, sql) if e is not None]
         except ParseError as exc:
@@ -248,7 +248,7 @@ class _Check:
         return _unparseable(self.dialect, reason)
 
     # -- the tree ----------------------------------------------------------------------------------------------------
-    def _check_tree(self, tree: exp.Expr, body: list[Token], sql: str) -> None:
+    def _check_tree(self, tree: exp.Expression, body: list[Token], sql: str) -> None:
         if isinstance(tree, exp.Command):
             keyword = str(tree.this or "").upper()
             if keyword in READ_ONLY_COMMANDS:
@@ -311,7 +311,7 @@ class _Check:
             detail = exc.message.removeprefix("read-only violation: ").removesuffix(" is not a read-only statement")
             raise _violation(exc.construct, f"{detail} inside {label} ({why})", explain=label) from None
 
-    def _refuse_node(self, node: exp.Expr) -> None:
+    def _refuse_node(self, node: exp.Expression) -> None:
         construct = self._construct(node)
         context = self._context(node)
         what = {
@@ -321,14 +321,14 @@ class _Check:
             "NEXT VALUE FOR": "NEXT VALUE FOR advances a sequence",
         }.get(construct)
         if what is None and isinstance(node, exp.Execute):
-            what = f"EXECUTE {node.this.sql(self.dialect) if isinstance(node.this, exp.Expr) else ''}".rstrip()
+            what = f"EXECUTE {node.this.sql(self.dialect) if isinstance(node.this, exp.Expression) else ''}".rstrip()
             what += " runs a stored procedure or dynamic SQL"
         if what is None:
             what = construct if context else f"{construct} is not a read-only statement"
         raise _violation(construct, f"{what}{context}")
 
     @staticmethod
-    def _construct(node: exp.Expr) -> str:
+    def _construct(node: exp.Expression) -> str:
         if isinstance(node, exp.Command):
             return str(node.this or "COMMAND").upper()
         if isinstance(node, exp.Lock) and not node.args.get("update"):
@@ -340,7 +340,7 @@ class _Check:
             type(node).__name__.upper(),
         )
 
-    def _context(self, node: exp.Expr) -> str:
+    def _context(self, node: exp.Expression) -> str:
         """' inside a CTE (WITH d AS (DELETE …))' for a nested construct, '' at the top."""
         construct = self._construct(node)
         parent = node.parent
@@ -374,7 +374,7 @@ class _Check:
             raise _violation(name, f"{name}() {reason}{self._context_of_function(node)}", function=name)
 
     @staticmethod
-    def _context_of_function(node: exp.Expr) -> str:
+    def _context_of_function(node: exp.Expression) -> str:
         """' (inside the CTE s)' for a call in a CTE body, '' elsewhere."""
         cte = node.find_ancestor(exp.CTE)
         if cte is None:
@@ -433,20 +433,20 @@ def _function_name(node: exp.Func) -> str:
     return names[0] if names else ""
 
 
-def _function_args(node: exp.Func) -> list[exp.Expr]:
+def _function_args(node: exp.Func) -> list[exp.Expression]:
     if isinstance(node, exp.Anonymous):
         return list(node.expressions)
     args: Iterable[object] = (node.args.get(k) for k in node.arg_types)
-    return [a for a in args if isinstance(a, exp.Expr)]
+    return [a for a in args if isinstance(a, exp.Expression)]
 
 
-def _unwrap(node: exp.Expr) -> exp.Expr:
+def _unwrap(node: exp.Expression) -> exp.Expression:
     while isinstance(node, (exp.Cast, exp.Paren)):
         node = node.this
     return node
 
 
-def _constant_number(node: exp.Expr) -> float | None:
+def _constant_number(node: exp.Expression) -> float | None:
     node = _unwrap(node)
     sign = 1.0
     if isinstance(node, exp.Neg):
@@ -459,7 +459,7 @@ def _constant_number(node: exp.Expr) -> float | None:
         return None
 
 
-def _constant_string(node: exp.Expr) -> str | None:
+def _constant_string(node: exp.Expression) -> str | None:
     node = _unwrap(node)
     if isinstance(node, exp.Literal) and node.is_string:
         return str(node.this)

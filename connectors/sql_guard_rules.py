@@ -83,7 +83,7 @@ MULTIWORD_STATEMENTS = frozenset(
 )
 
 
-def _types(*names: str) -> tuple[type[exp.Expr], ...]:
+def _types(*names: str) -> tuple[type[exp.Expression], ...]:
     # getattr: a class missing from an older/newer sqlglot must not break the import.
     return tuple(t for t in (getattr(exp, n, None) for n in names) if isinstance(t, type))
 
@@ -129,10 +129,10 @@ DENIED_NODES: dict[str, str] = {
     "ListStage": "LIST",
     "Command": "COMMAND",  # the real keyword is reported, see sql_guard._construct
 }
-DENIED_NODE_TYPES: tuple[type[exp.Expr], ...] = _types(*DENIED_NODES)
+DENIED_NODE_TYPES: tuple[type[exp.Expression], ...] = _types(*DENIED_NODES)
 
 # Node classes allowed at the top of the tree.
-READ_STATEMENT_TYPES: tuple[type[exp.Expr], ...] = _types("Query", "Values", "Show", "Describe")
+READ_STATEMENT_TYPES: tuple[type[exp.Expression], ...] = _types("Query", "Values", "Show", "Describe")
 
 # Functions with side effects (writes, locks, server control, file or network access, running SQL from a string).
 DENIED_FUNCTIONS: dict[str, str] = {
