@@ -111,7 +111,10 @@ class BigQueryConnector(Connector):
         except ConnectorError:
             raise
         except Exception as exc:
-            raise map_error(exc, secrets=self._secrets, canceled=self._cancel_requested.is_set(), timeout_s=timeout) from None
+            error = map_error(exc, secrets=self._secrets, canceled=self._cancel_requested.is_set(), timeout_s=timeout)
+            if isinstance(error, (QueryTimeoutError, QueryCanceledError)):
+                self._cancel_job()  # the client stopped waiting: make sure the job stops too
+            raise error from None
 
     # -- the interface -----------------------------------------------------------------------------------------------
     def test_connection(self) -> ConnectionTest:
