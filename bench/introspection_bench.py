@@ -12,13 +12,16 @@ PostgreSQL (database `cpg_bench`, built on first run and reused afterwards):
 MariaDB (database `cmy_bench`, 500 tables x 20 columns + 25 views; reused when present, built otherwise):
   our MySQL `introspect()` (connectors.mysql) vs `MetaData.reflect(views=True)`.
 
-Timing protocol: one warm-up run (connections opened, catalog caches warm) is not counted; then the median of
-`--repeat` runs (reflect: of --reflect-repeat runs; the per-table loop runs once: it is the slow baseline).
+Timing protocol: one warm-up run each (connections opened, catalog caches warm) is not counted; then the two
+contenders run in alternation and each reports its median (ours: --repeat runs, reflect: --reflect-repeat runs), so
+a busy machine slows both alike. Before every timed call the previous result is dropped and `gc.collect()` runs, so
+no call pays for a collection of the other's garbage. The per-table loop runs once: it is the slow baseline.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -136,16 +139,41 @@ def ensure_mysql_fixture(log: Callable[[str], None]) -> bool:
 
 
 # -- measurement -------------------------------------------------------------------------------------------------------
+def _call(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """One timed call on a clean heap: the previous result is dropped and garbage collected first, so neither
+    contender pays for the other's leftovers (a full collection walks every live object)."""
+    gc.collect()
+    started = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - started, result
+
+
 def timed(fn: Callable[[], Any], repeat: int, warmup: bool = True) -> tuple[float, Any]:
     """(median seconds over `repeat` runs, last result), after one uncounted warm-up run."""
     if warmup:
         fn()
     times, result = [], None
     for _ in range(repeat):
-        started = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - started)
+        result = None
+        elapsed, result = _call(fn)
+        times.append(elapsed)
     return statistics.median(times), result
+
+
+def timed_pair(ours: Callable[[], Any], theirs: Callable[[], Any], repeat: int, theirs_repeat: int) -> tuple[float, Any, float, Any]:
+    """Medians of two contenders measured in alternation, so a busy machine slows both alike (one warm-up each)."""
+    ours(), theirs()
+    our_times, their_times, our_result, their_result = [], [], None, None
+    for i in range(max(repeat, theirs_repeat)):
+        if i < repeat:
+            our_result = None
+            elapsed, our_result = _call(ours)
+            our_times.append(elapsed)
+        if i < theirs_repeat:
+            their_result = None
+            elapsed, their_result = _call(theirs)
+            their_times.append(elapsed)
+    return statistics.median(our_times), our_result, statistics.median(their_times), their_result
 
 
 class StatementCounter:
@@ -194,15 +222,16 @@ def bench_postgres(args: argparse.Namespace, rows: list[list[str]]) -> dict[str,
     with PostgresConnector(creds, application_name="cpg_bench") as conn:  # type: ignore[arg-type]
         for schema, label in (("bench", "2,000 tables"), ("bench_small", "200 tables")):
             filters = CatalogFilters(include_schemas=[schema])
-            ours_s, catalog = timed(lambda: conn.introspect(filters), args.repeat)
+            ours_s, catalog, reflect_s, metadata = timed_pair(
+                lambda: conn.introspect(filters), lambda: sqlalchemy_reflect(engine, schema), args.repeat, args.reflect_repeat
+            )
             assert catalog.table_count in (2100, 210), catalog.table_count
-            reflect_s, metadata = timed(lambda: sqlalchemy_reflect(engine, schema), args.reflect_repeat)
             reflect_trips = counter.measure(lambda: sqlalchemy_reflect(engine, schema))
             fks = sum(len(t.foreign_keys) for _, _, t in catalog.iter_tables())
             rows.append([f"PostgreSQL {label}", "our introspect()", f"{ours_s:.3f}", str(catalog.round_trips), "1.0x"])
             rows.append(["", "MetaData.reflect(views=True)", f"{reflect_s:.3f}", str(reflect_trips), f"{reflect_s / ours_s:.1f}x"])
             if schema == "bench" or not args.skip_loop:
-                loop_trips = 0
+                gc.collect()
                 started = time.perf_counter()
                 loop_trips = counter.measure(lambda: inspector_loop(engine, schema))
                 loop_s = time.perf_counter() - started
@@ -220,19 +249,23 @@ def bench_limit(args: argparse.Namespace, rows: list[list[str]]) -> float:
                                "username": PG_USER, "ssl_mode": "disable"})
     ratios = []
     with connect(creds) as conn:
-        for label, sql in (
-            ("SELECT * (5M rows)", "SELECT * FROM public.big_5m"),
-            ("... WHERE grp = 999", "SELECT id, payload FROM public.big_5m WHERE grp = 999"),
-            ("... ORDER BY payload", "SELECT id, payload FROM public.big_5m ORDER BY payload DESC"),
+        for label, sql, repeat in (
+            ("SELECT * (5M rows)", "SELECT * FROM public.big_5m", args.limit_repeat),
+            ("... WHERE grp = 999", "SELECT id, payload FROM public.big_5m WHERE grp = 999", args.limit_repeat),
+            ("... ORDER BY payload", "SELECT id, payload FROM public.big_5m ORDER BY payload DESC", 3),
         ):
-            limited_s, limited = timed(lambda: conn.query(sql, max_rows=50, timeout=120), args.repeat)
-            explicit_s, explicit = timed(lambda: conn.query(f"{sql} LIMIT 51", max_rows=51, timeout=120), args.repeat)
+            limited_s, limited, explicit_s, explicit = timed_pair(
+                lambda: conn.query(sql, max_rows=50, timeout=120),
+                lambda: conn.query(f"{sql} LIMIT 51", max_rows=51, timeout=120),
+                repeat,
+                repeat,
+            )
             assert limited.row_count == 50 and limited.truncated and explicit.row_count == 51
             ratios.append(limited_s / explicit_s)
             rows.append([f"max_rows=50: {label}", "query(sql, max_rows=50)", f"{limited_s:.4f}", "", f"{limited_s / explicit_s:.2f}x"])
             rows.append(["", "query(sql + ' LIMIT 51')", f"{explicit_s:.4f}", "", "1.00x"])
         with _pg(PG_DB) as raw:
-            raw_s, _ = timed(lambda: raw.execute("SELECT * FROM public.big_5m LIMIT 51").fetchall(), args.repeat)
+            raw_s, _ = timed(lambda: raw.execute("SELECT * FROM public.big_5m LIMIT 51").fetchall(), args.limit_repeat)
         rows.append(["(reference)", "raw psycopg LIMIT 51, no guard/txn", f"{raw_s:.4f}", "", ""])
     return max(ratios)
 
@@ -251,8 +284,9 @@ def bench_mysql(args: argparse.Namespace, rows: list[list[str]]) -> dict[str, An
     counter = StatementCounter(engine)
     with connect(creds) as conn:
         filters = CatalogFilters(include_schemas=[MYSQL_DB])
-        ours_s, catalog = timed(lambda: conn.introspect(filters), args.repeat)
-        reflect_s, _ = timed(lambda: sqlalchemy_reflect(engine, MYSQL_DB), args.reflect_repeat)
+        ours_s, catalog, reflect_s, _ = timed_pair(
+            lambda: conn.introspect(filters), lambda: sqlalchemy_reflect(engine, MYSQL_DB), args.repeat, args.reflect_repeat
+        )
         reflect_trips = counter.measure(lambda: sqlalchemy_reflect(engine, MYSQL_DB))
     engine.dispose()
     rows.append(["MariaDB 500 tables", "our MySQL introspect()", f"{ours_s:.3f}", str(catalog.round_trips), "1.0x"])
@@ -272,7 +306,8 @@ def print_table(rows: list[list[str]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs per measurement of our side (median)")
+    parser.add_argument("--repeat", type=int, default=9, help="timed runs per measurement of our side (median)")
+    parser.add_argument("--limit-repeat", type=int, default=25, help="timed runs of each millisecond-scale query")
     parser.add_argument("--reflect-repeat", type=int, default=3, help="timed runs of MetaData.reflect (median)")
     parser.add_argument("--skip-loop", action="store_true", help="per-table Inspector loop only at 2,000 tables")
     args = parser.parse_args()
