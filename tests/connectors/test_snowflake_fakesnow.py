@@ -3,7 +3,8 @@
 What fakesnow cannot show is said where it matters: it never cancels a running statement (its abort endpoint is a
 no-op, it has no session id and no SYSTEM$CANCEL_ALL_QUERIES), so the timeout and cancel tests prove the client side —
 QueryTimeoutError / QueryCanceledError within the bound, the session abandoned (never pooled), the connector usable
-afterwards — and the server-side error codes (000630, 000604) are covered in test_snowflake_errors.py.
+afterwards — and the server side (SYSTEM$CANCEL_ALL_QUERIES with the session id, errors 000630 / 000604) is
+replayed through the real driver in test_snowflake_replay.py.
 """
 
 from __future__ import annotations
