@@ -92,6 +92,7 @@ class PostgresConnector(Connector):
         self._cancel_requested = threading.Event()
         self._timed_out = threading.Event()
         self._running = threading.Event()  # a statement is on the server: close() must cancel it first
+        self._type_names: dict[int, str] = {}  # result type OIDs psycopg does not know -> format_type()
 
     # -- connection ------------------------------------------------------------------------------------------------
     @property
@@ -238,10 +239,24 @@ class PostgresConnector(Connector):
             cur.execute(sql, params)
             if cur.description is None:
                 return [], [], False
-            columns = [ResultColumn(name=d.name, type=d.type_display) for d in cur.description]
+            columns = self._result_columns(conn, cur.description)
             fetched = cur.fetchmany(max_rows + 1)
         truncated = len(fetched) > max_rows
         return columns, [list(r) for r in fetched[:max_rows]], truncated
+
+    def _result_columns(self, conn: psycopg.Connection[Any], description: Sequence[Any]) -> list[ResultColumn]:
+        """Column names and type names; types psycopg does not know (enums, domains, extension types) would show as
+        a bare OID, so their names are looked up once per connection (one extra statement, only when needed)."""
+        unknown = [d.type_code for d in description if conn.adapters.types.get(d.type_code) is None]
+        missing = [oid for oid in unknown if oid not in self._type_names]
+        if missing:
+            with conn.cursor() as cur:
+                cur.execute("SELECT oid::int, format_type(oid, NULL) FROM pg_type WHERE oid = ANY (%s)", [missing])
+                self._type_names.update(dict(cur.fetchall()))
+        return [
+            ResultColumn(name=d.name, type=self._type_names.get(d.type_code, d.type_display) if d.type_code in unknown else d.type_display)
+            for d in description
+        ]
 
     def _after_failure(self, error: ConnectorError) -> None:
         if self._conn is not None and (self._conn.broken or self._conn.closed):

@@ -43,6 +43,19 @@ def test_query_returns_typed_columns_and_rows(pg_connector: PostgresConnector, s
     assert result.elapsed_ms > 0
 
 
+def test_result_types_are_named_even_for_enums(pg_connector: PostgresConnector, postgres_url: str) -> None:
+    with admin_connection(postgres_url) as admin:
+        admin.execute("DROP TYPE IF EXISTS public.cpg_mood")
+        admin.execute("CREATE TYPE public.cpg_mood AS ENUM ('sad', 'happy')")
+    try:
+        result = pg_connector.query("SELECT 'happy'::public.cpg_mood AS mood, ARRAY[1, 2] AS nums, %(x)s::int AS x", {"x": 7})
+        assert [(c.name, c.type) for c in result.columns] == [("mood", "cpg_mood"), ("nums", "int4[]"), ("x", "int4")]
+        assert result.rows == [["happy", [1, 2], 7]]
+    finally:
+        with admin_connection(postgres_url) as admin:
+            admin.execute("DROP TYPE IF EXISTS public.cpg_mood")
+
+
 def test_not_truncated_when_everything_fits(pg_connector: PostgresConnector, spider_pg: list[str]) -> None:
     result = pg_connector.query('SELECT count(*) AS n FROM cpg_pets_1."Pets"', max_rows=1)
     assert result.rows == [[3]] and result.truncated is False
