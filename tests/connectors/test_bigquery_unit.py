@@ -360,3 +360,54 @@ def test_application_default_credentials_come_from_the_environment(tmp_path: Pat
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
     with pytest.raises(AuthError, match="no application default credentials"):
         google_credentials(creds)  # type: ignore[arg-type]
+
+
+class RecordedRestClient(RecordedListing):
+    """tables.list / tables.get answers as recorded REST resources (Table.from_api_repr parses them as the client does)."""
+
+    TABLES = {
+        "orders": {"tableReference": {"projectId": "p", "datasetId": "shop", "tableId": "orders"}, "type": "TABLE",
+                   "description": "One row per order", "numRows": "1200", "numBytes": "99000",
+                   "schema": {"fields": [{"name": "id", "type": "INTEGER", "mode": "REQUIRED"},
+                                         {"name": "lines", "type": "RECORD", "mode": "REPEATED",
+                                          "fields": [{"name": "sku", "type": "STRING"}]}]}},
+        "big_orders": {"tableReference": {"projectId": "p", "datasetId": "shop", "tableId": "big_orders"}, "type": "VIEW",
+                       "view": {"query": "SELECT * FROM shop.orders WHERE total > 100", "useLegacySql": False},
+                       "schema": {"fields": [{"name": "id", "type": "INTEGER"}]}},
+    }
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gets = 0
+
+    def list_tables(self, dataset: str, **_: Any) -> list[Any]:
+        from google.cloud.bigquery.table import TableListItem
+
+        return [TableListItem({"tableReference": r["tableReference"], "type": r["type"]}) for r in self.TABLES.values()]
+
+    def get_table(self, ref: Any, **_: Any) -> Any:
+        self.gets += 1
+        return bigquery.Table.from_api_repr(self.TABLES[ref.table_id])
+
+
+def test_access_denied_on_information_schema_falls_back_to_the_rest_listing() -> None:
+    client = RecordedRestClient()
+    reader = BigQueryCatalogReader(client=client, run=RecordedBigQuery(denied=True), project="p", default_dataset="shop")
+    catalog = reader.read()
+    assert reader.used_api_fallback is True and client.gets == 2
+    shop = catalog.database("p").schema("shop")
+    orders = shop.table("orders")
+    assert (orders.row_count, orders.size_bytes, orders.comment) == (1200, 99000, "One row per order")
+    assert [(c.name, c.data_type, c.nullable) for c in orders.columns] == [
+        ("id", "INT64", False), ("lines", "ARRAY<STRUCT<sku STRING>>", True), ("lines[].sku", "STRING", True)
+    ]
+    view = shop.table("big_orders")
+    assert view.kind == "view" and view.view_definition == "SELECT * FROM shop.orders WHERE total > 100"
+    assert catalog.round_trips == 1 + 1 + 2  # the denied query, tables.list, tables.get x2
+
+
+def test_api_mode_never_touches_information_schema() -> None:
+    run = RecordedBigQuery()
+    reader = BigQueryCatalogReader(client=RecordedRestClient(), run=run, project="p", default_dataset="shop", source="api")
+    assert [t.name for _, _, t in reader.read().iter_tables()] == ["big_orders", "orders"]
+    assert run.sent == []
