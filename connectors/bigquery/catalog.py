@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from connectors.base import ProgressCallback
 from connectors.catalog import Catalog, CatalogFilters, Column, Database, Schema, Table, TableKind
-from connectors.errors import ConnectorError, PermissionDeniedError, QueryError
+from connectors.errors import PermissionDeniedError, QueryError
 from connectors.bigquery.types import is_array, normalize_type, sql_type
 
 log = logging.getLogger("connectors.bigquery")

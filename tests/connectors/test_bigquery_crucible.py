@@ -34,7 +34,6 @@ from tests.connectors.bigquery_support import (  # noqa: F401  (fixtures)
 from connectors import (  # noqa: E402
     AuthError,
     CatalogFilters,
-    NetworkError,
     NotFoundError,
     QueryCanceledError,
     QueryError,
