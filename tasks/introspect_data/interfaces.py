@@ -20,8 +20,14 @@ class IntrospectDataInput(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     data_source_id: str = Field(min_length=1, max_length=200, description="the platform's id of the data source")
-    credentials: Credentials = Field(description="a credentials object as `connectors.parse_credentials` accepts it")
-    filters: CatalogFilters | None = Field(None, description="include/exclude globs for databases, schemas, tables")
+    credentials: Credentials | None = Field(
+        None,
+        description="a credentials object as `connectors.parse_credentials` accepts it; omitted = the credentials "
+        "registered for `data_source_id` (so no secret travels in the run's payload)",
+    )
+    filters: CatalogFilters | None = Field(
+        None, description="include/exclude globs for databases, schemas, tables; omitted = the registered source's filters"
+    )
     profile: bool = Field(False, description="also profile tables (column statistics on a sample)")
     profile_sample_size: int = Field(10_000, ge=100, le=1_000_000, description="rows sampled per profiled table")
     max_tables_to_profile: int = Field(50, ge=0, le=5_000, description="profile at most this many tables")
@@ -32,6 +38,8 @@ class IntrospectDataInput(BaseModel):
     @field_validator("credentials", mode="before")
     @classmethod
     def _parse_credentials(cls, value: Any) -> Any:
+        if value is None:
+            return None
         # parse_credentials raises CredentialsError (a ValueError) whose message names each bad field and never the
         # value; pydantic turns it into a validation error at `credentials`, which the runtime reports as is.
         return parse_credentials(value)

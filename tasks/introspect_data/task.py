@@ -18,7 +18,17 @@ import time
 from typing import Any
 
 import connectors
-from connectors import Catalog, ConnectionTest, Connector, ConnectorError, NetworkError, TableProfile, TableRef
+from connectors import (
+    Catalog,
+    CatalogFilters,
+    ConnectionTest,
+    Connector,
+    ConnectorError,
+    Credentials,
+    NetworkError,
+    TableProfile,
+    TableRef,
+)
 from connectors import errors as connector_errors
 from runtime import (
     AbortTaskRunError,
@@ -76,22 +86,22 @@ def retry_only_transient(payload: IntrospectDataInput, error: BaseException, ctx
 def introspect_data(payload: IntrospectDataInput, ctx: TaskContext) -> dict[str, Any]:
     """Introspect a data source (optionally profile its tables) and save the catalog as a snapshot."""
     started = time.perf_counter()
-    creds = payload.credentials
-    _register_secrets(creds, ctx)
-    metadata.set("data_source_id", payload.data_source_id).set("source_type", creds.type)
-
+    metadata.set("data_source_id", payload.data_source_id)
     _stage("connecting")
+    creds, filters = _resolve_source(payload)
+    _register_secrets(creds, ctx)
+    metadata.set("source_type", creds.type)
     conn = connectors.connect(creds)  # lazy: nothing touches the network before the connection test
     with _open_lock:
         _open_connectors[(ctx.run_id, ctx.attempt)] = conn
     ctx.on_cancel(conn.cancel)  # a cancel or timeout stops the statement on the server, not just our wait for it
     try:
         _stage("testing")
-        test = _test_connection(conn, payload)
+        test = _test_connection(conn)
         metadata.set("connection_latency_ms", test.latency_ms).set("server_version", test.server_version)
 
         _stage("introspecting")
-        catalog = _introspect(conn, payload, ctx)
+        catalog = _introspect(conn, filters, ctx)
         counts = catalog_counts(catalog)
         metadata.set("counts", counts)
         logger.info("catalog introspected", **counts, round_trips=catalog.round_trips)
@@ -136,6 +146,22 @@ def _stage(name: str) -> None:
     logger.info("stage started", stage=name)
 
 
+def _resolve_source(payload: IntrospectDataInput) -> tuple[Credentials, CatalogFilters | None]:
+    """The payload's credentials, or those registered for the data source (scheduled runs carry no secret)."""
+    if payload.credentials is not None:
+        return payload.credentials, payload.filters
+    source = snapshots.get_data_source(payload.data_source_id)
+    if source is None:
+        raise AbortTaskRunError(
+            f"no credentials in the payload and no data source registered with id {payload.data_source_id!r}"
+        )
+    try:
+        creds = connectors.parse_credentials(source.credentials)
+    except connectors.CredentialsError as exc:  # registered before a validation rule changed: fix the registration
+        raise AbortTaskRunError(f"registered data source {payload.data_source_id!r}: {exc.message}") from None
+    return creds, payload.filters if payload.filters is not None else source.filters
+
+
 def _register_secrets(creds: Any, ctx: TaskContext) -> None:
     """Every secret field of the credentials is scrubbed from anything the run stores (logs, errors, metadata)."""
     from pydantic import SecretStr
@@ -146,23 +172,23 @@ def _register_secrets(creds: Any, ctx: TaskContext) -> None:
             ctx.redact(value)
 
 
-def _test_connection(conn: Connector, payload: IntrospectDataInput) -> ConnectionTest:
+def _test_connection(conn: Connector) -> ConnectionTest:
     test = conn.test_connection()
     if not test.ok:
         error = connector_error_from(test.error or {})
         logger.error("connection test failed", error=type(error).__name__, code=error.code, retryable=error.retryable)
         raise error
-    logger.info("connection ok", source_type=payload.credentials.type, latency_ms=test.latency_ms, server_version=test.server_version)
+    logger.info("connection ok", source_type=conn.source_type, latency_ms=test.latency_ms, server_version=test.server_version)
     return test
 
 
-def _introspect(conn: Connector, payload: IntrospectDataInput, ctx: TaskContext) -> Catalog:
+def _introspect(conn: Connector, filters: CatalogFilters | None, ctx: TaskContext) -> Catalog:
     def on_progress(step: str, fields: dict[str, Any]) -> None:
         ctx.raise_if_cancelled()  # stop between catalog queries once the run is canceled or timed out
         metadata.set("introspection", {"step": step, **fields})
         logger.debug("introspection progress", step=step, **fields)
 
-    return conn.introspect(payload.filters, progress=on_progress)
+    return conn.introspect(filters, progress=on_progress)
 
 
 def _profile_tables(
@@ -236,9 +262,9 @@ def introspect_data_scheduled(payload: dict[str, Any], ctx: TaskContext) -> dict
         raise AbortTaskRunError(f"no data source registered with id {tick.external_id!r}")
     metadata.set("data_source_id", source.id).set("scheduled_for", tick.timestamp.isoformat())
     logger.info("scheduled introspection", data_source_id=source.id, schedule_id=tick.schedule_id)
-    child = {"data_source_id": source.id, "credentials": source.credentials, "profile": source.profile}
-    if source.filters is not None:
-        child["filters"] = source.filters.model_dump(mode="json")
+    # No credentials in the child's payload: introspect-data reads them from the registry, so no secret is stored
+    # with the run (payloads are kept in the runtime database for replays).
+    child = {"data_source_id": source.id, "profile": source.profile}
     result = introspect_data.trigger_and_wait(child, tags=[f"data_source:{source.id}"[:128]])
     metadata.set("child_run_id", result.id)
     if not result.ok:

@@ -289,6 +289,22 @@ def test_schedule_tick_introspects_the_registered_data_source(worker: Worker, pg
     assert child.task_id == TASK and child.status is RunStatus.COMPLETED and child.parent_id == parent.id
     assert counts_of(child.output) == PG_SHOP_COUNTS
     assert snapshots.latest_snapshot("ds-cron").id == child.output["snapshot_id"]  # type: ignore[union-attr]
+    assert "credentials" not in child.payload  # the child read them from the registry: no secret in a run payload
+
+
+def test_registered_source_runs_without_credentials_in_the_payload(worker: Worker, mysql_source: MySQLSource) -> None:
+    snapshots.register_data_source("ds-registered", mysql_source.credentials(), profile=True)
+    run = run_to_end({"data_source_id": "ds-registered", "profile": True, "max_tables_to_profile": 1})
+    assert run.status is RunStatus.COMPLETED, run.error
+    assert counts_of(run.output) == MYSQL_COUNTS and run.output["profiled_tables"] == 1
+    assert mysql_source.password not in json.dumps(run.payload)
+    assert mysql_source.password not in stored_text(run.id, snapshots.store_engine())
+
+
+def test_unregistered_source_without_credentials_fails_once(worker: Worker) -> None:
+    run = run_to_end({"data_source_id": "ds-never-registered"})
+    assert run.status is RunStatus.FAILED and run.attempts == 1
+    assert run.error is not None and run.error.type == "AbortTaskRunError" and "ds-never-registered" in run.error.message
 
 
 def test_scheduled_run_for_an_unregistered_source_fails_without_retry(worker: Worker) -> None:
