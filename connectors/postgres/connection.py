@@ -205,7 +205,6 @@ class PostgresConnector(Connector):
                 exc,
                 source=self.source_label,
                 secrets=self._secrets,
-                timed_out=self._timed_out.is_set(),
                 canceled=self._cancel_requested.is_set() and not self._timed_out.is_set(),
                 timeout_s=timeout,
             )

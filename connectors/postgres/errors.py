@@ -77,11 +77,11 @@ def map_query_error(
     *,
     source: str,
     secrets: Sequence[str],
-    timed_out: bool = False,
     canceled: bool = False,
     timeout_s: float | None = None,
 ) -> ConnectorError:
-    """Classify a failure of a statement by its SQLSTATE; `timed_out`/`canceled` say who stopped a 57014."""
+    """Classify a failure of a statement by its SQLSTATE. A 57014 (query_canceled) is a QueryCanceledError when
+    `canceled` (someone called cancel()), otherwise the server's statement_timeout (or our watchdog) stopped it."""
     if isinstance(exc, ConnectorError):
         return exc
     sqlstate: str | None = getattr(exc, "sqlstate", None)
