@@ -110,8 +110,11 @@ def fakesnow_server() -> Iterator[dict[str, Any]]:
     require_fakesnow()
     import fakesnow
 
+    from connectors.snowflake.pool import POOL
+
     with fakesnow.server() as server:
         yield server
+        POOL.clear()  # sessions parked by `connect()` belong to this server: close them before it stops
 
 
 @pytest.fixture(scope="session")
