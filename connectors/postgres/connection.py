@@ -10,7 +10,7 @@ What it guarantees, and how:
   cancel request a little later in case the server never answers);
 - `cancel()` from any thread sends a PostgreSQL cancel request on a separate socket;
 - errors are mapped by SQLSTATE (see `errors.py`) and never carry the password;
-- `close()` closes the connection whatever happened before.
+- `close()` cancels a statement still running on the server, then closes the connection, whatever happened before.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Connector, Prog
 from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import PostgresCredentials, RedshiftCredentials
 from connectors.errors import ConnectorError, QueryError
-from connectors.postgres.catalog import PostgresCatalogReader
+from connectors.postgres.catalog import CatalogQuery, PostgresCatalogReader
 from connectors.postgres.errors import map_connect_error, map_query_error
 from connectors.results import ConnectionTest, QueryResult, ResultColumn
 
@@ -50,9 +50,10 @@ def plan_row_limit(sql: str, dialect: str, max_rows: int) -> tuple[str, bool]:
     """(SQL to send, whether to run it in a server-side cursor) for a guarded statement.
 
     SHOW / EXPLAIN / DESCRIBE cannot be DECLAREd as a cursor and run in a plain one (their results are small);
-    everything else the guard lets through is a query and runs in a server-side cursor. A query without LIMIT/FETCH of its own gets `LIMIT max_rows+1` appended so the planner can pick a
-    top-N plan; appending (rather than re-generating the SQL from sqlglot's tree) keeps the user's text byte for byte,
-    and a trailing semicolon is cut so the clause lands inside the statement.
+    everything else the guard lets through is a query and runs in a server-side cursor. A query without LIMIT/FETCH
+    of its own gets `LIMIT max_rows+1` appended so the planner can pick a top-N plan; appending (rather than
+    re-generating the SQL from sqlglot's tree) keeps the user's text byte for byte, and a trailing semicolon is cut
+    so the clause lands inside the statement.
     """
     try:
         tree = sqlglot.parse_one(sql, read=dialect)
@@ -170,7 +171,8 @@ class PostgresConnector(Connector):
             return ConnectionTest(ok=False, error=exc.to_dict())
         except psycopg.Error as exc:
             self._rollback_quietly()
-            return ConnectionTest(ok=False, error=map_query_error(exc, source=self.source_label, secrets=self._secrets).to_dict())
+            error = map_query_error(exc, source=self.source_label, secrets=self._secrets)
+            return ConnectionTest(ok=False, error=error.to_dict())
         return ConnectionTest(
             ok=True,
             latency_ms=round((time.perf_counter() - start) * 1000, 3),
@@ -253,7 +255,10 @@ class PostgresConnector(Connector):
                 cur.execute("SELECT oid::int, format_type(oid, NULL) FROM pg_type WHERE oid = ANY (%s)", [missing])
                 self._type_names.update(dict(cur.fetchall()))
         return [
-            ResultColumn(name=d.name, type=self._type_names.get(d.type_code, d.type_display) if d.type_code in unknown else d.type_display)
+            ResultColumn(
+                name=d.name,
+                type=self._type_names.get(d.type_code, d.type_display) if d.type_code in unknown else d.type_display,
+            )
             for d in description
         ]
 
@@ -292,7 +297,7 @@ class PostgresConnector(Connector):
             log.warning("cancel request failed", extra={"source": self.source_type, "error": type(exc).__name__})
 
     # -- catalog and profiles ---------------------------------------------------------------------------------------
-    def _catalog_query(self, conn: psycopg.Connection[Any]) -> Any:
+    def _catalog_query(self, conn: psycopg.Connection[Any]) -> CatalogQuery:
         def run(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
             with conn.cursor() as cur:
                 cur.execute(sql, params or None)  # no params: the SQL is sent as written, '%' untouched
