@@ -122,3 +122,10 @@ def test_table_name_must_parse(pg_connector: PostgresConnector) -> None:
         pg_connector.profile("a.b.c.d")
     with pytest.raises(NotFoundError, match="other_db"):
         pg_connector.profile(TableRef(name="players", schema="cpg_wta_1", database="other_db"))
+
+
+def test_empty_table_profile(pg_connector: PostgresConnector, spider_pg: list[str]) -> None:
+    """wta_1.rankings is empty in spider-dev: one statement, no top values, fractions unknown rather than 0/0."""
+    profile = pg_connector.profile("cpg_wta_1.rankings")
+    assert (profile.sample_method, profile.row_count, profile.sampled_rows) == ("full", 0, 0)
+    assert all(c.null_fraction is None and c.top_values == [] for c in profile.columns)
