@@ -268,7 +268,10 @@ def test_cancel_or_timeout_stops_the_server_query_and_closes_the_connector(worke
         assert time.monotonic() - stopped_at < 8  # far less than the ~50 s the view needs
         assert _session_gone(admin, pid), "the connector's server session outlived the run"
     assert snapshots.latest_snapshot("ds-slow") is None
-    assert not introspect_module._open_connectors  # the cleanup hook closed and forgot the connector
+    deadline = time.monotonic() + 2
+    while introspect_module._open_connectors and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not introspect_module._open_connectors  # the cleanup hook ran: it closed and forgot the connector
 
 
 # -- scheduling --------------------------------------------------------------------------------------------------------
