@@ -19,6 +19,7 @@ from runtime.backend import reset_backends
 from tasks.introspect_data import snapshots
 from tasks.introspect_data import task as introspect_module
 from tasks.introspect_data.interfaces import IntrospectDataOutput
+from tests.connectors.postgres_fixtures import scram_server  # noqa: F401 - fixture
 from tests.runtime.conftest import make_database
 from tests.tasks.introspect_fixtures import (  # noqa: F401 - fixtures
     MYSQL_COUNTS,
@@ -161,10 +162,24 @@ def test_profile_true_saves_profiles_of_at_most_n_tables(worker: Worker, pg_sour
 
 
 # -- failures ----------------------------------------------------------------------------------------------------------
-def test_wrong_password_fails_once_with_auth_error_and_never_leaks(worker: Worker, mysql_source: MySQLSource) -> None:
-    wrong = f"wrongPw-{mysql_source.password[::-1]}"
+def _password_protected_source(request: pytest.FixtureRequest, kind: str) -> tuple[dict[str, Any], str]:
+    """(credentials with the right password, that password). The shared PostgreSQL trusts every local login, so the
+    PostgreSQL case uses the connector suite's throwaway scram-sha-256 cluster, which really checks passwords."""
+    if kind == "mariadb":
+        source: MySQLSource = request.getfixturevalue("mysql_source")
+        return source.credentials(), source.password
+    scram = request.getfixturevalue("scram_server")
+    return {"type": "postgres", "ssl_mode": "disable", "connect_timeout": 3, **scram}, scram["password"]
+
+
+@pytest.mark.parametrize("kind", ["mariadb", "postgres"])
+def test_wrong_password_fails_once_with_auth_error_and_never_leaks(
+    worker: Worker, request: pytest.FixtureRequest, kind: str
+) -> None:
+    credentials, right = _password_protected_source(request, kind)
+    wrong = f"wrongPw-{right[::-1]}"
     started = time.monotonic()
-    run = run_to_end({"data_source_id": "ds-bad-pw", "credentials": mysql_source.credentials(password=wrong)})
+    run = run_to_end({"data_source_id": "ds-bad-pw", "credentials": {**credentials, "password": wrong}})
     assert run.status is RunStatus.FAILED
     assert run.attempts == 1, "an auth failure must not be retried"
     assert time.monotonic() - started < 5  # no backoff sleep happened
@@ -175,7 +190,7 @@ def test_wrong_password_fails_once_with_auth_error_and_never_leaks(worker: Worke
     assert snapshots.latest_snapshot("ds-bad-pw") is None
     text = stored_text(run.id, snapshots.store_engine())
     assert "AuthError" in text  # the scan really covers the error
-    assert wrong not in text and mysql_source.password not in text
+    assert wrong not in text and right not in text
 
 
 def test_closed_port_is_a_network_error_that_is_retried(worker: Worker, pg_source: PgSource) -> None:
