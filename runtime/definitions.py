@@ -100,6 +100,21 @@ class Task:
 
         return tasks.batch_trigger_and_wait(self.id, items, timeout=timeout, **options)
 
+    async def trigger_async(self, payload: Any = None, **options: Any):  # -> RunHandle
+        from runtime.triggering import tasks
+
+        return await tasks.trigger_async(self.id, payload, **options)
+
+    async def trigger_and_wait_async(self, payload: Any = None, *, timeout: float | None = None, **options: Any):
+        from runtime.triggering import tasks
+
+        return await tasks.trigger_and_wait_async(self.id, payload, timeout=timeout, **options)
+
+    async def batch_trigger_and_wait_async(self, items: list[Any], *, timeout: float | None = None, **options: Any):
+        from runtime.triggering import tasks
+
+        return await tasks.batch_trigger_and_wait_async(self.id, items, timeout=timeout, **options)
+
     def describe(self) -> dict[str, Any]:
         """The definition as stored for other processes (the CLI, the HTTP API) that trigger without importing it."""
         return {

@@ -37,7 +37,7 @@ def _stored_metadata(backend: Backend, run_ids: list[str]) -> dict[str, dict[str
 
 def _to_run(status: Any, metadata: dict[str, Any] | None, now: float) -> Run:
     attrs = _attrs(status.attributes)
-    run_status = map_status(status.status, attrs, status.error, now)
+    run_status = map_status(status.status, attrs, status.error, now, status.dequeued_at)
     error = None
     if isinstance(status.error, RunFailed):
         error = RunError(**status.error.error)

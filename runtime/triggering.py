@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import os
 import time
 import uuid
 from typing import Any
@@ -194,6 +194,23 @@ def _build(
     return enqueue, run_options, _payload(payload), scope
 
 
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        return False
+
+
+def _build_with_defaults(backend: Backend, task_id: str, payload: Any, options: dict[str, Any], parent_id: str, root_id: str):  # type: ignore[no-untyped-def]
+    allowed = {"idempotency_key", "idempotency_key_ttl", "delay", "ttl", "tags", "max_attempts", "concurrency_key", "max_duration", "metadata"}
+    unknown = set(options) - allowed
+    if unknown:
+        raise TriggerOptionsError(f"unknown trigger option(s): {', '.join(sorted(unknown))}")
+    values = {name: options.get(name) for name in allowed}
+    return _build(backend, task_id, payload, parent_id=parent_id, root_id=root_id, **values)
+
+
 def _in_workflow() -> bool:
     try:
         return DBOS.workflow_id is not None and maybe_current_context() is not None
@@ -220,6 +237,8 @@ class Tasks:
         metadata: dict[str, Any] | None = None,
         database_url: str | None = None,
     ) -> RunHandle:
+        if _in_event_loop() and _in_workflow():
+            raise RuntimeError("inside an async task use `await tasks.trigger_async(...)` (or the task's *_async methods)")
         backend = get_backend(database_url)
         parent = maybe_current_context() if _in_workflow() else None
         enqueue, run_options, body, scope = _build(
@@ -252,6 +271,37 @@ class Tasks:
             enqueue["workflow_id"] = run_id
             backend.client.enqueue(enqueue, body, run_options)
         return RunHandle(id=run_id, task_id=task_id, is_cached=cached)
+
+    async def trigger_async(self, task_id: str, payload: Any = None, **options: Any) -> RunHandle:
+        """`trigger` for async code; inside an async task the child is recorded durably, as with `trigger`."""
+        if not _in_workflow():
+            return await asyncio.to_thread(self.trigger, task_id, payload, **options)
+        parent = maybe_current_context()
+        assert parent is not None
+        backend = get_backend(options.pop("database_url", None))
+        enqueue, run_options, body, scope = await asyncio.to_thread(
+            _build_with_defaults, backend, task_id, payload, options, parent.run_id, parent.root_id
+        )
+        key_ttl = run_options.pop("_idempotency_ttl")
+        run_id, cached = await DBOS.run_step_async({"name": "taskpack.child_id"}, _choose_run_id, backend.url, scope, key_ttl)
+        if not cached:
+            enqueue["workflow_id"] = run_id
+            await DBOS.enqueue_workflow_with_options_async(enqueue, body, run_options)
+        return RunHandle(id=run_id, task_id=task_id, is_cached=cached)
+
+    async def trigger_and_wait_async(self, task_id: str, payload: Any = None, *, timeout: float | None = None, **options: Any) -> TaskRunResult:
+        handle = await self.trigger_async(task_id, payload, **options)
+        return (await self._wait_async([handle], timeout))[0]
+
+    async def batch_trigger_and_wait_async(self, task_id: str, items: list[Any], *, timeout: float | None = None, **options: Any) -> list[TaskRunResult]:
+        handles = [await self.trigger_async(task_id, item.payload, **{**options, **item.options}) for item in map(_as_batch_item, items)]
+        return await self._wait_async(handles, timeout)
+
+    async def _wait_async(self, handles: list[RunHandle], timeout: float | None) -> list[TaskRunResult]:
+        ctx = maybe_current_context() if _in_workflow() else None
+        if ctx is None:
+            return await asyncio.to_thread(self._wait, handles, timeout)
+        return await _durable_wait_async(ctx, handles)
 
     def batch_trigger(self, task_id: str, items: list[Any], **options: Any) -> BatchHandle:
         """Trigger one run per item; an item is a payload, or a BatchItem / {"payload":…, "options":{…}}."""
@@ -304,17 +354,38 @@ def _durable_wait(ctx: Any, handles: list[RunHandle]) -> list[TaskRunResult]:
             ctx.raise_if_cancelled()
             child = DBOS.retrieve_workflow(handle.id)
             try:
-                output = child.get_result()
-                results.append(TaskRunResult(id=handle.id, task_id=handle.task_id, ok=True, status=RunStatus.COMPLETED, output=output))
-            except RunFailed as failed:
-                results.append(
-                    TaskRunResult(id=handle.id, task_id=handle.task_id, ok=False, status=RunStatus(failed.status), error=RunError(**failed.error))
-                )
+                results.append(_child_result(handle, child.get_result(), None))
             except Exception as exc:
-                status = RunStatus.CANCELED if "cancel" in type(exc).__name__.lower() else RunStatus.CRASHED
-                results.append(TaskRunResult(id=handle.id, task_id=handle.task_id, ok=False, status=status, error=RunError.from_exception(exc)))
+                results.append(_child_result(handle, None, exc))
     finally:
         _set_attributes(ctx.run_id, {"waiting": False})
+    return results
+
+
+def _child_result(handle: RunHandle, outcome: Any, exc: BaseException | None) -> TaskRunResult:
+    if exc is None:
+        return TaskRunResult(id=handle.id, task_id=handle.task_id, ok=True, status=RunStatus.COMPLETED, output=outcome)
+    if isinstance(exc, RunFailed):
+        return TaskRunResult(id=handle.id, task_id=handle.task_id, ok=False, status=RunStatus(exc.status), error=RunError(**exc.error))
+    status = RunStatus.CANCELED if "cancel" in type(exc).__name__.lower() else RunStatus.CRASHED
+    return TaskRunResult(id=handle.id, task_id=handle.task_id, ok=False, status=status, error=RunError.from_exception(exc))
+
+
+async def _durable_wait_async(ctx: Any, handles: list[RunHandle]) -> list[TaskRunResult]:
+    from runtime.execution import _set_attributes
+
+    await asyncio.to_thread(_set_attributes, ctx.run_id, {"waiting": True})
+    results = []
+    try:
+        for handle in handles:
+            ctx.raise_if_cancelled()
+            child = await DBOS.retrieve_workflow_async(handle.id)
+            try:
+                results.append(_child_result(handle, await child.get_result(), None))
+            except Exception as exc:
+                results.append(_child_result(handle, None, exc))
+    finally:
+        await asyncio.to_thread(_set_attributes, ctx.run_id, {"waiting": False})
     return results
 
 

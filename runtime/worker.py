@@ -89,6 +89,7 @@ class Worker:
         try:
             self._start()
         except BaseException:
+            set_active(None)
             with _instance_lock:
                 _current_worker.clear()
             raise
@@ -114,13 +115,16 @@ class Worker:
         )
         queues = self._queues()
         DBOS.listen_queues([name for name, _ in queues])
+        # Before launch: recovered or queued runs may start executing at once, and they reach the database
+        # through the active backend.
+        set_active(backend)
+        self._expire_queued_runs()  # runs whose ttl passed while no worker was up must not start now
         DBOS.launch()
         for name, settings in queues:
             DBOS.register_queue(name, polling_interval_sec=self.queue_polling_interval, on_conflict="always_update", **settings)
         self._publish_definitions(backend)
         if self.run_schedules:
             schedules.sync_declared(backend, {t.id for t in self.tasks})
-        set_active(backend)
         self._started = True
         self._spawn(self._fast_loop, "taskpack-monitor")
         self._spawn(self._slow_loop, "taskpack-housekeeping")

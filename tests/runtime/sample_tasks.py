@@ -214,3 +214,17 @@ def three_steps(payload: dict, ctx) -> str:
 @schedules.task(id="t-nightly", cron="0 3 * * *", timezone="Europe/Paris")
 def nightly(payload: dict, ctx) -> dict:
     return payload
+
+
+@task(id="t-async-parent")
+async def async_parent(payload: dict, ctx) -> dict:
+    one = await child_reports.trigger_and_wait_async({"n": payload["n"]})
+    many = await child_reports.batch_trigger_and_wait_async([{"n": 1}, {"n": 2}])
+    failed = await always_fails.trigger_and_wait_async({"token": payload["token"]}, max_attempts=1)
+    return {"one": one.output, "many": [r.output for r in many], "failed": failed.status.value}
+
+
+@task(id="t-async-parent-wrong-call")
+async def async_parent_wrong(payload: dict, ctx) -> str:
+    child_reports.trigger({"n": 1})
+    return "unreachable"

@@ -112,8 +112,11 @@ def test_ttl_expires_a_run_that_was_not_started_in_time(db_url) -> None:
         run = runs.wait(handle.id, timeout=10)
         assert run.status is RunStatus.EXPIRED
         assert run.output is None and run.error.type == "RunExpired"
-        time.sleep(0.5)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not runs.list(status="EXPIRED").data:
+            time.sleep(0.1)
         assert [r.id for r in runs.list(status="EXPIRED").data] == [handle.id]
+        assert runs.list(status="QUEUED").data == [] and runs.list(status="CANCELED").data == []
 
 
 def test_list_filters_by_status_task_and_tag_and_pages(worker, token) -> None:
@@ -166,3 +169,18 @@ def test_bad_trigger_input_gets_a_typed_error_naming_the_option(worker) -> None:
         tasks.trigger("t-echo", {}, tags=[f"t{i}" for i in range(11)])
     with pytest.raises(RunNotFoundError):
         runs.retrieve("run_does_not_exist")
+
+
+def test_async_task_triggers_and_waits_for_children_durably(worker, token) -> None:
+    run = runs.wait(tasks.trigger("t-async-parent", {"n": 5, "token": token}).id, timeout=30)
+    assert run.status is RunStatus.COMPLETED, run.error
+    assert run.output == {"one": 10, "many": [2, 4], "failed": "FAILED"}
+    assert run.metadata["children_done"] == 3
+    children = runs.list(task_id="t-child-reports").data
+    assert len(children) == 3 and {c.parent_id for c in children} == {run.id}
+
+
+def test_sync_trigger_inside_an_async_task_says_to_await_the_async_variant(worker) -> None:
+    run = runs.wait(tasks.trigger("t-async-parent-wrong-call", {}, max_attempts=1).id, timeout=20)
+    assert run.status is RunStatus.FAILED
+    assert "trigger_async" in run.error.message
