@@ -3,15 +3,27 @@ from another thread, the read-only guarantees, and connections that are always g
 
 from __future__ import annotations
 
+import csv
 import sqlite3
 import threading
 import time
+from collections import Counter
 from typing import Any, Iterator
 
 import psycopg
 import pytest
+import sqlglot
+from sqlglot import exp
 
-from connectors import ConnectorError, QueryCanceledError, QueryError, QueryTimeoutError, ReadOnlyViolation, connect
+from connectors import (
+    CatalogFilters,
+    ConnectorError,
+    QueryCanceledError,
+    QueryError,
+    QueryTimeoutError,
+    ReadOnlyViolation,
+    connect,
+)
 from connectors.credentials import PostgresCredentials
 from connectors.postgres import PostgresConnector
 from connectors.postgres.connection import plan_row_limit
@@ -320,3 +332,42 @@ def test_invalid_arguments_are_typed_errors(pg_connector: PostgresConnector) -> 
         pg_connector.query("SELECT 1", max_rows=-1)
     with pytest.raises(QueryError, match="timeout"):
         pg_connector.query("SELECT 1", timeout=0)
+
+
+def test_spider_gold_queries_run_through_the_connector(pg_connector: PostgresConnector, spider_pg: list[str]) -> None:
+    """All 507 spider-dev gold queries (MySQL dialect), transpiled with sqlglot, through guard + cursor + pushed LIMIT.
+
+    MySQL identifiers are case-insensitive and PostgreSQL's quoted ones are not, so every table and column name is
+    first mapped to its loaded spelling (from our own catalog) and tables are qualified with their `cpg_` schema.
+    None may be refused by the guard or broken by the appended LIMIT (no syntax error); the only failures allowed
+    are PostgreSQL's stricter typing of spider's TEXT columns (42883: no `text = integer` operator).
+    """
+    catalog = pg_connector.introspect(CatalogFilters(include_schemas=["cpg_*"], exclude_schemas=["cpg_bench*"]))
+    table_names: dict[tuple[str, str], str] = {}
+    column_names: dict[tuple[str, str], str] = {}
+    for _, schema, table in catalog.iter_tables():
+        table_names[(schema.name, table.name.lower())] = table.name
+        for column in table.columns:
+            column_names[(schema.name, column.name.lower())] = column.name
+    with open(SPIDER_DEV_DIR / "questions.csv", newline="") as handle:
+        questions = list(csv.DictReader(handle))
+    assert len(questions) == 507
+    outcomes: Counter[str] = Counter()
+    for question in questions:
+        schema = f"cpg_{question['database'].lower()}"
+        tree = sqlglot.parse_one(question["sql"], read="mysql")
+        for node in tree.find_all(exp.Table):
+            if not node.args.get("db"):
+                node.set("db", exp.to_identifier(schema, quoted=True))
+            node.set("this", exp.to_identifier(table_names.get((schema, node.name.lower()), node.name), quoted=True))
+        for node in tree.find_all(exp.Column):
+            node.set("this", exp.to_identifier(column_names.get((schema, node.name.lower()), node.name), quoted=True))
+        try:
+            pg_connector.query(tree.sql("postgres"), timeout=10)
+            outcomes["ok"] += 1
+        except ReadOnlyViolation as exc:
+            pytest.fail(f"guard refused a gold query: {question['sql']} ({exc.message})")
+        except QueryError as exc:
+            assert exc.details.get("sqlstate") == "42883", (question["sql"], exc.message)
+            outcomes[exc.details["sqlstate"]] += 1
+    assert outcomes["ok"] >= 480, outcomes
