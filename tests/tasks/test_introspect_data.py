@@ -216,7 +216,9 @@ def test_invalid_credentials_fail_at_once_naming_the_field(worker: Worker) -> No
     assert "credentials" in run.error.message and "database" in run.error.message and "port" in run.error.message
     assert secret not in run.error.message and "not-a-port" not in run.error.message
     assert "stage" not in run.metadata  # the task function never ran
-    assert run.attempts <= 1
+    assert run.attempts == 1
+    assert run.finished_at is not None and run.started_at is not None
+    assert (run.finished_at - run.started_at).total_seconds() < 1  # failed at once, no retry delay
 
 
 def test_unknown_source_type_fails_at_once(worker: Worker) -> None:
