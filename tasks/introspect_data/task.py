@@ -17,6 +17,8 @@ import threading
 import time
 from typing import Any
 
+from pydantic import SecretStr
+
 import connectors
 from connectors import (
     Catalog,
@@ -35,18 +37,20 @@ from runtime import (
     Queue,
     RetryConfig,
     RetryDecision,
+    ScheduledPayload,
     TaskContext,
     logger,
     metadata,
     schema_task,
     task,
 )
-from runtime.schedules import ScheduledPayload
 from tasks.introspect_data import snapshots
 from tasks.introspect_data.interfaces import IntrospectDataInput, IntrospectDataOutput, ScheduledIntrospectionOutput
 
 #: how far `progress` has got when each stage starts (0..1); profiling fills the space up to `saving`
 STAGE_PROGRESS = {"connecting": 0.0, "testing": 0.05, "introspecting": 0.1, "profiling": 0.5, "saving": 0.95}
+#: share of the introspecting stage done after each bulk catalog query a connector reports
+INTROSPECTION_STEPS = {"relations": 0.3, "columns": 0.6, "keys": 0.8, "views": 0.9, "done": 1.0}
 TABLE_KINDS = ("table", "external", "materialized_view")
 PROFILABLE_KINDS = ("table", "materialized_view")
 
@@ -164,8 +168,6 @@ def _resolve_source(payload: IntrospectDataInput) -> tuple[Credentials, CatalogF
 
 def _register_secrets(creds: Any, ctx: TaskContext) -> None:
     """Every secret field of the credentials is scrubbed from anything the run stores (logs, errors, metadata)."""
-    from pydantic import SecretStr
-
     for name in type(creds).model_fields:
         value = getattr(creds, name)
         if isinstance(value, SecretStr):
@@ -183,12 +185,31 @@ def _test_connection(conn: Connector) -> ConnectionTest:
 
 
 def _introspect(conn: Connector, filters: CatalogFilters | None, ctx: TaskContext) -> Catalog:
+    start, end = STAGE_PROGRESS["introspecting"], STAGE_PROGRESS["profiling"]
+    reached = [0.0]
+
     def on_progress(step: str, fields: dict[str, Any]) -> None:
         ctx.raise_if_cancelled()  # stop between catalog queries once the run is canceled or timed out
         metadata.set("introspection", {"step": step, **fields})
+        fraction = introspection_fraction(step, fields)
+        if fraction is not None and fraction > reached[0]:
+            reached[0] = fraction
+            metadata.set("progress", round(start + (end - start) * fraction, 4))
         logger.debug("introspection progress", step=step, **fields)
 
     return conn.introspect(filters, progress=on_progress)
+
+
+def introspection_fraction(step: str, fields: dict[str, Any]) -> float | None:
+    """How far a connector's introspection is (0..1), from its progress event; None when the event does not say.
+
+    Sources that walk databases one by one report `done`/`total` (Snowflake, BigQuery); the bulk sources report the
+    catalog query they finished (relations, columns, keys, views, done).
+    """
+    done, total = fields.get("done"), fields.get("total")
+    if isinstance(done, (int, float)) and isinstance(total, (int, float)) and total > 0:
+        return min(1.0, max(0.0, done / total))
+    return INTROSPECTION_STEPS.get(step)
 
 
 def _profile_tables(

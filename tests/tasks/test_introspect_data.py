@@ -161,6 +161,15 @@ def test_profile_true_saves_profiles_of_at_most_n_tables(worker: Worker, pg_sour
     assert stages == ["connecting", "testing", "introspecting", "profiling", "saving"]
 
 
+def test_introspection_progress_reads_both_kinds_of_connector_events() -> None:
+    from tasks.introspect_data.task import introspection_fraction
+
+    assert introspection_fraction("databases", {"done": 3, "total": 4, "database": "X"}) == 0.75
+    assert introspection_fraction("columns", {"tables": 36}) == 0.6
+    assert introspection_fraction("done", {"tables": 36}) == 1.0
+    assert introspection_fraction("schema", {"schema": "s"}) is None
+
+
 # -- failures ----------------------------------------------------------------------------------------------------------
 def _password_protected_source(request: pytest.FixtureRequest, kind: str) -> tuple[dict[str, Any], str]:
     """(credentials with the right password, that password). The shared PostgreSQL trusts every local login, so the
