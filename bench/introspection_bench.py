@@ -14,8 +14,8 @@ MariaDB (database `cmy_bench`, 500 tables x 20 columns + 25 views; reused when p
 
 Timing protocol: one warm-up run each (connections opened, catalog caches warm) is not counted; then the two
 contenders run in alternation and each reports its median (ours: --repeat runs, reflect: --reflect-repeat runs), so
-a busy machine slows both alike. Before every timed call the previous result is dropped and `gc.collect()` runs, so
-no call pays for a collection of the other's garbage. The per-table loop runs once: it is the slow baseline.
+a busy machine slows both alike. Timed calls start on a collected heap with no earlier result alive, so no call
+pays for a garbage collection walking the other's objects. The per-table loop runs once: it is the slow baseline.
 """
 
 from __future__ import annotations
@@ -139,41 +139,35 @@ def ensure_mysql_fixture(log: Callable[[str], None]) -> bool:
 
 
 # -- measurement -------------------------------------------------------------------------------------------------------
-def _call(fn: Callable[[], Any]) -> tuple[float, Any]:
-    """One timed call on a clean heap: the previous result is dropped and garbage collected first, so neither
-    contender pays for the other's leftovers (a full collection walks every live object)."""
+def _call(fn: Callable[[], Any]) -> float:
+    """One timed call on a clean heap: nothing from earlier calls is alive and garbage is collected first, so
+    neither contender pays for the other's objects (a full collection walks every live object). The result is
+    dropped, also before the clock stops, as a caller that used it would."""
     gc.collect()
     started = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - started, result
+    fn()
+    return time.perf_counter() - started
 
 
 def timed(fn: Callable[[], Any], repeat: int, warmup: bool = True) -> tuple[float, Any]:
-    """(median seconds over `repeat` runs, last result), after one uncounted warm-up run."""
+    """(median seconds over `repeat` runs, the result of one more, untimed run), after one warm-up run."""
     if warmup:
         fn()
-    times, result = [], None
-    for _ in range(repeat):
-        result = None
-        elapsed, result = _call(fn)
-        times.append(elapsed)
-    return statistics.median(times), result
+    times = [_call(fn) for _ in range(repeat)]
+    return statistics.median(times), fn()
 
 
 def timed_pair(ours: Callable[[], Any], theirs: Callable[[], Any], repeat: int, theirs_repeat: int) -> tuple[float, Any, float, Any]:
-    """Medians of two contenders measured in alternation, so a busy machine slows both alike (one warm-up each)."""
+    """Medians of two contenders measured in alternation, so a busy machine slows both alike (one warm-up each);
+    the results returned come from one more, untimed run of each."""
     ours(), theirs()
-    our_times, their_times, our_result, their_result = [], [], None, None
+    our_times, their_times = [], []
     for i in range(max(repeat, theirs_repeat)):
         if i < repeat:
-            our_result = None
-            elapsed, our_result = _call(ours)
-            our_times.append(elapsed)
+            our_times.append(_call(ours))
         if i < theirs_repeat:
-            their_result = None
-            elapsed, their_result = _call(theirs)
-            their_times.append(elapsed)
-    return statistics.median(our_times), our_result, statistics.median(their_times), their_result
+            their_times.append(_call(theirs))
+    return statistics.median(our_times), ours(), statistics.median(their_times), theirs()
 
 
 class StatementCounter:
@@ -239,6 +233,7 @@ def bench_postgres(args: argparse.Namespace, rows: list[list[str]]) -> dict[str,
             out[schema] = {"ours_s": ours_s, "reflect_s": reflect_s, "round_trips": catalog.round_trips,
                            "reflect_round_trips": reflect_trips, "tables": catalog.table_count, "foreign_keys": fks,
                            "reflected_tables": len(metadata.tables)}
+            catalog = metadata = None  # nothing of this size stays alive while the next size is timed
     engine.dispose()
     return out
 
