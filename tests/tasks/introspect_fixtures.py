@@ -152,3 +152,41 @@ def mysql_source(mysql_url: str) -> Iterator[MySQLSource]:
             cur.execute(f"DROP DATABASE IF EXISTS `{database}`")
             cur.execute(f"DROP USER IF EXISTS '{user}'@'%'")
         admin.close()
+
+
+@dataclass(frozen=True)
+class MySQLSlowSource:
+    """A database whose view waits 50 ms per row on the server, read as root (the cancel test needs no password)."""
+
+    host: str
+    port: int
+    username: str
+    database: str
+
+    def credentials(self) -> dict[str, Any]:
+        return {"type": "mysql", "host": self.host, "port": self.port, "username": self.username, "database": self.database,
+                "ssl_mode": "disabled", "connect_timeout": 3}
+
+    def admin(self) -> pymysql.Connection:
+        return pymysql.connect(host=self.host, port=self.port, user=self.username, autocommit=True)
+
+
+@pytest.fixture(scope="session")
+def mysql_slow_source(mysql_url: str) -> Iterator[MySQLSlowSource]:
+    url = make_url(mysql_url)
+    source = MySQLSlowSource(host=url.host or "127.0.0.1", port=url.port or 3306, username=url.username or "root",
+                             database=f"tid_slow_{SUFFIX}")
+    admin = source.admin()
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{source.database}`")
+            cur.execute(f"CREATE DATABASE `{source.database}`")
+            cur.execute(f"USE `{source.database}`")
+            cur.execute("CREATE TABLE numbers (n INT PRIMARY KEY)")
+            cur.execute("INSERT INTO numbers SELECT seq FROM seq_1_to_1000")  # MariaDB's SEQUENCE engine
+            cur.execute("CREATE VIEW slow_rows AS SELECT n AS id, SLEEP(0.05) AS waited FROM numbers")
+        yield source
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{source.database}`")
+        admin.close()

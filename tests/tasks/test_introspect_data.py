@@ -24,8 +24,10 @@ from tests.runtime.conftest import make_database
 from tests.tasks.introspect_fixtures import (  # noqa: F401 - fixtures
     MYSQL_COUNTS,
     PG_SHOP_COUNTS,
+    MySQLSlowSource,
     MySQLSource,
     PgSource,
+    mysql_slow_source,
     mysql_source,
     pg_source,
 )
@@ -298,6 +300,43 @@ def test_cancel_or_timeout_stops_the_server_query_and_closes_the_connector(worke
     while introspect_module._open_connectors and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not introspect_module._open_connectors  # the cleanup hook ran: it closed and forgot the connector
+
+
+def test_cancel_on_mariadb_kills_the_query_and_closes_the_connection(worker: Worker, mysql_slow_source: MySQLSlowSource) -> None:
+    payload = {
+        "data_source_id": "ds-my-slow",
+        "credentials": mysql_slow_source.credentials(),
+        "filters": {"include_tables": ["slow_rows"]},
+        "profile": True,
+        "profile_views": True,
+    }
+    handle = tasks.trigger(TASK, payload)
+    admin = mysql_slow_source.admin()
+    try:
+        thread_id = None
+        deadline = time.monotonic() + 15
+        with admin.cursor() as cur:
+            while thread_id is None and time.monotonic() < deadline:
+                cur.execute(
+                    "SELECT id FROM information_schema.processlist WHERE db = %s AND info LIKE %s AND id <> connection_id()",
+                    (mysql_slow_source.database, "%slow_rows%"),
+                )
+                row = cur.fetchone()
+                thread_id = row[0] if row else None
+                time.sleep(0.05)
+            assert thread_id is not None, "the profile query never started on the server"
+            runs.cancel(handle.id)
+            assert runs.wait(handle.id, timeout=15).status is RunStatus.CANCELED
+            gone = False
+            deadline = time.monotonic() + 3
+            while not gone and time.monotonic() < deadline:
+                cur.execute("SELECT count(*) FROM information_schema.processlist WHERE id = %s", (thread_id,))
+                gone = cur.fetchone()[0] == 0
+                time.sleep(0.05)
+            assert gone, "the connector's MariaDB connection outlived the run"
+    finally:
+        admin.close()
+    assert snapshots.latest_snapshot("ds-my-slow") is None
 
 
 # -- scheduling --------------------------------------------------------------------------------------------------------
