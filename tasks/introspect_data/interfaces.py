@@ -31,6 +31,7 @@ class IntrospectDataInput(BaseModel):
     profile: bool = Field(False, description="also profile tables (column statistics on a sample)")
     profile_sample_size: int = Field(10_000, ge=100, le=1_000_000, description="rows sampled per profiled table")
     max_tables_to_profile: int = Field(50, ge=0, le=5_000, description="profile at most this many tables")
+    keep_snapshots: int = Field(30, ge=1, le=10_000, description="snapshots kept per data source; older ones are pruned")
     profile_views: bool = Field(
         False, description="also profile views (runs each view's query on the source, which can be expensive)"
     )

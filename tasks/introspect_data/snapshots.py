@@ -154,6 +154,33 @@ def save_snapshot(
     return snapshot_id
 
 
+def prune_snapshots(data_source_id: str, *, keep: int, engine: sa.Engine | None = None) -> int:
+    """Delete all but the `keep` newest snapshots of a data source; returns how many were deleted.
+
+    A nightly schedule writes one snapshot a day per source, each up to a few MB: without pruning the store grows
+    without bound.
+    """
+    if keep < 1:
+        raise ValueError("keep must be at least 1")
+    engine = engine or store_engine()
+    t = snapshots_table
+    with engine.begin() as conn:
+        kept = (
+            sa.select(t.c.id)
+            .where(t.c.data_source_id == data_source_id)
+            .order_by(t.c.created_at.desc(), t.c.id.desc())
+            .limit(keep)
+            .scalar_subquery()
+        )
+        doomed = [
+            r[0]
+            for r in conn.execute(sa.select(t.c.id).where(t.c.data_source_id == data_source_id, t.c.id.not_in(kept))).all()
+        ]
+        if doomed:
+            conn.execute(sa.delete(t).where(t.c.id.in_(doomed)))
+    return len(doomed)
+
+
 def _summary_columns() -> list[sa.Column[Any]]:
     t = snapshots_table
     return [t.c.id, t.c.data_source_id, t.c.run_id, t.c.created_at, t.c.source_type, t.c.server_version, t.c.table_count, t.c.column_count]

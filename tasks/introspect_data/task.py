@@ -128,6 +128,9 @@ def introspect_data(payload: IntrospectDataInput, ctx: TaskContext) -> dict[str,
         source=creds.safe_dict(),
         run_id=ctx.run_id,
     )
+    pruned = snapshots.prune_snapshots(payload.data_source_id, keep=payload.keep_snapshots)
+    if pruned:
+        logger.info("old snapshots pruned", deleted=pruned, kept=payload.keep_snapshots)
     duration_ms = round((time.perf_counter() - started) * 1000, 3)
     metadata.set("snapshot_id", snapshot_id).set("progress", 1.0).set("stage", "done")
     logger.info("snapshot saved", snapshot_id=snapshot_id, duration_ms=duration_ms)

@@ -172,6 +172,17 @@ def test_introspection_progress_reads_both_kinds_of_connector_events() -> None:
     assert introspection_fraction("schema", {"schema": "s"}) is None
 
 
+def test_old_snapshots_are_pruned_to_keep_snapshots(worker: Worker, mysql_source: MySQLSource) -> None:
+    outputs = []
+    for _ in range(3):
+        run = run_to_end({"data_source_id": "ds-pruned", "credentials": mysql_source.credentials(), "keep_snapshots": 2})
+        assert run.status is RunStatus.COMPLETED, run.error
+        outputs.append(run.output["snapshot_id"])
+    assert [s.id for s in snapshots.list_snapshots("ds-pruned")] == outputs[:0:-1]  # the two newest, newest first
+    assert snapshots.get_snapshot(outputs[0]) is None
+    assert any(e.message == "old snapshots pruned" for e in runs.logs(run.id))
+
+
 # -- failures ----------------------------------------------------------------------------------------------------------
 def _password_protected_source(request: pytest.FixtureRequest, kind: str) -> tuple[dict[str, Any], str]:
     """(credentials with the right password, that password). The shared PostgreSQL trusts every local login, so the
