@@ -404,6 +404,32 @@ def test_register_data_source_rejects_bad_credentials_naming_the_field(worker: W
     assert snapshots.get_data_source("ds-bad") is None
 
 
+# -- the README's command ----------------------------------------------------------------------------------------------
+def test_cli_trigger_local_wait_runs_the_task_and_exits_zero(tmp_path: Path, pg_source: PgSource) -> None:
+    """`taskpack trigger introspect-data --payload ... --local --wait`, as README.md shows it (`-m` loads only this
+    task, so another task folder that fails to import cannot break this test)."""
+    from typer.testing import CliRunner
+
+    from runtime.cli import app
+
+    payload = {
+        "data_source_id": "ds-cli",
+        "credentials": pg_source.credentials(),
+        "filters": {"include_schemas": [pg_source.shop_schema]},
+        "profile": True,
+        "max_tables_to_profile": 2,
+    }
+    args = ["trigger", TASK, "--payload", json.dumps(payload), "--local", "--wait", "-m", "tasks.introspect_data.task", "--database-url", f"sqlite:///{tmp_path / 'cli.sqlite'}"]
+    try:
+        result = CliRunner().invoke(app, args)
+    finally:
+        reset_backends()
+    assert result.exit_code == 0, result.output
+    assert "COMPLETED" in result.output and "progress" in result.output
+    printed = json.loads(result.output[result.output.rindex("{\n") :])
+    assert counts_of(printed) == PG_SHOP_COUNTS and printed["profiled_tables"] == 2
+
+
 # -- PostgreSQL as the runtime database ----------------------------------------------------------------------------------
 def test_runs_on_a_postgresql_runtime_database(tmp_path: Path, pg_source: PgSource) -> None:
     url, drop = make_database("postgres", tmp_path)
