@@ -93,7 +93,12 @@ class _ExpectedEndings(logging.Filter):
         exc = record.exc_info[1] if record.exc_info else None
         from runtime.errors import RunFailed
 
-        return not isinstance(exc, RunFailed)
+        if isinstance(exc, RunFailed):
+            return False
+        if exc is not None and "Cancel" in type(exc).__name__:
+            return False  # a canceled run (or a parent awaiting one) is a normal ending
+        message = record.getMessage()
+        return not ("was cancelled" in message or "outcome was not recorded" in message)
 
 
 def _quiet_dbos_logs() -> None:

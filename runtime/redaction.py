@@ -14,7 +14,13 @@ from typing import Any
 from pydantic import SecretBytes, SecretStr
 
 MASK = "[REDACTED]"
-_SECRET_KEY = re.compile(r"(pass(word|wd)?|secret|token|api[_-]?key|authorization|private[_-]?key|credential|cookie)", re.I)
+# A key is secret when its last word is one of these: "password", "oauth_token", "client_secret", but not
+# "token_count" or "passage".
+_SECRET_KEY = re.compile(
+    r"(^|[_\-.])(password|passwd|pwd|secret|token|api[_-]?key|apikey|authorization|private[_-]?key|"
+    r"passphrase|credential|cookie|session[_-]?key)s?$",
+    re.I,
+)
 # Bounded repetitions: these run over arbitrary user text (a 300 KB string must not backtrack quadratically).
 _URL_PASSWORD = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.\-]{0,30}://)(?P<user>[^:/@\s]{1,256}):(?P<pw>[^@/\s]{1,512})@", re.I)
 _KV_PASSWORD = re.compile(r"(?P<key>\b(password|passwd|pwd|secret|token|api_key)\s*[=:]\s*)(?P<val>'[^']{0,512}'|\"[^\"]{0,512}\"|[^\s,;&]{1,512})", re.I)

@@ -61,6 +61,7 @@ class MetadataBuffer:
         self.engine = engine
         self.run_id = run_id
         self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()  # the periodic flusher and the end of an attempt never interleave
         self._view: dict[str, Any] = copy.deepcopy(initial or {})
         self._initial = copy.deepcopy(initial or {})
         self._ops: list[tuple[Any, ...]] = []
@@ -103,6 +104,18 @@ class MetadataBuffer:
 
     def flush(self) -> None:
         """Merge pending operations into the stored document in one transaction."""
+        with self._flush_lock:
+            for attempt in range(5):
+                try:
+                    self._flush_once()
+                    return
+                except sa.exc.OperationalError:
+                    # SQLite: another process committed between our read and write; re-read and merge again.
+                    if attempt == 4:
+                        raise
+                    time.sleep(0.05 * (attempt + 1))
+
+    def _flush_once(self) -> None:
         with self._lock:
             ops, self._ops = self._ops, []
         if not ops:
@@ -148,6 +161,7 @@ class LogBuffer:
         self.engine = engine
         self.run_id = run_id
         self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
         self._rows: list[dict[str, Any]] = []
 
     def add(self, level: str, message: str, fields: dict[str, Any], attempt: int | None) -> None:
@@ -167,6 +181,10 @@ class LogBuffer:
         return bool(self._rows)
 
     def flush(self) -> None:
+        with self._flush_lock:
+            self._flush_once()
+
+    def _flush_once(self) -> None:
         with self._lock:
             rows, self._rows = self._rows, []
         if not rows:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from runtime.backend import WORKFLOW_PREFIX, Backend, get_backend
 from runtime.errors import RunError, RunFailed, RunNotFoundError
 from runtime.models import LogEntry, Run, RunHandle, RunList, RunStatus
+from runtime.redaction import redact
 from runtime.status import map_status, status_clause
 from runtime.store import run_logs, run_metadata
 
@@ -56,8 +57,9 @@ def _to_run(status: Any, metadata: dict[str, Any] | None, now: float) -> Run:
         id=status.workflow_id,
         task_id=attrs.get("task") or (status.name or "").removeprefix(WORKFLOW_PREFIX),
         status=run_status,
-        payload=args[0] if args else None,
-        output=status.output if run_status is RunStatus.COMPLETED else None,
+        # The stored payload must keep secrets (the run needs them); what callers see has them masked.
+        payload=redact(args[0]) if args else None,
+        output=redact(status.output) if run_status is RunStatus.COMPLETED else None,
         error=error,
         attempts=attempts,
         metadata=metadata if metadata is not None else dict(run_options.get("metadata") or {}),
@@ -168,8 +170,13 @@ class Runs:
         """A new run of the same task with the same payload and tags."""
         from runtime.triggering import tasks
 
-        run = self.retrieve(run_id, database_url=database_url)
-        return tasks.trigger(run.task_id, run.payload, tags=run.tags or None, database_url=database_url)
+        backend = get_backend(database_url)
+        found = self._statuses(backend, [run_id])
+        if not found:
+            raise RunNotFoundError(run_id)
+        run = _to_run(found[0], {}, time.time())
+        args = (found[0].input or {}).get("args") or ()
+        return tasks.trigger(run.task_id, args[0] if args else None, tags=run.tags or None, database_url=database_url)
 
     def wait(self, run_id: str, timeout: float | None = None, *, database_url: str | None = None) -> Run:
         """Block until the run is final; raises TimeoutError after `timeout` seconds."""

@@ -184,3 +184,12 @@ def test_sync_trigger_inside_an_async_task_says_to_await_the_async_variant(worke
     run = runs.wait(tasks.trigger("t-async-parent-wrong-call", {}, max_attempts=1).id, timeout=20)
     assert run.status is RunStatus.FAILED
     assert "trigger_async" in run.error.message
+
+
+def test_secrets_in_a_payload_are_masked_when_shown_but_kept_for_execution(worker) -> None:
+    payload = {"credentials": {"host": "db", "password": "s3cr3t-pw"}, "dsn": "postgresql://u:s3cr3t-pw@db/x"}
+    run = runs.wait(tasks.trigger("t-echo", payload).id, timeout=20)
+    assert "s3cr3t-pw" not in run.model_dump_json()  # neither payload nor output shows it
+    assert run.payload["credentials"] == {"host": "db", "password": "[REDACTED]"}
+    replayed = runs.wait(runs.replay(run.id).id, timeout=20)
+    assert replayed.status is RunStatus.COMPLETED  # the replay ran with the real payload, not the masked one
