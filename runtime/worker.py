@@ -283,6 +283,35 @@ class Worker:
             if claimed == 1:
                 handles = DBOS._recover_pending_workflows([executor_id])
                 log.warning("worker %s is dead: recovered %d runs", executor_id, len(handles))
+        self._recover_orphans(now)
+
+    def _recover_orphans(self, now: float) -> None:
+        """Runs left executing by a worker that stopped (or vanished) without a heartbeat row at all.
+
+        Re-enqueueing is idempotent in DBOS (it only matches runs still PENDING under that executor), so two living
+        workers doing this at once cannot start a run twice.
+        """
+        assert self.backend is not None
+        ws = self.backend.workflows
+        with self.backend.engine.connect() as conn:
+            alive = {r[0] for r in conn.execute(sa.select(workers_table.c.executor_id)).all()}
+        with self.backend.sys_engine.connect() as conn:
+            owners = {
+                r[0]
+                for r in conn.execute(
+                    sa.select(ws.c.executor_id)
+                    .where(
+                        ws.c.status == "PENDING",
+                        ws.c.name.like("taskpack:%"),
+                        ws.c.updated_at < int((now - self.dead_worker_after) * 1000),
+                    )
+                    .distinct()
+                ).all()
+            }
+        orphaned = sorted(o for o in owners - alive if o and o != self.executor_id)
+        if orphaned:
+            handles = DBOS._recover_pending_workflows(orphaned)
+            log.warning("recovered %d runs left by stopped workers %s", len(handles), ", ".join(orphaned))
 
     def _expire_queued_runs(self) -> None:
         assert self.backend is not None

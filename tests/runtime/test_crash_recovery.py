@@ -19,9 +19,9 @@ from tests.runtime.conftest import make_database
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_worker(url: str, concurrency: int = 4) -> subprocess.Popen:
+def start_worker(url: str, concurrency: int = 4, executor_id: str | None = None) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.runtime.worker_process", url, str(concurrency)],
+        [sys.executable, "-m", "tests.runtime.worker_process", url, str(concurrency)] + ([executor_id] if executor_id else []),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -111,6 +111,30 @@ def test_two_postgres_workers_one_killed_the_other_finishes_all_runs(tmp_path: P
         assert len(finishers) == 1  # the survivor finished everything, including the dead worker's runs
     finally:
         for proc in (a, b):
+            if proc is not None:
+                stop(proc)
+        reset_backends()
+        drop()
+
+
+def test_runs_left_by_a_gracefully_stopped_worker_are_recovered_by_another_worker(tmp_path: Path) -> None:
+    """A worker that stops (SIGTERM) mid-run removes its heartbeat; a worker with another id picks its runs up."""
+    url, drop = make_database("postgres", tmp_path)
+    first = second = None
+    try:
+        first = start_worker(url, executor_id="box-a")
+        log, go = tmp_path / "steps.log", tmp_path / "go"
+        handle = tasks.trigger("t-three-steps", {"log": str(log), "go": str(go)}, database_url=url)
+        wait_for_lines(log, "step2-started")
+        stop(first)
+        assert runs.retrieve(handle.id, database_url=url).status is RunStatus.EXECUTING
+        go.touch()
+        second = start_worker(url, executor_id="box-b")
+        run = runs.wait(handle.id, timeout=60, database_url=url)
+        assert run.status is RunStatus.COMPLETED and run.executor_id == "box-b"
+        assert log.read_text().splitlines().count("step1") == 1
+    finally:
+        for proc in (first, second):
             if proc is not None:
                 stop(proc)
         reset_backends()
