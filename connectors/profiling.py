@@ -14,20 +14,42 @@ The sample is the whole table when the catalog says it is small; otherwise `TABL
 one so both statements see the same rows) or a `RAND() < p` filter where it does not (MySQL, Redshift), always capped
 with LIMIT. sqlglot writes each dialect's spelling (RANDOM/RAND, LENGTH/CHAR_LENGTH/LEN, TEXT/CHAR/STRING).
 Finally `semantic_hint` reads names, types and values to label each column (identifier, enum, email, ...).
+
+Every source's `profile()` first turns the caller's table name into a catalog entry, the same way everywhere:
+`parse_table_ref` reads the name in the source's dialect, `find_schema_table` / `find_database_table` look it up with
+one filtered `introspect()` (exact-case match first), and `profile_catalog_table` hands the entry to `profile_table`.
+What differs per source (default schema or database, where a bare name is looked up) stays in its `profile.py`.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
-from connectors.catalog import Column, ColumnProfile, NormalizedType, SemanticHint, TableKind, TableProfile, TableRef, ValueCount
+from connectors.catalog import (
+    CatalogFilters,
+    Column,
+    ColumnProfile,
+    NormalizedType,
+    SemanticHint,
+    Table,
+    TableKind,
+    TableProfile,
+    TableRef,
+    ValueCount,
+)
+from connectors.errors import NotFoundError, QueryError
 from connectors.results import QueryResult
+
+if TYPE_CHECKING:
+    from connectors.base import Connector
 
 # (sql, max_rows, timeout) -> QueryResult; usually `lambda sql, n, t: connector.query(sql, max_rows=n, timeout=t)`
 QueryFn = Callable[[str, int, float], QueryResult]
@@ -366,11 +388,133 @@ def profile_table(
     )
 
 
+# -- finding the table a profile() call names ----------------------------------------------------------------------
+def parse_table_ref(
+    table: TableRef | str, dialect: str, *, max_parts: int = 3, expected: str | None = None
+) -> TableRef:
+    """'db.schema.table' / '"Schema"."Table"' / 'table' -> TableRef, read in the source's sqlglot dialect (quotes
+    removed, case kept). `max_parts=2` for sources whose names stop at two parts; `expected` says, in the error,
+    what a name looks like there (MySQL: "table or database.table"). A TableRef is returned as it is."""
+    if isinstance(table, TableRef):
+        return table
+    try:
+        parsed = exp.to_table(table, dialect=dialect)
+    except SqlglotError:
+        raise QueryError(f"not a table name: {table!r}", code="invalid_argument") from None
+    too_many_parts = max_parts < 3 and bool(parsed.catalog)
+    if not isinstance(parsed, exp.Table) or not isinstance(parsed.this, exp.Identifier) or not parsed.name or too_many_parts:
+        hint = f" (expected {expected})" if expected else ""
+        raise QueryError(f"not a table name: {table!r}{hint}", code="invalid_argument")
+    return TableRef(name=parsed.name, schema=parsed.db or None, database=parsed.catalog or None)
+
+
+def check_connection_database(ref: TableRef, connected: str, *, ignore_case: bool = False) -> None:
+    """NotFoundError when `ref` names another database than the one the connection reads (PostgreSQL, SQL Server:
+    one database per connection, so a table elsewhere cannot be profiled through it)."""
+    if not ref.database:
+        return
+    same = ref.database.lower() == connected.lower() if ignore_case else ref.database == connected
+    if not same:
+        raise NotFoundError(
+            f"table {ref.name} is in database {ref.database!r}, but this connection is to {connected!r}",
+            details={"table": ref.name, "database": ref.database},
+        )
+
+
+def _catalog_candidates(
+    connector: "Connector", name: str, schema: str | None, database: str | None, *, exact_schema: bool
+) -> list[tuple[str, str, Table]]:
+    """(database, schema, table) entries for the name, from one `introspect()` narrowed by escaped globs (the filters
+    match case-insensitively); the exact-case matches when there are any, else every match."""
+    filters = CatalogFilters(
+        include_databases=[glob.escape(database)] if database else [],
+        include_schemas=[glob.escape(schema)] if schema else [],
+        include_tables=[glob.escape(name)],
+    )
+    matches = [(d.name, s.name, t) for d, s, t in connector.introspect(filters).iter_tables()]
+    exact = [
+        (d, s, t) for d, s, t in matches if t.name == name and (not exact_schema or schema is None or s == schema)
+    ]
+    return exact or matches
+
+
+def find_schema_table(
+    connector: "Connector",
+    name: str,
+    schema: str | None = None,
+    *,
+    preferred_schema: str | None = None,
+    qualify_hint: str = "the schema",
+) -> tuple[str, Table]:
+    """(schema, table) for sources whose connection reads one database (PostgreSQL, SQL Server, MySQL).
+
+    An exact-case match of name and schema wins over case-insensitive ones; with no schema given and several
+    candidates, the one in `preferred_schema` (`public`, `dbo`) wins. Otherwise NotFoundError, or a QueryError
+    `ambiguous_table` naming the candidates and asking for `qualify_hint`."""
+    candidates = [(s, t) for _, s, t in _catalog_candidates(connector, name, schema, None, exact_schema=True)]
+    if not candidates:
+        where = f"{schema}.{name}" if schema else name
+        raise NotFoundError(f"table {where} not found", details={"table": name, "schema": schema})
+    if len(candidates) > 1:
+        preferred = [(s, t) for s, t in candidates if preferred_schema is not None and s == preferred_schema]
+        if len(preferred) == 1 and schema is None:
+            return preferred[0]
+        names = ", ".join(f"{s}.{t.name}" for s, t in candidates)
+        raise QueryError(f"table name {name!r} is ambiguous ({names}); give {qualify_hint}", code="ambiguous_table")
+    return candidates[0]
+
+
+def find_database_table(
+    connector: "Connector", name: str, schema: str | None, database: str | None, *, qualify_hint: str
+) -> tuple[str, str, Table]:
+    """(database, schema, table) for sources whose connection sees several databases (Snowflake databases,
+    Databricks catalogs). An exact-case table name wins over case-insensitive matches (schema and database are
+    matched case-insensitively: Snowflake folds unquoted names to upper case). Otherwise NotFoundError, or a
+    QueryError `ambiguous_table` naming the candidates and asking for `qualify_hint`."""
+    candidates = _catalog_candidates(connector, name, schema, database, exact_schema=False)
+    where = ".".join(p for p in (database, schema, name) if p)
+    if not candidates:
+        raise NotFoundError(f"table {where} not found", details={"table": name, "schema": schema, "database": database})
+    if len(candidates) > 1:
+        names = ", ".join(f"{d}.{s}.{t.name}" for d, s, t in candidates)
+        raise QueryError(f"table name {name!r} is ambiguous ({names}); give {qualify_hint}", code="ambiguous_table")
+    return candidates[0]
+
+
+def profile_catalog_table(
+    connector: "Connector",
+    table: TableRef,
+    meta: Table,
+    sample_size: int,
+    *,
+    columns: Sequence[Column] | None = None,
+    query: QueryFn | None = None,
+) -> TableProfile:
+    """`profile_table` for a table found in the connector's catalog: its columns (or the `columns` given), kind,
+    row estimate and primary key. The statements go through the connector's own `query()` (guard, row limit,
+    timeout) unless `query` wraps it."""
+    return profile_table(
+        query or (lambda sql, max_rows, timeout: connector.query(sql, max_rows=max_rows, timeout=timeout)),
+        connector.dialect,
+        table,
+        meta.columns if columns is None else columns,
+        kind=meta.kind,
+        row_estimate=meta.row_count,
+        primary_key=meta.primary_key,
+        sample_size=sample_size,
+    )
+
+
 __all__ = [
     "SAMPLING_POLICIES",
     "QueryFn",
     "SamplingPolicy",
+    "check_connection_database",
     "choose_sample_method",
+    "find_database_table",
+    "find_schema_table",
+    "parse_table_ref",
+    "profile_catalog_table",
     "profile_table",
     "sample_query",
     "semantic_hint",

@@ -15,7 +15,7 @@ from sqlglot.errors import SqlglotError
 
 from connectors.catalog import CatalogFilters, TableProfile, TableRef
 from connectors.errors import NotFoundError, QueryError
-from connectors.profiling import profile_table
+from connectors.profiling import profile_catalog_table
 
 if TYPE_CHECKING:
     from connectors.bigquery.connection import BigQueryConnector
@@ -47,15 +47,8 @@ def profile_bigquery_table(connector: "BigQueryConnector", table: TableRef | str
         raise NotFoundError(f"table {dataset}.{ref.name} not found", details={"table": ref.name, "dataset": dataset})
     meta = matches[0]
     top_level = [c for c in meta.columns if "." not in c.name and c.normalized_type not in ("array", "struct")]
-    return profile_table(
-        lambda sql, max_rows, timeout: connector.query(sql, max_rows=max_rows, timeout=timeout),
-        connector.dialect,
-        TableRef(name=meta.name, schema=dataset, database=project),
-        top_level,
-        kind=meta.kind,
-        row_estimate=meta.row_count,
-        primary_key=meta.primary_key,
-        sample_size=sample_size,
+    return profile_catalog_table(
+        connector, TableRef(name=meta.name, schema=dataset, database=project), meta, sample_size, columns=top_level
     )
 
 

@@ -7,13 +7,10 @@ go through `query()`, so they pass the guard, the pushed LIMIT and the timeout l
 
 from __future__ import annotations
 
-import glob
 from typing import TYPE_CHECKING
 
-from connectors.catalog import CatalogFilters, Table, TableProfile, TableRef
-from connectors.errors import NotFoundError, QueryError
-from connectors.postgres.profile import parse_table_ref
-from connectors.profiling import profile_table
+from connectors.catalog import Table, TableProfile, TableRef
+from connectors.profiling import find_database_table, parse_table_ref, profile_catalog_table
 
 if TYPE_CHECKING:
     from connectors.databricks.connection import DatabricksConnector
@@ -24,33 +21,13 @@ def find_table(connector: "DatabricksConnector", ref: TableRef) -> tuple[str, st
     creds = connector.credentials
     database = ref.database or creds.catalog
     schema = ref.schema_ or creds.schema_
-    filters = CatalogFilters(
-        include_databases=[glob.escape(database)] if database else [],
-        include_schemas=[glob.escape(schema)] if schema else [],
-        include_tables=[glob.escape(ref.name)],
-    )
-    matches = [(d.name, s.name, t) for d, s, t in connector.introspect(filters).iter_tables()]
-    exact = [m for m in matches if m[2].name == ref.name]
-    candidates = exact or matches
-    where = ".".join(p for p in (database, schema, ref.name) if p)
-    if not candidates:
-        raise NotFoundError(f"table {where} not found", details={"table": ref.name, "schema": schema, "database": database})
-    if len(candidates) > 1:
-        names = ", ".join(f"{d}.{s}.{t.name}" for d, s, t in candidates)
-        raise QueryError(f"table name {where!r} is ambiguous ({names}); give catalog and schema", code="ambiguous_table")
-    return candidates[0]
+    return find_database_table(connector, ref.name, schema, database, qualify_hint="catalog and schema")
 
 
 def profile_databricks_table(connector: "DatabricksConnector", table: TableRef | str, sample_size: int) -> TableProfile:
     ref = parse_table_ref(table, connector.dialect)
     database, schema, meta = find_table(connector, ref)
-    return profile_table(
-        lambda sql, max_rows, timeout: connector.query(sql, max_rows=max_rows, timeout=timeout),
-        connector.dialect,
-        TableRef(name=meta.name, schema=schema, database=database),
-        meta.columns,
-        kind=meta.kind,
-        row_estimate=meta.row_count,
-        primary_key=meta.primary_key,
-        sample_size=sample_size,
-    )
+    return profile_catalog_table(connector, TableRef(name=meta.name, schema=schema, database=database), meta, sample_size)
+
+
+__all__ = ["find_table", "profile_databricks_table"]

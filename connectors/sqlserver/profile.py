@@ -7,13 +7,10 @@ profiler's statements go through `query()`, so they pass the guard, the TOP push
 
 from __future__ import annotations
 
-import glob
 from typing import TYPE_CHECKING
 
-from connectors.catalog import CatalogFilters, Table, TableProfile, TableRef
-from connectors.errors import NotFoundError, QueryError
-from connectors.postgres.profile import parse_table_ref
-from connectors.profiling import profile_table
+from connectors.catalog import Table, TableProfile, TableRef
+from connectors.profiling import check_connection_database, find_schema_table, parse_table_ref, profile_catalog_table
 
 if TYPE_CHECKING:
     from connectors.sqlserver.connection import SQLServerConnector
@@ -23,41 +20,15 @@ DEFAULT_SCHEMA = "dbo"
 
 def find_table(connector: "SQLServerConnector", ref: TableRef) -> tuple[str, Table]:
     """(schema, table) from the catalog; exact-case matches win, then `dbo` when no schema was given."""
-    database = connector.credentials.database
-    if ref.database and ref.database.lower() != database.lower():
-        raise NotFoundError(
-            f"table {ref.name} is in database {ref.database!r}, but this connection is to {database!r}",
-            details={"table": ref.name, "database": ref.database},
-        )
-    filters = CatalogFilters(
-        include_tables=[glob.escape(ref.name)],
-        include_schemas=[glob.escape(ref.schema_)] if ref.schema_ else [],
-    )
-    matches = [(s.name, t) for _, s, t in connector.introspect(filters).iter_tables()]
-    exact = [(s, t) for s, t in matches if t.name == ref.name and (ref.schema_ is None or s == ref.schema_)]
-    candidates = exact or matches
-    if not candidates:
-        where = f"{ref.schema_}.{ref.name}" if ref.schema_ else ref.name
-        raise NotFoundError(f"table {where} not found", details={"table": ref.name, "schema": ref.schema_})
-    if len(candidates) > 1:
-        default = [(s, t) for s, t in candidates if s == DEFAULT_SCHEMA]
-        if len(default) == 1 and ref.schema_ is None:
-            return default[0]
-        names = ", ".join(f"{s}.{t.name}" for s, t in candidates)
-        raise QueryError(f"table name {ref.name!r} is ambiguous ({names}); give the schema", code="ambiguous_table")
-    return candidates[0]
+    # SQL Server database names are case-insensitive under the default collations
+    check_connection_database(ref, connector.credentials.database, ignore_case=True)
+    return find_schema_table(connector, ref.name, ref.schema_, preferred_schema=DEFAULT_SCHEMA)
 
 
 def profile_sqlserver_table(connector: "SQLServerConnector", table: TableRef | str, sample_size: int) -> TableProfile:
     ref = parse_table_ref(table, connector.dialect)
     schema, meta = find_table(connector, ref)
-    return profile_table(
-        lambda sql, max_rows, timeout: connector.query(sql, max_rows=max_rows, timeout=timeout),
-        connector.dialect,
-        TableRef(name=meta.name, schema=schema),
-        meta.columns,
-        kind=meta.kind,
-        row_estimate=meta.row_count,
-        primary_key=meta.primary_key,
-        sample_size=sample_size,
-    )
+    return profile_catalog_table(connector, TableRef(name=meta.name, schema=schema), meta, sample_size)
+
+
+__all__ = ["DEFAULT_SCHEMA", "find_table", "profile_sqlserver_table"]
