@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar, Sequence
 
 from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import _Credentials
-from connectors.results import ConnectionTest, QueryResult
+from connectors.errors import ConnectorError, QueryError
+from connectors.results import ConnectionTest, QueryResult, ResultColumn
 
 log = logging.getLogger("connectors")
 
@@ -104,3 +106,69 @@ class Connector(ABC):
         from connectors.sql_guard import check_read_only
 
         return check_read_only(sql, self.dialect)
+
+
+# -- mechanics every source shares ----------------------------------------------------------------------------------
+def elapsed_ms(started: float) -> float:
+    """Milliseconds since `started` (a `time.perf_counter()` reading), as results and logs report them."""
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+def check_query_limits(max_rows: int, timeout: float) -> None:
+    """A QueryError `invalid_argument` for a negative row limit or a timeout that is not positive, before anything
+    reaches the source."""
+    if max_rows < 0:
+        raise QueryError(f"max_rows must be >= 0, got {max_rows}", code="invalid_argument")
+    if timeout <= 0:
+        raise QueryError(f"timeout must be > 0 seconds, got {timeout}", code="invalid_argument")
+
+
+def run_connection_test(round_trip: Callable[[], str | None]) -> ConnectionTest:
+    """`test_connection()` for every source: time one `round_trip()` (which opens the connection if needed and
+    returns the server version, or None when the source has none to tell). A ConnectorError it raises becomes
+    `ok=False` with the error, so a test never raises for source failures; the source maps its driver's errors."""
+    started = time.perf_counter()
+    try:
+        version = round_trip()
+    except ConnectorError as exc:
+        return ConnectionTest(ok=False, error=exc.to_dict())
+    return ConnectionTest(ok=True, latency_ms=elapsed_ms(started), server_version=version)
+
+
+def finished_query(
+    logger: logging.Logger,
+    source: str,
+    columns: list[ResultColumn],
+    rows: list[list[Any]],
+    truncated: bool,
+    started: float,
+) -> QueryResult:
+    """The QueryResult of a statement that ran since `started`, logged as `query finished` with its size."""
+    took = elapsed_ms(started)
+    logger.info("query finished", extra={"source": source, "rows": len(rows), "truncated": truncated, "elapsed_ms": took})
+    return QueryResult(columns=columns, rows=rows, row_count=len(rows), truncated=truncated, elapsed_ms=took)
+
+
+def log_introspected(logger: logging.Logger, source: str, catalog: Catalog, started: float, **fields: Any) -> None:
+    """Log a finished `introspect()` (`introspected catalog`): tables, round trips, time, and any source fields."""
+    logger.info(
+        "introspected catalog",
+        extra={
+            "source": source,
+            "tables": catalog.table_count,
+            "round_trips": catalog.round_trips,
+            **fields,
+            "elapsed_ms": elapsed_ms(started),
+        },
+    )
+
+
+def close_quietly(resource: Any) -> None:
+    """Close a driver connection, session or cursor that is being dropped (broken, abandoned, or the connector is
+    closing): it is gone either way, so a failure to close it changes nothing and is not raised."""
+    if resource is None:
+        return
+    try:
+        resource.close()
+    except Exception:
+        pass

@@ -26,7 +26,16 @@ from typing import Any, Callable, ClassVar, Literal, Sequence, TypeVar
 
 from google.cloud import bigquery
 
-from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Connector, ProgressCallback
+from connectors.base import (
+    DEFAULT_MAX_ROWS,
+    DEFAULT_TIMEOUT_S,
+    Connector,
+    ProgressCallback,
+    check_query_limits,
+    finished_query,
+    log_introspected,
+    run_connection_test,
+)
 from connectors.bigquery.auth import API_RETRY, build_client, secrets_of
 from connectors.bigquery.catalog import BigQueryCatalogReader
 from connectors.bigquery.errors import map_error
@@ -118,13 +127,12 @@ class BigQueryConnector(Connector):
 
     # -- the interface -----------------------------------------------------------------------------------------------
     def test_connection(self) -> ConnectionTest:
-        start = time.perf_counter()
-        try:
-            self._cancel_requested.clear()
-            self._run_job("SELECT 1", None, max_rows=1, timeout=30)
-        except ConnectorError as exc:
-            return ConnectionTest(ok=False, error=exc.to_dict())
-        return ConnectionTest(ok=True, latency_ms=round((time.perf_counter() - start) * 1000, 3), server_version=None)
+        return run_connection_test(self._round_trip)
+
+    def _round_trip(self) -> None:
+        """A `SELECT 1` job (BigQuery reports no server version)."""
+        self._cancel_requested.clear()
+        self._run_job("SELECT 1", None, max_rows=1, timeout=30)
 
     def estimate_bytes(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None, timeout: float = 30) -> int:
         """Bytes the query would process, from a dry run (nothing is billed, nothing runs)."""
@@ -147,10 +155,7 @@ class BigQueryConnector(Connector):
         max_rows: int = DEFAULT_MAX_ROWS,
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> QueryResult:
-        if max_rows < 0:
-            raise QueryError(f"max_rows must be >= 0, got {max_rows}", code="invalid_argument")
-        if timeout <= 0:
-            raise QueryError(f"timeout must be > 0 seconds, got {timeout}", code="invalid_argument")
+        check_query_limits(max_rows, timeout)
         checked = self.guard(sql)  # ReadOnlyViolation before anything reaches BigQuery
         self._cancel_requested.clear()
         limit = self.credentials.maximum_bytes_billed
@@ -164,9 +169,7 @@ class BigQueryConnector(Connector):
                 )
         start = time.perf_counter()
         columns, rows, truncated = self._run_job(checked, params, max_rows=max_rows, timeout=timeout)
-        elapsed_ms = round((time.perf_counter() - start) * 1000, 3)
-        log.info("query finished", extra={"source": self.source_type, "rows": len(rows), "truncated": truncated, "elapsed_ms": elapsed_ms})
-        return QueryResult(columns=columns, rows=rows, row_count=len(rows), truncated=truncated, elapsed_ms=elapsed_ms)
+        return finished_query(log, self.source_type, columns, rows, truncated, start)
 
     def _run_job(
         self, sql: str, params: Any, *, max_rows: int, timeout: float
@@ -233,11 +236,7 @@ class BigQueryConnector(Connector):
             catalog = self._call(lambda: reader.read(filters, progress), timeout=1800, what="introspection")
         except ConnectorError:
             raise
-        log.info(
-            "introspected catalog",
-            extra={"source": self.source_type, "tables": catalog.table_count, "round_trips": catalog.round_trips,
-                   "api_fallback": reader.used_api_fallback, "elapsed_ms": round((time.perf_counter() - start) * 1000, 3)},
-        )
+        log_introspected(log, self.source_type, catalog, start, api_fallback=reader.used_api_fallback)
         return catalog
 
     def profile(self, table: TableRef | str, sample_size: int = 10_000) -> TableProfile:

@@ -28,14 +28,24 @@ from typing import Any, ClassVar, Sequence
 from databricks import sql as dbsql
 from databricks.sql import exc as dbx
 
-from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Connector, ProgressCallback
+from connectors.base import (
+    DEFAULT_MAX_ROWS,
+    DEFAULT_TIMEOUT_S,
+    Connector,
+    ProgressCallback,
+    check_query_limits,
+    close_quietly,
+    finished_query,
+    log_introspected,
+    run_connection_test,
+)
 from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import DatabricksCredentials
 from connectors.databricks.auth import connect_kwargs
 from connectors.databricks.catalog import DatabricksCatalogReader
 from connectors.databricks.errors import error_class, map_error
 from connectors.databricks.statements import push_row_limit, statement_timeout_seconds, statement_timeout_sql
-from connectors.errors import ConnectorError, QueryError
+from connectors.errors import ConnectorError
 from connectors.results import ConnectionTest, QueryResult, ResultColumn
 
 log = logging.getLogger("connectors.databricks")
@@ -95,23 +105,14 @@ class DatabricksConnector(Connector):
 
     def _discard_connection(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:
-                pass
+        close_quietly(conn)
 
     def _close(self) -> None:
         self._discard_connection()
 
     # -- the interface -----------------------------------------------------------------------------------------------
     def test_connection(self) -> ConnectionTest:
-        start = time.perf_counter()
-        try:
-            version = self._version()
-        except ConnectorError as exc:
-            return ConnectionTest(ok=False, error=exc.to_dict())
-        return ConnectionTest(ok=True, latency_ms=round((time.perf_counter() - start) * 1000, 3), server_version=version)
+        return run_connection_test(self._version)
 
     def _version(self) -> str | None:
         conn = self._connection()
@@ -134,10 +135,7 @@ class DatabricksConnector(Connector):
         max_rows: int = DEFAULT_MAX_ROWS,
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> QueryResult:
-        if max_rows < 0:
-            raise QueryError(f"max_rows must be >= 0, got {max_rows}", code="invalid_argument")
-        if timeout <= 0:
-            raise QueryError(f"timeout must be > 0 seconds, got {timeout}", code="invalid_argument")
+        check_query_limits(max_rows, timeout)
         checked = self.guard(sql)  # raises ReadOnlyViolation before anything reaches the warehouse
         statement = push_row_limit(checked, max_rows)
         conn = self._connection()
@@ -149,12 +147,7 @@ class DatabricksConnector(Connector):
             error = self._failure(exc, timeout_s=timeout)
             log.info("query failed", extra={"source": self.source_type, "code": error.code})
             raise error from None
-        elapsed_ms = round((time.perf_counter() - start) * 1000, 3)
-        log.info(
-            "query finished",
-            extra={"source": self.source_type, "rows": len(rows), "truncated": truncated, "elapsed_ms": elapsed_ms},
-        )
-        return QueryResult(columns=columns, rows=rows, row_count=len(rows), truncated=truncated, elapsed_ms=elapsed_ms)
+        return finished_query(log, self.source_type, columns, rows, truncated, start)
 
     def _apply_statement_timeout(self, conn: Any, timeout: float) -> None:
         seconds = statement_timeout_seconds(timeout)
@@ -199,10 +192,7 @@ class DatabricksConnector(Connector):
             timer.cancel()
             with self._state_lock:
                 self._active_cursor = None
-            try:
-                cursor.close()
-            except Exception:
-                pass
+            close_quietly(cursor)
 
     def _failure(self, exc: BaseException, *, timeout_s: float | None = None) -> ConnectorError:
         error = map_error(
@@ -261,15 +251,7 @@ class DatabricksConnector(Connector):
                 catalog = reader.read(filters, progress, unity=False)
         except dbx.Error as exc:
             raise self._failure(exc) from None
-        log.info(
-            "introspected catalog",
-            extra={
-                "source": self.source_type,
-                "tables": catalog.table_count,
-                "round_trips": catalog.round_trips,
-                "elapsed_ms": round((time.perf_counter() - start) * 1000, 3),
-            },
-        )
+        log_introspected(log, self.source_type, catalog, start)
         return catalog
 
     def profile(self, table: TableRef | str, sample_size: int = 10_000) -> TableProfile:

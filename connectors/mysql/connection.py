@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import pymysql
 import pymysql.cursors
 
-from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Connector, ProgressCallback
+from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Connector, ProgressCallback, close_quietly, run_connection_test
 from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import MySQLCredentials
 from connectors.errors import ConnectorError, NetworkError, QueryError
@@ -154,11 +154,7 @@ class MySQLConnector(Connector):
     def _drop_connection(self) -> None:
         with self._open_lock:
             conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:
-                pass  # already broken; the socket is gone either way
+        close_quietly(conn)  # already broken; the socket is gone either way
 
     def _close(self) -> None:
         # Closed from another thread while a statement runs: stop it on the server first (a closed socket alone does
@@ -188,22 +184,19 @@ class MySQLConnector(Connector):
 
     # -- interface -------------------------------------------------------------------------------------------------
     def test_connection(self) -> ConnectionTest:
-        started = time.perf_counter()
+        return run_connection_test(self._round_trip)
+
+    def _round_trip(self) -> str:
+        """A ping on the (opened if needed) connection; the version the server announced at login."""
+        conn = self._connection()
         try:
-            conn = self._connection()
             with self._query_lock:
                 conn.ping(reconnect=False)
-        except ConnectorError as error:
-            return ConnectionTest(ok=False, error=error.to_dict())
         except pymysql.MySQLError as exc:
             error = map_error(exc, secrets=self._secrets())
             self._drop_connection()
-            return ConnectionTest(ok=False, error=error.to_dict())
-        return ConnectionTest(
-            ok=True,
-            latency_ms=round((time.perf_counter() - started) * 1000, 2),
-            server_version=self.server.version_string,
-        )
+            raise error from None
+        return self.server.version_string
 
     def query(
         self,

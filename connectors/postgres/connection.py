@@ -27,10 +27,20 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.tokens import TokenType
 
-from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Connector, ProgressCallback
+from connectors.base import (
+    DEFAULT_MAX_ROWS,
+    DEFAULT_TIMEOUT_S,
+    Connector,
+    ProgressCallback,
+    check_query_limits,
+    close_quietly,
+    finished_query,
+    log_introspected,
+    run_connection_test,
+)
 from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import PostgresCredentials, RedshiftCredentials
-from connectors.errors import ConnectorError, QueryError
+from connectors.errors import ConnectorError
 from connectors.postgres.catalog import CatalogQuery, PostgresCatalogReader
 from connectors.postgres.errors import map_connect_error, map_query_error
 from connectors.results import ConnectionTest, QueryResult, ResultColumn
@@ -147,11 +157,7 @@ class PostgresConnector(Connector):
 
     def _discard_connection(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:
-                pass
+        close_quietly(conn)
 
     def _close(self) -> None:
         if self._running.is_set():  # closing the socket alone would leave the statement running on the server
@@ -160,24 +166,20 @@ class PostgresConnector(Connector):
 
     # -- the interface -----------------------------------------------------------------------------------------------
     def test_connection(self) -> ConnectionTest:
-        start = time.perf_counter()
+        return run_connection_test(self._round_trip)
+
+    def _round_trip(self) -> str | None:
+        """`SELECT 1` on the (opened if needed) connection; the server version the login reported."""
+        conn = self._connection()
         try:
-            conn = self._connection()
             with conn.cursor() as cur:
                 cur.execute("SELECT 1")
                 cur.fetchone()
             conn.rollback()
-        except ConnectorError as exc:
-            return ConnectionTest(ok=False, error=exc.to_dict())
         except psycopg.Error as exc:
             self._rollback_quietly()
-            error = map_query_error(exc, source=self.source_label, secrets=self._secrets)
-            return ConnectionTest(ok=False, error=error.to_dict())
-        return ConnectionTest(
-            ok=True,
-            latency_ms=round((time.perf_counter() - start) * 1000, 3),
-            server_version=conn.info.parameter_status("server_version"),
-        )
+            raise map_query_error(exc, source=self.source_label, secrets=self._secrets) from None
+        return conn.info.parameter_status("server_version")
 
     def query(
         self,
@@ -186,10 +188,7 @@ class PostgresConnector(Connector):
         max_rows: int = DEFAULT_MAX_ROWS,
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> QueryResult:
-        if max_rows < 0:
-            raise QueryError(f"max_rows must be >= 0, got {max_rows}", code="invalid_argument")
-        if timeout <= 0:
-            raise QueryError(f"timeout must be > 0 seconds, got {timeout}", code="invalid_argument")
+        check_query_limits(max_rows, timeout)
         checked = self.guard(sql)  # raises ReadOnlyViolation before anything reaches the server
         conn = self._connection()
         start = time.perf_counter()
@@ -217,12 +216,7 @@ class PostgresConnector(Connector):
             watchdog.cancel()
             self._running.clear()
         self._rollback_quietly()
-        elapsed_ms = round((time.perf_counter() - start) * 1000, 3)
-        log.info(
-            "query finished",
-            extra={"source": self.source_type, "rows": len(rows), "truncated": truncated, "elapsed_ms": elapsed_ms},
-        )
-        return QueryResult(columns=columns, rows=rows, row_count=len(rows), truncated=truncated, elapsed_ms=elapsed_ms)
+        return finished_query(log, self.source_type, columns, rows, truncated, start)
 
     def _set_statement_timeout(self, conn: psycopg.Connection[Any], timeout: float) -> None:
         # set_config(..., is_local => true): lives only as long as this query's (read-only) transaction. A bare number
@@ -328,15 +322,7 @@ class PostgresConnector(Connector):
             self._rollback_quietly()
             if self._conn is not None and not self._conn.closed:
                 self._conn.isolation_level = None
-        log.info(
-            "introspected catalog",
-            extra={
-                "source": self.source_type,
-                "tables": catalog.table_count,
-                "round_trips": catalog.round_trips,
-                "elapsed_ms": round((time.perf_counter() - start) * 1000, 3),
-            },
-        )
+        log_introspected(log, self.source_type, catalog, start)
         return catalog
 
     def profile(self, table: TableRef | str, sample_size: int = 10_000) -> TableProfile:

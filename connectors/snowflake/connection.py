@@ -29,7 +29,17 @@ from typing import Any, Callable, ClassVar, Sequence, TypeVar
 import snowflake.connector
 from snowflake.connector.constants import FIELD_ID_TO_NAME
 
-from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Connector, ProgressCallback
+from connectors.base import (
+    DEFAULT_MAX_ROWS,
+    DEFAULT_TIMEOUT_S,
+    Connector,
+    ProgressCallback,
+    check_query_limits,
+    close_quietly,
+    finished_query,
+    log_introspected,
+    run_connection_test,
+)
 from connectors.deadline import Abandoned, run_with_deadline
 from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import SnowflakeCredentials
@@ -100,7 +110,7 @@ class SnowflakeConnector(Connector):
         if conn is None:
             return
         # logging out of a session that is still busy can itself wait on the server: do it off the caller's thread
-        discard = self._pool.discard if self._pool is not None else _close_quietly
+        discard = self._pool.discard if self._pool is not None else close_quietly
         threading.Thread(target=discard, args=(conn,), name="snowflake-abandon", daemon=True).start()
 
     def _close(self) -> None:
@@ -112,7 +122,7 @@ class SnowflakeConnector(Connector):
         elif self._pool is not None:
             self._pool.discard(conn)
         else:
-            _close_quietly(conn)
+            close_quietly(conn)
 
     # -- running statements -----------------------------------------------------------------------------------------
     def _watch(self, work: Callable[[], T], *, deadline_s: float) -> T:
@@ -182,17 +192,16 @@ class SnowflakeConnector(Connector):
 
     # -- the interface -----------------------------------------------------------------------------------------------
     def test_connection(self) -> ConnectionTest:
-        start = time.perf_counter()
-        version: str | None = None
+        return run_connection_test(self._version)
+
+    def _version(self) -> str | None:
+        """CURRENT_VERSION() on the session (taken from the pool or logged in if needed)."""
         try:
-            try:
-                _, rows, _ = self._run_statement("SELECT CURRENT_VERSION()", None, max_rows=1, timeout=30)
-                version = str(rows[0][0]) if rows else None
-            except QueryError:  # stand-ins without CURRENT_VERSION(): a plain round trip proves the session
-                self._run_statement("SELECT 1", None, max_rows=1, timeout=30)
-        except ConnectorError as exc:
-            return ConnectionTest(ok=False, error=exc.to_dict())
-        return ConnectionTest(ok=True, latency_ms=round((time.perf_counter() - start) * 1000, 3), server_version=version)
+            _, rows, _ = self._run_statement("SELECT CURRENT_VERSION()", None, max_rows=1, timeout=30)
+            return str(rows[0][0]) if rows else None
+        except QueryError:  # stand-ins without CURRENT_VERSION(): a plain round trip proves the session
+            self._run_statement("SELECT 1", None, max_rows=1, timeout=30)
+            return None
 
     def query(
         self,
@@ -201,10 +210,7 @@ class SnowflakeConnector(Connector):
         max_rows: int = DEFAULT_MAX_ROWS,
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> QueryResult:
-        if max_rows < 0:
-            raise QueryError(f"max_rows must be >= 0, got {max_rows}", code="invalid_argument")
-        if timeout <= 0:
-            raise QueryError(f"timeout must be > 0 seconds, got {timeout}", code="invalid_argument")
+        check_query_limits(max_rows, timeout)
         checked = self.guard(sql)  # ReadOnlyViolation before anything reaches Snowflake
         if isinstance(params, dict):
             checked, params = bind_named_parameters(checked, params, self.dialect)
@@ -213,9 +219,7 @@ class SnowflakeConnector(Connector):
         columns, rows, truncated = self._run_statement(
             with_row_limit(checked, max_rows, self.dialect), params, max_rows=max_rows, timeout=timeout
         )
-        elapsed_ms = round((time.perf_counter() - start) * 1000, 3)
-        log.info("query finished", extra={"source": self.source_type, "rows": len(rows), "truncated": truncated, "elapsed_ms": elapsed_ms})
-        return QueryResult(columns=columns, rows=rows, row_count=len(rows), truncated=truncated, elapsed_ms=elapsed_ms)
+        return finished_query(log, self.source_type, columns, rows, truncated, start)
 
     def cancel(self) -> None:
         self._cancel_requested.set()
@@ -260,25 +264,10 @@ class SnowflakeConnector(Connector):
         start = time.perf_counter()
         reader = SnowflakeCatalogReader(self._catalog_run, default_database=self.credentials.database)
         catalog = reader.read(filters, progress)
-        log.info(
-            "introspected catalog",
-            extra={
-                "source": self.source_type,
-                "tables": catalog.table_count,
-                "round_trips": catalog.round_trips,
-                "elapsed_ms": round((time.perf_counter() - start) * 1000, 3),
-            },
-        )
+        log_introspected(log, self.source_type, catalog, start)
         return catalog
 
     def profile(self, table: TableRef | str, sample_size: int = 10_000) -> TableProfile:
         from connectors.snowflake.profile import profile_snowflake_table
 
         return profile_snowflake_table(self, table, sample_size)
-
-
-def _close_quietly(conn: Any) -> None:
-    try:
-        conn.close()
-    except Exception:
-        pass

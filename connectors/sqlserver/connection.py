@@ -28,7 +28,17 @@ from typing import Any, ClassVar, Sequence
 
 import pyodbc
 
-from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Connector, ProgressCallback
+from connectors.base import (
+    DEFAULT_MAX_ROWS,
+    DEFAULT_TIMEOUT_S,
+    Connector,
+    ProgressCallback,
+    check_query_limits,
+    close_quietly,
+    finished_query,
+    log_introspected,
+    run_connection_test,
+)
 from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import SQLServerCredentials
 from connectors.errors import ConnectorError, QueryError
@@ -104,11 +114,7 @@ class SQLServerConnector(Connector):
 
     def _discard_connection(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:
-                pass
+        close_quietly(conn)
 
     def _close(self) -> None:
         self._discard_connection()
@@ -124,18 +130,19 @@ class SQLServerConnector(Connector):
 
     # -- the interface -----------------------------------------------------------------------------------------------
     def test_connection(self) -> ConnectionTest:
-        start = time.perf_counter()
+        return run_connection_test(self._round_trip)
+
+    def _round_trip(self) -> str:
+        """The server's product version, read on the (opened if needed) connection."""
+        conn = self._connection()
         try:
-            conn = self._connection()
             version = conn.execute(SERVER_VERSION_SQL).fetchone()[0]
             conn.rollback()
-        except ConnectorError as exc:
-            return ConnectionTest(ok=False, error=exc.to_dict())
         except pyodbc.Error as exc:
             self._after_failure()
-            return ConnectionTest(ok=False, error=map_error(exc, secrets=self._secrets).to_dict())
+            raise map_error(exc, secrets=self._secrets) from None
         self._server_version = version
-        return ConnectionTest(ok=True, latency_ms=round((time.perf_counter() - start) * 1000, 3), server_version=version)
+        return version
 
     def query(
         self,
@@ -144,10 +151,7 @@ class SQLServerConnector(Connector):
         max_rows: int = DEFAULT_MAX_ROWS,
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> QueryResult:
-        if max_rows < 0:
-            raise QueryError(f"max_rows must be >= 0, got {max_rows}", code="invalid_argument")
-        if timeout <= 0:
-            raise QueryError(f"timeout must be > 0 seconds, got {timeout}", code="invalid_argument")
+        check_query_limits(max_rows, timeout)
         if isinstance(params, dict):
             raise QueryError("SQL Server queries take positional parameters (? markers), not a dict", code="invalid_argument")
         checked = self.guard(sql)  # raises ReadOnlyViolation before anything reaches the server
@@ -168,12 +172,7 @@ class SQLServerConnector(Connector):
             log.info("query failed", extra={"source": self.source_type, "code": error.code})
             raise error from None
         self._rollback_quietly()  # read-only: nothing a statement did survives it
-        elapsed_ms = round((time.perf_counter() - start) * 1000, 3)
-        log.info(
-            "query finished",
-            extra={"source": self.source_type, "rows": len(rows), "truncated": truncated, "elapsed_ms": elapsed_ms},
-        )
-        return QueryResult(columns=columns, rows=rows, row_count=len(rows), truncated=truncated, elapsed_ms=elapsed_ms)
+        return finished_query(log, self.source_type, columns, rows, truncated, start)
 
     def _run(
         self, conn: Any, statement: str, params: Sequence[Any] | None, max_rows: int, timeout: float
@@ -263,15 +262,7 @@ class SQLServerConnector(Connector):
             raise error from None
         finally:
             self._rollback_quietly()
-        log.info(
-            "introspected catalog",
-            extra={
-                "source": self.source_type,
-                "tables": catalog.table_count,
-                "round_trips": catalog.round_trips,
-                "elapsed_ms": round((time.perf_counter() - start) * 1000, 3),
-            },
-        )
+        log_introspected(log, self.source_type, catalog, start)
         return catalog
 
     def profile(self, table: TableRef | str, sample_size: int = 10_000) -> TableProfile:
