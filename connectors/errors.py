@@ -7,7 +7,19 @@ gives one) onto these classes, and never puts a secret into `message` or `detail
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
+
+#: what a secret is replaced with in any text a connector passes on
+SECRET_MASK = "**********"
+
+
+def redact_secrets(text: str, secrets: Sequence[str], mask: str = SECRET_MASK) -> str:
+    """`text` with every secret replaced by `mask`: driver messages are scrubbed before they become an error's message
+    or details, in case a driver ever echoes a password or token (never expected, always checked)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, mask)
+    return text
 
 
 class ConnectorError(Exception):
@@ -136,5 +148,7 @@ __all__ = [
     "QueryError",
     "QueryTimeoutError",
     "ReadOnlyViolation",
+    "SECRET_MASK",
     "UnsupportedError",
+    "redact_secrets",
 ]

@@ -32,18 +32,12 @@ from connectors.errors import (
     QueryCanceledError,
     QueryError,
     QueryTimeoutError,
+    redact_secrets,
 )
 
 SOURCE = "BigQuery"
 TIMEOUT_REASONS = frozenset({"timeout", "jobTimeout"})
 RETRYABLE_REASONS = frozenset({"quotaExceeded", "rateLimitExceeded", "backendError", "jobRateLimitExceeded"})
-
-
-def redact(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "**********")
-    return text
 
 
 def reason_of(exc: BaseException) -> str | None:
@@ -71,7 +65,7 @@ def map_error(
     if isinstance(exc, ConnectorError):
         return exc
     reason = reason_of(exc)
-    message = redact(_message(exc), secrets)
+    message = redact_secrets(_message(exc), secrets)
     details: dict[str, Any] = {"driver_error": type(exc).__name__, "reason": reason}
     code = getattr(exc, "code", None)
     if isinstance(code, int):

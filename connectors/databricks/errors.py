@@ -24,6 +24,7 @@ from connectors.errors import (
     QueryCanceledError,
     QueryError,
     QueryTimeoutError,
+    redact_secrets,
 )
 
 _ERROR_CLASS = re.compile(r"\[([A-Z][A-Z0-9_]*)(?:\.[A-Z0-9_]+)*\]")
@@ -34,13 +35,6 @@ NOT_FOUND_CLASSES = {"NO_SUCH_CATALOG_EXCEPTION", "CATALOG_NOT_FOUND", "SCHEMA_N
 TIMEOUT_CLASSES = {"QUERY_EXECUTION_TIMEOUT_EXCEEDED"}
 TIMEOUT_SQLSTATES = {"57KD0"}
 CANCELED_SQLSTATES = {"57014"}
-
-
-def redact(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "**********")
-    return text
 
 
 def error_class(message: str) -> str | None:
@@ -81,7 +75,7 @@ def map_error(
         return exc
     from databricks.sql import exc as dbx
 
-    message = redact(_message(exc), secrets)
+    message = redact_secrets(_message(exc), secrets)
     http = _http_code(exc)
     cls = error_class(message)
     state = sqlstate(message)

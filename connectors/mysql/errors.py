@@ -2,7 +2,7 @@
 
 Server errors carry their number in `exc.args[0]`; client-side failures use the 2000-range CR_* numbers, and a
 connection PyMySQL already closed raises `InterfaceError(0, '')`. Messages are the server's own text, which names the
-user and host but never the password; `scrub()` still removes the password should a message ever contain it.
+user and host but never the password; `map_error` still removes the password should a message ever contain it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from connectors.errors import (
     QueryCanceledError,
     QueryError,
     QueryTimeoutError,
+    redact_secrets,
 )
 
 ER_DBACCESS_DENIED = 1044
@@ -79,13 +80,6 @@ def error_number(exc: BaseException) -> int | None:
     return None
 
 
-def scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
 def map_error(
     exc: BaseException,
     *,
@@ -101,7 +95,7 @@ def map_error(
     watchdog), which is how an ER_QUERY_INTERRUPTED becomes a cancel or a timeout rather than a plain query error.
     """
     number = error_number(exc)
-    text = scrub(str(exc.args[1]) if len(getattr(exc, "args", ())) > 1 else str(exc), secrets)
+    text = redact_secrets(str(exc.args[1]) if len(getattr(exc, "args", ())) > 1 else str(exc), secrets, mask="***")
     details: dict[str, Any] = {"mysql_errno": number, **(context or {})}
     if isinstance(exc, OSError) and not isinstance(exc, pymysql.MySQLError):
         return NetworkError(f"mysql connection failed: {type(exc).__name__}", details=details)
@@ -134,4 +128,4 @@ def map_error(
     return QueryError(f"mysql query failed: {text}", details=details)
 
 
-__all__ = ["CONNECTION_BROKEN", "error_number", "map_error", "scrub"]
+__all__ = ["CONNECTION_BROKEN", "error_number", "map_error"]

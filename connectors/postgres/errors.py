@@ -24,6 +24,7 @@ from connectors.errors import (
     QueryError,
     QueryTimeoutError,
     ReadOnlyViolation,
+    redact_secrets,
 )
 
 _AUTH_PATTERNS = re.compile(
@@ -35,14 +36,6 @@ _AUTH_PATTERNS = re.compile(
 _MISSING_DATABASE = re.compile(r"database \".*\" does not exist", re.IGNORECASE)
 _NO_DATABASE_PRIVILEGE = re.compile(r"permission denied for database", re.IGNORECASE)
 _SSL_CONFIG = re.compile(r"SSL was required|sslmode value|root certificate file|certificate verify failed", re.IGNORECASE)
-
-
-def redact(text: str, secrets: Sequence[str]) -> str:
-    """Replace every secret that could have leaked into a driver message (never expected, always checked)."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "**********")
-    return text
 
 
 def _connection_message(exc: BaseException) -> str:
@@ -57,7 +50,7 @@ def map_connect_error(exc: BaseException, *, source: str, secrets: Sequence[str]
     """Classify a failure to open a connection (no SQLSTATE available, see module docstring)."""
     if isinstance(exc, ConnectorError):
         return exc
-    message = redact(_connection_message(exc), secrets)
+    message = redact_secrets(_connection_message(exc), secrets)
     details: dict[str, Any] = {"driver_error": type(exc).__name__}
     if _AUTH_PATTERNS.search(message):
         return AuthError(f"{source} rejected the credentials: {message}", details=details)
@@ -87,12 +80,12 @@ def map_query_error(
     sqlstate: str | None = getattr(exc, "sqlstate", None)
     diag = getattr(exc, "diag", None)
     primary = getattr(diag, "message_primary", None) or str(exc).strip() or type(exc).__name__
-    message = redact(" ".join(primary.split()), secrets)
+    message = redact_secrets(" ".join(primary.split()), secrets)
     details: dict[str, Any] = {"sqlstate": sqlstate, "driver_error": type(exc).__name__}
     for field in ("message_detail", "message_hint"):
         value = getattr(diag, field, None) if diag is not None else None
         if value:
-            details[field.removeprefix("message_")] = redact(str(value), secrets)
+            details[field.removeprefix("message_")] = redact_secrets(str(value), secrets)
 
     if sqlstate is None:
         if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):

@@ -32,6 +32,7 @@ from connectors.errors import (
     QueryCanceledError,
     QueryError,
     QueryTimeoutError,
+    redact_secrets,
 )
 
 SOURCE = "Snowflake"
@@ -59,14 +60,6 @@ _NETWORK_CLASSES: tuple[type[BaseException], ...] = (
 )
 
 
-def redact(text: str, secrets: Sequence[str]) -> str:
-    """Remove any secret a driver message might echo (never expected, always checked)."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "**********")
-    return text
-
-
 def _message(exc: BaseException) -> str:
     msg = getattr(exc, "msg", None) or str(exc) or type(exc).__name__
     return " ".join(str(msg).split())
@@ -89,7 +82,7 @@ def map_error(
     sqlstate: str | None = getattr(exc, "sqlstate", None)
     if sqlstate in ("n/a", ""):
         sqlstate = None
-    message = redact(_message(exc), secrets)
+    message = redact_secrets(_message(exc), secrets)
     details: dict[str, Any] = {"errno": errno, "sqlstate": sqlstate, "driver_error": type(exc).__name__}
     sfqid = getattr(exc, "sfqid", None)
     if sfqid:

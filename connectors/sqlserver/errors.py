@@ -23,6 +23,7 @@ from connectors.errors import (
     QueryTimeoutError,
     ReadOnlyViolation,
     UnsupportedError,
+    redact_secrets,
 )
 
 _NATIVE = re.compile(r"\((-?\d+)\)\s*\(SQL\w+\)")
@@ -36,13 +37,6 @@ DEADLOCK_OR_BUSY = {1205, 1222, 8645, 701}
 TRANSIENT = {40613, 40197, 40501, 49918, 49919, 49920, 4221, 10928, 10929}  # Azure SQL: retry later
 TIMEOUT_STATES = {"HYT00", "HYT01"}
 CANCELED_STATE = "HY008"
-
-
-def redact(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "**********")
-    return text
 
 
 def sqlstate_of(exc: BaseException) -> str | None:
@@ -69,7 +63,7 @@ def clean_message(exc: BaseException, secrets: Sequence[str]) -> str:
     first = _raw_message(exc).split("; [", 1)[0]
     text = _DRIVER_PREFIX.sub("", first)
     text = _NATIVE.sub("", text)
-    return redact(" ".join(text.split()) or type(exc).__name__, secrets)
+    return redact_secrets(" ".join(text.split()) or type(exc).__name__, secrets)
 
 
 def map_error(
