@@ -1,17 +1,22 @@
-"""Wait for a blocking driver call with a deadline and an ear for cancel().
+"""Client-side time limits on driver calls: the last line behind the server's own timeout and cancel.
 
-Warehouse drivers block inside HTTP calls that cannot be interrupted from another thread (snowflake-connector-python,
-google-cloud-bigquery). Their server-side timeout and cancel are the first line; this is the last: the call runs on a
-daemon helper thread while the caller waits until it finishes, the deadline passes, or `cancel_requested` has been
-set for `cancel_grace_s` (time for the server to confirm the cancel). Then the caller gets `Abandoned` and must treat
-whatever the call was using (a session) as lost; the helper thread ends on its own when the driver returns.
+Two shapes, for two kinds of driver:
+- `watchdog(delay_s, fire)`: the driver call runs on the caller's thread and can be stopped from another one
+  (PostgreSQL cancel request, MySQL `KILL QUERY`, ODBC/Databricks `cursor.cancel()`); a daemon timer calls `fire()`
+  (which stops the statement on the server) if the block is still running after `delay_s`.
+- `run_with_deadline(work, ...)`: warehouse drivers that block inside HTTP calls that cannot be interrupted from
+  another thread (snowflake-connector-python, google-cloud-bigquery). The call runs on a daemon helper thread while
+  the caller waits until it finishes, the deadline passes, or `cancel_requested` has been set for `cancel_grace_s`
+  (time for the server to confirm the cancel). Then the caller gets `Abandoned` and must treat whatever the call was
+  using (a session) as lost; the helper thread ends on its own when the driver returns.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, TypeVar
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, TypeVar
 
 T = TypeVar("T")
 
@@ -62,4 +67,20 @@ def run_with_deadline(
     return outcome["value"]
 
 
-__all__ = ["Abandoned", "run_with_deadline"]
+@contextmanager
+def watchdog(delay_s: float | None, fire: Callable[[], None]) -> Iterator[None]:
+    """Call `fire()` on a daemon timer thread if the block is still running after `delay_s` seconds (None: no
+    watchdog). The timer is canceled as soon as the block ends, however it ends."""
+    if delay_s is None:
+        yield
+        return
+    timer = threading.Timer(delay_s, fire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+__all__ = ["Abandoned", "run_with_deadline", "watchdog"]

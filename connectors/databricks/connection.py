@@ -45,6 +45,7 @@ from connectors.databricks.auth import connect_kwargs
 from connectors.databricks.catalog import DatabricksCatalogReader
 from connectors.databricks.errors import error_class, map_error
 from connectors.databricks.statements import push_row_limit, statement_timeout_seconds, statement_timeout_sql
+from connectors.deadline import watchdog
 from connectors.errors import ConnectorError
 from connectors.results import ConnectionTest, QueryResult, ResultColumn
 
@@ -173,23 +174,20 @@ class DatabricksConnector(Connector):
         with self._state_lock:
             self._active_cursor = cursor
         grace = WATCHDOG_GRACE_S if self._server_timeout_supported else 0.0
-        timer = threading.Timer(timeout + grace, self._timer_fired)
-        timer.daemon = True
-        timer.start()
         try:
-            if params is None:
-                cursor.execute(statement)
-            else:
-                cursor.execute(statement, params)
-            description = cursor.description
-            if description is None:
-                return [], [], False
-            columns = [ResultColumn(name=d[0], type=str(d[1])) for d in description]
-            fetched = cursor.fetchmany(max_rows + 1)
-            truncated = len(fetched) > max_rows
-            return columns, [list(r) for r in fetched[:max_rows]], truncated
+            with watchdog(timeout + grace, self._timer_fired):
+                if params is None:
+                    cursor.execute(statement)
+                else:
+                    cursor.execute(statement, params)
+                description = cursor.description
+                if description is None:
+                    return [], [], False
+                columns = [ResultColumn(name=d[0], type=str(d[1])) for d in description]
+                fetched = cursor.fetchmany(max_rows + 1)
+                truncated = len(fetched) > max_rows
+                return columns, [list(r) for r in fetched[:max_rows]], truncated
         finally:
-            timer.cancel()
             with self._state_lock:
                 self._active_cursor = None
             close_quietly(cursor)

@@ -15,7 +15,7 @@ import logging
 import ssl
 import threading
 import time
-from typing import Any, Sequence
+from typing import Any, ContextManager, Sequence
 
 import pymysql
 import pymysql.cursors
@@ -23,6 +23,7 @@ import pymysql.cursors
 from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Connector, ProgressCallback, close_quietly, run_connection_test
 from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import MySQLCredentials
+from connectors.deadline import watchdog
 from connectors.errors import ConnectorError, NetworkError, QueryError
 from connectors.mysql.errors import CONNECTION_BROKEN, ER_QUERY_INTERRUPTED, error_number, map_error
 from connectors.mysql.statements import ServerInfo, mysql_execution_time_ms, push_row_limit, with_mariadb_timeout
@@ -251,28 +252,28 @@ class MySQLConnector(Connector):
             self._running_thread_id = conn.thread_id()
             self._cancel_requested = False
             self._watchdog_fired = False
-        watchdog = self._arm_watchdog(timeout)
         stopped_stream = False
         try:
-            with conn.cursor() as setup:
-                if server.flavor == "mysql" and server.has_statement_timeout:
-                    wanted = mysql_execution_time_ms(timeout)
-                    if wanted != self._session_execution_time_ms:
-                        setup.execute(f"SET SESSION max_execution_time = {wanted:d}")
-                        self._session_execution_time_ms = wanted
-                setup.execute("START TRANSACTION READ ONLY")
-            cursor = conn.cursor(pymysql.cursors.SSCursor)
-            try:
-                cursor.execute(statement)
-                rows = cursor.fetchmany(max_rows + 1)
-                columns = self._result_columns(cursor)
-                truncated = len(rows) > max_rows
-                if truncated and not limit_pushed:
-                    # Rows are still streaming: stop the statement on the server rather than read them all.
-                    stopped_stream = True
-                    self._kill_query(conn.thread_id())
-            finally:
-                self._close_cursor(cursor, expect_interrupt=stopped_stream)
+            with self._watchdog(timeout):
+                with conn.cursor() as setup:
+                    if server.flavor == "mysql" and server.has_statement_timeout:
+                        wanted = mysql_execution_time_ms(timeout)
+                        if wanted != self._session_execution_time_ms:
+                            setup.execute(f"SET SESSION max_execution_time = {wanted:d}")
+                            self._session_execution_time_ms = wanted
+                    setup.execute("START TRANSACTION READ ONLY")
+                cursor = conn.cursor(pymysql.cursors.SSCursor)
+                try:
+                    cursor.execute(statement)
+                    rows = cursor.fetchmany(max_rows + 1)
+                    columns = self._result_columns(cursor)
+                    truncated = len(rows) > max_rows
+                    if truncated and not limit_pushed:
+                        # Rows are still streaming: stop the statement on the server rather than read them all.
+                        stopped_stream = True
+                        self._kill_query(conn.thread_id())
+                finally:
+                    self._close_cursor(cursor, expect_interrupt=stopped_stream)
         except pymysql.MySQLError as exc:
             with self._state_lock:
                 canceled, timed_out = self._cancel_requested, self._watchdog_fired
@@ -293,8 +294,6 @@ class MySQLConnector(Connector):
             self._drop_connection()  # unknown failure mid-protocol: never reuse this connection
             raise
         finally:
-            if watchdog is not None:
-                watchdog.cancel()
             with self._state_lock:
                 self._running_thread_id = None
         self._rollback(conn)
@@ -334,9 +333,8 @@ class MySQLConnector(Connector):
         except pymysql.MySQLError:
             self._drop_connection()
 
-    def _arm_watchdog(self, timeout: float | None) -> threading.Timer | None:
-        if not timeout:
-            return None
+    def _watchdog(self, timeout: float | None) -> ContextManager[None]:
+        """KILL QUERY when the statement outlives its timeout by WATCHDOG_GRACE_S (no timeout: no watchdog)."""
 
         def fire() -> None:
             with self._state_lock:
@@ -347,10 +345,7 @@ class MySQLConnector(Connector):
             log.warning("mysql query outlived its timeout; killing it", extra={"timeout_s": timeout})
             self._kill_query(thread_id)
 
-        timer = threading.Timer(timeout + WATCHDOG_GRACE_S, fire)
-        timer.daemon = True
-        timer.start()
-        return timer
+        return watchdog(timeout + WATCHDOG_GRACE_S if timeout else None, fire)
 
     def cancel(self) -> None:
         with self._state_lock:

@@ -40,6 +40,7 @@ from connectors.base import (
 )
 from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import PostgresCredentials, RedshiftCredentials
+from connectors.deadline import watchdog
 from connectors.errors import ConnectorError
 from connectors.postgres.catalog import CatalogQuery, PostgresCatalogReader
 from connectors.postgres.errors import map_connect_error, map_query_error
@@ -194,13 +195,11 @@ class PostgresConnector(Connector):
         start = time.perf_counter()
         self._cancel_requested.clear()
         self._timed_out.clear()
-        watchdog = threading.Timer(timeout + WATCHDOG_GRACE_S, self._watchdog_fired)
-        watchdog.daemon = True
         self._running.set()
         try:
             self._set_statement_timeout(conn, timeout)
-            watchdog.start()
-            columns, rows, truncated = self._execute(conn, checked, params, max_rows)
+            with watchdog(timeout + WATCHDOG_GRACE_S, self._watchdog_fired):
+                columns, rows, truncated = self._execute(conn, checked, params, max_rows)
         except psycopg.Error as exc:
             error = map_query_error(
                 exc,
@@ -213,7 +212,6 @@ class PostgresConnector(Connector):
             log.info("query failed", extra={"source": self.source_type, "code": error.code})
             raise error from None
         finally:
-            watchdog.cancel()
             self._running.clear()
         self._rollback_quietly()
         return finished_query(log, self.source_type, columns, rows, truncated, start)

@@ -41,6 +41,7 @@ from connectors.base import (
 )
 from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import SQLServerCredentials
+from connectors.deadline import watchdog
 from connectors.errors import ConnectorError, QueryError
 from connectors.results import ConnectionTest, QueryResult, ResultColumn
 from connectors.sqlserver.catalog import SQLServerCatalogReader
@@ -184,21 +185,18 @@ class SQLServerConnector(Connector):
         cursor = conn.cursor()
         with self._state_lock:
             self._active_cursor = cursor
-        watchdog = threading.Timer(timeout + WATCHDOG_GRACE_S, self._watchdog_fired)
-        watchdog.daemon = True
-        watchdog.start()
         try:
-            cursor.execute(statement, *(list(params) if params else []))
-            if cursor.description is None:
-                return [], [], False
-            columns = [ResultColumn(name=d[0], type=result_type_name(d[1])) for d in cursor.description]
-            fetched = cursor.fetchmany(max_rows + 1)
-            truncated = len(fetched) > max_rows
-            if truncated:
-                self._cancel_quietly(cursor)  # the server may still be streaming rows nobody will read
-            return columns, [list(r) for r in fetched[:max_rows]], truncated
+            with watchdog(timeout + WATCHDOG_GRACE_S, self._watchdog_fired):
+                cursor.execute(statement, *(list(params) if params else []))
+                if cursor.description is None:
+                    return [], [], False
+                columns = [ResultColumn(name=d[0], type=result_type_name(d[1])) for d in cursor.description]
+                fetched = cursor.fetchmany(max_rows + 1)
+                truncated = len(fetched) > max_rows
+                if truncated:
+                    self._cancel_quietly(cursor)  # the server may still be streaming rows nobody will read
+                return columns, [list(r) for r in fetched[:max_rows]], truncated
         finally:
-            watchdog.cancel()
             with self._state_lock:
                 self._active_cursor = None
             try:
