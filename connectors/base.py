@@ -70,6 +70,11 @@ class Connector(ABC):
     def closed(self) -> bool:
         return self._closed
 
+    def _ensure_open(self) -> None:
+        """ConnectorError `connector_closed` once close() has run: a closed connector never opens a connection again."""
+        if self._closed:
+            raise ConnectorError("the connector is closed", code="connector_closed")
+
     @abstractmethod
     def _close(self) -> None:
         """Release driver resources (connections, cursors, sessions)."""

@@ -85,8 +85,7 @@ class BigQueryConnector(Connector):
         return secrets_of(self.credentials)
 
     def _connection(self) -> bigquery.Client:
-        if self.closed:
-            raise ConnectorError("the connector is closed", code="connector_closed")
+        self._ensure_open()
         with self._open_lock:
             if self._client is None:
                 try:

@@ -88,8 +88,7 @@ class DatabricksConnector(Connector):
         return [s.get_secret_value() for s in (c.access_token, c.client_secret) if s is not None]
 
     def _connection(self) -> Any:
-        if self.closed:
-            raise ConnectorError("the connector is closed", code="connector_closed")
+        self._ensure_open()
         with self._open_lock:
             if self._conn is not None:
                 return self._conn

@@ -20,11 +20,18 @@ from typing import Any, ContextManager, Sequence
 import pymysql
 import pymysql.cursors
 
-from connectors.base import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Connector, ProgressCallback, close_quietly, run_connection_test
+from connectors.base import (
+    DEFAULT_MAX_ROWS,
+    DEFAULT_TIMEOUT_S,
+    Connector,
+    ProgressCallback,
+    close_quietly,
+    run_connection_test,
+)
 from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import MySQLCredentials
 from connectors.deadline import watchdog
-from connectors.errors import ConnectorError, NetworkError, QueryError
+from connectors.errors import NetworkError, QueryError
 from connectors.mysql.errors import CONNECTION_BROKEN, ER_QUERY_INTERRUPTED, error_number, map_error
 from connectors.mysql.statements import ServerInfo, mysql_execution_time_ms, push_row_limit, with_mariadb_timeout
 from connectors.mysql.types import result_type_name
@@ -98,8 +105,7 @@ class MySQLConnector(Connector):
 
     def _connection(self) -> pymysql.Connection:
         """The open connection, opening it on first use (and again after a dropped connection)."""
-        if self.closed:
-            raise ConnectorError("connector is closed", code="connector_closed")
+        self._ensure_open()
         with self._open_lock:
             if self._conn is not None:
                 return self._conn

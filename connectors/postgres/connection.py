@@ -134,8 +134,7 @@ class PostgresConnector(Connector):
         so a `SET` made here lasts for the session."""
 
     def _connection(self) -> psycopg.Connection[Any]:
-        if self.closed:
-            raise ConnectorError("the connector is closed", code="connector_closed")
+        self._ensure_open()
         with self._open_lock:
             if self._conn is not None and not self._conn.closed and not self._conn.broken:
                 return self._conn

@@ -93,8 +93,7 @@ class SnowflakeConnector(Connector):
         return conn
 
     def _connection(self) -> Any:
-        if self.closed:
-            raise ConnectorError("the connector is closed", code="connector_closed")
+        self._ensure_open()
         with self._open_lock:
             if self._conn is not None and not self._conn.is_closed():
                 return self._conn

@@ -42,7 +42,7 @@ from connectors.base import (
 from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import SQLServerCredentials
 from connectors.deadline import watchdog
-from connectors.errors import ConnectorError, QueryError
+from connectors.errors import QueryError
 from connectors.results import ConnectionTest, QueryResult, ResultColumn
 from connectors.sqlserver.catalog import SQLServerCatalogReader
 from connectors.sqlserver.errors import map_error
@@ -88,8 +88,7 @@ class SQLServerConnector(Connector):
         return build_connection_string(self.credentials, choose_driver(pyodbc.drivers(), self.credentials.driver))
 
     def _connection(self) -> Any:
-        if self.closed:
-            raise ConnectorError("the connector is closed", code="connector_closed")
+        self._ensure_open()
         with self._open_lock:
             if self._conn is not None:
                 return self._conn
