@@ -3,7 +3,8 @@
 Two shapes, for two kinds of driver:
 - `watchdog(delay_s, fire)`: the driver call runs on the caller's thread and can be stopped from another one
   (PostgreSQL cancel request, MySQL `KILL QUERY`, ODBC/Databricks `cursor.cancel()`); a daemon timer calls `fire()`
-  (which stops the statement on the server) if the block is still running after `delay_s`.
+  (which stops the statement on the server) if the block is still running after `delay_s`. Where the stop is the
+  cursor's own thread-safe `cancel()`, `RunningCursor` keeps the cursor where cancel() and the watchdog can reach it.
 - `run_with_deadline(work, ...)`: warehouse drivers that block inside HTTP calls that cannot be interrupted from
   another thread (snowflake-connector-python, google-cloud-bigquery). The call runs on a daemon helper thread while
   the caller waits until it finishes, the deadline passes, or `cancel_requested` has been set for `cancel_grace_s`
@@ -13,10 +14,13 @@ Two shapes, for two kinds of driver:
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, TypeVar
+
+from connectors.base import close_quietly
 
 T = TypeVar("T")
 
@@ -83,4 +87,43 @@ def watchdog(delay_s: float | None, fire: Callable[[], None]) -> Iterator[None]:
         timer.cancel()
 
 
-__all__ = ["Abandoned", "run_with_deadline", "watchdog"]
+class RunningCursor:
+    """The cursor a statement is running on, reachable from other threads: `cancel()` (a user's cancel, a watchdog)
+    calls the driver's thread-safe `cursor.cancel()` (ODBC `SQLCancel`, Databricks `CancelOperation`)."""
+
+    def __init__(self, logger: logging.Logger, source: str) -> None:
+        self._lock = threading.Lock()
+        self._cursor: Any = None
+        self._log = logger
+        self._source = source
+
+    @contextmanager
+    def track(self, cursor: Any) -> Iterator[Any]:
+        """Make `cursor` the one `cancel()` stops for the block; then forget and close it, however the block ended."""
+        with self._lock:
+            self._cursor = cursor
+        try:
+            yield cursor
+        finally:
+            with self._lock:
+                self._cursor = None
+            close_quietly(cursor)
+
+    def cancel(self) -> None:
+        """Stop the running statement, if any; best effort, never raises."""
+        with self._lock:
+            cursor = self._cursor
+        if cursor is not None and self.cancel_cursor(cursor):
+            self._log.info("cancel sent", extra={"source": self._source})
+
+    def cancel_cursor(self, cursor: Any) -> bool:
+        """`cursor.cancel()`; False (logged) when it failed: nothing runs any more, or the connection is gone."""
+        try:
+            cursor.cancel()
+        except Exception as exc:
+            self._log.warning("cancel failed", extra={"source": self._source, "error": type(exc).__name__})
+            return False
+        return True
+
+
+__all__ = ["Abandoned", "RunningCursor", "run_with_deadline", "watchdog"]

@@ -45,7 +45,7 @@ from connectors.databricks.auth import connect_kwargs
 from connectors.databricks.catalog import DatabricksCatalogReader
 from connectors.databricks.errors import error_class, map_error
 from connectors.databricks.statements import push_row_limit, statement_timeout_seconds, statement_timeout_sql
-from connectors.deadline import watchdog
+from connectors.deadline import RunningCursor, watchdog
 from connectors.errors import ConnectorError
 from connectors.results import ConnectionTest, QueryResult, ResultColumn
 
@@ -73,8 +73,7 @@ class DatabricksConnector(Connector):
         self._driver_options = dict(driver_options or {})
         self._conn: Any = None
         self._open_lock = threading.Lock()
-        self._state_lock = threading.Lock()
-        self._active_cursor: Any = None
+        self._running_cursor = RunningCursor(log, self.source_type)
         self._cancel_requested = threading.Event()
         self._timed_out = threading.Event()
         self._session_timeout_s: int | None = None
@@ -169,27 +168,22 @@ class DatabricksConnector(Connector):
     ) -> tuple[list[ResultColumn], list[list[Any]], bool]:
         self._cancel_requested.clear()
         self._timed_out.clear()
-        cursor = conn.cursor(row_limit=max_rows + 1)
-        with self._state_lock:
-            self._active_cursor = cursor
         grace = WATCHDOG_GRACE_S if self._server_timeout_supported else 0.0
-        try:
-            with watchdog(timeout + grace, self._timer_fired):
-                if params is None:
-                    cursor.execute(statement)
-                else:
-                    cursor.execute(statement, params)
-                description = cursor.description
-                if description is None:
-                    return [], [], False
-                columns = [ResultColumn(name=d[0], type=str(d[1])) for d in description]
-                fetched = cursor.fetchmany(max_rows + 1)
-                truncated = len(fetched) > max_rows
-                return columns, [list(r) for r in fetched[:max_rows]], truncated
-        finally:
-            with self._state_lock:
-                self._active_cursor = None
-            close_quietly(cursor)
+        with (
+            self._running_cursor.track(conn.cursor(row_limit=max_rows + 1)) as cursor,
+            watchdog(timeout + grace, self._timer_fired),
+        ):
+            if params is None:
+                cursor.execute(statement)
+            else:
+                cursor.execute(statement, params)
+            description = cursor.description
+            if description is None:
+                return [], [], False
+            columns = [ResultColumn(name=d[0], type=str(d[1])) for d in description]
+            fetched = cursor.fetchmany(max_rows + 1)
+            truncated = len(fetched) > max_rows
+            return columns, [list(r) for r in fetched[:max_rows]], truncated
 
     def _failure(self, exc: BaseException, *, timeout_s: float | None = None) -> ConnectorError:
         error = map_error(
@@ -206,22 +200,11 @@ class DatabricksConnector(Connector):
     def _timer_fired(self) -> None:
         self._timed_out.set()
         log.warning("statement ran past its timeout; canceling", extra={"source": self.source_type})
-        self._cancel_active()
+        self._running_cursor.cancel()
 
     def cancel(self) -> None:
         self._cancel_requested.set()
-        self._cancel_active()
-
-    def _cancel_active(self) -> None:
-        with self._state_lock:
-            cursor = self._active_cursor
-        if cursor is None:
-            return
-        try:
-            cursor.cancel()
-            log.info("cancel sent", extra={"source": self.source_type})
-        except Exception as exc:
-            log.warning("cancel failed", extra={"source": self.source_type, "error": type(exc).__name__})
+        self._running_cursor.cancel()
 
     # -- catalog and profiles ---------------------------------------------------------------------------------------
     def introspect(self, filters: CatalogFilters | None = None, progress: ProgressCallback | None = None) -> Catalog:

@@ -41,7 +41,7 @@ from connectors.base import (
 )
 from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import SQLServerCredentials
-from connectors.deadline import watchdog
+from connectors.deadline import RunningCursor, watchdog
 from connectors.errors import QueryError
 from connectors.results import ConnectionTest, QueryResult, ResultColumn
 from connectors.sqlserver.catalog import SQLServerCatalogReader
@@ -71,8 +71,7 @@ class SQLServerConnector(Connector):
         self.credentials: SQLServerCredentials = credentials
         self._conn: Any = None  # pyodbc.Connection
         self._open_lock = threading.Lock()
-        self._state_lock = threading.Lock()  # guards _active_cursor, read by cancel() from other threads
-        self._active_cursor: Any = None
+        self._running_cursor = RunningCursor(log, self.source_type)
         self._cancel_requested = threading.Event()
         self._timed_out = threading.Event()
         self._server_version: str | None = None
@@ -181,27 +180,19 @@ class SQLServerConnector(Connector):
         self._cancel_requested.clear()
         self._timed_out.clear()
         conn.timeout = max(1, math.ceil(timeout))  # SQL_ATTR_QUERY_TIMEOUT, whole seconds
-        cursor = conn.cursor()
-        with self._state_lock:
-            self._active_cursor = cursor
-        try:
-            with watchdog(timeout + WATCHDOG_GRACE_S, self._watchdog_fired):
-                cursor.execute(statement, *(list(params) if params else []))
-                if cursor.description is None:
-                    return [], [], False
-                columns = [ResultColumn(name=d[0], type=result_type_name(d[1])) for d in cursor.description]
-                fetched = cursor.fetchmany(max_rows + 1)
-                truncated = len(fetched) > max_rows
-                if truncated:
-                    self._cancel_quietly(cursor)  # the server may still be streaming rows nobody will read
-                return columns, [list(r) for r in fetched[:max_rows]], truncated
-        finally:
-            with self._state_lock:
-                self._active_cursor = None
-            try:
-                cursor.close()
-            except pyodbc.Error:
-                pass
+        with (
+            self._running_cursor.track(conn.cursor()) as cursor,
+            watchdog(timeout + WATCHDOG_GRACE_S, self._watchdog_fired),
+        ):
+            cursor.execute(statement, *(list(params) if params else []))
+            if cursor.description is None:
+                return [], [], False
+            columns = [ResultColumn(name=d[0], type=result_type_name(d[1])) for d in cursor.description]
+            fetched = cursor.fetchmany(max_rows + 1)
+            truncated = len(fetched) > max_rows
+            if truncated:
+                self._running_cursor.cancel_cursor(cursor)  # the server may still be streaming rows nobody will read
+            return columns, [list(r) for r in fetched[:max_rows]], truncated
 
     def _after_failure(self) -> None:
         conn = self._conn
@@ -215,25 +206,11 @@ class SQLServerConnector(Connector):
     def _watchdog_fired(self) -> None:
         self._timed_out.set()
         log.warning("driver did not honour the query timeout; canceling", extra={"source": self.source_type})
-        self._cancel_active()
+        self._running_cursor.cancel()
 
     def cancel(self) -> None:
         self._cancel_requested.set()
-        self._cancel_active()
-
-    def _cancel_active(self) -> None:
-        with self._state_lock:
-            cursor = self._active_cursor
-        if cursor is not None:
-            self._cancel_quietly(cursor)
-            log.info("cancel sent", extra={"source": self.source_type})
-
-    @staticmethod
-    def _cancel_quietly(cursor: Any) -> None:
-        try:
-            cursor.cancel()
-        except Exception as exc:  # nothing running any more, or the connection is gone: cancel stays best effort
-            log.warning("cancel failed", extra={"source": "sqlserver", "error": type(exc).__name__})
+        self._running_cursor.cancel()
 
     # -- catalog and profiles ---------------------------------------------------------------------------------------
     def introspect(self, filters: CatalogFilters | None = None, progress: ProgressCallback | None = None) -> Catalog:
