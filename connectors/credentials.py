@@ -22,6 +22,12 @@ class _Credentials(BaseModel):
         """The credentials as stored in snapshots and logs: every secret masked."""
         return self.model_dump(mode="json", by_alias=True)
 
+    def secret_values(self) -> list[str]:
+        """The plain values of every secret field that is set, in field order: what a connector scrubs from any
+        driver message before it becomes an error or a log line."""
+        values = (getattr(self, name) for name in type(self).model_fields)
+        return [value.get_secret_value() for value in values if isinstance(value, SecretStr)]
+
 
 class PostgresCredentials(_Credentials):
     type: Literal["postgres"] = "postgres"

@@ -83,8 +83,7 @@ class DatabricksConnector(Connector):
     # -- connection ------------------------------------------------------------------------------------------------
     @property
     def _secrets(self) -> list[str]:
-        c = self.credentials
-        return [s.get_secret_value() for s in (c.access_token, c.client_secret) if s is not None]
+        return self.credentials.secret_values()
 
     def _connection(self) -> Any:
         self._ensure_open()

@@ -84,8 +84,7 @@ class MySQLConnector(Connector):
 
     # -- connection ------------------------------------------------------------------------------------------------
     def _secrets(self) -> list[str]:
-        password = self.credentials.password
-        return [password.get_secret_value()] if password is not None else []
+        return self.credentials.secret_values()
 
     def _connect_kwargs(self, *, with_database: bool = True) -> dict[str, Any]:
         creds = self.credentials

@@ -109,8 +109,7 @@ class PostgresConnector(Connector):
     # -- connection ------------------------------------------------------------------------------------------------
     @property
     def _secrets(self) -> list[str]:
-        pw = self.credentials.password
-        return [pw.get_secret_value()] if pw is not None else []
+        return self.credentials.secret_values()
 
     def _connect_kwargs(self) -> dict[str, Any]:
         c = self.credentials

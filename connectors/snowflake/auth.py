@@ -27,15 +27,6 @@ LOGIN_TIMEOUT_S = 30
 NETWORK_TIMEOUT_S = 120
 
 
-def secrets_of(creds: SnowflakeCredentials) -> list[str]:
-    """Every secret value in the credentials, for redaction of driver messages."""
-    values = []
-    for field in (creds.password, creds.private_key, creds.private_key_passphrase, creds.oauth_token):
-        if field is not None:
-            values.append(field.get_secret_value())
-    return values
-
-
 def load_private_key(pem: str, passphrase: str | None) -> bytes:
     """PEM (PKCS#8 or PKCS#1, encrypted or not) -> unencrypted PKCS#8 DER bytes, as the driver's `private_key` takes."""
     data = pem.strip().encode()
@@ -100,7 +91,7 @@ def connect_kwargs(creds: SnowflakeCredentials) -> dict[str, Any]:
 def pool_key(creds: SnowflakeCredentials) -> tuple[Any, ...]:
     """Connections are shared only between identical logins: same account, user, warehouse, role, database, schema,
     endpoint, and the same secret (compared by SHA-256 digest; the digest is all the pool keeps)."""
-    digest = hashlib.sha256("\x00".join(secrets_of(creds)).encode()).hexdigest()
+    digest = hashlib.sha256("\x00".join(creds.secret_values()).encode()).hexdigest()
     return (
         creds.account.lower(),
         creds.username.lower(),

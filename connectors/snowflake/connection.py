@@ -45,7 +45,7 @@ from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import SnowflakeCredentials
 from connectors.errors import ConnectorError, NetworkError, QueryCanceledError, QueryError, QueryTimeoutError
 from connectors.results import ConnectionTest, QueryResult, ResultColumn
-from connectors.snowflake.auth import connect_kwargs, pool_key, secrets_of
+from connectors.snowflake.auth import connect_kwargs, pool_key
 from connectors.snowflake.catalog import SnowflakeCatalogReader
 from connectors.snowflake.errors import map_error
 from connectors.snowflake.pool import POOL, WarmPool
@@ -81,7 +81,7 @@ class SnowflakeConnector(Connector):
     # -- connection ------------------------------------------------------------------------------------------------
     @property
     def _secrets(self) -> list[str]:
-        return secrets_of(self.credentials)
+        return self.credentials.secret_values()
 
     def _login(self) -> Any:
         kwargs = connect_kwargs(self.credentials)  # raises AuthError for an unusable private key

@@ -79,8 +79,7 @@ class SQLServerConnector(Connector):
     # -- connection ------------------------------------------------------------------------------------------------
     @property
     def _secrets(self) -> list[str]:
-        pw = self.credentials.password
-        return [pw.get_secret_value()] if pw is not None else []
+        return self.credentials.secret_values()
 
     def connection_string(self) -> ConnectionString:
         """The ODBC connection string for the best installed driver (its repr and `redacted()` hide the password)."""

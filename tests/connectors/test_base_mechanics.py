@@ -142,3 +142,13 @@ def test_running_cursor_cancel_failure_is_logged_not_raised(caplog: pytest.LogCa
         running.cancel()
     messages = [r.getMessage() for r in caplog.records]
     assert "cancel failed" in messages and "cancel sent" not in messages
+
+
+def test_secret_values_lists_every_set_secret_field_in_order() -> None:
+    from connectors import parse_credentials
+
+    snowflake = parse_credentials(
+        {"type": "snowflake", "account": "acme", "username": "u", "private_key": "PEM", "private_key_passphrase": "pp"}
+    )
+    assert snowflake.secret_values() == ["PEM", "pp"]
+    assert parse_credentials({"type": "postgres", "host": "h", "database": "d", "username": "u"}).secret_values() == []
