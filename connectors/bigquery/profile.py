@@ -10,11 +10,10 @@ from __future__ import annotations
 import glob
 from typing import TYPE_CHECKING
 
-from sqlglot import exp
-from sqlglot.errors import SqlglotError
 
 from connectors.catalog import CatalogFilters, TableProfile, TableRef
 from connectors.errors import NotFoundError, QueryError
+from connectors.profiling import parse_table_ref as parse_shared_table_ref
 from connectors.profiling import profile_catalog_table
 
 if TYPE_CHECKING:
@@ -22,15 +21,8 @@ if TYPE_CHECKING:
 
 
 def parse_table_ref(table: TableRef | str) -> TableRef:
-    if isinstance(table, TableRef):
-        return table
-    try:
-        parsed = exp.to_table(table, dialect="bigquery")
-    except SqlglotError:
-        raise QueryError(f"not a table name: {table!r}", code="invalid_argument") from None
-    if not isinstance(parsed, exp.Table) or not parsed.name:
-        raise QueryError(f"not a table name: {table!r}", code="invalid_argument")
-    return TableRef(name=parsed.name, schema=parsed.db or None, database=parsed.catalog or None)
+    """'project.dataset.table' in BigQuery's dialect; a name with more parts is refused, not cut short."""
+    return parse_shared_table_ref(table, "bigquery")
 
 
 def profile_bigquery_table(connector: "BigQueryConnector", table: TableRef | str, sample_size: int) -> TableProfile:

@@ -110,3 +110,11 @@ def test_database_lookup_narrows_by_database_and_matches_schema_case_insensitive
     with pytest.raises(NotFoundError, match=r"table DB\.PUBLIC\.nothing not found") as info:
         find_database_table(catalog, "nothing", "PUBLIC", "DB", qualify_hint="database and schema")
     assert info.value.details == {"table": "nothing", "schema": "PUBLIC", "database": "DB"}
+
+
+def test_bigquery_table_names_with_too_many_parts_are_refused_not_cut_short() -> None:
+    from connectors.bigquery.profile import parse_table_ref as bigquery_ref
+
+    assert bigquery_ref("`my-proj.ds.t`").database == "my-proj"
+    with pytest.raises(QueryError, match="not a table name"):
+        bigquery_ref("a.b.c.d")
