@@ -182,14 +182,32 @@ class Runs:
         """Block until the run is final; raises TimeoutError after `timeout` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.01
+        backend = get_backend(database_url)
+        run = self.retrieve(run_id, database_url=database_url)  # often final already: one full read, no polling
+        if run.is_final:
+            return run
         while True:
-            run = self.retrieve(run_id, database_url=database_url)
-            if run.is_final:
-                return run
+            status = self._peek(backend, run_id)
+            if status.is_final:
+                return self.retrieve(run_id, database_url=database_url)
             if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"run {run_id} still {run.status.value} after {timeout} s")
+                raise TimeoutError(f"run {run_id} still {status.value} after {timeout} s")
             time.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
             delay = min(delay * 1.5, 0.2)
+
+    @staticmethod
+    def _peek(backend: Backend, run_id: str) -> RunStatus:
+        """The status alone, from one small query: what polling needs (payload and output are loaded once, at the end)."""
+        ws = backend.workflows
+        with backend.sys_engine.connect() as conn:
+            row = conn.execute(
+                sa.select(ws.c.status, ws.c.attributes, ws.c.started_at_epoch_ms).where(ws.c.workflow_uuid == run_id)
+            ).first()
+        if row is None:
+            raise RunNotFoundError(run_id)
+        if row[0] == "ERROR":
+            return RunStatus.FAILED  # final; the exact terminal status comes from the full retrieve
+        return map_status(row[0], _attrs(row[1]), None, time.time(), row[2])
 
     def logs(self, run_id: str, *, database_url: str | None = None) -> list[LogEntry]:
         backend = get_backend(database_url)

@@ -121,7 +121,8 @@ class Worker:
         self._expire_queued_runs()  # runs whose ttl passed while no worker was up must not start now
         DBOS.launch()
         for name, settings in queues:
-            DBOS.register_queue(name, polling_interval_sec=self.queue_polling_interval, on_conflict="always_update", **settings)
+            settings = {"polling_interval_sec": self.queue_polling_interval, **settings}
+            DBOS.register_queue(name, on_conflict="always_update", **settings)
         self._publish_definitions(backend)
         if self.run_schedules:
             schedules.sync_declared(backend, {t.id for t in self.tasks})
@@ -164,7 +165,17 @@ class Worker:
             limit = queue.concurrency_limit
             per_worker = min(self.concurrency, limit) if limit else self.concurrency
             result.append((queue.name, {"global_concurrency": limit, "worker_concurrency": per_worker}))
-            result.append((queue.keyed_name, {"partition_concurrency": limit or 1, "worker_concurrency": self.concurrency}))
+            # Keyed runs are the rarer path: a slower poll keeps two queues per name from doubling the dequeue load.
+            result.append(
+                (
+                    queue.keyed_name,
+                    {
+                        "partition_concurrency": limit or 1,
+                        "worker_concurrency": self.concurrency,
+                        "polling_interval_sec": max(0.1, 5 * self.queue_polling_interval),
+                    },
+                )
+            )
         return result
 
     def _publish_definitions(self, backend: Backend) -> None:
