@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Generator
 
 from dbos import DBOS
 from pydantic import ValidationError
@@ -226,58 +226,98 @@ def _attempt_sync(definition: Task, payload: Any, ctx: TaskContext) -> AttemptRe
     return AttemptResult("ok", output=box.get("out"))
 
 
-def _execute_sync(task_id: str, payload: Any, options: dict[str, Any]) -> Any:
+# -- the run, written once ----------------------------------------------------------------------------------------
+# The life of a run is one generator that yields what it needs done; a sync and an async driver carry the effects
+# out (DBOS steps and sleeps, attempts, hooks, database calls) in their own way. The policy lives in one place.
+Effect = tuple[Any, ...]
+
+
+def _run_plan(definition: Task, payload: Any, options: dict[str, Any], ctx: TaskContext) -> Generator[Effect, Any, Any]:
+    expires_at = options.get("expires_at")
+    if expires_at is not None and (yield ("step", "taskpack.check_ttl", _check_expired, (float(expires_at),))):
+        yield ("call", _finish_failure, (ctx, RunStatus.EXPIRED.value, RunError(type="RunExpired", message="the run was not started before its ttl")))
+    try:
+        parsed = definition.parse_payload(payload)
+    except ValidationError as exc:
+        error = RunError(type="PayloadValidationError", message=describe_validation_error(exc))
+        yield ("call", _finish_failure, (ctx, RunStatus.FAILED.value, error))
+    if definition.on_start is not None:
+        yield ("hook_step", "on_start", definition.on_start, (parsed, ctx))
+    attempt = 1
+    while True:
+        ctx._new_attempt(attempt)
+        if attempt > 1:
+            yield ("call", _set_attributes, (ctx.run_id, {"attempt": attempt}))
+        result = yield ("attempt", parsed)
+        yield ("hook", "cleanup", definition.cleanup, (parsed, ctx))
+        if result.kind == "ok":
+            if definition.on_success is not None:
+                yield ("hook_step", "on_success", definition.on_success, (parsed, result.output, ctx))
+            yield ("call", _flush, (ctx,))
+            return result.output
+        if result.kind == "canceled":
+            ctx.state.logs.add("warn", "run canceled", {}, attempt)
+            yield ("call", _flush, (ctx,))
+            return None
+        error = _error_of(result, ctx)
+        decision = None
+        if result.kind == "error" and definition.catch_error is not None:
+            decision = RetryDecision.coerce((yield ("hook", "catch_error", definition.catch_error, (parsed, result.exc, ctx))))
+        outcome = _decide(definition, parsed, ctx, result, decision)
+        if outcome != "retry":
+            if definition.on_failure is not None:
+                yield ("hook_step", "on_failure", definition.on_failure, (parsed, error, ctx))
+            yield ("call", _finish_failure, (ctx, outcome, error))
+        delay = _retry_delay(definition, ctx, decision)
+        ctx.state.logs.add("warn", "attempt failed, retrying", {"error": error.message, "delay_s": round(delay, 3)}, attempt)
+        yield ("call", _flush, (ctx,))
+        yield ("sleep", delay)
+        attempt += 1
+
+
+def _begin(task_id: str, payload: Any, options: dict[str, Any]) -> tuple[Task, TaskContext, Any]:
     definition = _require_task(task_id)
     run_id = DBOS.workflow_id
     assert run_id is not None
     ctx = _make_context(definition, run_id, payload, options)
     token = _current.set(ctx)
     _register_running(ctx)
+    return definition, ctx, token
+
+
+def _end(ctx: TaskContext, token: Any) -> None:
+    _unregister_running(ctx)
+    _current.reset(token)
+    _flush(ctx)
+    states.remove(ctx.run_id)
+
+
+def _execute_sync(task_id: str, payload: Any, options: dict[str, Any]) -> Any:
+    definition, ctx, token = _begin(task_id, payload, options)
+    plan = _run_plan(definition, payload, options, ctx)
     try:
-        expires_at = options.get("expires_at")
-        if expires_at is not None and DBOS.run_step({"name": "taskpack.check_ttl"}, _check_expired, float(expires_at)):
-            _finish_failure(ctx, RunStatus.EXPIRED.value, RunError(type="RunExpired", message="the run was not started before its ttl"))
-        try:
-            parsed = definition.parse_payload(payload)
-        except ValidationError as exc:
-            _finish_failure(ctx, RunStatus.FAILED.value, RunError(type="PayloadValidationError", message=describe_validation_error(exc)))
-        if definition.on_start is not None:
-            DBOS.run_step({"name": "taskpack.on_start"}, _call_hook_sync, ctx, "on_start", definition.on_start, parsed, ctx)
-        attempt = 1
+        value: Any = None
         while True:
-            ctx._new_attempt(attempt)
-            if attempt > 1:
-                _set_attributes(run_id, {"attempt": attempt})
-            result = _attempt_sync(definition, parsed, ctx)
-            _call_hook_sync(ctx, "cleanup", definition.cleanup, parsed, ctx)
-            if result.kind == "ok":
-                if definition.on_success is not None:
-                    DBOS.run_step({"name": "taskpack.on_success"}, _call_hook_sync, ctx, "on_success", definition.on_success, parsed, result.output, ctx)
-                _flush(ctx)
-                return result.output
-            if result.kind == "canceled":
-                ctx.state.logs.add("warn", "run canceled", {}, attempt)
-                _flush(ctx)
-                return None
-            error = _error_of(result, ctx)
-            decision = None
-            if result.kind == "error" and definition.catch_error is not None:
-                decision = RetryDecision.coerce(_call_hook_sync(ctx, "catch_error", definition.catch_error, parsed, result.exc, ctx))
-            outcome = _decide(definition, parsed, ctx, result, decision)
-            if outcome != "retry":
-                if definition.on_failure is not None:
-                    DBOS.run_step({"name": "taskpack.on_failure"}, _call_hook_sync, ctx, "on_failure", definition.on_failure, parsed, error, ctx)
-                _finish_failure(ctx, outcome, error)
-            delay = _retry_delay(definition, ctx, decision)
-            ctx.state.logs.add("warn", "attempt failed, retrying", {"error": error.message, "delay_s": round(delay, 3)}, attempt)
-            _flush(ctx)
-            DBOS.sleep(delay)
-            attempt += 1
+            try:
+                effect = plan.send(value)
+            except StopIteration as done:
+                return done.value
+            kind = effect[0]
+            if kind == "step":
+                value = DBOS.run_step({"name": effect[1]}, effect[2], *effect[3])
+            elif kind == "hook_step":
+                value = DBOS.run_step({"name": f"taskpack.{effect[1]}"}, _call_hook_sync, ctx, effect[1], effect[2], *effect[3])
+            elif kind == "hook":
+                value = _call_hook_sync(ctx, effect[1], effect[2], *effect[3])
+            elif kind == "attempt":
+                value = _attempt_sync(definition, effect[1], ctx)
+            elif kind == "sleep":
+                value = DBOS.sleep(effect[1])
+            else:  # "call": a blocking database call
+                value = effect[1](*effect[2])
     finally:
-        _unregister_running(ctx)
-        _current.reset(token)
-        _flush(ctx)
-        states.remove(run_id)
+        plan.close()
+        _end(ctx, token)
 
 
 # -- async runs ------------------------------------------------------------------------------------------------------
@@ -301,63 +341,32 @@ async def _attempt_async(definition: Task, payload: Any, ctx: TaskContext) -> At
 
 
 async def _execute_async(task_id: str, payload: Any, options: dict[str, Any]) -> Any:
-    definition = _require_task(task_id)
-    run_id = DBOS.workflow_id
-    assert run_id is not None
-    ctx = _make_context(definition, run_id, payload, options)
-    token = _current.set(ctx)
-    _register_running(ctx)
+    definition, ctx, token = _begin(task_id, payload, options)
+    plan = _run_plan(definition, payload, options, ctx)
     try:
-        expires_at = options.get("expires_at")
-        if expires_at is not None and await DBOS.run_step_async({"name": "taskpack.check_ttl"}, _check_expired, float(expires_at)):
-            await asyncio.to_thread(_finish_failure, ctx, RunStatus.EXPIRED.value, RunError(type="RunExpired", message="the run was not started before its ttl"))
-        try:
-            parsed = definition.parse_payload(payload)
-        except ValidationError as exc:
-            await asyncio.to_thread(
-                _finish_failure, ctx, RunStatus.FAILED.value, RunError(type="PayloadValidationError", message=describe_validation_error(exc))
-            )
-        if definition.on_start is not None:
-            await DBOS.run_step_async({"name": "taskpack.on_start"}, _call_hook_async, ctx, "on_start", definition.on_start, parsed, ctx)
-        attempt = 1
+        value: Any = None
         while True:
-            ctx._new_attempt(attempt)
-            if attempt > 1:
-                await asyncio.to_thread(_set_attributes, run_id, {"attempt": attempt})
-            result = await _attempt_async(definition, parsed, ctx)
-            await _call_hook_async(ctx, "cleanup", definition.cleanup, parsed, ctx)
-            if result.kind == "ok":
-                if definition.on_success is not None:
-                    await DBOS.run_step_async(
-                        {"name": "taskpack.on_success"}, _call_hook_async, ctx, "on_success", definition.on_success, parsed, result.output, ctx
-                    )
-                await asyncio.to_thread(_flush, ctx)
-                return result.output
-            if result.kind == "canceled":
-                ctx.state.logs.add("warn", "run canceled", {}, attempt)
-                await asyncio.to_thread(_flush, ctx)
-                return None
-            error = _error_of(result, ctx)
-            decision = None
-            if result.kind == "error" and definition.catch_error is not None:
-                decision = RetryDecision.coerce(await _call_hook_async(ctx, "catch_error", definition.catch_error, parsed, result.exc, ctx))
-            outcome = _decide(definition, parsed, ctx, result, decision)
-            if outcome != "retry":
-                if definition.on_failure is not None:
-                    await DBOS.run_step_async(
-                        {"name": "taskpack.on_failure"}, _call_hook_async, ctx, "on_failure", definition.on_failure, parsed, error, ctx
-                    )
-                await asyncio.to_thread(_finish_failure, ctx, outcome, error)
-            delay = _retry_delay(definition, ctx, decision)
-            ctx.state.logs.add("warn", "attempt failed, retrying", {"error": error.message, "delay_s": round(delay, 3)}, attempt)
-            await asyncio.to_thread(_flush, ctx)
-            await DBOS.sleep_async(delay)
-            attempt += 1
+            try:
+                effect = plan.send(value)
+            except StopIteration as done:
+                return done.value
+            kind = effect[0]
+            if kind == "step":
+                value = await DBOS.run_step_async({"name": effect[1]}, effect[2], *effect[3])
+            elif kind == "hook_step":
+                value = await DBOS.run_step_async({"name": f"taskpack.{effect[1]}"}, _call_hook_async, ctx, effect[1], effect[2], *effect[3])
+            elif kind == "hook":
+                value = await _call_hook_async(ctx, effect[1], effect[2], *effect[3])
+            elif kind == "attempt":
+                value = await _attempt_async(definition, effect[1], ctx)
+            elif kind == "sleep":
+                value = await DBOS.sleep_async(effect[1])
+            else:  # "call": blocking database work goes to a thread, off the event loop
+                value = await asyncio.to_thread(effect[1], *effect[2])
     finally:
-        _unregister_running(ctx)
-        _current.reset(token)
+        plan.close()
         await asyncio.to_thread(_flush, ctx)
-        states.remove(run_id)
+        _end(ctx, token)
 
 
 # -- endings ---------------------------------------------------------------------------------------------------------
