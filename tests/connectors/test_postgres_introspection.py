@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from connectors import CatalogFilters, connect
-from connectors.catalog import NormalizedType
+from connectors.catalog import Catalog, NormalizedType
 from connectors.credentials import PostgresCredentials
 from connectors.postgres import PostgresConnector
 from tests.connectors.postgres_fixtures import (  # noqa: F401  (fixtures)
@@ -196,6 +196,15 @@ def test_every_relation_kind_is_reported(kinds_catalog) -> None:
     }
 
 
+@pytest.mark.parametrize("which", ["spider_catalog", "kinds_catalog"])
+def test_catalog_built_from_typed_rows_passes_strict_validation(which: str, request: pytest.FixtureRequest) -> None:
+    """Columns, keys and tables are built without validation (connectors.trusted_models) because psycopg already
+    typed every value; strict validation of the dumped catalog proves each value has exactly its field's type."""
+    catalog: Catalog = request.getfixturevalue(which)
+    assert catalog.table_count > 0
+    assert Catalog.model_validate(catalog.model_dump(), strict=True) == catalog
+
+
 def test_partitions_are_folded_into_their_parent(kinds_catalog) -> None:
     events = kinds_catalog.database("test").schema("cpg_kinds").table("events")
     assert events.row_count == 5000
@@ -316,21 +325,28 @@ def test_round_trips_do_not_grow_with_the_table_count(pg_connector: PostgresConn
 
 
 def test_round_trips_counted_on_the_wire(pg_connector: PostgresConnector, spider_pg: list[str]) -> None:
-    """The reported count is checked against what psycopg actually executed."""
+    """The reported count is checked against what psycopg actually executed or streamed (the column statement is
+    read in chunks: still one statement)."""
     executed: list[str] = []
-    real_cursor = psycopg.Cursor.execute
+    real_execute, real_stream = psycopg.Cursor.execute, psycopg.Cursor.stream
 
-    def counting(self, query, params=None, **kw):  # type: ignore[no-untyped-def]
+    def counting_execute(self, query, params=None, **kw):  # type: ignore[no-untyped-def]
         executed.append(str(query))
-        return real_cursor(self, query, params, **kw)
+        return real_execute(self, query, params, **kw)
+
+    def counting_stream(self, query, params=None, **kw):  # type: ignore[no-untyped-def]
+        executed.append(str(query))
+        return real_stream(self, query, params, **kw)
 
     pg_connector.test_connection()  # open first: session setup is not introspection
-    psycopg.Cursor.execute = counting  # type: ignore[method-assign]
+    psycopg.Cursor.execute = counting_execute  # type: ignore[method-assign]
+    psycopg.Cursor.stream = counting_stream  # type: ignore[method-assign]
     try:
         catalog = pg_connector.introspect(CatalogFilters(include_schemas=["cpg_*"]))
     finally:
-        psycopg.Cursor.execute = real_cursor  # type: ignore[method-assign]
-    assert len(executed) == catalog.round_trips
+        psycopg.Cursor.execute, psycopg.Cursor.stream = real_execute, real_stream  # type: ignore[method-assign]
+    assert len(executed) == catalog.round_trips == 4
+    assert sum("pg_attribute" in sql and "format_type" in sql for sql in executed) == 1  # columns: one statement
 
 
 def test_progress_callback_reports_each_stage(pg_connector: PostgresConnector, kinds_schema: str) -> None:
