@@ -40,6 +40,7 @@ from connectors.catalog import Catalog, CatalogFilters, Column, Database, Foreig
 from connectors.gc_pause import building_long_lived_objects
 from connectors.mysql.statements import ServerInfo
 from connectors.mysql.types import normalize_type
+from connectors.trusted_models import constructor_for
 
 log = logging.getLogger("connectors.mysql")
 
@@ -103,6 +104,10 @@ _NUMERIC_TYPES = {
 }
 
 Key = tuple[str, str]  # (schema, table)
+
+# Column values come typed from the server's JSON (numbers, strings, null) and the lines below; a catalog holds
+# thousands of them, so they are built without a second validation (see connectors.trusted_models).
+_new_column = constructor_for(Column)
 
 
 class _CatalogReader:
@@ -262,14 +267,18 @@ def _add_columns(
             if normalized is None:
                 normalized = types[type_key] = normalize_type(data_type, column_type, is_json=is_json)
             append(
-                Column(
-                    ordinal=ordinal,
-                    name=name,
-                    data_type=column_type,
-                    normalized_type=normalized,
-                    nullable=nullable == "YES",
-                    default=None if default is None or default == no_default else column_default(default, data_type, extra, server),
-                    comment=comment or None,
+                _new_column(
+                    {
+                        "ordinal": ordinal,
+                        "name": name,
+                        "data_type": column_type,
+                        "normalized_type": normalized,
+                        "nullable": nullable == "YES",
+                        "default": None
+                        if default is None or default == no_default
+                        else column_default(default, data_type, extra, server),
+                        "comment": comment or None,
+                    }
                 )
             )
 

@@ -26,7 +26,7 @@ would cross `jit_above_cost`, and JIT compilation alone took 0.4 s on the 2,000-
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Callable, Iterable, Sequence
 
 from connectors.base import ProgressCallback
@@ -104,13 +104,16 @@ SELECT a.attrelid                                  AS oid,
 KEYS_SQL = """
 SELECT con.conrelid, con.contype, con.conname, con.conkey, con.confkey,
        fn.nspname AS referred_schema, fc.relname AS referred_table, con.confrelid,
-       CASE WHEN con.contype = 'f' AND NOT con.confrelid = ANY (%(oids)s::oid[]) THEN
+       CASE WHEN con.contype = 'f' AND inside.oid IS NULL THEN
             ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, position)
                     JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
                    ORDER BY k.position) END AS referred_names
   FROM pg_constraint con
   LEFT JOIN pg_class fc ON fc.oid = con.confrelid
   LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
+  -- "is the referred table selected?" as a hash join: `confrelid = ANY (oids)` in the CASE compared every key with
+  -- every selected oid (4,000 x 2,000 at 2,000 tables, a third of this statement's time)
+  LEFT JOIN unnest(%(oids)s::oid[]) AS inside(oid) ON inside.oid = con.confrelid
  WHERE con.conrelid = ANY (%(oids)s::oid[])
    AND con.contype IN ('p', 'f')
    AND con.conparentid = 0
@@ -131,6 +134,7 @@ CatalogStream = Callable[[str, dict[str, Any]], Iterable[tuple[Any, ...]]]
 # again); tables are assembled as dicts and built once their columns and keys are known.
 _new_column = constructor_for(Column)
 _ORDINAL = attrgetter("ordinal")
+_TABLE_AND_NAME = itemgetter(0, 2)  # of a key row: keys listed by table, then constraint name
 _new_foreign_key = constructor_for(ForeignKey)
 _new_table = constructor_for(Table)
 
@@ -158,7 +162,7 @@ class _Relation:
 
     def column_name(self, attnum: int) -> str:
         """The column with attribute number `attnum` (its ordinal); columns are sorted, so usually a direct index."""
-        columns = self.columns
+        columns = self.table["columns"]
         if 0 < attnum <= len(columns) and columns[attnum - 1].ordinal == attnum:
             return columns[attnum - 1].name
         for column in columns:  # dropped columns leave gaps in the numbering
@@ -282,7 +286,7 @@ class PostgresCatalogReader:
             rel.columns.sort(key=_ORDINAL)
 
     def _add_keys(self, selected: dict[int, _Relation], oids: str) -> None:
-        rows = sorted(self._query(KEYS_SQL, {"oids": oids}), key=lambda row: (row[0], row[2]))  # (table, name)
+        rows = sorted(self._query(KEYS_SQL, {"oids": oids}), key=_TABLE_AND_NAME)
         for oid, kind, name, conkey, confkey, ref_schema, ref_table, ref_oid, ref_names in rows:
             rel = selected.get(oid)
             if rel is None:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql as mysql_types
 
 from connectors import CatalogFilters, connect
-from connectors.catalog import NormalizedType
+from connectors.catalog import Catalog, NormalizedType
 from tests.connectors.mysql_support import (  # noqa: F401 - fixtures
     PREFIX,
     mysql_admin,
@@ -102,6 +102,11 @@ def test_spider_schema_matches_sqlalchemy_inspector(schema: str, spider_catalog,
             for fk in table.foreign_keys
         }
         assert our_fks == oracle_fks, table_name
+
+
+def test_spider_catalog_passes_strict_validation(spider_catalog) -> None:
+    assert spider_catalog.table_count > 0
+    assert Catalog.model_validate(spider_catalog.model_dump(), strict=True) == spider_catalog
 
 
 def test_spider_catalog_is_complete_and_keys_are_real(spider_catalog, mysql_tester, mysql_admin) -> None:
@@ -225,6 +230,9 @@ line2 "q" \\\\ é',
 def test_mariadb_column_details(details_schema, mysql_tester) -> None:
     with connect(mysql_tester) as conn:
         catalog = conn.introspect(CatalogFilters(include_schemas=[details_schema]))
+    # columns are built without validation (connectors.trusted_models): strict validation proves every value has
+    # exactly its field's type, here where defaults, comments and types vary the most
+    assert Catalog.model_validate(catalog.model_dump(), strict=True) == catalog
     schema = catalog.databases[0].schema(details_schema)
     assert [t.name for t in schema.tables] == ["lines", "open_orders", "orders"]  # the sequence is not a table
     orders = schema.table("orders")
