@@ -85,6 +85,12 @@ def plan_row_limit(sql: str, dialect: str, max_rows: int) -> tuple[str, bool]:
     return f"{sql}\nLIMIT {max_rows + 1}", True
 
 
+def chunked_streaming_available() -> bool:
+    """Whether psycopg can stream a result in chunks (psycopg 3.2+ on libpq 17+)."""
+    capabilities = getattr(psycopg, "capabilities", None)  # psycopg 3.1 has no capabilities object
+    return bool(capabilities is not None and capabilities.has_stream_chunked())
+
+
 class PostgresConnector(Connector):
     """Read-only PostgreSQL connector over psycopg 3."""
 
@@ -298,10 +304,14 @@ class PostgresConnector(Connector):
 
         return run
 
-    def _catalog_stream(self, conn: psycopg.Connection[Any]) -> CatalogStream:
+    def _catalog_stream(self, conn: psycopg.Connection[Any]) -> CatalogStream | None:
+        """Chunked rows, one statement and one round trip; None (read whole) where the libpq under psycopg is older
+        than 17: row-by-row streaming would cost more than it overlaps."""
+        if not chunked_streaming_available():
+            return None
+
         def stream(sql: str, params: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
-            # chunked rows (libpq 17+, else one by one): still a single statement and a single round trip. Binary
-            # results: integers, booleans and oids arrive ready to use, a third less parsing than text.
+            # binary results: integers, booleans and oids arrive ready to use, a third less parsing than text
             with conn.cursor(binary=True) as cur:
                 yield from cur.stream(sql, params or None, size=CATALOG_STREAM_CHUNK)
 

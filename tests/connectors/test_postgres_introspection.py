@@ -205,6 +205,22 @@ def test_catalog_built_from_typed_rows_passes_strict_validation(which: str, requ
     assert Catalog.model_validate(catalog.model_dump(), strict=True) == catalog
 
 
+def test_without_chunked_streaming_the_columns_are_read_whole_to_the_same_catalog(
+    kinds_catalog, pg_credentials: PostgresCredentials, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a libpq older than 17 psycopg cannot stream in chunks; the column statement is then read whole."""
+    import connectors.postgres.connection as pg_connection
+
+    monkeypatch.setattr(pg_connection, "chunked_streaming_available", lambda: False)
+    streamed: list[str] = []
+    real_stream = psycopg.Cursor.stream
+    monkeypatch.setattr(psycopg.Cursor, "stream", lambda self, q, *a, **k: streamed.append(q) or real_stream(self, q, *a, **k))
+    with connect(pg_credentials) as conn:
+        whole = conn.introspect(CatalogFilters(include_schemas=["cpg_kinds", "cpg_kinds_ref"]))
+    assert streamed == []
+    assert whole.databases == kinds_catalog.databases and whole.round_trips == kinds_catalog.round_trips
+
+
 def test_partitions_are_folded_into_their_parent(kinds_catalog) -> None:
     events = kinds_catalog.database("test").schema("cpg_kinds").table("events")
     assert events.row_count == 5000
