@@ -1,26 +1,26 @@
-"""Bulk PostgreSQL introspection from `pg_catalog`: four queries, whatever the number of tables.
+"""Bulk PostgreSQL introspection from `pg_catalog`: two statements, whatever the number of tables.
 
 `information_schema` joins through `constraint_column_usage` and friends took 215 s on a large schema; SQLAlchemy's
-reflection asks several questions per table. Here the whole catalog comes from a fixed set of statements, each
-answering one question for every selected relation at once, and Python stitches the answers together:
+reflection asks several questions per table. Here the whole catalog comes from two statements that each answer for
+every selected relation at once, and Python stitches the answers together:
 
 1. relations — schemas, tables, views, materialized views, foreign and partitioned tables, with their table and
    column comments (`pg_description` grouped per relation: joined per column instead, a stale row estimate on
-   pg_description made the planner loop 1.8 M times at 2,000 tables), and the
-   statistics VACUUM/ANALYZE keep in `pg_class`: the row estimate (`reltuples`) and the size (`relpages` of the
-   table, its TOAST table and its indexes, times the block size); partitions are summed into their parent. Both are
-   None until the table was first vacuumed or analyzed. (`pg_total_relation_size` would stat every file of every
-   table: 0.3 s at 2,000 tables.)
-2. columns — `pg_attribute` + `format_type` + `pg_attrdef`, for the selected relations only. The largest answer
-   (a row per column) is streamed in chunks, in binary: Python builds each column while the server is still producing
-   the next chunk, so the two work at the same time instead of one after the other;
-3. keys — `pg_constraint` primary and foreign keys; `conkey`/`confkey` attribute numbers are mapped to names with
-   the columns already read (the server resolves names itself only for keys pointing outside the selection);
-4. view definitions — `pg_get_viewdef`, only when views were selected.
+   pg_description made the planner loop 1.8 M times at 2,000 tables). Filters (globs) are applied to this list in
+   Python; the second statement receives the selected OIDs, so a narrow filter also makes it cheap.
+2. details — one stream of tagged rows for the selected relations: columns (`pg_attribute` + `format_type` +
+   `pg_attrdef`), primary and foreign keys (`pg_constraint`; `conkey`/`confkey` attribute numbers are mapped to names
+   with the columns already read, the server resolves names itself only for keys pointing outside the selection),
+   view definitions (`pg_get_viewdef`) and the statistics VACUUM/ANALYZE keep in `pg_class`: the row estimate
+   (`reltuples`) and the size (`relpages` of the table, its TOAST table and its indexes, times the block size),
+   partitions summed into their parent; both None until the table was first vacuumed or analyzed
+   (`pg_total_relation_size` would stat every file of every table: 0.3 s at 2,000 tables).
 
-Filters (globs) are applied to the relation list in Python and the later queries receive the selected OIDs, so a
-narrow filter also makes the heavy queries cheap. The statements avoid correlated subqueries: their estimated cost
-would cross `jit_above_cost`, and JIT compilation alone took 0.4 s on the 2,000-table benchmark.
+Why one stream: building the models is the slow side (~2 µs of Python per column), the server's side of the work
+is not. The rows are read in binary chunks as they arrive, columns first, so Python builds columns while the server
+is still producing the rest; as separate statements, keys, views and statistics each made Python wait for the server
+(~35 ms of 150 at 2,000 tables). JIT compilation is off for the transaction: it never pays for catalog statements,
+and once a statement's estimated cost crossed `jit_above_cost` it alone took 0.4 s on the 2,000-table benchmark.
 """
 
 from __future__ import annotations
@@ -41,39 +41,17 @@ SYSTEM_SCHEMA_PREFIXES = ("pg_temp_", "pg_toast_temp_")
 
 _KINDS: dict[str, TableKind] = {"r": "table", "p": "table", "v": "view", "m": "materialized_view", "f": "external"}
 
+# `no_jit` turns JIT compilation off for the rest of this (read-only, REPEATABLE READ) transaction, without a round
+# trip of its own: the details statement's estimated cost grows with the number of keys (~80,000 at 2,000 tables) and
+# past `jit_above_cost` (100,000) PostgreSQL would spend ~0.4 s compiling a plan that runs in 0.07 s.
 RELATIONS_SQL = """
-WITH index_pages AS (
-    SELECT i.indrelid AS oid, sum(ic.relpages) AS pages
-      FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
-     GROUP BY i.indrelid
-), stats AS (
-    SELECT c.oid,
-           CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint END AS row_estimate,
-           CASE WHEN c.reltuples >= 0 OR c.relpages > 0 THEN
-                (c.relpages::bigint + coalesce(t.relpages, 0) + coalesce(ip.pages, 0))
-                * current_setting('block_size')::bigint END AS size_bytes
-      FROM pg_class c
-      LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
-      LEFT JOIN index_pages ip ON ip.oid = c.oid
-     WHERE c.relkind IN ('r', 'm')
-), partitioned AS (
-    SELECT p.oid, sum(s.row_estimate)::bigint AS row_estimate, sum(s.size_bytes)::bigint AS size_bytes
-      FROM pg_class p
-     CROSS JOIN LATERAL pg_partition_tree(p.oid) pt
-      JOIN stats s ON s.oid = pt.relid
-     WHERE p.relkind = 'p'
-     GROUP BY p.oid
-)
+WITH no_jit AS MATERIALIZED (SELECT set_config('jit', 'off', true))
 SELECT n.nspname AS schema_name, c.oid, c.relname, c.relkind,
-       coalesce(s.row_estimate, pp.row_estimate) AS row_estimate,
-       coalesce(s.size_bytes, pp.size_bytes) AS size_bytes,
        d.subids AS comment_subids,
        d.texts AS comment_texts
-  FROM pg_namespace n
+  FROM no_jit, pg_namespace n
   LEFT JOIN pg_class c
          ON c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition
-  LEFT JOIN stats s ON s.oid = c.oid
-  LEFT JOIN partitioned pp ON pp.oid = c.oid
   LEFT JOIN (SELECT objoid, array_agg(objsubid) AS subids, array_agg(description) AS texts
                FROM pg_description
               WHERE classoid = 'pg_catalog.pg_class'::regclass
@@ -84,45 +62,84 @@ SELECT n.nspname AS schema_name, c.oid, c.relname, c.relkind,
    AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%%'
 """
 
-COLUMNS_SQL = """
-SELECT a.attrelid                                  AS oid,
-       a.attnum                                    AS ordinal,
-       a.attname                                   AS column_name,
-       format_type(a.atttypid, a.atttypmod)        AS data_type,
-       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END AS domain_base_type,
-       t.typcategory                               AS type_category,
-       a.attnotnull                                AS not_null,
-       CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, 0) END AS column_default
+# Everything else about the selected relations, as one stream of tagged rows. Every branch fills the same 15
+# positions (typed NULLs where a branch has nothing to say):
+#
+#   position        'c' column            'k' key                  'v' view        's' statistics
+#   tag, oid        'c', attrelid         'k', conrelid            'v', oid        's', oid
+#   number          attnum (ordinal)      -                        -               -
+#   name            attname               conname                  -               -
+#   text_1          format_type           contype ('p' / 'f')      pg_get_viewdef  -
+#   text_2          domain's base type    referred schema          -               -
+#   text_3          typcategory           referred table           -               -
+#   flag            attnotnull            -                        -               -
+#   text_4          default expression    -                        -               -
+#   conkey/confkey  -                     attribute numbers        -               -
+#   referred_oid    -                     confrelid                -               -
+#   referred_names  -                     names, when the referred table is not selected
+#   row_estimate, size_bytes                                                       reltuples; pages x block size
+DETAILS_SQL = """
+WITH stat_targets AS (   -- selected tables and materialized views, and the partitions of selected partitioned tables
+    SELECT c.oid AS owner, c.oid
+      FROM pg_class c
+     WHERE c.oid = ANY (%(oids)s::oid[]) AND c.relkind IN ('r', 'm')
+    UNION ALL
+    SELECT p.oid, pt.relid
+      FROM pg_class p
+     CROSS JOIN LATERAL pg_partition_tree(p.oid) pt
+     WHERE p.oid = ANY (%(oids)s::oid[]) AND p.relkind = 'p'
+), index_pages AS (
+    SELECT i.indrelid AS oid, sum(ic.relpages) AS pages
+      FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+     WHERE i.indrelid IN (SELECT oid FROM stat_targets)
+     GROUP BY i.indrelid
+)
+SELECT 'c'::"char" AS tag, a.attrelid AS oid, a.attnum AS number, a.attname::text AS name,
+       format_type(a.atttypid, a.atttypmod) AS text_1,
+       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END AS text_2,
+       t.typcategory::text AS text_3,
+       a.attnotnull AS flag,
+       CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, 0) END AS text_4,
+       NULL::int2[] AS conkey, NULL::int2[] AS confkey, NULL::oid AS referred_oid, NULL::text[] AS referred_names,
+       NULL::bigint AS row_estimate, NULL::bigint AS size_bytes
   FROM pg_attribute a
   JOIN pg_type t ON t.oid = a.atttypid
   LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
  WHERE a.attrelid = ANY (%(oids)s::oid[])
    AND a.attnum > 0
    AND NOT a.attisdropped
-"""
-
-KEYS_SQL = """
-SELECT con.conrelid, con.contype, con.conname, con.conkey, con.confkey,
-       fn.nspname AS referred_schema, fc.relname AS referred_table, con.confrelid,
+UNION ALL
+SELECT 'k', con.conrelid, NULL, con.conname::text, con.contype::text, fn.nspname::text, fc.relname::text, NULL, NULL,
+       con.conkey, con.confkey, con.confrelid,
        CASE WHEN con.contype = 'f' AND inside.oid IS NULL THEN
-            ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, position)
+            ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, position)
                     JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
-                   ORDER BY k.position) END AS referred_names
+                   ORDER BY k.position) END,
+       NULL, NULL
   FROM pg_constraint con
   LEFT JOIN pg_class fc ON fc.oid = con.confrelid
   LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
   -- "is the referred table selected?" as a hash join: `confrelid = ANY (oids)` in the CASE compared every key with
-  -- every selected oid (4,000 x 2,000 at 2,000 tables, a third of this statement's time)
+  -- every selected oid (4,000 x 2,000 at 2,000 tables, a third of the keys' time)
   LEFT JOIN unnest(%(oids)s::oid[]) AS inside(oid) ON inside.oid = con.confrelid
  WHERE con.conrelid = ANY (%(oids)s::oid[])
    AND con.contype IN ('p', 'f')
    AND con.conparentid = 0
-"""
-
-VIEWS_SQL = """
-SELECT c.oid AS oid, pg_get_viewdef(c.oid) AS view_definition
+UNION ALL
+SELECT 'v', c.oid, NULL, NULL, pg_get_viewdef(c.oid), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
   FROM pg_class c
- WHERE c.oid = ANY (%(oids)s::oid[])
+ WHERE c.oid = ANY (%(oids)s::oid[]) AND c.relkind IN ('v', 'm')
+UNION ALL
+SELECT 's', st.owner, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       sum(CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint END)::bigint,
+       sum(CASE WHEN c.reltuples >= 0 OR c.relpages > 0 THEN
+                (c.relpages::bigint + coalesce(toast.relpages, 0) + coalesce(ip.pages, 0))
+                * current_setting('block_size')::bigint END)::bigint
+  FROM stat_targets st
+  JOIN pg_class c ON c.oid = st.oid AND c.relkind IN ('r', 'm')
+  LEFT JOIN pg_class toast ON toast.oid = c.reltoastrelid
+  LEFT JOIN index_pages ip ON ip.oid = c.oid
+ GROUP BY st.owner
 """
 
 # A statement runner: (sql, params) -> rows as tuples. The connector supplies it and counts the round trips.
@@ -134,7 +151,7 @@ CatalogStream = Callable[[str, dict[str, Any]], Iterable[tuple[Any, ...]]]
 # again); tables are assembled as dicts and built once their columns and keys are known.
 _new_column = constructor_for(Column)
 _ORDINAL = attrgetter("ordinal")
-_TABLE_AND_NAME = itemgetter(0, 2)  # of a key row: keys listed by table, then constraint name
+_TABLE_AND_NAME = itemgetter(1, 3)  # of a key row: keys listed by table, then constraint name
 _new_foreign_key = constructor_for(ForeignKey)
 _new_table = constructor_for(Table)
 
@@ -173,11 +190,11 @@ class _Relation:
 
 @dataclass
 class PostgresCatalogReader:
-    """Reads one database's catalog with a fixed number of statements."""
+    """Reads one database's catalog with two statements."""
 
     run: CatalogQuery
     database: str
-    #: streams the column statement; without one, its rows are read whole like the others
+    #: streams the details statement; without one, its rows are read whole like the relations
     stream: CatalogStream | None = None
     source_type: str = "postgres"
     server_version: str | None = None
@@ -203,7 +220,7 @@ class PostgresCatalogReader:
 
         schema_selected: dict[str, bool] = {}  # every relation row repeats its schema's name: decide once per schema
         selected: dict[int, _Relation] = {}
-        for schema_name, oid, name, relkind, rows, size, comment_subids, comment_texts in self._query(
+        for schema_name, oid, name, relkind, comment_subids, comment_texts in self._query(
             RELATIONS_SQL, {"system_schemas": list(SYSTEM_SCHEMAS)}
         ):
             schema_ok = schema_selected.get(schema_name)
@@ -218,8 +235,8 @@ class PostgresCatalogReader:
             table = {
                 "name": name,
                 "kind": _KINDS[relkind],
-                "row_count": rows,
-                "size_bytes": size,
+                "row_count": None,
+                "size_bytes": None,
                 "comment": comments.pop(0, None),
                 "columns": [],
                 "primary_key": [],
@@ -231,16 +248,7 @@ class PostgresCatalogReader:
         notify("relations", {"schemas": len(schema_names), "tables": len(selected)})
 
         if selected:
-            oids = oid_array(selected)
-            self._add_columns(selected, oids)
-            notify("columns", {"tables": len(selected)})
-            self._add_keys(selected, oids)
-            notify("keys", {"tables": len(selected)})
-            view_oids = [rel.oid for rel in selected.values() if rel.table["kind"] in ("view", "materialized_view")]
-            if view_oids:
-                for oid, definition in self._query(VIEWS_SQL, {"oids": oid_array(view_oids)}):
-                    selected[oid].table["view_definition"] = definition
-                notify("views", {"views": len(view_oids)})
+            self._add_details(selected, notify)
 
         relations = list(selected.values())
         tables = [_new_table(rel.table) for rel in relations]
@@ -260,37 +268,49 @@ class PostgresCatalogReader:
         notify("done", {"tables": len(selected), "round_trips": self.round_trips})
         return catalog
 
-    def _add_columns(self, selected: dict[int, _Relation], oids: str) -> None:
-        for oid, ordinal, name, data_type, domain_base, category, not_null, default in self._stream(
-            COLUMNS_SQL, {"oids": oids}
-        ):
+    def _add_details(self, selected: dict[int, _Relation], notify: ProgressCallback) -> None:
+        keys: list[tuple[Any, ...]] = []
+        views = 0
+        for row in self._stream(DETAILS_SQL, {"oids": oid_array(selected)}):
+            tag, oid, ordinal, name, data_type, domain_base, category, not_null, default, _, _, _, _, rows, size = row
             rel = selected.get(oid)
             if rel is None:
                 continue
-            rel.table["columns"].append(
-                _new_column(
-                    {
-                        "ordinal": ordinal,
-                        "name": name,
-                        "data_type": data_type,
-                        "normalized_type": normalize_type(domain_base or data_type, category),
-                        "nullable": not not_null,
-                        "default": default,
-                        "comment": rel.column_comments.get(ordinal),
-                    }
+            if tag == "c":  # the hot path: a row per column
+                rel.table["columns"].append(
+                    _new_column(
+                        {
+                            "ordinal": ordinal,
+                            "name": name,
+                            "data_type": data_type,
+                            "normalized_type": normalize_type(domain_base or data_type, category),
+                            "nullable": not not_null,
+                            "default": default,
+                            "comment": rel.column_comments.get(ordinal),
+                        }
+                    )
                 )
-            )
-        # The scan promises no order (a column with a default can come after its table's last column, from the
-        # pg_attrdef join); sorting 20 mostly ordered columns per table costs less than tracking the order per row.
+            elif tag == "k":  # names its columns by number: resolved once every column is known
+                keys.append(row)
+            elif tag == "v":
+                rel.table["view_definition"] = data_type
+                views += 1
+            else:  # "s"
+                rel.table["row_count"], rel.table["size_bytes"] = rows, size
+        # The scan promises no order (updating a column's pg_attribute row, as adding a default does, moves it to the
+        # end of the heap); sorting 20 mostly ordered columns per table costs less than tracking the order per row.
         for rel in selected.values():
             rel.columns.sort(key=_ORDINAL)
+        notify("columns", {"tables": len(selected)})
+        self._add_keys(selected, keys)
+        notify("keys", {"tables": len(selected)})
+        if views:
+            notify("views", {"views": views})
 
-    def _add_keys(self, selected: dict[int, _Relation], oids: str) -> None:
-        rows = sorted(self._query(KEYS_SQL, {"oids": oids}), key=_TABLE_AND_NAME)
-        for oid, kind, name, conkey, confkey, ref_schema, ref_table, ref_oid, ref_names in rows:
-            rel = selected.get(oid)
-            if rel is None:
-                continue
+    def _add_keys(self, selected: dict[int, _Relation], rows: list[tuple[Any, ...]]) -> None:
+        rows.sort(key=_TABLE_AND_NAME)
+        for _, oid, _, name, kind, ref_schema, ref_table, _, _, conkey, confkey, ref_oid, ref_names, _, _ in rows:
+            rel = selected[oid]
             columns = [rel.column_name(attnum) for attnum in conkey]
             if kind == "p":
                 rel.table["primary_key"] = columns

@@ -330,7 +330,7 @@ class PostgresConnector(Connector):
         conn = self._connection()
         start = time.perf_counter()
         try:
-            # one REPEATABLE READ snapshot so the four catalog queries agree with each other
+            # one REPEATABLE READ snapshot so the two catalog statements agree with each other
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             catalog = self._catalog_reader(conn).read(filters, progress)
         except psycopg.Error as exc:
