@@ -150,10 +150,10 @@ CatalogStream = Callable[[str, dict[str, Any]], Iterable[tuple[Any, ...]]]
 # Every value below comes typed from pg_catalog through psycopg (see trusted_models for why that is not validated
 # again); tables are assembled as dicts and built once their columns and keys are known.
 _new_column = constructor_for(Column)
-_ORDINAL = attrgetter("ordinal")
-_TABLE_AND_NAME = itemgetter(1, 3)  # of a key row: keys listed by table, then constraint name
 _new_foreign_key = constructor_for(ForeignKey)
 _new_table = constructor_for(Table)
+_ORDINAL = attrgetter("ordinal")
+_TABLE_AND_NAME = itemgetter(1, 3)  # of a key row: keys listed by table, then constraint name
 
 
 def oid_array(oids: Iterable[int]) -> str:
@@ -172,10 +172,6 @@ class _Relation:
     oid: int
     table: dict[str, Any]  # fields of `Table`, built at the end
     column_comments: dict[int, str]  # attnum -> comment
-
-    @property
-    def columns(self) -> list[Column]:
-        return self.table["columns"]  # type: ignore[no-any-return]
 
     def column_name(self, attnum: int) -> str:
         """The column with attribute number `attnum` (its ordinal); columns are sorted, so usually a direct index."""
@@ -300,7 +296,7 @@ class PostgresCatalogReader:
         # The scan promises no order (updating a column's pg_attribute row, as adding a default does, moves it to the
         # end of the heap); sorting 20 mostly ordered columns per table costs less than tracking the order per row.
         for rel in selected.values():
-            rel.columns.sort(key=_ORDINAL)
+            rel.table["columns"].sort(key=_ORDINAL)
         notify("columns", {"tables": len(selected)})
         self._add_keys(selected, keys)
         notify("keys", {"tables": len(selected)})

@@ -51,8 +51,8 @@ log = logging.getLogger("connectors.postgres")
 DEFAULT_APPLICATION_NAME = "analyst-taskpack"
 #: how long after the server-side timeout the client sends its own cancel request (a server that never answers)
 WATCHDOG_GRACE_S = 2.0
-#: rows per chunk of the streamed column statement: big enough that the per-chunk cost vanishes, small enough that
-#: Python starts on the first columns while the server is still scanning
+#: rows per chunk of the streamed catalog details statement: big enough that the per-chunk cost vanishes, small
+#: enough that Python starts on the first columns while the server is still scanning
 CATALOG_STREAM_CHUNK = 1000
 
 _cursor_names = itertools.count(1)
