@@ -19,7 +19,7 @@ import sqlglot
 
 from connectors.sql_guard import check_read_only
 
-QUESTIONS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "spider-dev" / "questions.csv"
+QUESTIONS = Path(__file__).resolve().parents[1] / "data" / "spider-dev" / "questions.csv"
 DIALECTS = ["postgres", "mysql", "redshift", "snowflake", "bigquery", "tsql", "databricks"]
 REFUSED = [
     ("postgres", "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d"),

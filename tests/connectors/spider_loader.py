@@ -9,7 +9,7 @@ in MySQL/MariaDB (where the two are the same thing). That keeps all ten side by 
 an introspection comparison wants, and table names keep their original case (`Student`, `Has_Pet`) so case handling
 is exercised too.
 
-The keys come from `../shared/datasets/spider-dev/mysql/*.schema.sql` (the source of truth; parsed with sqlglot),
+The keys come from `data/spider-dev/mysql/*.schema.sql` (the source of truth; parsed with sqlglot),
 the rows from the SQLite files. Spider's data does not always honour its own foreign keys, so rows are loaded first and
 the foreign keys added afterwards without checking existing rows (PostgreSQL `NOT VALID`; MySQL `foreign_key_checks=0`).
 Everything goes through SQLAlchemy, so the loader works for any URL SQLAlchemy can reach.
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 import sqlglot
 from sqlglot import exp
 
-SPIDER_DEV_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "spider-dev"
+SPIDER_DEV_DIR = Path(__file__).resolve().parents[2] / "data" / "spider-dev"
 SPIDER_DATABASES = (
     "battle_death",
     "car_1",

@@ -43,7 +43,7 @@ from connectors import (  # noqa: E402
     parse_credentials,
 )
 
-SPIDER_QUESTIONS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "spider-dev" / "questions.csv"
+SPIDER_QUESTIONS = Path(__file__).resolve().parents[2] / "data" / "spider-dev" / "questions.csv"
 SLOW_SQL = "SELECT COUNT(DISTINCT MD5(CAST(x AS STRING))) FROM UNNEST(GENERATE_ARRAY(1, 8000000)) AS x"
 NESTED = "tbq_nested"
 

@@ -18,7 +18,7 @@ from connectors.databricks.types import normalize_type
 from connectors.catalog import CatalogFilters
 from connectors.sql_guard import check_read_only
 
-SPIDER_QUESTIONS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "spider-dev" / "questions.csv"
+SPIDER_QUESTIONS = Path(__file__).resolve().parents[2] / "data" / "spider-dev" / "questions.csv"
 
 
 @pytest.mark.parametrize("name", sorted(UNITY_QUERIES))

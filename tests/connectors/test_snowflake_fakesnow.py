@@ -39,7 +39,7 @@ from connectors import (  # noqa: E402
 )
 
 SECRET = credentials(1)["password"]
-SPIDER_QUESTIONS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "spider-dev" / "questions.csv"
+SPIDER_QUESTIONS = Path(__file__).resolve().parents[2] / "data" / "spider-dev" / "questions.csv"
 #: several seconds of DuckDB work inside fakesnow (it keeps running there after we give up: fakesnow cannot cancel)
 SLOW_SQL = "SELECT COUNT(DISTINCT MD5(SEQ8()::VARCHAR)) FROM TABLE(GENERATOR(ROWCOUNT => 15000000))"
 

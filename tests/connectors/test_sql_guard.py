@@ -19,7 +19,7 @@ import sqlglot
 from connectors import QueryError, ReadOnlyViolation, UnsupportedError
 from connectors.sql_guard import SUPPORTED_DIALECTS, check_read_only, resolve_dialect
 
-SPIDER_QUESTIONS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "spider-dev" / "questions.csv"
+SPIDER_QUESTIONS = Path(__file__).resolve().parents[2] / "data" / "spider-dev" / "questions.csv"
 DIALECTS = ["postgres", "mysql", "redshift", "snowflake", "bigquery", "tsql", "databricks"]
 
 # Gold queries sqlglot cannot transpile into a dialect (not the guard's fault); counted and kept explicit so a new

@@ -21,7 +21,7 @@ from connectors.sqlserver.catalog import CATALOG_QUERIES
 from connectors.sqlserver.statements import push_row_limit
 from connectors.sqlserver.types import format_type, normalize_type, result_type_name
 
-SPIDER_QUESTIONS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "spider-dev" / "questions.csv"
+SPIDER_QUESTIONS = Path(__file__).resolve().parents[2] / "data" / "spider-dev" / "questions.csv"
 
 
 def _limit_of(sql: str) -> tuple[str, int] | None:
