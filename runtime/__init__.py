@@ -9,8 +9,10 @@ from runtime.context import TaskContext
 from runtime.definitions import Task, TaskDefinitionError, schema_task, task
 from runtime.errors import (
     AbortTaskRunError,
+    InputError,
     MetadataTooLargeError,
     OutsideRunError,
+    PayloadError,
     RunError,
     RunNotFoundError,
     TaskCancelledError,
@@ -30,9 +32,11 @@ __all__ = [
     "AbortTaskRunError",
     "BatchHandle",
     "BatchItem",
+    "InputError",
     "LogEntry",
     "MetadataTooLargeError",
     "OutsideRunError",
+    "PayloadError",
     "Queue",
     "RetryConfig",
     "RetryDecision",
