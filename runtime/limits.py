@@ -140,9 +140,51 @@ def check_json_value(
     """Refuse what JSON, PostgreSQL or a JSON reader in another language would choke on; returns the encoded size.
 
     `value` is plain JSON data (dicts with string keys, lists, str, int, float, bool, None), as `json.loads` or
-    pydantic's `to_jsonable_python` give it. The walk is iterative: a payload nested 100,000 deep is refused, not a
-    RecursionError.
+    pydantic's `to_jsonable_python` give it. Two passes: the C encoder plus a walk over containers only clear
+    well-formed input quickly (a megabyte in milliseconds); anything they doubt is walked node by node, iteratively
+    (a payload nested 100,000 deep is refused, not a RecursionError), to name the exact field.
     """
+    size = _quick_size(value)
+    if size is None:
+        _walk(value, field, max_bytes, error)  # raises naming the field, unless the doubt was a false alarm
+        size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > max_bytes:
+        raise error(f"{field}: {_size(size)} is over the {_size(max_bytes)} limit", field=field)
+    return size
+
+
+_CONTAINERS = (dict, list, tuple)
+# A run of 19+ digits (a number that may not fit 64 bits) or a NUL escape may sit harmlessly inside a string, so
+# either only sends the value to the exact walk.
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+
+
+def _quick_size(value: Any) -> int | None:
+    """The encoded size when `value` certainly passes every check but the size limit, else None."""
+    level, depth = [value], 0
+    while level:
+        nested = []
+        for node in level:
+            if type(node) is dict:
+                if not all(type(k) is str for k in node):
+                    return None
+                nested.extend(v for v in node.values() if isinstance(v, _CONTAINERS))
+            elif isinstance(node, _CONTAINERS):
+                nested.extend(v for v in node if isinstance(v, _CONTAINERS))
+        if nested and depth + 1 >= MAX_DEPTH:
+            return None
+        level, depth = nested, depth + 1
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        data = text.encode("utf-8")  # a lone surrogate fails here
+    except (ValueError, TypeError, RecursionError):
+        return None
+    if "\\u0000" in text or _LONG_DIGITS.search(text):
+        return None
+    return len(data)
+
+
+def _walk(value: Any, field: str, max_bytes: int, error: type[InputError]) -> None:
     # Each entry: (node, depth, parent entry for the path, this node's key in its parent).
     stack: list[tuple[Any, int, Any, str | int | None]] = [(value, 0, None, None)]
     budget = 0
@@ -185,10 +227,6 @@ def check_json_value(
             _fail(error, field, entry, f"{type(node).__name__} is not a JSON value")
         if budget > max_bytes:
             raise error(f"{field}: over the {_size(max_bytes)} limit", field=field)
-    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
-    if size > max_bytes:
-        raise error(f"{field}: {_size(size)} is over the {_size(max_bytes)} limit", field=field)
-    return size
 
 
 def _fail(error: type[InputError], root: str, entry: Any, problem: str) -> None:

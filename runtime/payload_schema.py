@@ -226,13 +226,14 @@ class SchemaView:
     def __init__(self, resolver: Any, nodes: list[dict[str, Any]]) -> None:
         self._resolver = resolver
         self._nodes = nodes
+        self._secret = any(n.get("writeOnly") is True or n.get("format") == "password" for n in nodes)
+        self._children: dict[str | int, SchemaView | None] = {}  # views are shared: each step is worked out once
 
     @classmethod
     def of(cls, schema: dict[str, Any] | None) -> "SchemaView | None":
         if not isinstance(schema, dict):
             return None
-        resolver = Registry().with_resource("urn:taskpack:payload", DRAFT202012.create_resource(schema)).resolver("urn:taskpack:payload")
-        return cls._make(resolver, [schema])
+        return _view_of(json.dumps(schema, sort_keys=True))
 
     @classmethod
     def _make(cls, resolver: Any, nodes: list[Any]) -> "SchemaView | None":
@@ -258,9 +259,16 @@ class SchemaView:
         return cls(resolver, expanded) if expanded else None
 
     def is_secret(self) -> bool:
-        return any(n.get("writeOnly") is True or n.get("format") == "password" for n in self._nodes)
+        return self._secret
 
     def child(self, key: str) -> "SchemaView | None":
+        if key not in self._children:
+            if len(self._children) >= 1024:  # keys are payload data: do not grow without bound
+                return self._child(key)
+            self._children[key] = self._child(key)
+        return self._children[key]
+
+    def _child(self, key: str) -> "SchemaView | None":
         found: list[Any] = []
         for node in self._nodes:
             properties = node.get("properties")
@@ -276,6 +284,15 @@ class SchemaView:
         return self._make(self._resolver, found) if found else None
 
     def item(self, index: int) -> "SchemaView | None":
+        if not any(isinstance(n.get("prefixItems"), list) for n in self._nodes):
+            index = -1  # every item has the same schema: one view for all
+        if index >= 1024:  # past any tuple a schema spells out
+            return None
+        if index not in self._children:
+            self._children[index] = self._item(max(index, 0))
+        return self._children[index]
+
+    def _item(self, index: int) -> "SchemaView | None":
         found: list[Any] = []
         for node in self._nodes:
             prefix = node.get("prefixItems")
@@ -284,6 +301,13 @@ class SchemaView:
             elif isinstance(node.get("items"), dict):
                 found.append(node["items"])
         return self._make(self._resolver, found) if found else None
+
+
+@lru_cache(maxsize=64)
+def _view_of(schema_text: str) -> SchemaView | None:
+    schema = json.loads(schema_text)
+    resolver = Registry().with_resource("urn:taskpack:payload", DRAFT202012.create_resource(schema)).resolver("urn:taskpack:payload")
+    return SchemaView._make(resolver, [schema])
 
 
 def _matches(pattern: str, key: str) -> bool:

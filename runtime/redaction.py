@@ -247,7 +247,8 @@ class _Masker:
                 for k, v in value.items()
             }
         if isinstance(value, (list, tuple)):
-            return [self.walk(v, None, schema.item(i) if schema else None, depth + 1) for i, v in enumerate(value)]
+            inherited = key if kind else None  # {"passwords": ["a", "b"]}: each item is a password
+            return [self.walk(v, inherited, schema.item(i) if schema else None, depth + 1) for i, v in enumerate(value)]
         if isinstance(value, (int, float)) and self.secrets is not None and str(value) in self.secrets:
             return MASK
         return value
@@ -297,8 +298,9 @@ def _collect(value: Any, key: str | None, schema: SchemaView | None, found: RunS
         for k, v in value.items():
             _collect(v, str(k), schema.child(str(k)) if schema else None, found, depth + 1)
     elif isinstance(value, (list, tuple)):
+        inherited = key if key is not None and secret_key_kind(key) is not None else None
         for i, v in enumerate(value):
-            _collect(v, None, schema.item(i) if schema else None, found, depth + 1)
+            _collect(v, inherited, schema.item(i) if schema else None, found, depth + 1)
     elif isinstance(value, str):
         if secret_here:
             found.add(value)

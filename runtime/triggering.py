@@ -21,7 +21,6 @@ from runtime.limits import (
     MAX_ATTEMPTS,
     MAX_DEPTH,
     MAX_KEY_CHARS,
-    MAX_TAGS,
     MAX_TASK_ID_CHARS,
     check_count,
     check_duration,
@@ -36,7 +35,6 @@ from runtime.run_state import METADATA_LIMIT_BYTES
 from runtime.store import idempotency_keys, task_definitions
 
 DEFAULT_IDEMPOTENCY_TTL_S = 30 * 86400
-__all__ = ["BatchItem", "MAX_TAGS", "TriggerOptionsError", "tasks"]
 
 
 class BatchItem(BaseModel):

@@ -37,10 +37,16 @@ def source_report(payload: dict, ctx) -> dict:
 @task(id="t-registers-secret")
 def registers_secret(payload: dict, ctx) -> str:
     """Registers a secret that only its code knows (not in the payload), like a password read from a vault."""
-    ctx.redact(payload["vault_value"])
+    value = vault_value(payload["vault_key"])
+    ctx.redact(value)
     SECRET_SETS.append(weakref.ref(ctx.secrets))
-    logger.info(f"vault said {payload['vault_value']}")
-    return f"got {payload['vault_value']}"
+    logger.info(f"vault said {value}")
+    return f"got {value}"
+
+
+def vault_value(key: str) -> str:
+    """The stand-in vault: the secret is derived from the key, so it never travels in the payload."""
+    return "vault-secret-" + key[::-1]
 
 
 class SigningInput(BaseModel):
@@ -55,6 +61,7 @@ class SigningInput(BaseModel):
 
 @schema_task(id="t-signing", schema=SigningInput)
 def signing(payload: SigningInput, ctx) -> dict:
+    record(payload.account, payload.signing_material.get_secret_value())  # what the run really received
     logger.info("signing with " + payload.signing_material.get_secret_value())
     return {"account": payload.account, "material_echo": payload.signing_material.get_secret_value()}
 

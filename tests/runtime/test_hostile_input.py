@@ -13,7 +13,6 @@ import pickle
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,10 +21,9 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from runtime import InputError, PayloadError, RunStatus, ScheduleError, TriggerOptionsError, runs, schedules, tasks
-from runtime.backend import APP_VERSION, get_backend, reset_backends, workflow_name
+from runtime.backend import get_backend, reset_backends
 from runtime.cli import app
 from runtime.definitions import get_task
-from runtime.queues import DEFAULT_QUEUE
 from runtime.store import task_definitions
 from tests.runtime import secret_tasks  # noqa: F401  (defines t-signing, t-loose)
 from tests.runtime.raw_store import enqueue_unchecked, set_columns, set_stored_inputs, stored_rows

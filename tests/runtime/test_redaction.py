@@ -42,6 +42,14 @@ def test_ordinary_field_names_are_left_alone(key: str) -> None:
     assert redact({key: "visible-value"}) == {key: "visible-value"}
 
 
+def test_every_item_of_a_list_under_a_secret_name_is_masked() -> None:
+    payload = {"passwords": ["pw-one-1", "pw-two-2"], "api_keys": [["nested-key-3"]], "hosts": ["a", "b"]}
+    secrets = collect_secrets(payload)
+    assert redact(payload, secrets=secrets) == {"passwords": [MASK, MASK], "api_keys": [[MASK]], "hosts": ["a", "b"]}
+    assert all(v in secrets for v in ("pw-one-1", "pw-two-2", "nested-key-3"))
+    assert "a" not in secrets
+
+
 def test_numbers_are_masked_under_password_names_but_not_under_token_counts() -> None:
     assert redact({"pin_password": 1234, "max_tokens": 4000, "token_count": 12}) == {"pin_password": MASK, "max_tokens": 4000, "token_count": 12}
 

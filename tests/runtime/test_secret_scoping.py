@@ -9,6 +9,7 @@ import uuid
 from typing import Any, Iterator
 
 import pytest
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from runtime import PayloadError, RunStatus, Worker, runs, tasks
@@ -16,7 +17,7 @@ from runtime.backend import reset_backends
 from runtime.cli import app
 from tests.runtime import sample_tasks, secret_tasks
 from tests.runtime.sample_tasks import EVENTS
-from tests.runtime.secret_tasks import SECRET_SETS, gate
+from tests.runtime.secret_tasks import SECRET_SETS, gate, vault_value
 from tests.runtime.raw_store import enqueue_unchecked, stored_rows
 
 MASK = "[REDACTED]"
@@ -72,8 +73,9 @@ def test_one_runs_password_never_masks_another_runs_output(secrets_worker: Worke
 
 def test_secret_sets_die_with_their_runs_across_a_thousand_runs(secrets_worker: Worker) -> None:
     SECRET_SETS.clear()
-    values = [f"vault-{i:04d}-{uuid.uuid4().hex[:6]}" for i in range(1000)]
-    batch = tasks.batch_trigger("t-registers-secret", [{"vault_value": v} for v in values])
+    keys = [f"{i:04d}-{uuid.uuid4().hex[:6]}" for i in range(1000)]
+    values = [vault_value(k) for k in keys]
+    batch = tasks.batch_trigger("t-registers-secret", [{"vault_key": k} for k in keys])
     finished = [runs.wait(h.id, timeout=300) for h in batch.runs]
     assert all(r.status is RunStatus.COMPLETED for r in finished)
     assert all(r.output == f"got {MASK}" for r in finished)  # each run's own secret is masked in its output
@@ -88,9 +90,10 @@ def test_secret_sets_die_with_their_runs_across_a_thousand_runs(secrets_worker: 
 
 
 def test_a_secret_registered_by_task_code_is_scrubbed_from_its_logs_and_output(secrets_worker: Worker) -> None:
-    run = runs.wait(tasks.trigger("t-registers-secret", {"vault_value": "vault-only-secret-123"}).id, timeout=30)
+    run = runs.wait(tasks.trigger("t-registers-secret", {"vault_key": "321-terces"}).id, timeout=30)
     assert run.status is RunStatus.COMPLETED
-    assert "vault-only-secret-123" not in everything_about(run.id)
+    assert run.output == f"got {MASK}"
+    assert vault_value("321-terces") not in everything_about(run.id)
     assert [e.message for e in runs.logs(run.id)] == [f"vault said {MASK}"]
 
 
@@ -105,6 +108,16 @@ def test_schema_secret_fields_are_masked_whatever_their_name(secrets_worker: Wor
         shown = runner.invoke(app, [*args, "--database-url", db_url])
         assert shown.exit_code == 0, shown.output
         assert secret not in shown.output
+
+
+def test_a_model_instance_payload_reaches_the_run_with_its_real_secret(secrets_worker: Worker) -> None:
+    """A SecretStr dumps as '**********'; the run must get the password, not the mask."""
+    account = f"acct-{uuid.uuid4().hex[:6]}"
+    payload = secret_tasks.SigningInput(account=account, signing_material=SecretStr("sm-real-material-1"))
+    run = runs.wait(tasks.trigger("t-signing", payload).id, timeout=30)
+    assert run.status is RunStatus.COMPLETED, run.error
+    assert EVENTS[account] == ["sm-real-material-1"]
+    assert run.payload["signing_material"] == MASK
 
 
 def test_a_misspelled_password_field_is_masked_when_the_schema_lets_it_through(secrets_worker: Worker) -> None:
