@@ -13,6 +13,7 @@ another run's password (telling a run whether a guess is someone else's password
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import threading
@@ -27,6 +28,9 @@ MASK = "[REDACTED]"
 TOO_DEEP = "[nested too deep to show]"
 MAX_WALK_DEPTH = 200
 MIN_SCRUB_CHARS = 4  # shorter secrets are masked where they stand (their field), not searched for inside text
+# Searching text costs time per secret: a payload with thousands of secret fields must not make its run's listing
+# take seconds. Past this many, the longest are searched in text; every one is still masked in its own field.
+MAX_SCRUBBED_SECRETS = 256
 MAX_JSON_IN_STRING = 3 * 1024 * 1024
 
 # -- which field names hold secrets ----------------------------------------------------------------------------------
@@ -97,10 +101,10 @@ _KV_SECRET = re.compile(
     r"(?P<val>'[^']{0,512}'|\"[^\"]{0,512}\"|[^\s,;&'\"}]{1,512})",
     re.I,
 )
-_PEM_PRIVATE_KEY = re.compile(
-    r"-----BEGIN (?P<label>[A-Z0-9 ]{0,40})PRIVATE KEY(?P<block>(?: BLOCK)?)-----"
-    r"(?:[\s\S]{0,16384}?-----END (?P=label)PRIVATE KEY(?P=block)-----|[A-Za-z0-9+/=\s\\:,\-]{0,16384})"
-)
+_PEM_BEGIN = re.compile(r"-----BEGIN (?:[A-Z0-9]{1,20} ){0,3}PRIVATE KEY(?: BLOCK)?-----")
+_PEM_END = re.compile(r"-----END (?:[A-Z0-9]{1,20} ){0,3}PRIVATE KEY(?: BLOCK)?-----")
+_PEM_BODY = re.compile(r"[A-Za-z0-9+/=\s\\:,\-]{0,16384}")  # base64, headers, escaped newlines: a cut-off key
+PEM_MAX_CHARS = 16384  # an 8192-bit RSA key is about 6,500
 # Lone surrogates cannot be encoded, NUL cannot be stored in PostgreSQL text: what is shown or stored has U+FFFD.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
@@ -160,7 +164,7 @@ class RunSecrets:
     def _compiled(self) -> re.Pattern[str] | None:
         with self._lock:
             if self._pattern is None:
-                long_enough = sorted((v for v in self._values if len(v) >= MIN_SCRUB_CHARS), key=len, reverse=True)
+                long_enough = sorted((v for v in self._values if len(v) >= MIN_SCRUB_CHARS), key=len, reverse=True)[:MAX_SCRUBBED_SECRETS]
                 if not long_enough:
                     return None
                 self._pattern = re.compile("|".join(map(re.escape, long_enough)))
@@ -201,12 +205,36 @@ def redact_text(text: str, secrets: RunSecrets | None = None) -> str:
         text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
     text = _KV_SECRET.sub(lambda m: f"{m['key']}{MASK}", text)
     if "PRIVATE KEY" in text:
-        text = _PEM_PRIVATE_KEY.sub(MASK, text)
+        text = _mask_private_keys(text)
     if secrets is not None:
         if text in secrets:
             return MASK
         text = secrets.scrub(text)
     return text
+
+
+def _mask_private_keys(text: str) -> str:
+    """Each PEM private key block, from BEGIN to its END (or, cut off, to the end of its base64), becomes MASK.
+
+    Linear in the text: END markers are found once, and a BEGIN inside an already masked block is skipped, so text
+    full of BEGIN markers cannot make this quadratic (a lazy regex to the next END would be).
+    """
+    ends = [m.end() for m in _PEM_END.finditer(text)]
+    pieces: list[str] = []
+    pos = 0
+    for begin in _PEM_BEGIN.finditer(text):
+        if begin.start() < pos:
+            continue
+        i = bisect.bisect_right(ends, begin.end())
+        if i < len(ends) and ends[i] - begin.end() <= PEM_MAX_CHARS:
+            stop = ends[i]
+        else:
+            body = _PEM_BODY.match(text, begin.end())
+            stop = body.end() if body else begin.end()
+        pieces += [text[pos : begin.start()], MASK]
+        pos = stop
+    pieces.append(text[pos:])
+    return "".join(pieces)
 
 
 def redact(value: Any, key: str | None = None, *, secrets: RunSecrets | None = None, schema: SchemaView | None = None) -> Any:
