@@ -146,3 +146,18 @@ def test_a_run_secret_set_holds_values_only_once() -> None:
         secrets.add("same-value")
     secrets.add(SecretStr("other-value"))
     assert len(secrets) == 2
+
+
+def test_masking_hostile_text_stays_linear() -> None:
+    """A megabyte of BEGIN markers without an END: a lazy regex to the next END would take minutes."""
+    import time
+
+    text = "-----BEGIN PRIVATE KEY-----!" * 37_000
+    started = time.perf_counter()
+    masked = redact_text(text)
+    assert time.perf_counter() - started < 5
+    assert "BEGIN PRIVATE KEY" not in masked and masked.count(MASK) == 37_000
+    many = collect_secrets({f"password_{i}": f"pw-{i:05d}-x" for i in range(5000)})
+    started = time.perf_counter()
+    redact_text("pw-00000-y" * 30_000, many)
+    assert time.perf_counter() - started < 5  # thousands of secrets: only the longest 256 are searched in text
