@@ -70,7 +70,7 @@ def validate_cron(cron: str) -> str:
     check_text(cron, "cron", max_chars=MAX_CRON_CHARS, error=ScheduleError)
     cron = " ".join(cron.split())
     if len(cron.split()) != 5 or not croniter.is_valid(cron):
-        raise ScheduleError(f"invalid cron expression {cron!r}: expected five fields 'minute hour day month weekday'")
+        raise ScheduleError(f"cron: invalid cron expression {cron!r}: expected five fields 'minute hour day month weekday'", field="cron")
     return cron
 
 

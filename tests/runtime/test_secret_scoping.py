@@ -9,11 +9,13 @@ import uuid
 from typing import Any, Iterator
 
 import pytest
+import sqlalchemy as sa
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from runtime import PayloadError, RunStatus, Worker, runs, tasks
-from runtime.backend import reset_backends
+from runtime.backend import get_backend, reset_backends
+from runtime.store import task_definitions
 from runtime.cli import app
 from tests.runtime import sample_tasks, secret_tasks
 from tests.runtime.sample_tasks import EVENTS
@@ -95,6 +97,17 @@ def test_a_secret_registered_by_task_code_is_scrubbed_from_its_logs_and_output(s
     assert run.output == f"got {MASK}"
     assert vault_value("321-terces") not in everything_about(run.id)
     assert [e.message for e in runs.logs(run.id)] == [f"vault said {MASK}"]
+
+
+def test_a_worker_publishes_each_schema_tasks_payload_schema(secrets_worker: Worker, db_url: str) -> None:
+    backend = get_backend(db_url)
+    with backend.engine.connect() as conn:
+        rows = dict(conn.execute(sa.select(task_definitions.c.id, task_definitions.c.definition)).all())
+    signing = rows["t-signing"] if isinstance(rows["t-signing"], dict) else json.loads(rows["t-signing"])
+    assert signing["payload_schema"]["properties"]["signing_material"]["writeOnly"] is True
+    assert signing["payload_schema"]["additionalProperties"] is False
+    echo = rows["t-echo"] if isinstance(rows["t-echo"], dict) else json.loads(rows["t-echo"])
+    assert echo["payload_schema"] is None  # a plain task takes any JSON
 
 
 def test_schema_secret_fields_are_masked_whatever_their_name(secrets_worker: Worker, db_url: str) -> None:
