@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from dbos import DBOS
-from pydantic import BaseModel, Field, SecretBytes, SecretStr
+from pydantic import BaseModel, Field
 from pydantic_core import to_jsonable_python
 
 from runtime.backend import APP_VERSION, Backend, get_backend, workflow_name
@@ -65,7 +65,7 @@ def _payload(value: Any) -> Any:
 
 
 def _reveal_secrets(value: Any) -> Any:
-    if isinstance(value, (SecretStr, SecretBytes)):
+    if hasattr(type(value), "get_secret_value"):  # pydantic's SecretStr / SecretBytes
         return value.get_secret_value()
     if isinstance(value, dict):
         return {k: _reveal_secrets(v) for k, v in value.items()}
@@ -93,6 +93,10 @@ def task_info(backend: Backend, task_id: str) -> dict[str, Any]:
     if row is None:
         raise UnknownTaskError(task_id)
     return row[0] if isinstance(row[0], dict) else json.loads(row[0])
+
+
+def _validate_tags(tags: Any) -> list[str]:
+    return check_tags(tags)
 
 
 def _run_is_spent(backend: Backend, run_id: str, now: float) -> bool:
@@ -164,7 +168,7 @@ def _build(
     """
     check_text(task_id, "task_id", max_chars=MAX_TASK_ID_CHARS)
     info = info if info is not None else task_info(backend, task_id)
-    tag_list = check_tags(tags)
+    tag_list = _validate_tags(tags)
     check_count(max_attempts, "max_attempts", minimum=1, maximum=MAX_ATTEMPTS)
     duration_s = check_duration(max_duration, "max_duration")
     if duration_s is not None and duration_s <= 0:
