@@ -162,6 +162,7 @@ def compare_snapshots(
     compares with the snapshot before it, `from` alone with the newest."""
     t = snapshots_table
     with store_engine(database_url).connect() as conn:
+        from_row = _own_snapshot(conn, data_source_id, from_snapshot) if from_snapshot else None
         to_row = _own_snapshot(conn, data_source_id, to_snapshot) if to_snapshot else None
         if to_row is None:
             to_row = conn.execute(
@@ -169,9 +170,7 @@ def compare_snapshots(
             ).first()
             if to_row is None:
                 raise NoSnapshotError(f"data source {data_source_id!r} has no snapshot yet: introspect it first")
-        if from_snapshot:
-            from_row = _own_snapshot(conn, data_source_id, from_snapshot)
-        else:
+        if from_row is None:
             from_row = conn.execute(
                 sa.select(t.c.id, t.c.created_at, t.c.catalog)
                 .where(

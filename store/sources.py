@@ -97,6 +97,7 @@ class SourceRef(BaseModel):
     id: str
     name: str
     source_type: str
+    profile: bool = False
 
 
 class RemovedSource(SourceRef):
@@ -107,10 +108,11 @@ class RemovedSource(SourceRef):
 def resolve(ref: str, *, database_url: str | None = None) -> SourceRef:
     """The id, name and type of the source with this id or name; SourceNotFoundError when there is none."""
     with store_engine(database_url).connect() as conn:
-        row = conn.execute(sa.select(data_sources.c.id, data_sources.c.name, data_sources.c.source_type).where(_matches(ref))).first()
+        columns = [data_sources.c[name] for name in SourceRef.model_fields]
+        row = conn.execute(sa.select(*columns).where(_matches(ref))).first()
     if row is None:
         raise SourceNotFoundError(f"no data source with id or name {ref!r}")
-    return SourceRef(id=row.id, name=row.name, source_type=row.source_type)
+    return SourceRef.model_validate(dict(row._mapping))
 
 
 def get_source(ref: str, *, database_url: str | None = None) -> DataSource:
@@ -160,7 +162,9 @@ def rotate_key(*, database_url: str | None = None) -> int:
     engine = store_engine(database_url)
     ring = keyring(engine)
     with engine.begin() as conn:
-        rows = conn.execute(sa.select(data_sources.c.id, data_sources.c.name, data_sources.c.credentials)).all()
+        rows = conn.execute(
+            sa.select(data_sources.c.id, data_sources.c.name, data_sources.c.credentials).order_by(data_sources.c.created_at)
+        ).all()
         for row in rows:
             token = ring.rotate(row.credentials, what=f"the credentials of data source {row.name!r} ({row.id})")
             conn.execute(sa.update(data_sources).where(data_sources.c.id == row.id).values(credentials=token))
