@@ -193,7 +193,7 @@ def catalog(ref: str = SOURCE, as_json: bool = typer.Option(False, "--json"), da
         f"{snapshot.source_type} {escape(snapshot.server_version or '')}, {snapshot.table_count} tables and views, "
         f"{snapshot.column_count} columns"
     )
-    table = Table("table", "kind", "columns", "rows", "primary key", "comment")
+    table = Table(Column("table", overflow="fold"), "kind", "columns", "rows", "primary key", "comment")
     for db, sch, t in snapshot.catalog.iter_tables():
         table.add_row(escape(f"{db.name}.{sch.name}.{t.name}"), t.kind, str(len(t.columns)), "" if t.row_count is None else str(t.row_count),
                       escape(", ".join(t.primary_key)), escape(t.comment or ""))

@@ -68,8 +68,8 @@ def add_source(
     _check_name(name)
     creds = parse_credentials(credentials)
     filters_model = validate_filters(filters)
-    engine = store_engine(database_url)
-    token = keyring(engine).encrypt_json(plain_credentials(creds))
+    engine, ring = _registry(database_url)
+    token = ring.encrypt_json(plain_credentials(creds))
     now = time.time()
     row = {
         "id": f"{ID_PREFIX}{uuid.uuid4().hex[:16]}",
@@ -92,7 +92,7 @@ def add_source(
 
 
 class SourceRef(BaseModel):
-    """Who a source is, read without decrypting anything (removing or scheduling needs no key)."""
+    """Who a source is, read without decrypting its credentials (removing or scheduling works even after a key was lost)."""
 
     id: str
     name: str
@@ -107,7 +107,8 @@ class RemovedSource(SourceRef):
 
 def resolve(ref: str, *, database_url: str | None = None) -> SourceRef:
     """The id, name and type of the source with this id or name; SourceNotFoundError when there is none."""
-    with store_engine(database_url).connect() as conn:
+    engine, _ = _registry(database_url)
+    with engine.connect() as conn:
         columns = [data_sources.c[name] for name in SourceRef.model_fields]
         row = conn.execute(sa.select(*columns).where(_matches(ref))).first()
     if row is None:
@@ -117,33 +118,32 @@ def resolve(ref: str, *, database_url: str | None = None) -> SourceRef:
 
 def get_source(ref: str, *, database_url: str | None = None) -> DataSource:
     """The source with this id or name, credentials decrypted; SourceNotFoundError when there is none."""
-    engine = store_engine(database_url)
+    engine, ring = _registry(database_url)
     with engine.connect() as conn:
         row = conn.execute(sa.select(data_sources).where(_matches(ref))).first()
     if row is None:
         raise SourceNotFoundError(f"no data source with id or name {ref!r}")
-    return _decrypted(keyring(engine), row)
+    return _decrypted(ring, row)
 
 
 def find_source_by_id(source_id: str, *, database_url: str | None = None) -> DataSource | None:
     """The source with exactly this id (what a run's payload carries), or None."""
-    engine = store_engine(database_url)
+    engine, ring = _registry(database_url)
     with engine.connect() as conn:
         row = conn.execute(sa.select(data_sources).where(data_sources.c.id == source_id)).first()
-    return _decrypted(keyring(engine), row) if row is not None else None
+    return _decrypted(ring, row) if row is not None else None
 
 
 def list_sources(*, database_url: str | None = None) -> list[DataSource]:
     """Every registered source, oldest first."""
-    engine = store_engine(database_url)
+    engine, ring = _registry(database_url)
     with engine.connect() as conn:
         rows = conn.execute(sa.select(data_sources).order_by(data_sources.c.created_at, data_sources.c.id)).all()
-    ring = keyring(engine) if rows else None
-    return [_decrypted(ring, row) for row in rows]  # type: ignore[arg-type]
+    return [_decrypted(ring, row) for row in rows]
 
 
 def remove_source(ref: str, *, database_url: str | None = None) -> RemovedSource:
-    """Delete a source with its schedule and its snapshots (works without the key: nothing is decrypted)."""
+    """Delete a source with its schedule and its snapshots (nothing is decrypted: a lost key does not stop it)."""
     from store import snapshots, source_schedules
 
     source = resolve(ref, database_url=database_url)
@@ -159,8 +159,7 @@ def rotate_key(*, database_url: str | None = None) -> int:
 
     All or nothing: a token no key can read names its source and nothing is rewritten.
     """
-    engine = store_engine(database_url)
-    ring = keyring(engine)
+    engine, ring = _registry(database_url)
     with engine.begin() as conn:
         rows = conn.execute(
             sa.select(data_sources.c.id, data_sources.c.name, data_sources.c.credentials).order_by(data_sources.c.created_at)
@@ -187,6 +186,13 @@ def plain_credentials(creds: Any) -> dict[str, Any]:
     """The credentials with their secret values: the JSON that gets encrypted, and nothing else ever sees."""
     data = creds.model_dump(mode="python", by_alias=True)
     return {key: value.get_secret_value() if isinstance(value, SecretStr) else value for key, value in data.items()}
+
+
+def _registry(database_url: str | None) -> tuple[sa.Engine, Keyring]:
+    """The engine and the keys: every registry call checks the key first, so a PostgreSQL store without
+    TASKPACK_SECRET_KEY (or an unsafe key file) fails at once, whatever the command."""
+    engine = store_engine(database_url)
+    return engine, keyring(engine)
 
 
 def _check_name(name: str) -> None:
