@@ -6,6 +6,7 @@ secrets masked. A source is named by its id or its unique name everywhere.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Optional
 
 import typer
@@ -32,9 +33,7 @@ def register(root: typer.Typer) -> None:
 
 def _load_introspection_tasks() -> None:
     """Define introspect-data here, so this process can trigger and schedule it without a worker having run."""
-    from runtime.loader import load_tasks
-
-    load_tasks([TASK_MODULE])
+    importlib.import_module(TASK_MODULE)
 
 
 # -- registry --------------------------------------------------------------------------------------------------------
@@ -153,9 +152,8 @@ def introspect(
     database_url: Optional[str] = DB_OPTION,
 ) -> None:
     """Trigger introspect-data for the source. The run's payload holds its id only: the worker decrypts the credentials."""
-    from runtime import tasks
+    from runtime import Worker, tasks
     from runtime.cli import follow
-    from runtime.worker import Worker
 
     source = sources.resolve(ref, database_url=database_url)
     _load_introspection_tasks()
