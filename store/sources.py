@@ -1,10 +1,10 @@
 """The data-source registry: each source's name, credentials (encrypted), filters and profile flag.
 
-A source has a generated id (`src_...`) and a unique name; every function takes either. The credentials are
-validated with `connectors.parse_credentials`, then stored as one Fernet token of their JSON (secrets.py), and
-decrypted only when a source is read. A `DataSource` keeps them as the connector's credentials model, whose secrets
-are `SecretStr`: dumping, printing or logging a source shows them masked, and only a connector opening a connection
-asks for the value.
+A source has a generated id (`src_...`) and a unique name; `resolve`, `get_source` and `remove_source` take either.
+The credentials are validated with `connectors.parse_credentials`, then stored as one Fernet token of their JSON
+(secrets.py), and decrypted only when a source is read. A `DataSource` keeps them as the connector's credentials
+model, whose secrets are `SecretStr`: dumping, printing or logging a source shows them masked, and only a connector
+opening a connection asks for the value.
 """
 
 from __future__ import annotations
