@@ -29,6 +29,7 @@ from connectors.postgres import PostgresConnector
 from connectors.postgres.connection import plan_row_limit
 from tests.connectors.spider_loader import SPIDER_DEV_DIR
 from tests.connectors.postgres_fixtures import (  # noqa: F401  (fixtures)
+    SLOW_PG_QUERY,
     admin_connection,
     backends,
     pg_admin,
@@ -121,13 +122,13 @@ def test_show_and_explain_run_outside_a_cursor(pg_connector: PostgresConnector) 
 def test_timeout_stops_the_query_on_the_server(pg_connector: PostgresConnector, pg_admin: psycopg.Connection[Any]) -> None:
     started = time.monotonic()
     with pytest.raises(QueryTimeoutError) as excinfo:
-        pg_connector.query("SELECT pg_sleep(30)", timeout=1)
+        pg_connector.query(SLOW_PG_QUERY, timeout=1)
     assert time.monotonic() - started < 3
     assert excinfo.value.retryable is False and excinfo.value.details["sqlstate"] == "57014"
     assert wait_for_backends(pg_admin, pg_connector.application_name, 0, active_only=True) == 0
     leftover = pg_admin.execute(
         "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s AND pid <> pg_backend_pid()",
-        ["%pg_sleep(30)%"],
+        ["%generate_series(1, 100000) b%"],
     ).fetchone()
     assert leftover == (0,)
     assert pg_connector.query("SELECT 'still usable' AS s").rows == [["still usable"]]
@@ -268,7 +269,7 @@ def test_connections_are_always_given_back(pg_credentials: PostgresCredentials, 
     assert backends(pg_admin, app) == 0
     run(lambda c: c.query("SELECT 1"))  # success
     run(lambda c: c.query("SELECT * FROM cpg_no_such_table"))  # error
-    run(lambda c: c.query("SELECT pg_sleep(30)", timeout=0.5))  # timeout
+    run(lambda c: c.query(SLOW_PG_QUERY, timeout=0.5))  # timeout
 
     def cancelled(c: PostgresConnector) -> None:
         threading.Timer(0.3, c.cancel).start()
