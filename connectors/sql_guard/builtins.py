@@ -119,7 +119,7 @@ aes_decrypt aes_encrypt compress uncompress uncompressed_length md5 sha sha1 sha
 bit_count inet_aton inet_ntoa inet6_aton inet6_ntoa is_ipv4 is_ipv6 is_ipv4_compat is_ipv4_mapped is_uuid uuid
 uuid_short uuid_to_bin bin_to_uuid
 coalesce greatest if ifnull interval isnull least nullif nvl nvl2 decode_oracle charset collation
-coercibility connection_id current_role current_user database found_rows row_count schema session_user system_user
+coercibility connection_id current_role current_user database found_rows last_insert_id row_count schema session_user system_user
 user version icu_version default values cast convert binary
 st_astext st_aswkt st_geomfromtext st_distance st_contains st_within st_x st_y point
 """
@@ -408,6 +408,5 @@ _REASONS: dict[str, str] = {
     "sleeps for a time the guard cannot bound": "pg_sleep_for pg_sleep_until",
     "runs a shell command": "sys_exec sys_eval xp_cmdshell",
     "reads the previous results of the session": "result_scan",
-    "sets session state": "last_insert_id",
 }
 KNOWN_SIDE_EFFECTS: dict[str, str] = {name: reason for reason, names in _REASONS.items() for name in names.split()}

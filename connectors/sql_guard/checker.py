@@ -179,7 +179,8 @@ def _user_allowed(name: str, entries: tuple[str, ...]) -> frozenset[str]:
         except SqlglotError:
             raise ValueError(f"allowed_functions entry {entry!r} is not a (qualified) function name") from None
         parts = [p for p in (table.args.get("catalog"), table.args.get("db"), table.this) if p is not None]
-        if not all(isinstance(p, exp.Identifier) for p in parts):
+        extra = [k for k, v in table.args.items() if v and k not in ("this", "db", "catalog")]
+        if extra or not all(isinstance(p, exp.Identifier) for p in parts):
             raise ValueError(f"allowed_functions entry {entry!r} is not a (qualified) function name")
         keys.add(".".join(name_key(_decoded(p.name, p.quoted, rules), p.quoted, rules.folding) for p in parts))
     return frozenset(keys)
@@ -533,7 +534,11 @@ class _Check:
             else:
                 return None
         else:
-            return None
+            qualifier = self._qualifier(node)
+            if not qualifier:
+                return None  # written as syntax (x::int, ARRAY[...]) or built by sqlglot from another call
+            # A typed call in a position sqlglot keeps no name token for (`FROM ML.PREDICT(...)`): its own name.
+            text, quoted = (type(node).sql_names() or [type(node).__name__])[0], False
         text = _decoded(text, quoted, self.rules)
         own = text.split(".") if quoted and self.rules.namespaced_builtins else [text]
         pieces = self._qualifier(node) + [(p, quoted) for p in own]
