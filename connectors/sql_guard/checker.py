@@ -8,6 +8,7 @@ import re
 from functools import lru_cache
 from typing import Iterable
 
+import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, SqlglotError, TokenError
@@ -175,12 +176,12 @@ def _user_allowed(name: str, entries: tuple[str, ...]) -> frozenset[str]:
         if not isinstance(entry, str) or not entry.strip():
             raise ValueError(f"allowed_functions entries must be function names, got {entry!r}")
         try:
-            table = exp.to_table(entry.strip(), dialect=rules.sqlglot)
+            table = sqlglot.parse_one(entry.strip(), into=exp.Table, read=rules.sqlglot)
         except SqlglotError:
             raise ValueError(f"allowed_functions entry {entry!r} is not a (qualified) function name") from None
         parts = [p for p in (table.args.get("catalog"), table.args.get("db"), table.this) if p is not None]
         extra = [k for k, v in table.args.items() if v and k not in ("this", "db", "catalog")]
-        if extra or not all(isinstance(p, exp.Identifier) for p in parts):
+        if not isinstance(table, exp.Table) or extra or not all(isinstance(p, exp.Identifier) for p in parts):
             raise ValueError(f"allowed_functions entry {entry!r} is not a (qualified) function name")
         keys.add(".".join(name_key(_decoded(p.name, p.quoted, rules), p.quoted, rules.folding) for p in parts))
     return frozenset(keys)
