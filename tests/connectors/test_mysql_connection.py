@@ -191,7 +191,7 @@ def test_session_refuses_writes_even_when_the_guard_is_bypassed(mysql_root_crede
         cur.execute("CREATE OR REPLACE TABLE cmy_guard.canary2 (id INT PRIMARY KEY)")
         cur.execute("INSERT INTO cmy_guard.canary2 VALUES (1)")
     with connect(mysql_root_credentials) as connector:
-        monkeypatch.setattr(connector, "guard", lambda sql: sql)
+        monkeypatch.setattr(connector, "guard", lambda sql, timeout=None: sql)
         for sql in (
             "INSERT INTO cmy_guard.canary2 VALUES (2)",
             "DELETE FROM cmy_guard.canary2",

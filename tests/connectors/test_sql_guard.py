@@ -2,7 +2,7 @@
 
 No server is involved: the guard decides on the text alone (that a refused statement never reaches a server is
 proved by each connector's own tests). Acceptance is proved on real queries — every spider-dev gold query, transpiled
-by sqlglot from MySQL into each of our seven dialects — and refusal on a corpus of destructive or side-effecting
+by sqlglot from MySQL into each of our eight dialects — and refusal on a corpus of destructive or side-effecting
 statements, each with the construct the refusal must name.
 """
 
