@@ -120,7 +120,7 @@ bit_count inet_aton inet_ntoa inet6_aton inet6_ntoa is_ipv4 is_ipv6 is_ipv4_comp
 uuid_short uuid_to_bin bin_to_uuid
 coalesce greatest if ifnull interval isnull least nullif nvl nvl2 decode_oracle charset collation
 coercibility connection_id current_role current_user database found_rows last_insert_id row_count schema session_user system_user
-user version icu_version default values cast convert binary
+user version icu_version default values cast convert binary match char
 st_astext st_aswkt st_geomfromtext st_distance st_contains st_within st_x st_y point
 """
 
@@ -201,7 +201,7 @@ count countif logical_and logical_or max max_by min min_by string_agg sum corr c
 stddev_pop stddev_samp var_pop var_samp variance grouping cume_dist dense_rank first_value lag last_value lead
 nth_value ntile percent_rank percentile_cont percentile_disc rank row_number
 farm_fingerprint md5 sha1 sha256 sha512 generate_uuid session_user current_user
-coalesce if ifnull nullif iferror iserror error
+coalesce if ifnull nullif iferror iserror error safe_cast gap_fill
 st_area st_astext st_asgeojson st_buffer st_centroid st_contains st_distance st_dwithin st_geogfromtext
 st_geogfromgeojson st_geogpoint st_intersects st_length st_makeline st_x st_y st_within
 net.host net.ip_from_string net.ip_net_mask net.ip_to_string net.ip_trunc net.ipv4_from_int64 net.ipv4_to_int64
@@ -328,7 +328,7 @@ regr_avgx regr_avgy regr_count regr_intercept regr_r2 regr_slope regr_sxx regr_s
 sem skewness stddev stddev_pop stddev_samp string_agg group_concat listagg sum sum_no_overflow var_pop var_samp
 variance weighted_avg
 cume_dist dense_rank first_value lag last_value lead nth_value ntile percent_rank rank rank_dense row_number
-coalesce ifnull nullif if iif greatest least typeof alias constant_or_null hash uuid gen_random_uuid uuidv4
+coalesce ifnull nullif if iif greatest least typeof alias constant_or_null try_cast hash uuid gen_random_uuid uuidv4
 current_catalog current_database current_schema current_schemas current_user session_user user version
 duckdb_tables duckdb_columns duckdb_views duckdb_schemas duckdb_databases duckdb_constraints duckdb_indexes
 duckdb_types duckdb_keywords duckdb_functions pragma_table_info try

@@ -163,8 +163,10 @@ def _known_names(name: str) -> frozenset[str]:
     from sqlglot.parser import Parser
 
     parser = _dialect(name).parser_class
-    own = {k.lower() for k, v in parser.FUNCTIONS.items() if Parser.FUNCTIONS.get(k) is not v}
-    own |= {k.lower() for k in parser.FUNCTION_PARSERS} | {k.lower() for k in parser.NO_PAREN_FUNCTION_PARSERS}
+    own: set[str] = set()
+    for table in ("FUNCTIONS", "FUNCTION_PARSERS", "NO_PAREN_FUNCTION_PARSERS"):
+        base = getattr(Parser, table)
+        own |= {k.lower() for k, v in getattr(parser, table).items() if base.get(k) is not v}
     return frozenset((BUILTINS[name] | own) - REFUSED_HERE.get(name, frozenset()) - set(KNOWN_SIDE_EFFECTS))
 
 
