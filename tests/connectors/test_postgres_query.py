@@ -208,7 +208,7 @@ def test_refused_statement_never_reaches_the_server(
 class _UnguardedConnector(PostgresConnector):
     """Skips the SQL guard, to prove the walls behind it stand on their own."""
 
-    def guard(self, sql: str) -> str:
+    def guard(self, sql: str, timeout: float | None = None) -> str:
         return sql
 
 
@@ -230,10 +230,17 @@ def writing_function(probe_table: str, postgres_url: str) -> Iterator[str]:
 def test_read_only_session_stops_writes_the_guard_cannot_see(
     writing_function: str, pg_connector: PostgresConnector, postgres_url: str
 ) -> None:
-    with pytest.raises(ReadOnlyViolation) as excinfo:
+    # The guard refuses a user-defined function it does not know...
+    with pytest.raises(ReadOnlyViolation) as refused:
         pg_connector.query("SELECT public.cpg_write_probe()")
-    assert excinfo.value.details["sqlstate"] == "25006"  # read_only_sql_transaction
-    assert pg_connector.query("SHOW transaction_read_only").rows == [["on"]]  # and it stays read-only
+    assert refused.value.construct == "public.cpg_write_probe" and "sqlstate" not in refused.value.details
+    # ...and when a source wrongly lists a writing function as its own read-only one, the session still stops it.
+    trusting = pg_connector.credentials.model_copy(update={"allowed_functions": ("public.cpg_write_probe",)})
+    with PostgresConnector(trusting, application_name=unique_app_name("trusting")) as connector:
+        with pytest.raises(ReadOnlyViolation) as excinfo:
+            connector.query("SELECT public.cpg_write_probe()")
+        assert excinfo.value.details["sqlstate"] == "25006"  # read_only_sql_transaction
+        assert connector.query("SHOW transaction_read_only").rows == [["on"]]  # and it stays read-only
     assert _probe_rows(postgres_url) == [(1,), (2,), (3,)]
 
 
