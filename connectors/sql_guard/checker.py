@@ -625,6 +625,12 @@ class _Check:
             raise _violation(
                 "file", f'FROM "{this.name}" reads a file by its path in DuckDB (tables are exposed as views instead)'
             )
+        if (
+            self.rules.file_reading_relations
+            and isinstance(this, exp.Identifier)
+            and name_key(this.name, bool(this.quoted), self.rules.folding) in self.rules.file_reading_relations
+        ):
+            raise _violation(this.name.lower(), f"{this.name} reads the server's configuration files")
         db = node.args.get("db")
         if (
             self.rules.path_reading_schemas

@@ -43,6 +43,8 @@ class DialectRules:
     namespaced_builtins: bool = False
     #: file-format names that read a path when used as a schema (`csv.`/path``, Databricks)
     path_reading_schemas: frozenset[str] = field(default_factory=frozenset)
+    #: system views that read server files when queried (PostgreSQL's configuration files), by folded name
+    file_reading_relations: frozenset[str] = field(default_factory=frozenset)
 
 
 RULES: dict[str, DialectRules] = {
@@ -52,6 +54,7 @@ RULES: dict[str, DialectRules] = {
         builtin_schemas=frozenset({("pg_catalog",)}),
         alternative_string_escapes=("'", "\\"),  # standard_conforming_strings = off
         unicode_identifiers="yes",
+        file_reading_relations=frozenset({"pg_file_settings", "pg_hba_file_rules", "pg_ident_file_mappings"}),
     ),
     "redshift": DialectRules(
         "redshift",

@@ -131,8 +131,8 @@ def _statement_classes() -> tuple[type[exp.Expression], ...]:
 
 DENIED_NODE_TYPES: tuple[type[exp.Expression], ...] = tuple(dict.fromkeys(_types(*DENIED_NODES) + _statement_classes()))
 
-# Node classes allowed at the top of the tree.
-READ_STATEMENT_TYPES: tuple[type[exp.Expression], ...] = _types("Query", "Values", "Show", "Describe")
+# Node classes allowed at the top of the tree (Pivot: DuckDB's `PIVOT t ON c USING agg` statement, a read).
+READ_STATEMENT_TYPES: tuple[type[exp.Expression], ...] = _types("Query", "Values", "Show", "Describe", "Pivot")
 
 # SQL Server table hints that take update/exclusive locks or hold shared locks beyond the row being read.
 TSQL_LOCK_HINTS = frozenset(
