@@ -32,7 +32,8 @@ Decisions worth knowing:
   it (`SELECT * FROM (<sql>) LIMIT n`) without re-generating it; nothing else is changed.
 """
 
-from connectors.sql_guard.checker import check_read_only, resolve_dialect
+from connectors.sql_guard.checker import check_read_only
+from connectors.sql_guard.policy import resolve_dialect
 from connectors.sql_guard.dialects import SUPPORTED_DIALECTS
 
 __all__ = ["check_read_only", "resolve_dialect", "SUPPORTED_DIALECTS"]
