@@ -81,7 +81,7 @@ pg_current_snapshot pg_encoding_to_char pg_char_to_encoding pg_relation_filenode
 """
 
 _POSTGRES = """
-row array_agg
+row array array_agg
 """
 
 _REDSHIFT = """
@@ -315,7 +315,7 @@ list_pack list_position list_prepend list_product list_reduce list_resize list_r
 list_select list_slice list_sort list_sum list_transform list_unique list_value list_where list_zip range
 repeat_row unnest unpivot_list
 map map_concat map_contains map_entries map_extract map_from_entries map_keys map_values element_at
-struct_extract struct_insert struct_pack row struct_concat union_extract union_tag union_value
+struct_extract struct_insert struct_pack row array struct_concat union_extract union_tag union_value
 json json_array json_array_length json_contains json_exists json_extract json_extract_path
 json_extract_path_text json_extract_string json_group_array json_group_object json_group_structure json_keys
 json_merge_patch json_object json_quote json_serialize_plan json_structure json_transform json_transform_strict

@@ -68,7 +68,7 @@ ANALYST_QUERIES: dict[str, list[str]] = {
   "SELECT * FROM generate_series(1, 10) g, unnest(ARRAY[1,2]) u",
   "SELECT jsonb_build_object('a', 1) ->> 'a', '{\"a\":1}'::jsonb -> 'a', regexp_replace('a', 'a', 'b'), split_part('a,b', ',', 1), concat_ws(',', 'a')",
   "SELECT pg_catalog.lower('A'), format_type(23, NULL), current_setting('search_path'), version(), pg_size_pretty(pg_total_relation_size('canary'))",
-  "SELECT U&\"\\006cower\"('A')", "SELECT \"lower\"('A')", "SELECT greatest(1,2), least(1,2), nullif(1,1), now() - interval '1 day', age(now()), make_date(2020,1,1), date_part('year', now())",
+  "SELECT ARRAY(SELECT id FROM canary)", "SELECT U&\"\\006cower\"('A')", "SELECT \"lower\"('A')", "SELECT greatest(1,2), least(1,2), nullif(1,1), now() - interval '1 day', age(now()), make_date(2020,1,1), date_part('year', now())",
   "SELECT CASE WHEN id > 1 THEN 'a' ELSE 'b' END, CAST(id AS text), id::text, EXISTS (SELECT 1) FROM canary",
   "SELECT md5('x'), gen_random_uuid(), random(), trunc(1.5), mod(5, 2), power(2, 3), sqrt(4), ln(1), exp(1), floor(1.5), ceil(1.5), width_bucket(5, 0, 10, 5)",
   "SELECT to_date('2020-01-01', 'YYYY-MM-DD'), to_timestamp(0), to_number('1', '9'), left('abc', 1), right('abc', 1), position('b' in 'abc'), trim(' a '), replace('a','a','b'), reverse('ab'), initcap('ab'), lpad('a', 3), btrim(' a ')",
