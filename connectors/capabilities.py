@@ -29,6 +29,8 @@ from typing import Iterable, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from connectors.errors import NotFoundError, PermissionDeniedError, QueryCanceledError, QueryError, UnsupportedError
+
 Capability = Literal[
     "superuser",
     "can_write",
@@ -97,6 +99,14 @@ class RoleCapabilities(BaseModel):
     def not_reported(cls, reason: str, *, principal: str | None = None) -> "RoleCapabilities":
         """Every capability unknown, with the reason (a source without the catalog, or a probe that failed)."""
         return cls(principal=principal, findings=[reason])
+
+
+def refused(error: BaseException) -> bool:
+    """Whether a catalog statement failed because the source refused it (unknown view, no permission, unsupported
+    syntax), which leaves a capability unknown, rather than because the connection or the run is going away."""
+    if isinstance(error, QueryCanceledError):
+        return False
+    return isinstance(error, (QueryError, PermissionDeniedError, NotFoundError, UnsupportedError))
 
 
 class RoleReport:
