@@ -27,15 +27,21 @@ SELECT u.usename::varchar(128) AS usename, u.usesuper, u.usecreatedb,
 """
 
 #: schemas the user may CREATE in, and relations (tables, views) it may INSERT/UPDATE/DELETE/DROP, as (kind, schema,
-#: name, insert, update, delete, drop) rows; leader-node catalogs only. Sent without parameters: '%' is literal.
+#: name, insert, update, delete, drop) rows; leader-node catalogs only. A table is named (resolved) only in a schema
+#: the user may use: resolving one elsewhere is an error, and without USAGE the table cannot be reached anyway.
+#: Sent without parameters: '%' is literal.
 WRITABLE_SQL = """
 SELECT kind, schema_name, relation_name, can_insert, can_update, can_delete, can_drop FROM (
     SELECT CASE c.relkind WHEN 'v' THEN 'view' ELSE 'table' END AS kind,
            n.nspname::varchar(128) AS schema_name, c.relname::varchar(128) AS relation_name,
-           has_table_privilege(quote_ident(n.nspname) || '.' || quote_ident(c.relname), 'INSERT') AS can_insert,
-           has_table_privilege(quote_ident(n.nspname) || '.' || quote_ident(c.relname), 'UPDATE') AS can_update,
-           has_table_privilege(quote_ident(n.nspname) || '.' || quote_ident(c.relname), 'DELETE') AS can_delete,
-           has_table_privilege(quote_ident(n.nspname) || '.' || quote_ident(c.relname), 'DROP') AS can_drop
+           CASE WHEN has_schema_privilege(n.nspname, 'USAGE')
+                THEN has_table_privilege(quote_ident(n.nspname) || '.' || quote_ident(c.relname), 'INSERT') END AS can_insert,
+           CASE WHEN has_schema_privilege(n.nspname, 'USAGE')
+                THEN has_table_privilege(quote_ident(n.nspname) || '.' || quote_ident(c.relname), 'UPDATE') END AS can_update,
+           CASE WHEN has_schema_privilege(n.nspname, 'USAGE')
+                THEN has_table_privilege(quote_ident(n.nspname) || '.' || quote_ident(c.relname), 'DELETE') END AS can_delete,
+           CASE WHEN has_schema_privilege(n.nspname, 'USAGE')
+                THEN has_table_privilege(quote_ident(n.nspname) || '.' || quote_ident(c.relname), 'DROP') END AS can_drop
       FROM pg_catalog.pg_class c
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind IN ('r', 'v')
