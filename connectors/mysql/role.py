@@ -37,7 +37,7 @@ MAX_ROLES = 50
 #: privileges that change data or schema wherever they are granted
 WRITE = {
     "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX", "CREATE VIEW", "CREATE ROUTINE",
-    "ALTER ROUTINE", "TRIGGER", "EVENT", "DELETE HISTORY", "CREATE TABLESPACE", "ALL",
+    "ALTER ROUTINE", "TRIGGER", "EVENT", "DELETE HISTORY", "CREATE TABLESPACE", "BINLOG REPLAY", "ALL",
 }
 #: global privileges and the capability each one gives (ALL on *.* gives every capability, SUPER most)
 GLOBAL: dict[str, tuple[str, ...]] = {
@@ -55,6 +55,7 @@ GLOBAL: dict[str, tuple[str, ...]] = {
     "REPLICATION MASTER ADMIN": ("can_change_settings",),
     "REPLICATION SLAVE ADMIN": ("can_change_settings",),
     "REPLICATION_SLAVE_ADMIN": ("can_change_settings",),
+    "FEDERATED ADMIN": ("can_change_settings",),
     "CREATE USER": ("can_manage_roles",),
     "CREATE ROLE": ("can_manage_roles",),
     "DROP ROLE": ("can_manage_roles",),
@@ -65,7 +66,12 @@ GLOBAL: dict[str, tuple[str, ...]] = {
 #: privileges that manage others wherever they are granted
 MANAGE = {"PROXY", "GRANT OPTION"}
 #: read-only privileges that still see more than the granted tables: named in the findings, no capability
-READ_MORE = {"PROCESS": "sees every session's running statement", "SLAVE MONITOR": "sees replication state"}
+READ_MORE = {
+    "PROCESS": "sees every session's running statement",
+    "REPLICATION SLAVE": "may stream the binary log, every change to every table",
+    "REPLICATION CLIENT": "sees replication state",
+    "SLAVE MONITOR": "sees replication state",
+}
 
 
 @dataclass(frozen=True)
