@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from connectors import CatalogFilters, Credentials, parse_credentials
+from connectors import CatalogFilters, Credentials, RoleCapabilities, parse_credentials
 
 
 class IntrospectDataInput(BaseModel):
@@ -46,6 +46,19 @@ class IntrospectDataInput(BaseModel):
         return parse_credentials(value)
 
 
+class IntrospectionWarning(BaseModel):
+    """Something about the source the platform should act on, kept with the snapshot and in the run's output.
+
+    `role_not_read_only`: the connected role may do more than read (details: principal, capabilities it holds,
+    write_grants, findings). The introspection itself only read, but the analyst agent's queries run as the same role,
+    and the SQL guard is then the only thing between a model's SQL and a write.
+    """
+
+    code: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
 class IntrospectDataOutput(BaseModel):
     """The run's result: where the snapshot is and what it holds (the catalog itself lives in the snapshot store)."""
 
@@ -62,6 +75,8 @@ class IntrospectDataOutput(BaseModel):
     profile_failures: int = Field(0, description="tables whose profile failed (logged; the run still completes)")
     duration_ms: float
     connection_latency_ms: float | None = None
+    role: RoleCapabilities | None = Field(None, description="what the connected role may do beyond reading")
+    warnings: list[IntrospectionWarning] = Field(default_factory=list, description="also stored with the snapshot")
 
 
 class ScheduledIntrospectionOutput(BaseModel):

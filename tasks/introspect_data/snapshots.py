@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field
 
 from connectors import Catalog, CatalogFilters, TableProfile, parse_credentials
+from tasks.introspect_data.interfaces import IntrospectionWarning
 
 PREFIX = "introspection_"
 _schema = sa.MetaData()
@@ -39,6 +40,7 @@ snapshots_table = sa.Table(
     sa.Column("source", sa.JSON, nullable=True),  # credentials.safe_dict(): host, database, user; secrets masked
     sa.Column("catalog", sa.JSON, nullable=False),
     sa.Column("profiles", sa.JSON, nullable=False),
+    sa.Column("warnings", sa.JSON, nullable=True),  # IntrospectionWarning dicts (e.g. role_not_read_only)
     sa.Index(f"ix_{PREFIX}snapshots_source_created", "data_source_id", "created_at"),
 )
 
@@ -68,6 +70,7 @@ class SnapshotSummary(BaseModel):
     server_version: str | None = None
     table_count: int
     column_count: int
+    warnings: list[IntrospectionWarning] = Field(default_factory=list)
 
 
 class Snapshot(SnapshotSummary):
@@ -107,7 +110,25 @@ def ensure_tables(engine: sa.Engine) -> None:
             missing = set(_schema.tables) - set(sa.inspect(engine).get_table_names())
             if missing:
                 raise
+        add_missing_columns(engine)
         _ready.add(key)
+
+
+def add_missing_columns(engine: sa.Engine) -> None:
+    """Add the nullable columns a newer release defines to tables an older one created (`warnings` on snapshots):
+    create_all never alters an existing table. Another worker adding the same column at the same moment is fine."""
+    for table in _schema.tables.values():
+        present = {c["name"] for c in sa.inspect(engine).get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present or not column.nullable:
+                continue
+            ddl = sa.schema.CreateColumn(column).compile(dialect=engine.dialect)
+            try:
+                with engine.begin() as conn:
+                    conn.execute(sa.text(f"ALTER TABLE {engine.dialect.identifier_preparer.quote(table.name)} ADD COLUMN {ddl}"))
+            except sa.exc.DBAPIError:
+                if column.name not in {c["name"] for c in sa.inspect(engine).get_columns(table.name)}:
+                    raise
 
 
 def _epoch_to_dt(value: float) -> datetime:
@@ -127,9 +148,11 @@ def save_snapshot(
     profiles: list[TableProfile] | None = None,
     source: dict[str, Any] | None = None,
     run_id: str | None = None,
+    warnings: list[dict[str, Any]] | None = None,
     engine: sa.Engine | None = None,
 ) -> str:
-    """Store a catalog (and profiles) for a data source; returns the snapshot id. Idempotent per `run_id`."""
+    """Store a catalog (and profiles, and warnings such as role_not_read_only) for a data source; returns the
+    snapshot id. Idempotent per `run_id`."""
     engine = engine or store_engine()
     ensure_tables(engine)
     snapshot_id = snapshot_id_for_run(run_id) if run_id else f"snap_{uuid.uuid4().hex}"
@@ -146,6 +169,7 @@ def save_snapshot(
         "source": source,
         "catalog": catalog.model_dump(mode="json"),
         "profiles": [p.model_dump(mode="json", by_alias=True) for p in profiles or []],
+        "warnings": [IntrospectionWarning.model_validate(w).model_dump(mode="json") for w in warnings or []],
     }
     with engine.begin() as conn:
         exists = conn.execute(sa.select(snapshots_table.c.id).where(snapshots_table.c.id == snapshot_id)).first()
@@ -183,12 +207,14 @@ def prune_snapshots(data_source_id: str, *, keep: int, engine: sa.Engine | None 
 
 def _summary_columns() -> list[sa.Column[Any]]:
     t = snapshots_table
-    return [t.c.id, t.c.data_source_id, t.c.run_id, t.c.created_at, t.c.source_type, t.c.server_version, t.c.table_count, t.c.column_count]
+    return [t.c.id, t.c.data_source_id, t.c.run_id, t.c.created_at, t.c.source_type, t.c.server_version, t.c.table_count,
+            t.c.column_count, t.c.warnings]
 
 
 def _summary(row: Any) -> dict[str, Any]:
     data = dict(row._mapping)
     data["created_at"] = _epoch_to_dt(data["created_at"])
+    data["warnings"] = data.get("warnings") or []  # snapshots saved before the column existed have none
     return data
 
 
