@@ -32,8 +32,12 @@ def role_warning(role: RoleCapabilities | None, source_type: str) -> Introspecti
         return None
     held = role.beyond_read()
     who = f"{source_type} role {role.principal!r}" if role.principal else f"the {source_type} role"
-    what = ", ".join(CAPABILITY_WORDS[name] for name in held)
-    where = f" ({'; '.join(role.write_grants[:3])}{'; ...' if len(role.write_grants) > 3 else ''})" if role.write_grants else ""
+    if "superuser" in held:  # every other capability follows; naming them adds nothing
+        what, where = "is a superuser, which may do anything", ""
+    else:
+        what = ", ".join(CAPABILITY_WORDS[name] for name in held)
+        shown = "; ".join(role.write_grants[:3]) + ("; ..." if len(role.write_grants) > 3 else "")
+        where = f" ({shown})" if role.write_grants else ""
     return IntrospectionWarning(
         code=ROLE_NOT_READ_ONLY,
         message=f"{who} is not read-only: it {what}{where}. Connect with a read-only role (README: Read-only roles).",

@@ -103,3 +103,18 @@ def test_a_malformed_warning_is_refused_before_anything_is_stored(tmp_path: Path
     with pytest.raises(ValueError):
         snapshots.save_snapshot(data_source_id="ds", catalog=catalog, warnings=[{"message": "no code"}], engine=engine)
     assert snapshots.list_snapshots("ds", engine=engine) == []
+
+
+def test_warning_words_for_a_superuser_and_for_long_grant_lists() -> None:
+    from connectors import RoleCapabilities
+    from tasks.introspect_data.role_check import role_warning
+
+    superuser = role_warning(RoleCapabilities(principal="admin", superuser=True, can_write=True), "mysql")
+    assert superuser is not None
+    assert superuser.message.startswith("mysql role 'admin' is not read-only: it is a superuser, which may do anything.")
+    writer = role_warning(RoleCapabilities(can_write=True, write_grants=[f"INSERT on t{i}" for i in range(5)]), "snowflake")
+    assert writer is not None
+    assert writer.message.startswith("the snowflake role is not read-only: it can write (INSERT on t0; INSERT on t1; INSERT on t2; ...).")
+    assert writer.details["write_grants"] == [f"INSERT on t{i}" for i in range(5)]
+    assert role_warning(RoleCapabilities(), "bigquery") is None  # unknown is not a warning
+    assert role_warning(None, "postgres") is None
