@@ -105,12 +105,15 @@ class MariaLab:
         self.password = f"crlPw-{secrets.token_urlsafe(12)}"
         self.users: list[str] = []
         self.roles: list[str] = []
-        self.admin = pymysql.connect(host=self.host, port=self.port, user=parsed.username or "root",
-                                     password=parsed.password or "", autocommit=True)
+        self._admin_login = {"user": parsed.username or "root", "password": parsed.password or ""}
+        self.admin = self.admin_connection()
         self.execute(f"CREATE DATABASE `{self.database}`")
         self.execute(f"CREATE TABLE `{self.database}`.orders (id INT PRIMARY KEY, total DECIMAL(10,2))")
         self.execute(f"CREATE TABLE `{self.database}`.customers (id INT PRIMARY KEY, email VARCHAR(100))")
         self.execute(f"INSERT INTO `{self.database}`.orders VALUES (1, 10.5), (2, 99)")
+
+    def admin_connection(self) -> pymysql.Connection:
+        return pymysql.connect(host=self.host, port=self.port, autocommit=True, **self._admin_login)
 
     def execute(self, statement: str, params: Any = None) -> None:
         with self.admin.cursor() as cur:
