@@ -153,13 +153,6 @@ class RoleReport:
             if self._values[capability] is None:
                 self._values[capability] = False
 
-    def check(self, capability: Capability, held: bool | None, reason: str) -> None:
-        """Grant with `reason` when `held`, deny when False, leave unknown when None."""
-        if held:
-            self.grant(capability, reason)
-        elif held is False:
-            self.deny(capability)
-
     def cannot_say(self, capability: Capability, reason: str) -> None:
         """The source cannot report this capability; it stays None unless something else grants it."""
         self._findings.append(f"{capability} unknown: {reason}")

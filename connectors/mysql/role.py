@@ -234,6 +234,8 @@ def read_role(
                     report.grant(capability, _with_file_limit(where, capability, file_priv))  # type: ignore[arg-type]
             if name in WRITE and not (grant.is_global and name == "ALL"):
                 writes.append(where)
+                if grant.is_global or grant.target.split(".")[0] == "mysql":  # the grant tables are in `mysql`
+                    report.grant("can_manage_roles", f"{where}: may edit the grant tables")
             if name in MANAGE:
                 report.grant("can_manage_roles", where)
             if name in READ_MORE:

@@ -53,14 +53,14 @@ def test_grant_each_names_the_first_and_counts_the_rest() -> None:
     assert empty.result().can_write is None and empty.result().findings == []
 
 
-def test_cannot_say_and_check_leave_unknown_as_none() -> None:
+def test_cannot_say_leaves_unknown_as_none_unless_something_grants_it() -> None:
     report = RoleReport()
-    report.check("superuser", None, "x")
-    report.check("can_write", False, "x")
-    report.check("can_manage_roles", True, "may grant")
+    report.deny("can_write")
+    report.grant("can_manage_roles", "may grant")
     report.cannot_say("can_signal_sessions", "not visible")
+    report.cannot_say("can_manage_roles", "not visible either")
     result = report.result()
-    assert (result.superuser, result.can_write, result.can_manage_roles) == (None, False, True)
+    assert (result.superuser, result.can_write, result.can_manage_roles, result.can_signal_sessions) == (None, False, True, None)
     assert "can_signal_sessions unknown: not visible" in result.findings
 
 

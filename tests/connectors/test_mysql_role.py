@@ -156,3 +156,11 @@ def test_an_unread_role_leaves_what_nothing_granted_unknown() -> None:
     assert "role r: its grants could not be read" in report.findings
     granted = read_role("u@%", ["GRANT FILE ON *.* TO `u`@`%`"], {}, unread_roles=["r"])
     assert granted.read_only is False and granted.can_write is None
+
+
+def test_writes_on_the_grant_tables_manage_roles() -> None:
+    report = read_role("u@%", ["GRANT INSERT, UPDATE ON `mysql`.* TO `u`@`%`"], {})
+    assert held(report) == {"can_write", "can_manage_roles"}
+    assert "can_manage_roles: INSERT on mysql.*: may edit the grant tables" in report.findings
+    assert held(read_role("u@%", ["GRANT DELETE ON *.* TO `u`@`%`"], {})) == {"can_write", "can_manage_roles"}
+    assert held(read_role("u@%", ["GRANT DELETE ON `mysqlish`.* TO `u`@`%`"], {})) == {"can_write"}
