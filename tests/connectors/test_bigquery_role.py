@@ -1,7 +1,8 @@
 """BigQuery role capabilities through the real google-cloud-bigquery client.
 
 crucible has no tables.testIamPermissions (it answers 501): against it the table capabilities must stay unknown,
-with the reason, and the connection test stay ok. The permission walk runs against the replay endpoint
+with the reason, and the connection test stay ok (test_bigquery_crucible.py, beside the session's crucible). The
+permission walk runs against the replay endpoint
 (bigquery_replay.py), which answers datasets.list / datasets.get / tables.list and tables.testIamPermissions as
 BigQuery's REST API documents them (testIamPermissions returns the subset of the asked permissions the caller
 holds). Dataset access lists are read with the client's own AccessEntry objects.
@@ -18,11 +19,9 @@ pytest.importorskip("google.cloud.bigquery")
 from google.cloud import bigquery  # noqa: E402
 
 from tests.connectors.bigquery_replay import ReplayBigQuery, replay_bigquery  # noqa: F401,E402
-from tests.connectors.bigquery_support import credentials, crucible_endpoint, raw_client, run_sql  # noqa: F401,E402
 
 from connectors import connect  # noqa: E402
 from connectors.bigquery.role import MAX_TABLES, PERMISSIONS, dataset_writes, principal_of  # noqa: E402
-from connectors.capabilities import CAPABILITIES  # noqa: E402
 
 
 def role_of(replay: ReplayBigQuery, **overrides: Any) -> Any:
@@ -84,12 +83,3 @@ def test_dataset_access_entries_naming_the_principal_with_a_writing_role() -> No
     assert principal_of({"client_email": "agent@p.iam.gserviceaccount.com"}, None) == "agent@p.iam.gserviceaccount.com"
     assert principal_of(None, None) is None
 
-
-def test_crucible_without_test_iam_permissions_reports_unknown_and_stays_connected(crucible_endpoint: str) -> None:
-    run_sql(raw_client(crucible_endpoint), "CREATE SCHEMA IF NOT EXISTS role_probe", "CREATE TABLE IF NOT EXISTS role_probe.t (a INT64)")
-    with connect(credentials(crucible_endpoint)) as conn:
-        test = conn.test_connection()
-        assert test.ok and test.role is not None
-        assert test.role.unknown() == list(CAPABILITIES)
-        assert "tables not tested: testIamPermissions is not available here (501)" in test.role.findings
-        assert conn.query("SELECT 1 AS one").rows == [[1]]

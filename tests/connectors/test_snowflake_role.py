@@ -1,7 +1,8 @@
 """Snowflake role capabilities through the real driver.
 
 fakesnow answers CURRENT_USER() / CURRENT_ROLE() but not SHOW GRANTS: against it the connector must report every
-capability unknown, with the reason, and stay connected. The grant walk itself runs against the replay endpoint
+capability unknown, with the reason, and stay connected (test_snowflake_fakesnow.py, which owns the fakesnow server
+of the session: fakesnow.server() cannot be started twice in one process). The grant walk runs against the replay endpoint
 (snowflake_replay.py) answering SHOW GRANTS TO USER / TO ROLE with rows in the column layout Snowflake documents
 (https://docs.snowflake.com/en/sql-reference/sql/show-grants: created_on, privilege, granted_on, name, granted_to,
 grantee_name, grant_option, granted_by; TO USER: created_on, role, granted_to, grantee_name, granted_by).
@@ -16,7 +17,6 @@ import pytest
 pytest.importorskip("snowflake.connector")
 
 from tests.connectors.snowflake_replay import ReplaySnowflake, replay_snowflake  # noqa: F401,E402
-from tests.connectors.snowflake_support import credentials, fakesnow_server  # noqa: F401,E402
 
 from connectors import parse_credentials  # noqa: E402
 from connectors.capabilities import CAPABILITIES  # noqa: E402
@@ -125,14 +125,3 @@ def test_show_grants_to_user_refused_still_reads_the_current_role(replay_snowfla
     report = role_of(replay_snowflake)
     assert report.read_only is True
 
-
-def test_fakesnow_without_show_grants_reports_unknown_and_stays_connected(fakesnow_server: dict[str, Any]) -> None:
-    creds = parse_credentials(credentials(fakesnow_server["port"]))
-    with SnowflakeConnector(creds, pool=WarmPool()) as conn:  # type: ignore[arg-type]
-        test = conn.test_connection()
-        assert test.ok and test.role is not None
-        assert test.role.principal  # CURRENT_USER() answered
-        assert test.role.unknown() == list(CAPABILITIES) and test.role.read_only is None
-        assert test.role.read_only_session is False
-        assert test.role.findings[0].startswith("SHOW GRANTS refused (query_error)")
-        assert conn.query("SELECT 1 AS one").rows == [[1]]
