@@ -10,7 +10,7 @@ cannot report (read_only=None) gets no warning: the README's "Read-only roles" s
 from __future__ import annotations
 
 from connectors import RoleCapabilities
-from tasks.introspect_data.interfaces import IntrospectionWarning
+from store import SnapshotWarning
 
 ROLE_NOT_READ_ONLY = "role_not_read_only"
 #: how each capability reads in a warning message
@@ -26,7 +26,7 @@ CAPABILITY_WORDS = {
 }
 
 
-def role_warning(role: RoleCapabilities | None, source_type: str) -> IntrospectionWarning | None:
+def role_warning(role: RoleCapabilities | None, source_type: str) -> SnapshotWarning | None:
     """A `role_not_read_only` warning naming what the role may do, or None when it can only read (or nobody knows)."""
     if role is None or role.read_only is not False:
         return None
@@ -38,7 +38,7 @@ def role_warning(role: RoleCapabilities | None, source_type: str) -> Introspecti
         what = ", ".join(CAPABILITY_WORDS[name] for name in held)
         shown = "; ".join(role.write_grants[:3]) + ("; ..." if len(role.write_grants) > 3 else "")
         where = f" ({shown})" if role.write_grants else ""
-    return IntrospectionWarning(
+    return SnapshotWarning(
         code=ROLE_NOT_READ_ONLY,
         message=f"{who} is not read-only: it {what}{where}. Connect with a read-only role (README: Read-only roles).",
         details={

@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from connectors import Catalog
 from runtime import RunStatus, Worker, runs
-from tasks.introspect_data import snapshots
-from tasks.introspect_data.interfaces import IntrospectDataOutput, IntrospectionWarning
+from runtime.backend import reset_backends
+from store import SnapshotWarning, snapshots
+from store import tables as store_tables
+from tasks.introspect_data.interfaces import IntrospectDataOutput
 from tasks.introspect_data.role_check import ROLE_NOT_READ_ONLY
 from tests.connectors.role_lab import PgLab, pg_lab  # noqa: F401 - fixture
 from tests.tasks.test_introspect_data import run_to_end, worker  # noqa: F401 - fixture
@@ -67,12 +70,13 @@ def test_a_read_only_role_gets_no_warning(worker: Worker, pg_lab: PgLab) -> None
 
 
 def test_snapshots_table_of_an_older_release_gains_the_warnings_column(tmp_path: Path) -> None:
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    engine = sa.create_engine(url)
     old = sa.MetaData()
     old_table = sa.Table(
-        snapshots.snapshots_table.name, old,
+        store_tables.snapshots.name, old,
         *[sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
-          for c in snapshots.snapshots_table.columns if c.name != "warnings"],
+          for c in store_tables.snapshots.columns if c.name != "warnings"],
     )
     old.create_all(engine)
     with engine.begin() as conn:
@@ -81,28 +85,34 @@ def test_snapshots_table_of_an_older_release_gains_the_warnings_column(tmp_path:
             server_version="15", table_count=0, column_count=0, source=None,
             catalog={"source_type": "postgres", "databases": []}, profiles=[],
         ))
-
-    snapshots.ensure_tables(engine)
-    assert "warnings" in {c["name"] for c in sa.inspect(engine).get_columns(snapshots.snapshots_table.name)}
-    before = snapshots.get_snapshot("snap_old", engine=engine)
-    assert before is not None and before.warnings == []
-    warning = IntrospectionWarning(code=ROLE_NOT_READ_ONLY, message="m", details={"capabilities": ["can_write"]})
-    new_id = snapshots.save_snapshot(
-        data_source_id="ds-old", catalog=before.catalog, warnings=[warning.model_dump(mode="json")], engine=engine
-    )
-    saved = snapshots.get_snapshot(new_id, engine=engine)
-    assert saved is not None and saved.warnings == [warning]
-    snapshots.add_missing_columns(engine)  # a second worker running the same migration changes nothing
-    assert len([c for c in sa.inspect(engine).get_columns(snapshots.snapshots_table.name) if c["name"] == "warnings"]) == 1
+    engine.dispose()
+    try:
+        before = snapshots.get_snapshot("snap_old", database_url=url)  # the store's first use adds the column
+        assert before is not None and before.warnings == []
+        warning = SnapshotWarning(code=ROLE_NOT_READ_ONLY, message="m", details={"capabilities": ["can_write"]})
+        new_id = snapshots.save_snapshot(
+            data_source_id="ds-old", catalog=before.catalog, warnings=[warning.model_dump(mode="json")], database_url=url
+        )
+        saved = snapshots.get_snapshot(new_id, database_url=url)
+        assert saved is not None and saved.warnings == [warning]
+        assert [s.warnings for s in snapshots.list_snapshots("ds-old", database_url=url)] == [[warning], []]
+        store_engine = snapshots.store_engine(url)
+        store_tables.add_missing_columns(store_engine)  # a second process running the same migration changes nothing
+        names = [c["name"] for c in sa.inspect(store_engine).get_columns(store_tables.snapshots.name)]
+        assert names.count("warnings") == 1
+    finally:
+        reset_backends()
 
 
 def test_a_malformed_warning_is_refused_before_anything_is_stored(tmp_path: Path) -> None:
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'store.sqlite'}")
-    snapshots.ensure_tables(engine)
-    catalog = snapshots.Catalog(source_type="postgres")
-    with pytest.raises(ValueError):
-        snapshots.save_snapshot(data_source_id="ds", catalog=catalog, warnings=[{"message": "no code"}], engine=engine)
-    assert snapshots.list_snapshots("ds", engine=engine) == []
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    try:
+        with pytest.raises(ValueError):
+            snapshots.save_snapshot(data_source_id="ds", catalog=Catalog(source_type="postgres"),
+                                    warnings=[{"message": "no code"}], database_url=url)
+        assert snapshots.list_snapshots("ds", database_url=url) == []
+    finally:
+        reset_backends()
 
 
 def test_warning_words_for_a_superuser_and_for_long_grant_lists() -> None:
