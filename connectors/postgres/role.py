@@ -6,7 +6,8 @@ pg_execute_server_program, pg_signal_backend, pg_write_all_data, ...), the admin
 EXECUTE on, parameters it may ALTER SYSTEM (15+), CREATE on the database and on schemas, and the relations it may
 INSERT/UPDATE/DELETE/TRUNCATE or put a trigger on (column-level grants included), counted and the first ones named.
 Membership is checked with `MEMBER` (not `USAGE`): a role that may `SET ROLE pg_read_server_files` holds its rights
-even when it does not inherit them.
+even when it does not inherit them. A table privilege counts even in a schema the role may not use yet: one GRANT
+USAGE away from being a write, it is reported rather than hidden.
 
 It runs on the connector's own connection (not through `query()`: these are catalog reads, as introspection is),
 inside the connector's read-only transaction, whose `transaction_read_only` it reports as `read_only_session`.
