@@ -22,6 +22,18 @@ from store.errors import NoSnapshotError, SnapshotNotFoundError
 from store.tables import snapshots as snapshots_table
 
 
+class SnapshotWarning(BaseModel):
+    """Something about the source the platform should act on, kept with the snapshot it was found in.
+
+    `role_not_read_only` (from introspect-data): the connected role may do more than read; details hold the
+    principal, the capabilities it holds, write_grants and findings (connectors.RoleCapabilities).
+    """
+
+    code: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
 class SnapshotSummary(BaseModel):
     """A snapshot without its catalog body, for listings."""
 
@@ -34,6 +46,7 @@ class SnapshotSummary(BaseModel):
     table_count: int
     column_count: int
     previous_snapshot_id: str | None = None
+    warnings: list[SnapshotWarning] = Field(default_factory=list)
 
 
 class Snapshot(SnapshotSummary):
@@ -55,12 +68,15 @@ def save_snapshot(
     profiles: list[TableProfile] | None = None,
     source: dict[str, Any] | None = None,
     run_id: str | None = None,
+    warnings: list[dict[str, Any]] | None = None,
     database_url: str | None = None,
 ) -> str:
-    """Store a catalog (and profiles) with its diff against the source's previous snapshot; returns the snapshot id.
+    """Store a catalog (and profiles, and warnings such as role_not_read_only) with its diff against the source's
+    previous snapshot; returns the snapshot id.
 
-    Idempotent per `run_id`.
+    Idempotent per `run_id`. A malformed warning is refused (ValueError) before anything is written.
     """
+    checked = [SnapshotWarning.model_validate(w).model_dump(mode="json") for w in warnings or []]
     engine = store_engine(database_url)
     t = snapshots_table
     snapshot_id = snapshot_id_for_run(run_id) if run_id else f"snap_{uuid.uuid4().hex}"
@@ -87,6 +103,7 @@ def save_snapshot(
                 profiles=[p.model_dump(mode="json", by_alias=True) for p in profiles or []],
                 previous_snapshot_id=previous.id if previous else None,
                 diff=diff.model_dump(mode="json") if diff else None,
+                warnings=checked,
             )
         )
     return snapshot_id
@@ -202,4 +219,5 @@ def _newest_first() -> tuple[Any, ...]:
 def _with_datetime(row: Any) -> dict[str, Any]:
     data = dict(row._mapping)
     data["created_at"] = datetime.fromtimestamp(data["created_at"], timezone.utc)
+    data["warnings"] = data.get("warnings") or []  # snapshots saved before the column existed have none
     return data

@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from connectors import CatalogFilters, Credentials, parse_credentials
-from store import DiffSummary
+from connectors import CatalogFilters, Credentials, RoleCapabilities, parse_credentials
+from store import DiffSummary, SnapshotWarning
 
 
 class IntrospectDataInput(BaseModel):
@@ -67,6 +67,10 @@ class IntrospectDataOutput(BaseModel):
     connection_latency_ms: float | None = None
     diff: DiffSummary | None = Field(
         None, description="what changed since the source's previous snapshot (None for its first); full diff: `taskpack sources diff`"
+    )
+    role: RoleCapabilities | None = Field(None, description="what the connected role may do beyond reading")
+    warnings: list[SnapshotWarning] = Field(
+        default_factory=list, description="e.g. role_not_read_only (tasks/introspect_data/role_check.py); also stored with the snapshot"
     )
 
 

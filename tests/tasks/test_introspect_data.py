@@ -427,7 +427,7 @@ def test_cli_trigger_local_wait_runs_the_task_and_exits_zero(tmp_path: Path, pg_
         reset_backends()
     assert result.exit_code == 0, result.output
     assert "COMPLETED" in result.output and "progress" in result.output
-    printed = json.loads(result.output[result.output.rindex("{\n") :])
+    printed = json.loads(result.output[result.output.rindex('{\n  "data_source_id"') :])  # the output object, printed last
     assert counts_of(printed) == PG_SHOP_COUNTS and printed["profiled_tables"] == 2
 
 
