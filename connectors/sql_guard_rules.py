@@ -26,6 +26,7 @@ DIALECT_ALIASES: dict[str, str] = {
     "sqlserver": "tsql",
     "mssql": "tsql",
     "databricks": "databricks",
+    "duckdb": "duckdb",
 }
 
 # Keywords that may lead a read-only statement (used to classify SQL sqlglot could not parse).
