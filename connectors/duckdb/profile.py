@@ -3,7 +3,8 @@
 A table is named `database.schema.table`, `schema.table` or `table`, where the database is the attached file's
 catalog name (its stem) or `temp` for the `files` views. A bare name that several schemas hold resolves to `main`,
 DuckDB's default schema, as PostgreSQL resolves to `public`; a `files` view never shares its name with a table of
-`main` (the connection refuses that), so there at most one candidate remains.
+`main` (the connection refuses that), so at most one candidate remains there. When none of the candidates is in
+`main`, the name stays ambiguous and the error lists them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from connectors.catalog import Table, TableProfile, TableRef
-from connectors.errors import QueryError
+from connectors.errors import NotFoundError, QueryError
 from connectors.profiling import find_database_table, parse_table_ref, profile_catalog_table
 
 if TYPE_CHECKING:
@@ -25,10 +26,13 @@ def find_table(connector: "DuckDBConnector", ref: TableRef) -> tuple[str, str, T
     """(database, schema, table) from the catalog; exact-case matches first, then `main` for an ambiguous bare name."""
     try:
         return find_database_table(connector, ref.name, ref.schema_, ref.database, qualify_hint=QUALIFY_HINT)
-    except QueryError as exc:
-        if exc.code != "ambiguous_table" or ref.schema_ or ref.database:
+    except QueryError as ambiguous:
+        if ambiguous.code != "ambiguous_table" or ref.schema_ or ref.database:
             raise
-    return find_database_table(connector, ref.name, DEFAULT_SCHEMA, None, qualify_hint=QUALIFY_HINT)
+        try:
+            return find_database_table(connector, ref.name, DEFAULT_SCHEMA, None, qualify_hint=QUALIFY_HINT)
+        except NotFoundError:
+            raise ambiguous from None
 
 
 def profile_duckdb_table(connector: "DuckDBConnector", table: TableRef | str, sample_size: int) -> TableProfile:
