@@ -83,33 +83,42 @@ def open_sandbox(credentials: DuckDBCredentials) -> Sandbox:
     """Open and lock the connection (module docstring); a typed error, and nothing left open, on any failure."""
     database_path = resolve_file(credentials.path, "DuckDB database file") if credentials.path else None
     files = {view: resolve_file(path, f"file for view {view!r}:") for view, path in credentials.files.items()}
-    conn = duckdb.connect(":memory:", config=dict(STARTUP_CONFIG))
     try:
-        conn.execute("SET enable_progress_bar = false")  # it prints to the worker's terminal and slows interrupts
-        database = None
-        if database_path is not None:
-            database = database_alias(database_path)
-            try:
-                conn.execute(attach_sql(database_path, database))
-            except duckdb.Error as exc:
-                raise map_error(exc, opening=True) from None
-            conn.execute(f"USE {identifier(database)}")
-            conn.execute("DETACH memory")
-            _refuse_hidden_relations(conn, database, list(files))
-        for view, path in files.items():
-            try:
-                conn.execute(file_view_sql(view, path, duckdb_file_reader(path.name) or "read_csv"))
-            except duckdb.Error as exc:
-                raise map_file_error(exc, view=view, path=path) from None
-        if files:
-            conn.execute(allowed_paths_sql(list(files.values())))
-        conn.execute("SET enable_external_access = false")
-        conn.execute("SET lock_configuration = true")
+        conn = duckdb.connect(":memory:", config=dict(STARTUP_CONFIG))
+    except duckdb.Error as exc:
+        raise map_error(exc, opening=True) from None
+    try:
+        database = _seal(conn, database_path, files)
+    except duckdb.Error as exc:
+        close_quietly(conn)
+        raise map_error(exc, opening=True) from None
     except BaseException:
         close_quietly(conn)
         raise
     log.info("duckdb sandbox opened", extra={"source": "duckdb", "database": database, "file_views": len(files)})
     return Sandbox(connection=conn, database=database, files=files)
+
+
+def _seal(conn: duckdb.DuckDBPyConnection, database_path: Path | None, files: dict[str, Path]) -> str | None:
+    """Steps 2-5 of the module docstring on a fresh connection; the attached database's catalog name."""
+    conn.execute("SET enable_progress_bar = false")  # it prints to the worker's terminal and slows interrupts
+    database = None
+    if database_path is not None:
+        database = database_alias(database_path)
+        conn.execute(attach_sql(database_path, database))
+        conn.execute(f"USE {identifier(database)}")
+        conn.execute("DETACH memory")
+        _refuse_hidden_relations(conn, database, list(files))
+    for view, path in files.items():
+        try:
+            conn.execute(file_view_sql(view, path, duckdb_file_reader(path.name) or "read_csv"))
+        except duckdb.Error as exc:
+            raise map_file_error(exc, view=view, path=path) from None
+    if files:
+        conn.execute(allowed_paths_sql(list(files.values())))
+    conn.execute("SET enable_external_access = false")
+    conn.execute("SET lock_configuration = true")
+    return database
 
 
 def _refuse_hidden_relations(conn: duckdb.DuckDBPyConnection, database: str, views: list[str]) -> None:
