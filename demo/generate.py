@@ -17,7 +17,7 @@ from typing import Any
 
 from demo.timeline import DAYS, REFERENCE_DATE, START_DATE, day, is_black_friday_week, moment, seasonal_day
 
-CUSTOMERS = 4_800
+CUSTOMERS = 5_000
 #: customers who signed up in the two years before the window (their earlier orders are not in the data)
 EXISTING_SHARE = 0.35
 PRODUCTS = 300
@@ -42,7 +42,10 @@ CHANNELS = [
     ("Display", "paid", 4),
 ]
 CAMPAIGN_CHANNELS = ("Paid Search", "Paid Social", "Email", "Affiliate", "Display")
-CAMPAIGN_THEMES = ("Summer Sale", "Back to School", "Autumn Drop", "Black Friday", "Holiday Gifts", "New Year Reset", "Spring Collection", "Mid-Season Sale")
+CAMPAIGN_THEMES = (
+    "Summer Sale", "Back to School", "Autumn Drop", "Black Friday", "Holiday Gifts", "New Year Reset",
+    "Spring Collection", "Mid-Season Sale",
+)
 
 # category -> (subcategories, median price in cents, months it sells best in)
 CATEGORIES: dict[str, tuple[tuple[str, ...], int, tuple[int, ...]]] = {
@@ -54,15 +57,31 @@ CATEGORIES: dict[str, tuple[tuple[str, ...], int, tuple[int, ...]]] = {
     "Electronics": (("Headphones", "Chargers", "Speakers"), 7_000, (11, 12)),
     "Beauty": (("Skincare", "Fragrance"), 3_500, (2, 12)),
 }
-ADJECTIVES = ("Classic", "Urban", "Alpine", "Coastal", "Everyday", "Summit", "Nordic", "Heritage", "Trail", "Studio", "Canyon", "Harbor", "Pioneer", "Meadow", "Metro")
-FIRST_NAMES = ("Emma", "Liam", "Olivia", "Noah", "Ava", "Lucas", "Mia", "Leo", "Sofia", "Ethan", "Amelia", "Mateo", "Chloe", "Hugo", "Isla", "Oscar", "Lina", "Felix", "Nora", "Jonas", "Elena", "Arjun", "Yuki", "Omar", "Zoe", "Sami", "Ines", "Theo", "Hana", "Max")
-LAST_NAMES = ("Smith", "Johnson", "Garcia", "Müller", "Martin", "Brown", "Rossi", "Dubois", "Jansen", "Silva", "Kowalski", "Nguyen", "Tanaka", "Andersson", "Lopez", "Wilson", "Moreau", "Schmidt", "Taylor", "Novak", "O'Brien", "Khan", "Costa", "Berg", "Fischer")
+ADJECTIVES = (
+    "Classic", "Urban", "Alpine", "Coastal", "Everyday", "Summit", "Nordic", "Heritage", "Trail", "Studio",
+    "Canyon", "Harbor", "Pioneer", "Meadow", "Metro",
+)
+FIRST_NAMES = (
+    "Emma", "Liam", "Olivia", "Noah", "Ava", "Lucas", "Mia", "Leo", "Sofia", "Ethan", "Amelia", "Mateo", "Chloe",
+    "Hugo", "Isla", "Oscar", "Lina", "Felix", "Nora", "Jonas", "Elena", "Arjun", "Yuki", "Omar", "Zoe", "Sami",
+    "Ines", "Theo", "Hana", "Max",
+)
+LAST_NAMES = (
+    "Smith", "Johnson", "Garcia", "Müller", "Martin", "Brown", "Rossi", "Dubois", "Jansen", "Silva", "Kowalski",
+    "Nguyen", "Tanaka", "Andersson", "Lopez", "Wilson", "Moreau", "Schmidt", "Taylor", "Novak", "O'Brien", "Khan",
+    "Costa", "Berg", "Fischer",
+)
 # country -> share of customers
 COUNTRIES = {"US": 44, "GB": 12, "DE": 10, "FR": 8, "CA": 7, "AU": 5, "NL": 4, "ES": 4, "IT": 3, "SE": 3}
+CHANNEL_IDS = {name: channel_id for channel_id, (name, _, _) in enumerate(CHANNELS, start=1)}
 # status, share for orders older than ten days
 SETTLED_STATUSES = {"completed": 905, "cancelled": 50, "refunded": 45}
 PAYMENT_METHODS = {"card": 68, "paypal": 20, "apple_pay": 8, "bank_transfer": 4}
 CARD_BRANDS = {"visa": 55, "mastercard": 30, "amex": 15}
+# order status -> its payments' status (a cancelled order's payment is voided, or failed in the first place)
+PAYMENT_STATUS = {
+    "pending": "authorized", "shipped": "captured", "completed": "captured", "refunded": "refunded", "cancelled": "voided",
+}
 
 
 @dataclass
@@ -82,6 +101,22 @@ class Tables:
 
 def _pick(rng: random.Random, shares: dict[str, int]) -> str:
     return rng.choices(list(shares), weights=list(shares.values()))[0]
+
+
+@dataclass
+class _Customer:
+    signup: int  # day offset (negative: before the window)
+    created_at: datetime
+    channel_id: int
+    row: dict[str, Any]  # the customers row; its customer_id is given once customers are sorted by signup
+
+
+@dataclass
+class _OrderDraft:
+    customer: _Customer
+    ordered_at: datetime
+    channel_id: int
+    is_first: bool
 
 
 @dataclass
@@ -105,7 +140,8 @@ class _Shop:
     # -- reference data ------------------------------------------------------------------------------------------
     def channels(self) -> None:
         for channel_id, (name, kind, _) in enumerate(CHANNELS, start=1):
-            self.tables.add("marketing_channels", {"channel_id": channel_id, "name": name, "channel_type": kind, "is_paid": kind == "paid"})
+            row = {"channel_id": channel_id, "name": name, "channel_type": kind, "is_paid": kind == "paid"}
+            self.tables.add("marketing_channels", row)
 
     def campaign_rows(self) -> None:
         rng = self.rng
@@ -156,7 +192,7 @@ class _Shop:
                 {
                     "product_id": product_id,
                     "sku": f"{category[:3].upper()}-{product_id:05d}",
-                    "name": f"{rng.choice(ADJECTIVES)} {subcategory[:-1] if subcategory.endswith('s') else subcategory} {rng.randint(1, 9)}",
+                    "name": f"{rng.choice(ADJECTIVES)} {subcategory.removesuffix('s')} {rng.randint(1, 9)}",
                     "category": category,
                     "subcategory": subcategory,
                     "unit_price_cents": int(round(price * rise)),
@@ -171,7 +207,9 @@ class _Shop:
         d = day(offset)
         cached = self._day_choices.get(offset)
         if cached is None:
-            on_sale = [p for p in self.products if p.launched <= offset and (p.discontinued is None or p.discontinued > offset)]
+            on_sale = [
+                p for p in self.products if p.launched <= offset and (p.discontinued is None or p.discontinued > offset)
+            ]
             cumulative: list[float] = []
             total = 0.0
             for p in on_sale:
@@ -182,64 +220,67 @@ class _Shop:
 
     # -- customers and their orders ------------------------------------------------------------------------------
     def customers_and_orders(self) -> None:
-        rng = self.rng
-        acquisition_weights = [share for _, _, share in CHANNELS]
-        order_id = 0
+        """Customers, then every order of every customer: ids are given in time order (customers by signup, orders
+        and payments by when they were placed), as a shop's own sequences would."""
+        customers = sorted((self._customer() for _ in range(CUSTOMERS)), key=lambda c: c.created_at)
+        orders: list[_OrderDraft] = []
+        for customer_id, customer in enumerate(customers, start=1):
+            row = customer.row
+            email = f"{row['first_name']}.{row['last_name']}.{customer_id}@example.com"
+            row.update(customer_id=customer_id, email=email.lower().replace("'", "").replace("ü", "ue"))
+            self.tables.add("customers", {"customer_id": customer_id, "email": row["email"], **row})
+            orders += self._order_drafts(customer)
+        orders.sort(key=lambda o: (o.ordered_at, o.customer.row["customer_id"]))
         payment_id = 0
-        for customer_id in range(1, CUSTOMERS + 1):
-            signup = -rng.randint(1, 730) if rng.random() < EXISTING_SHARE else seasonal_day(rng)
-            channel_id = rng.choices(range(1, len(CHANNELS) + 1), weights=acquisition_weights)[0]
-            first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-            country = _pick(rng, COUNTRIES)
-            segment = "business" if rng.random() < 0.12 else "consumer"
-            created_at = moment(rng, signup)  # timeline.moment takes negative offsets too
-            self.tables.add(
-                "customers",
-                {
-                    "customer_id": customer_id,
-                    "email": f"{first}.{last}.{customer_id}@example.com".lower().replace("'", "").replace("ü", "ue"),
-                    "first_name": first,
-                    "last_name": last,
-                    "country": country,
-                    "segment": segment,
-                    "acquisition_channel_id": channel_id,
-                    "created_at": created_at,
-                    "birth_year": None if rng.random() < 0.3 else rng.randint(1950, 2005),
-                    "marketing_opt_in": rng.random() < 0.55,
-                },
-            )
-            for ordered_at, order_channel, is_first in self._order_moments(signup, created_at, channel_id):
-                order_id += 1
-                payment_id = self._order(order_id, payment_id, customer_id, country, segment, ordered_at, order_channel, is_first)
+        for order_id, draft in enumerate(orders, start=1):
+            payment_id = self._order(order_id, draft, payment_id)
 
-    def _order_moments(self, signup: int, created_at: datetime, acquisition_channel: int) -> list[tuple[datetime, int, bool]]:
-        """(when, channel, is the customer's first order) of each order a customer places in the window. A new
-        customer's first order follows the signup (at once for most); an existing customer's first order is before
-        the window, so all of theirs are repeats."""
+    def _customer(self) -> _Customer:
+        rng = self.rng
+        signup = -rng.randint(1, 730) if rng.random() < EXISTING_SHARE else seasonal_day(rng)
+        channel_id = rng.choices(range(1, len(CHANNELS) + 1), weights=[share for _, _, share in CHANNELS])[0]
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        created_at = moment(rng, signup)  # timeline.moment takes negative offsets too
+        return _Customer(
+            signup=signup,
+            created_at=created_at,
+            channel_id=channel_id,
+            row={
+                "first_name": first,
+                "last_name": last,
+                "country": _pick(rng, COUNTRIES),
+                "segment": "business" if rng.random() < 0.12 else "consumer",
+                "acquisition_channel_id": channel_id,
+                "created_at": created_at,
+                "birth_year": None if rng.random() < 0.3 else rng.randint(1950, 2005),
+                "marketing_opt_in": rng.random() < 0.55,
+            },
+        )
+
+    def _order_drafts(self, customer: _Customer) -> list[_OrderDraft]:
+        """When, through which channel, and whether it is the customer's first order, for each order a customer
+        places in the window. A new customer's first order follows the signup (at once for most); an existing
+        customer's first order is before the window, so all of theirs are repeats."""
         rng = self.rng
         if rng.random() < 0.16:  # signed up, never bought (or stopped buying before the window)
             return []
-        existing = signup < 0
-        first = 0 if existing else signup + (0 if rng.random() < 0.55 else int(rng.expovariate(1 / 20)))
+        existing = customer.signup < 0
+        first = 0 if existing else customer.signup + (0 if rng.random() < 0.55 else int(rng.expovariate(1 / 20)))
         if first >= DAYS:
             return []
         years_left = (DAYS - first) / 365
         repeats = int((rng.paretovariate(REPEAT_SHAPE) - 1 + (1 if existing else 0)) * REPEAT_PER_YEAR * years_left)
-        days = sorted(([] if existing else [first]) + [seasonal_day(rng, first, DAYS - 1) for _ in range(min(repeats, 80))])
-        channel_ids = {name: i for i, (name, _, _) in enumerate(CHANNELS, start=1)}
-        moments: list[tuple[datetime, int, bool]] = []
+        days = sorted([seasonal_day(rng, first, DAYS - 1) for _ in range(min(repeats, 80))] + ([] if existing else [first]))
+        repeat_channels = [CHANNEL_IDS[name] for name in ("Email", "Direct", "Organic Search")] + [customer.channel_id]
+        drafts: list[_OrderDraft] = []
         for index, offset in enumerate(days):
-            if index == 0 and not existing:
-                channel = acquisition_channel
-            else:
-                channel = rng.choices(
-                    [channel_ids["Email"], channel_ids["Direct"], channel_ids["Organic Search"], acquisition_channel], weights=[35, 30, 15, 20]
-                )[0]
+            is_first = index == 0 and not existing
+            channel = customer.channel_id if is_first else rng.choices(repeat_channels, weights=[35, 30, 15, 20])[0]
             at = moment(rng, offset)
-            if at <= created_at:  # the signup day: orders follow the signup by minutes, and stay on the last day
-                at = min(created_at + timedelta(seconds=rng.randint(60, 3600)), LAST_MOMENT)
-            moments.append((at, channel, index == 0 and not existing))
-        return moments
+            if at <= customer.created_at:  # the signup day: orders follow the signup by minutes
+                at = min(customer.created_at + timedelta(seconds=rng.randint(60, 3600)), LAST_MOMENT)
+            drafts.append(_OrderDraft(customer, at, channel, is_first))
+        return drafts
 
     def _campaign(self, channel_id: int, offset: int) -> int | None:
         for first, last, campaign_id in self.campaigns.get(channel_id, ()):
@@ -247,35 +288,39 @@ class _Shop:
                 return campaign_id if self.rng.random() < 0.8 else None
         return None
 
-    def _order(
-        self, order_id: int, payment_id: int, customer_id: int, country: str, segment: str, ordered_at: datetime, channel_id: int, is_first: bool
-    ) -> int:
+    def _coupon(self, draft: _OrderDraft) -> tuple[str | None, int]:
+        """(coupon code, percent off) for an order."""
         rng = self.rng
-        offset = (ordered_at.date() - START_DATE).days
-        on_sale, cumulative = self._choices_for(offset)
-        coupon, percent = None, 0
-        if is_black_friday_week(ordered_at.date()) and rng.random() < 0.4:
-            coupon, percent = "BFCM25", 25
-        elif is_first and rng.random() < 0.22:
-            coupon, percent = "WELCOME10", 10
-        elif CHANNELS[channel_id - 1][0] == "Email" and rng.random() < 0.18:
-            coupon, percent = "EMAIL15", 15
+        if is_black_friday_week(draft.ordered_at.date()) and rng.random() < 0.4:
+            return "BFCM25", 25
+        if draft.is_first and rng.random() < 0.22:
+            return "WELCOME10", 10
+        if draft.channel_id == CHANNEL_IDS["Email"] and rng.random() < 0.18:
+            return "EMAIL15", 15
+        return None, 0
 
-        lines: list[tuple[int, int, int]] = []  # product, quantity, unit price
+    def _lines(self, draft: _OrderDraft, offset: int) -> list[tuple[int, int, int]]:
+        """(product, quantity, unit price in cents) of each line: popular products more often, no product twice."""
+        rng = self.rng
+        on_sale, cumulative = self._choices_for(offset)
+        rise = PRICE_RISE if draft.ordered_at.date() >= PRICE_RISE_ON else 1.0
+        business = draft.customer.row["segment"] == "business"
+        lines: list[tuple[int, int, int]] = []
         seen: set[int] = set()
         for _ in range(1 + min(7, int(rng.expovariate(1 / 1.7)))):
             product = rng.choices(on_sale, cum_weights=cumulative)[0]
             if product.product_id in seen:
                 continue
             seen.add(product.product_id)
-            quantity = rng.choices((1, 2, 3, 4, 5), weights=(78, 15, 4, 2, 1))[0] * (3 if segment == "business" and rng.random() < 0.3 else 1)
-            price = int(round(product.price * (PRICE_RISE if ordered_at.date() >= PRICE_RISE_ON else 1.0)))
-            lines.append((product.product_id, quantity, price))
-        subtotal = sum(q * p for _, q, p in lines)
-        discount = subtotal * percent // 100
-        shipping = 0 if subtotal - discount >= FREE_SHIPPING_FROM else SHIPPING_FEE
-        total = subtotal - discount + shipping
+            quantity = rng.choices((1, 2, 3, 4, 5), weights=(78, 15, 4, 2, 1))[0]
+            if business and rng.random() < 0.3:
+                quantity *= 3
+            lines.append((product.product_id, quantity, int(round(product.price * rise))))
+        return lines
 
+    def _status(self, ordered_at: datetime) -> tuple[str, datetime | None]:
+        """(status, shipped_at): recent orders are still pending or on their way; older ones settled."""
+        rng = self.rng
         age = (REFERENCE_DATE - ordered_at.date()).days
         if age <= 2:
             status = "pending" if rng.random() < 0.6 else "shipped"
@@ -283,20 +328,34 @@ class _Shop:
             status = "shipped" if rng.random() < 0.7 else "completed"
         else:
             status = _pick(rng, SETTLED_STATUSES)
-        shipped_at = None
-        if status in ("shipped", "completed", "refunded"):
-            shipped_at = ordered_at + timedelta(hours=rng.randint(6, 96))
-            if shipped_at.date() > REFERENCE_DATE:
-                shipped_at, status = None, "pending"
+        if status not in ("shipped", "completed", "refunded"):
+            return status, None
+        shipped_at = ordered_at + timedelta(hours=rng.randint(6, 96))
+        if shipped_at.date() > REFERENCE_DATE:  # would leave the warehouse after the reference date
+            return "pending", None
+        return status, shipped_at
+
+    def _order(self, order_id: int, draft: _OrderDraft, payment_id: int) -> int:
+        """The order, its lines and its payments; the last payment id used."""
+        rng = self.rng
+        offset = (draft.ordered_at.date() - START_DATE).days
+        coupon, percent = self._coupon(draft)
+        lines = self._lines(draft, offset)
+        subtotal = sum(quantity * price for _, quantity, price in lines)
+        discount = subtotal * percent // 100
+        shipping = 0 if subtotal - discount >= FREE_SHIPPING_FROM else SHIPPING_FEE
+        total = subtotal - discount + shipping
+        status, shipped_at = self._status(draft.ordered_at)
+        country = draft.customer.row["country"]
         self.tables.add(
             "orders",
             {
                 "order_id": order_id,
-                "customer_id": customer_id,
-                "ordered_at": ordered_at,
+                "customer_id": draft.customer.row["customer_id"],
+                "ordered_at": draft.ordered_at,
                 "status": status,
-                "channel_id": channel_id,
-                "campaign_id": self._campaign(channel_id, offset),
+                "channel_id": draft.channel_id,
+                "campaign_id": self._campaign(draft.channel_id, offset),
                 "coupon_code": coupon,
                 "shipping_country": country if rng.random() < 0.95 else _pick(rng, COUNTRIES),
                 "subtotal_cents": subtotal,
@@ -308,17 +367,25 @@ class _Shop:
         )
         allocated = 0
         for line_number, (product_id, quantity, price) in enumerate(lines, start=1):
-            share = discount - allocated if line_number == len(lines) else discount * quantity * price // max(subtotal, 1)
+            last = line_number == len(lines)  # the last line takes the rounding remainder: lines sum to the order
+            share = discount - allocated if last else discount * quantity * price // max(subtotal, 1)
             allocated += share
             self.tables.add(
                 "order_items",
-                {"order_id": order_id, "line_number": line_number, "product_id": product_id, "quantity": quantity, "unit_price_cents": price, "discount_cents": share},
+                {
+                    "order_id": order_id,
+                    "line_number": line_number,
+                    "product_id": product_id,
+                    "quantity": quantity,
+                    "unit_price_cents": price,
+                    "discount_cents": share,
+                },
             )
-        return self._payments(order_id, payment_id, segment, ordered_at, status, total)
+        return self._payments(order_id, draft, status, total, payment_id)
 
-    def _payments(self, order_id: int, payment_id: int, segment: str, ordered_at: datetime, status: str, total: int) -> int:
+    def _payments(self, order_id: int, draft: _OrderDraft, status: str, total: int, payment_id: int) -> int:
         rng = self.rng
-        payment_status = {"pending": "authorized", "shipped": "captured", "completed": "captured", "refunded": "refunded", "cancelled": "voided"}[status]
+        payment_status = PAYMENT_STATUS[status]
         if status == "cancelled" and rng.random() < 0.4:
             payment_status = "failed"
         parts = [total]
@@ -329,7 +396,7 @@ class _Shop:
             payment_id += 1
             if len(parts) == 2 and index == 0:
                 method = "gift_card"
-            elif segment == "business" and rng.random() < 0.4:
+            elif draft.customer.row["segment"] == "business" and rng.random() < 0.4:
                 method = "bank_transfer"
             else:
                 method = _pick(rng, PAYMENT_METHODS)
@@ -338,7 +405,7 @@ class _Shop:
                 {
                     "payment_id": payment_id,
                     "order_id": order_id,
-                    "paid_at": ordered_at + timedelta(seconds=rng.randint(5, 900)),
+                    "paid_at": draft.ordered_at + timedelta(seconds=rng.randint(5, 900)),
                     "method": method,
                     "card_brand": _pick(rng, CARD_BRANDS) if method == "card" else None,
                     "amount_cents": amount,
