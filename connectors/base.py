@@ -106,11 +106,13 @@ class Connector(ABC):
     def profile(self, table: TableRef | str, sample_size: int = 10_000) -> TableProfile:
         """Column statistics on a sample of the table (whole table when small)."""
 
-    def guard(self, sql: str) -> str:
-        """The SQL to run after the read-only check for this source's dialect (raises ReadOnlyViolation)."""
+    def guard(self, sql: str, timeout: float | None = None) -> str:
+        """The SQL to run after the read-only check for this source's dialect (raises ReadOnlyViolation): with the
+        query's `timeout`, so a sleep must fit in it, and the source's own `allowed_functions`."""
         from connectors.sql_guard import check_read_only
 
-        return check_read_only(sql, self.dialect)
+        allowed = getattr(self.credentials, "allowed_functions", None) or ()
+        return check_read_only(sql, self.dialect, timeout=timeout, allowed_functions=allowed)
 
 
 # -- mechanics every source shares ----------------------------------------------------------------------------------

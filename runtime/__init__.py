@@ -5,6 +5,8 @@
 This module is the whole public API; DBOS stays behind it.
 """
 
+from runtime.backend import database_engine
+from runtime.config import project_root
 from runtime.context import TaskContext
 from runtime.definitions import Task, TaskDefinitionError, schema_task, task
 from runtime.errors import (
@@ -53,8 +55,10 @@ __all__ = [
     "TriggerOptionsError",
     "UnknownTaskError",
     "Worker",
+    "database_engine",
     "logger",
     "metadata",
+    "project_root",
     "runs",
     "schedules",
     "schema_task",

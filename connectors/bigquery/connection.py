@@ -135,7 +135,7 @@ class BigQueryConnector(Connector):
 
     def estimate_bytes(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None, timeout: float = 30) -> int:
         """Bytes the query would process, from a dry run (nothing is billed, nothing runs)."""
-        checked = self.guard(sql)
+        checked = self.guard(sql, timeout)
         client = self._connection()
         config = job_config(self.credentials, timeout_s=timeout, params=params, dry_run=True)
 
@@ -155,7 +155,7 @@ class BigQueryConnector(Connector):
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> QueryResult:
         check_query_limits(max_rows, timeout)
-        checked = self.guard(sql)  # ReadOnlyViolation before anything reaches BigQuery
+        checked = self.guard(sql, timeout)  # ReadOnlyViolation before anything reaches BigQuery
         self._cancel_requested.clear()
         limit = self.credentials.maximum_bytes_billed
         if self.dry_run_first and limit is not None:

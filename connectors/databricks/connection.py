@@ -134,7 +134,7 @@ class DatabricksConnector(Connector):
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> QueryResult:
         check_query_limits(max_rows, timeout)
-        checked = self.guard(sql)  # raises ReadOnlyViolation before anything reaches the warehouse
+        checked = self.guard(sql, timeout)  # raises ReadOnlyViolation before anything reaches the warehouse
         statement = push_row_limit(checked, max_rows)
         conn = self._connection()
         start = time.perf_counter()

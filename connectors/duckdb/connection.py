@@ -150,7 +150,7 @@ class DuckDBConnector(Connector):
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> QueryResult:
         check_query_limits(max_rows, timeout)
-        checked = self.guard(sql)  # raises ReadOnlyViolation before anything reaches DuckDB
+        checked = self.guard(sql, timeout)  # raises ReadOnlyViolation before anything reaches DuckDB
         statement = push_row_limit(checked, max_rows)
         start = time.perf_counter()
 

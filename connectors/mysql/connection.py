@@ -217,13 +217,13 @@ class MySQLConnector(Connector):
             raise QueryError(f"timeout must be > 0 seconds, got {timeout}", code="invalid_argument")
         if params is None:
             # refused before the connection is even opened
-            checked = self.guard(sql)
+            checked = self.guard(sql, timeout)
             conn = self._connection()
         else:
             # PyMySQL binds parameters on the client (`sql % escaped(params)`); the guard checks that final text,
             # which is exactly what the server will receive, and it is then sent without parameters.
             conn = self._connection()
-            checked = self.guard(self._bind(conn, sql, params))
+            checked = self.guard(self._bind(conn, sql, params), timeout)
         statement, limit_pushed = push_row_limit(checked, max_rows + 1)
         server = self.server
         if timeout and server.flavor == "mariadb" and server.has_statement_timeout:

@@ -197,7 +197,7 @@ class PostgresConnector(Connector):
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> QueryResult:
         check_query_limits(max_rows, timeout)
-        checked = self.guard(sql)  # raises ReadOnlyViolation before anything reaches the server
+        checked = self.guard(sql, timeout)  # raises ReadOnlyViolation before anything reaches the server
         conn = self._connection()
         start = time.perf_counter()
         self._cancel_requested.clear()

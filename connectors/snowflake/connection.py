@@ -210,7 +210,7 @@ class SnowflakeConnector(Connector):
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> QueryResult:
         check_query_limits(max_rows, timeout)
-        checked = self.guard(sql)  # ReadOnlyViolation before anything reaches Snowflake
+        checked = self.guard(sql, timeout)  # ReadOnlyViolation before anything reaches Snowflake
         if isinstance(params, dict):
             checked, params = bind_named_parameters(checked, params, self.dialect)
         self._cancel_requested.clear()

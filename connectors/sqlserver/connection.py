@@ -152,7 +152,7 @@ class SQLServerConnector(Connector):
         check_query_limits(max_rows, timeout)
         if isinstance(params, dict):
             raise QueryError("SQL Server queries take positional parameters (? markers), not a dict", code="invalid_argument")
-        checked = self.guard(sql)  # raises ReadOnlyViolation before anything reaches the server
+        checked = self.guard(sql, timeout)  # raises ReadOnlyViolation before anything reaches the server
         statement = push_row_limit(checked, max_rows)
         conn = self._connection()
         start = time.perf_counter()
