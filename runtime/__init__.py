@@ -16,6 +16,7 @@ from runtime.errors import (
     TaskCancelledError,
     UnknownTaskError,
 )
+from runtime.executor_ids import ExecutorIdInUseError
 from runtime.metadata import metadata
 from runtime.models import BatchHandle, LogEntry, Run, RunHandle, RunList, RunStatus, TaskRunResult
 from runtime.queues import Queue
@@ -30,6 +31,7 @@ __all__ = [
     "AbortTaskRunError",
     "BatchHandle",
     "BatchItem",
+    "ExecutorIdInUseError",
     "LogEntry",
     "MetadataTooLargeError",
     "OutsideRunError",
