@@ -71,3 +71,23 @@ def claim_ids(ready: Callable[[], Any], url: str, executor_ids: list[str], dead_
         except ExecutorIdInUseError:
             won[executor_id] = False
     return won
+
+
+def start_worker_as(ready: Callable[[], Any], url: str, executor_id: str, hold: float) -> str:
+    """Start a full Worker on `executor_id`; "started" (after holding the id `hold` seconds) or "refused"."""
+    import time
+
+    from runtime import ExecutorIdInUseError, Worker
+    from runtime.backend import get_backend
+    from tests.runtime import sample_tasks
+
+    get_backend(url)
+    worker = Worker(database_url=url, tasks=[sample_tasks], executor_id=executor_id, run_schedules=False)
+    ready()
+    try:
+        worker.start()
+    except ExecutorIdInUseError:
+        return "refused"
+    time.sleep(hold)  # the loser must meet a living holder, not a released row
+    worker.stop()
+    return "started"

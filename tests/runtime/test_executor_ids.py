@@ -21,7 +21,7 @@ from runtime.store import workers_table
 from runtime.worker import current_worker
 from tests.runtime import sample_tasks
 from tests.runtime.conftest import make_database
-from tests.runtime.racing import claim_ids, race
+from tests.runtime.racing import claim_ids, race, start_worker_as
 from tests.runtime.test_crash_recovery import ROOT, start_worker, stop, wait_for_lines
 
 DEAD_AFTER = 2.0  # tests/runtime/worker_process.py heartbeats every 0.3 s and uses the same limit
@@ -131,6 +131,14 @@ def test_two_processes_claiming_the_same_ids_at_once_have_one_winner_per_id(url:
     with get_backend(url).engine.connect() as conn:
         rows = conn.execute(sa.select(workers_table.c.executor_id, workers_table.c.hostname)).all()
     assert sorted(e for e, _ in rows) == sorted(free + silent) and "gone" not in {h for _, h in rows}
+
+
+def test_two_workers_started_on_one_id_at_the_same_moment_one_runs(url: str, token: str) -> None:
+    with Worker(database_url=url, tasks=[sample_tasks], run_schedules=False):
+        pass  # migrate and register first, so both processes race on the claim alone
+    outcomes = race(start_worker_as, url, f"twin-{token}", 3.0)
+    assert sorted(outcomes) == ["refused", "started"]
+    assert _holder(url, f"twin-{token}") is None
 
 
 def test_a_worker_never_refreshes_or_releases_an_id_another_worker_took_over(url: str, token: str) -> None:
