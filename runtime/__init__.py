@@ -18,6 +18,7 @@ from runtime.errors import (
     TaskCancelledError,
     UnknownTaskError,
 )
+from runtime.executor_ids import ExecutorIdInUseError
 from runtime.metadata import metadata
 from runtime.models import BatchHandle, LogEntry, Run, RunHandle, RunList, RunStatus, TaskRunResult
 from runtime.queues import Queue
@@ -32,6 +33,7 @@ __all__ = [
     "AbortTaskRunError",
     "BatchHandle",
     "BatchItem",
+    "ExecutorIdInUseError",
     "LogEntry",
     "MetadataTooLargeError",
     "OutsideRunError",

@@ -35,7 +35,9 @@ DB_OPTION = typer.Option(None, "--database-url", envvar="TASKPACK_DATABASE_URL",
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]error:[/red] {message}")
+    from rich.markup import escape
+
+    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)  # one line, brackets in the message kept as text
     raise typer.Exit(code)
 
 
