@@ -1,4 +1,5 @@
-"""Connectors: one read-only interface over Snowflake, PostgreSQL, MySQL, BigQuery, SQL Server, Redshift, Databricks.
+"""Connectors: one read-only interface over Snowflake, PostgreSQL, MySQL, BigQuery, SQL Server, Redshift, Databricks,
+DuckDB.
 
     from connectors import connect
     with connect({"type": "postgres", "host": ..., "password": ...}) as conn:
@@ -14,6 +15,7 @@ import importlib
 from typing import Any
 
 from connectors.base import Connector, ProgressCallback
+from connectors.capabilities import RoleCapabilities
 from connectors.catalog import (
     Catalog,
     CatalogFilters,
@@ -32,6 +34,7 @@ from connectors.credentials import (
     Credentials,
     CredentialsError,
     DatabricksCredentials,
+    DuckDBCredentials,
     MySQLCredentials,
     PostgresCredentials,
     RedshiftCredentials,
@@ -63,6 +66,7 @@ _REGISTRY: dict[str, tuple[str, str, str, str]] = {
     "bigquery": ("connectors.bigquery", "BigQueryConnector", "bigquery", "google.cloud.bigquery"),
     "sqlserver": ("connectors.sqlserver", "SQLServerConnector", "sqlserver", "pyodbc"),
     "databricks": ("connectors.databricks", "DatabricksConnector", "databricks", "databricks.sql"),
+    "duckdb": ("connectors.duckdb", "DuckDBConnector", "duckdb", "duckdb"),
 }
 
 
@@ -100,6 +104,7 @@ __all__ = [
     "CredentialsError",
     "Database",
     "DatabricksCredentials",
+    "DuckDBCredentials",
     "ForeignKey",
     "MissingDriverError",
     "MySQLCredentials",
@@ -115,6 +120,7 @@ __all__ = [
     "ReadOnlyViolation",
     "RedshiftCredentials",
     "ResultColumn",
+    "RoleCapabilities",
     "SQLServerCredentials",
     "Schema",
     "SnowflakeCredentials",

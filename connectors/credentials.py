@@ -8,6 +8,7 @@ The server sources share `host, port, database, username, password` so a platfor
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -15,8 +16,27 @@ from connectors.errors import ConnectorError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator, model_validator
 
 
+_FUNCTION_NAME = re.compile(r"^[^\s;()'\\]{1,256}$")
+
+
 class _Credentials(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, hide_input_in_errors=True)
+
+    #: the source's own read-only functions (UDFs) the SQL guard may let queries call, by (qualified) name as written
+    #: in SQL: `"my_udf"`, `"analytics.my_udf"`, `"ML.PREDICT"`; every other function not on the guard's built-in list
+    #: is refused
+    allowed_functions: tuple[str, ...] = Field(default=(), max_length=500)
+
+    @field_validator("allowed_functions")
+    @classmethod
+    def _function_names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            if not _FUNCTION_NAME.match(name):
+                raise ValueError(
+                    "each entry must be a function name (optionally qualified), without spaces, quotes ', semicolons "
+                    "or parentheses"
+                )
+        return names
 
     def safe_dict(self) -> dict[str, Any]:
         """The credentials as stored in snapshots and logs: every secret masked."""
@@ -164,7 +184,69 @@ class DatabricksCredentials(_Credentials):
         return self
 
 
-_TYPES = {"postgres", "redshift", "mysql", "snowflake", "bigquery", "sqlserver", "databricks"}
+#: how a file's name ends -> the DuckDB table function that reads it (see `DuckDBCredentials.files`)
+DUCKDB_FILE_READERS: dict[str, str] = {
+    ".parquet": "read_parquet",
+    ".pq": "read_parquet",
+    ".csv": "read_csv",
+    ".tsv": "read_csv",
+    ".csv.gz": "read_csv",
+    ".tsv.gz": "read_csv",
+    ".json": "read_json",
+    ".jsonl": "read_json",
+    ".ndjson": "read_json",
+}
+_VIEW_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def duckdb_file_reader(path: str) -> str | None:
+    """The table function for a file by its suffix (case-insensitive), None when DuckDB reads no such file for us."""
+    name = path.lower()
+    return next((reader for suffix, reader in DUCKDB_FILE_READERS.items() if name.endswith(suffix)), None)
+
+
+class DuckDBCredentials(_Credentials):
+    """A local DuckDB database file, opened read-only, and/or Parquet/CSV/JSON files exposed as views.
+
+    No secrets: a path on the worker's machine is all there is. `files` maps a view name to a file path; the
+    connector creates one temporary view per file before it cuts off every other file access (see
+    `connectors.duckdb.connection`), so those files, and only those, can be read through SQL.
+    """
+
+    type: Literal["duckdb"] = "duckdb"
+    path: str | None = Field(None, description="the DuckDB database file; none = only the `files` views")
+    files: dict[str, str] = Field(default_factory=dict, description="view name -> Parquet/CSV/JSON file path")
+
+    @field_validator("path")
+    @classmethod
+    def _a_file_path(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or value.strip() == ":memory:"):
+            raise ValueError("path must name a DuckDB database file")
+        return value
+
+    @field_validator("files")
+    @classmethod
+    def _views_over_known_files(cls, value: dict[str, str]) -> dict[str, str]:
+        for view, path in value.items():
+            if not _VIEW_NAME.match(view):
+                raise ValueError(f"view name {view!r} must be letters, digits and underscores, not starting with a digit")
+            if duckdb_file_reader(path) is None:
+                known = ", ".join(sorted(DUCKDB_FILE_READERS))
+                raise ValueError(f"file for view {view!r} must end in one of {known}")
+        lowered = [view.lower() for view in value]
+        duplicates = sorted({view for view in lowered if lowered.count(view) > 1})
+        if duplicates:  # DuckDB names are case-insensitive: "Orders" and "orders" would be one view
+            raise ValueError(f"view names differ only in case: {', '.join(duplicates)}")
+        return value
+
+    @model_validator(mode="after")
+    def _something_to_read(self) -> "DuckDBCredentials":
+        if self.path is None and not self.files:
+            raise ValueError("duckdb credentials need a path, files, or both")
+        return self
+
+
+_TYPES = {"postgres", "redshift", "mysql", "snowflake", "bigquery", "sqlserver", "databricks", "duckdb"}
 
 Credentials = Annotated[
     Union[
@@ -175,6 +257,7 @@ Credentials = Annotated[
         BigQueryCredentials,
         SQLServerCredentials,
         DatabricksCredentials,
+        DuckDBCredentials,
     ],
     Field(discriminator="type"),
 ]
@@ -226,6 +309,7 @@ __all__ = [
     "Credentials",
     "CredentialsError",
     "DatabricksCredentials",
+    "DuckDBCredentials",
     "MySQLCredentials",
     "PostgresCredentials",
     "RedshiftCredentials",

@@ -5,6 +5,8 @@
 This module is the whole public API; DBOS stays behind it.
 """
 
+from runtime.backend import database_engine
+from runtime.config import project_root
 from runtime.context import TaskContext
 from runtime.definitions import Task, TaskDefinitionError, schema_task, task
 from runtime.errors import (
@@ -18,6 +20,7 @@ from runtime.errors import (
     TaskCancelledError,
     UnknownTaskError,
 )
+from runtime.executor_ids import ExecutorIdInUseError
 from runtime.metadata import metadata
 from runtime.models import BatchHandle, LogEntry, Run, RunHandle, RunList, RunStatus, TaskRunResult
 from runtime.queues import Queue
@@ -32,6 +35,7 @@ __all__ = [
     "AbortTaskRunError",
     "BatchHandle",
     "BatchItem",
+    "ExecutorIdInUseError",
     "InputError",
     "LogEntry",
     "MetadataTooLargeError",
@@ -57,8 +61,10 @@ __all__ = [
     "TriggerOptionsError",
     "UnknownTaskError",
     "Worker",
+    "database_engine",
     "logger",
     "metadata",
+    "project_root",
     "runs",
     "schedules",
     "schema_task",

@@ -68,6 +68,15 @@ def get_backend(url: str | None = None) -> Backend:
         return backend
 
 
+def database_engine(database_url: str | None = None) -> sa.Engine:
+    """The SQLAlchemy engine of the runtime's database (the running Worker's, else the configured one).
+
+    Packages that keep their own tables beside the runtime's (the store: data sources, snapshots) reach the
+    database through this one door, so they share its pool, its SQLite WAL set-up and its URL resolution.
+    """
+    return get_backend(database_url).engine
+
+
 def set_active(backend: Backend | None) -> None:
     _active.clear()
     if backend is not None:

@@ -6,10 +6,11 @@ import asyncio
 import json
 import time
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 import sqlalchemy as sa
 from dbos import DBOS
+from dbos import error as dbos_error
 from pydantic import BaseModel, Field
 from pydantic_core import to_jsonable_python
 
@@ -99,13 +100,14 @@ def _validate_tags(tags: Any) -> list[str]:
     return check_tags(tags)
 
 
-def _run_is_spent(backend: Backend, run_id: str, now: float) -> bool:
-    """True when the run behind an idempotency key no longer holds it (failed, canceled, expired, or missing)."""
+def _run_is_spent(backend: Backend, run_id: str, now: float) -> bool | None:
+    """Whether the run behind an idempotency key has let go of it (failed, canceled, expired); None if it does not
+    exist yet (its trigger is between settling the key and enqueueing, or died there)."""
     ws = backend.workflows
     with backend.sys_engine.connect() as conn:
         row = conn.execute(sa.select(ws.c.status, ws.c.attributes).where(ws.c.workflow_uuid == run_id)).first()
     if row is None:
-        return True
+        return None
     status, attrs = row[0], row[1] or {}
     if isinstance(attrs, str):
         attrs = json.loads(attrs)
@@ -116,31 +118,40 @@ def _run_is_spent(backend: Backend, run_id: str, now: float) -> bool:
 
 
 def claim_idempotency_key(backend: Backend, scope_key: str, run_id: str, ttl: float) -> tuple[str, bool]:
-    """(run id to use, True if it is an existing run). Race-safe: concurrent triggers agree on one run."""
-    now = time.time()
+    """(run id the key maps to, True if that run exists and still holds the key).
+
+    The key row is where concurrent triggers agree: the first insert wins, and moving a freed key to a new run is a
+    compare-and-set on the run it held, so every trigger ends on the run id the row names. False means that run is
+    not enqueued yet (its trigger is on its way, or died after settling the key): the caller enqueues that id, and
+    DBOS refuses a workflow id twice, so when several do, one run starts (see `_enqueue_once`).
+    """
     table = idempotency_keys
-    for _ in range(5):
+    for _ in range(20):
+        now = time.time()
         with backend.engine.connect() as conn:
             row = conn.execute(sa.select(table.c.run_id, table.c.expires_at).where(table.c.scope_key == scope_key)).first()
-        if row is not None:
-            live = row[1] is None or row[1] > now
-            if live and not _run_is_spent(backend, row[0], now):
-                return row[0], True
-            with backend.engine.begin() as conn:
-                res = conn.execute(
-                    sa.update(table)
-                    .where(table.c.scope_key == scope_key, table.c.run_id == row[0])
-                    .values(run_id=run_id, expires_at=now + ttl, created_at=now)
-                )
-            if res.rowcount == 1:
-                return run_id, False
-            continue
-        try:
-            with backend.engine.begin() as conn:
-                conn.execute(sa.insert(table).values(scope_key=scope_key, run_id=run_id, expires_at=now + ttl, created_at=now))
+        if row is None:
+            try:
+                with backend.engine.begin() as conn:
+                    conn.execute(sa.insert(table).values(scope_key=scope_key, run_id=run_id, expires_at=now + ttl, created_at=now))
+            except sa.exc.IntegrityError:
+                continue  # a concurrent trigger inserted the key first: follow its row
             return run_id, False
-        except sa.exc.IntegrityError:
-            continue
+        held_by, key_expires_at = row
+        spent = _run_is_spent(backend, held_by, now)
+        if key_expires_at is None or key_expires_at > now:
+            if spent is None:
+                return held_by, False
+            if not spent:
+                return held_by, True
+        with backend.engine.begin() as conn:
+            moved = conn.execute(
+                sa.update(table)
+                .where(table.c.scope_key == scope_key, table.c.run_id == held_by)
+                .values(run_id=run_id, expires_at=now + ttl, created_at=now)
+            ).rowcount
+        if moved == 1:
+            return run_id, False
     raise RuntimeError(f"could not settle idempotency key {scope_key!r} after concurrent updates")
 
 
@@ -315,13 +326,11 @@ class Tasks:
             # so a replayed parent finds the same child instead of starting another.
             run_id, cached = DBOS.run_step({"name": "taskpack.child_id"}, _choose_run_id, backend.url, scope, key_ttl)
             if not cached:
-                enqueue["workflow_id"] = run_id
-                DBOS.enqueue_workflow_with_options(enqueue, body, run_options)
+                cached = _enqueue_once(DBOS.enqueue_workflow_with_options, _with_run_id(enqueue, run_id, scope), body, run_options)
             return RunHandle(id=run_id, task_id=task_id, is_cached=cached)
         run_id, cached = _choose_run_id(backend.url, scope, key_ttl)
         if not cached:
-            enqueue["workflow_id"] = run_id
-            backend.client.enqueue(enqueue, body, run_options)
+            cached = _enqueue_once(backend.client.enqueue, _with_run_id(enqueue, run_id, scope), body, run_options)
         return RunHandle(id=run_id, task_id=task_id, is_cached=cached)
 
     async def trigger_async(self, task_id: str, payload: Any = None, **options: Any) -> RunHandle:
@@ -337,8 +346,12 @@ class Tasks:
         key_ttl = run_options.pop("_idempotency_ttl")
         run_id, cached = await DBOS.run_step_async({"name": "taskpack.child_id"}, _choose_run_id, backend.url, scope, key_ttl)
         if not cached:
-            enqueue["workflow_id"] = run_id
-            await DBOS.enqueue_workflow_with_options_async(enqueue, body, run_options)
+            try:
+                await DBOS.enqueue_workflow_with_options_async(_with_run_id(enqueue, run_id, scope), body, run_options)
+            except Exception as exc:
+                if not dbos_error.is_workflow_id_in_use_error(exc):
+                    raise
+                cached = True
         return RunHandle(id=run_id, task_id=task_id, is_cached=cached)
 
     async def trigger_and_wait_async(self, task_id: str, payload: Any = None, *, timeout: float | None = None, **options: Any) -> TaskRunResult:
@@ -391,10 +404,30 @@ class Tasks:
 
 
 def _choose_run_id(url: str, scope: str | None, key_ttl: float) -> tuple[str, bool]:
+    """(run id, True if it is an existing run holding the idempotency key); otherwise the id still has to be enqueued."""
     run_id = new_run_id()
     if scope is None:
         return run_id, False
     return claim_idempotency_key(get_backend(url), scope, run_id, key_ttl)
+
+
+def _with_run_id(enqueue: dict[str, Any], run_id: str, scope: str | None) -> dict[str, Any]:
+    options = {**enqueue, "workflow_id": run_id}
+    if scope is not None:
+        # A keyed run id may be enqueued by a concurrent trigger of the same key too; "reject" says which one created it.
+        options["workflow_id_reuse_policy"] = "reject"
+    return options
+
+
+def _enqueue_once(enqueue: Callable[..., Any], options: dict[str, Any], body: Any, run_options: dict[str, Any]) -> bool:
+    """Enqueue the run; True (cached) when its id already existed because a concurrent trigger created it first."""
+    try:
+        enqueue(options, body, run_options)
+    except Exception as exc:
+        if not dbos_error.is_workflow_id_in_use_error(exc):
+            raise
+        return True
+    return False
 
 
 def _durable_wait(ctx: Any, handles: list[RunHandle]) -> list[TaskRunResult]:

@@ -11,7 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from connectors import CatalogFilters, Credentials, parse_credentials
+from connectors import CatalogFilters, Credentials, RoleCapabilities, parse_credentials
+from store import DiffSummary, SnapshotWarning
 
 
 class IntrospectDataInput(BaseModel):
@@ -19,7 +20,9 @@ class IntrospectDataInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
-    data_source_id: str = Field(min_length=1, max_length=200, description="the platform's id of the data source")
+    data_source_id: str = Field(
+        min_length=1, max_length=200, description="the data source's id: a registered source's (`src_...`), or any label with inline credentials"
+    )
     credentials: Credentials | None = Field(
         None,
         description="a credentials object as `connectors.parse_credentials` accepts it; omitted = the credentials "
@@ -62,6 +65,13 @@ class IntrospectDataOutput(BaseModel):
     profile_failures: int = Field(0, description="tables whose profile failed (logged; the run still completes)")
     duration_ms: float
     connection_latency_ms: float | None = None
+    diff: DiffSummary | None = Field(
+        None, description="what changed since the source's previous snapshot (None for its first); full diff: `taskpack sources diff`"
+    )
+    role: RoleCapabilities | None = Field(None, description="what the connected role may do beyond reading")
+    warnings: list[SnapshotWarning] = Field(
+        default_factory=list, description="e.g. role_not_read_only (tasks/introspect_data/role_check.py); also stored with the snapshot"
+    )
 
 
 class ScheduledIntrospectionOutput(BaseModel):

@@ -44,8 +44,9 @@ from runtime import (
     schema_task,
     task,
 )
-from tasks.introspect_data import snapshots
+from store import SnapshotWarning, StoreError, snapshots, sources
 from tasks.introspect_data.interfaces import IntrospectDataInput, IntrospectDataOutput, ScheduledIntrospectionOutput
+from tasks.introspect_data.role_check import role_warning
 
 #: how far `progress` has got when each stage starts (0..1); profiling fills the space up to `saving`
 STAGE_PROGRESS = {"connecting": 0.0, "testing": 0.05, "introspecting": 0.1, "profiling": 0.5, "saving": 0.95}
@@ -103,6 +104,7 @@ def introspect_data(payload: IntrospectDataInput, ctx: TaskContext) -> dict[str,
         _stage("testing")
         test = _test_connection(conn)
         metadata.set("connection_latency_ms", test.latency_ms).set("server_version", test.server_version)
+        warnings = _check_role(test, conn.source_type)
 
         _stage("introspecting")
         catalog = _introspect(conn, filters, ctx)
@@ -127,7 +129,13 @@ def introspect_data(payload: IntrospectDataInput, ctx: TaskContext) -> dict[str,
         profiles=profiles,
         source=creds.safe_dict(),
         run_id=ctx.run_id,
+        warnings=[w.model_dump(mode="json") for w in warnings],
     )
+    diff = snapshots.stored_diff(snapshot_id)
+    changes = diff.summary() if diff is not None else None
+    if changes is not None:
+        metadata.set("diff", changes.model_dump(mode="json"))
+        logger.info("catalog compared with the previous snapshot", **changes.model_dump(mode="json"))
     pruned = snapshots.prune_snapshots(payload.data_source_id, keep=payload.keep_snapshots)
     if pruned:
         logger.info("old snapshots pruned", deleted=pruned, kept=payload.keep_snapshots)
@@ -143,6 +151,9 @@ def introspect_data(payload: IntrospectDataInput, ctx: TaskContext) -> dict[str,
         profile_failures=failures,
         duration_ms=duration_ms,
         connection_latency_ms=test.latency_ms,
+        diff=changes,
+        role=test.role,
+        warnings=warnings,
         **counts,
     ).model_dump(mode="json")
 
@@ -157,16 +168,15 @@ def _resolve_source(payload: IntrospectDataInput) -> tuple[Credentials, CatalogF
     """The payload's credentials, or those registered for the data source (scheduled runs carry no secret)."""
     if payload.credentials is not None:
         return payload.credentials, payload.filters
-    source = snapshots.get_data_source(payload.data_source_id)
+    try:  # decrypted here, inside the worker: the run's payload carries only the id
+        source = sources.find_source_by_id(payload.data_source_id)
+    except StoreError as exc:  # no key, a changed key, a registration that no longer validates: retrying cannot help
+        raise AbortTaskRunError(exc.message) from None
     if source is None:
         raise AbortTaskRunError(
             f"no credentials in the payload and no data source registered with id {payload.data_source_id!r}"
         )
-    try:
-        creds = connectors.parse_credentials(source.credentials)
-    except connectors.CredentialsError as exc:  # registered before a validation rule changed: fix the registration
-        raise AbortTaskRunError(f"registered data source {payload.data_source_id!r}: {exc.message}") from None
-    return creds, payload.filters if payload.filters is not None else source.filters
+    return source.credentials, payload.filters if payload.filters is not None else source.filters
 
 
 def _register_secrets(creds: Any, ctx: TaskContext) -> None:
@@ -185,6 +195,31 @@ def _test_connection(conn: Connector) -> ConnectionTest:
         raise error
     logger.info("connection ok", source_type=conn.source_type, latency_ms=test.latency_ms, server_version=test.server_version)
     return test
+
+
+def _check_role(test: ConnectionTest, source_type: str) -> list[SnapshotWarning]:
+    """Record what the role may do (metadata `role`) and warn when it is more than reading (metadata `warnings`, the
+    run log, and later the snapshot and the output)."""
+    role = test.role
+    if role is not None:
+        metadata.set("role", role.model_dump(mode="json"))
+    warning = role_warning(role, source_type)
+    if warning is None:
+        if role is not None and role.read_only:
+            logger.info("role is read-only", principal=role.principal)
+        elif role is not None:
+            logger.info("role privileges partly unknown", principal=role.principal, unknown=role.unknown())
+        return []
+    logger.warn(
+        "role is not read-only",
+        code=warning.code,
+        principal=warning.details["principal"],
+        capabilities=warning.details["capabilities"],
+        write_grants=warning.details["write_grants"][:5],
+        warning=warning.message,
+    )
+    metadata.set("warnings", [warning.model_dump(mode="json")])
+    return [warning]
 
 
 def _introspect(conn: Connector, filters: CatalogFilters | None, ctx: TaskContext) -> Catalog:
@@ -281,7 +316,10 @@ def introspect_data_scheduled(payload: dict[str, Any], ctx: TaskContext) -> dict
     tick = ScheduledPayload.model_validate(payload)
     if not tick.external_id:
         raise AbortTaskRunError("the schedule has no external_id: create it with external_id=<data source id>")
-    source = snapshots.get_data_source(tick.external_id)
+    try:
+        source = sources.find_source_by_id(tick.external_id)
+    except StoreError as exc:
+        raise AbortTaskRunError(exc.message) from None
     if source is None:
         raise AbortTaskRunError(f"no data source registered with id {tick.external_id!r}")
     metadata.set("data_source_id", source.id).set("scheduled_for", tick.timestamp.isoformat())

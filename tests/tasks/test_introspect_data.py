@@ -16,7 +16,10 @@ import sqlalchemy as sa
 
 from runtime import PayloadError, RunStatus, Worker, runs, schedules, tasks
 from runtime.backend import reset_backends
-from tasks.introspect_data import snapshots
+from store import snapshots, sources
+from store.database import store_engine
+from store.tables import data_sources as data_sources_table
+from store.tables import snapshots as snapshots_table
 from tasks.introspect_data import task as introspect_module
 from tasks.introspect_data.interfaces import IntrospectDataOutput
 from tests.connectors.postgres_fixtures import scram_server  # noqa: F401 - fixture
@@ -58,7 +61,7 @@ def stored_text(run_id: str, engine: sa.Engine) -> str:
     run = runs.retrieve(run_id)
     logs = runs.logs(run_id)
     with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(sa.select(snapshots.snapshots_table)).all()]
+        rows = [dict(r._mapping) for table in (snapshots_table, data_sources_table) for r in conn.execute(sa.select(table))]
     return json.dumps(
         {
             "error": run.error.model_dump() if run.error else None,
@@ -118,7 +121,7 @@ def test_mariadb_run_completes_and_stores_no_password(worker: Worker, mysql_sour
     assert books.foreign_keys[0].referred_table == "authors"
     assert snapshot.source is not None and snapshot.source["username"] == mysql_source.username
     assert snapshot.source["password"] == "**********"
-    assert mysql_source.password not in stored_text(run.id, snapshots.store_engine())
+    assert mysql_source.password not in stored_text(run.id, store_engine())
 
 
 def test_filters_are_honoured(worker: Worker, pg_source: PgSource) -> None:
@@ -211,7 +214,7 @@ def test_wrong_password_fails_once_with_auth_error_and_never_leaks(
     assert run.metadata["stage"] == "testing"
     assert not any(e.message == "attempt failed, retrying" for e in runs.logs(run.id))
     assert snapshots.latest_snapshot("ds-bad-pw") is None
-    text = stored_text(run.id, snapshots.store_engine())
+    text = stored_text(run.id, store_engine())
     assert "AuthError" in text  # the scan really covers the error
     assert wrong not in text and right not in text
 
@@ -367,32 +370,30 @@ def test_cancel_on_mariadb_kills_the_query_and_closes_the_connection(worker: Wor
 
 # -- scheduling --------------------------------------------------------------------------------------------------------
 def test_schedule_tick_introspects_the_registered_data_source(worker: Worker, pg_source: PgSource) -> None:
-    snapshots.register_data_source(
-        "ds-cron", pg_source.credentials(), filters={"include_schemas": [pg_source.shop_schema]}
-    )
-    schedule = schedules.create(task="introspect-data-scheduled", cron="0 3 * * *", timezone="Europe/Paris", external_id="ds-cron")
-    assert schedule.external_id == "ds-cron"
+    source = sources.add_source("ds-cron", pg_source.credentials(), filters={"include_schemas": [pg_source.shop_schema]})
+    schedule = schedules.create(task="introspect-data-scheduled", cron="0 3 * * *", timezone="Europe/Paris", external_id=source.id)
+    assert schedule.external_id == source.id
     assert worker.backend is not None
     # fire the tick as the scheduler would once 03:00 Paris time has come
     started = schedules.tick(worker.backend, {"introspect-data-scheduled"}, now=schedule.next_run_at.timestamp() + 1)
     assert len(started) == 1
     parent = runs.wait(started[0], timeout=60)
     assert parent.status is RunStatus.COMPLETED, parent.error
-    assert parent.output["data_source_id"] == "ds-cron"
+    assert parent.output["data_source_id"] == source.id
     child = runs.retrieve(parent.output["run_id"])
     assert child.task_id == TASK and child.status is RunStatus.COMPLETED and child.parent_id == parent.id
     assert counts_of(child.output) == PG_SHOP_COUNTS
-    assert snapshots.latest_snapshot("ds-cron").id == child.output["snapshot_id"]  # type: ignore[union-attr]
+    assert snapshots.latest_snapshot(source.id).id == child.output["snapshot_id"]  # type: ignore[union-attr]
     assert "credentials" not in child.payload  # the child read them from the registry: no secret in a run payload
 
 
 def test_registered_source_runs_without_credentials_in_the_payload(worker: Worker, mysql_source: MySQLSource) -> None:
-    snapshots.register_data_source("ds-registered", mysql_source.credentials(), profile=True)
-    run = run_to_end({"data_source_id": "ds-registered", "profile": True, "max_tables_to_profile": 1})
+    source = sources.add_source("ds-registered", mysql_source.credentials(), profile=True)
+    run = run_to_end({"data_source_id": source.id, "profile": True, "max_tables_to_profile": 1})
     assert run.status is RunStatus.COMPLETED, run.error
     assert counts_of(run.output) == MYSQL_COUNTS and run.output["profiled_tables"] == 1
     assert mysql_source.password not in json.dumps(run.payload)
-    assert mysql_source.password not in stored_text(run.id, snapshots.store_engine())
+    assert mysql_source.password not in stored_text(run.id, store_engine())
 
 
 def test_unregistered_source_without_credentials_fails_once(worker: Worker) -> None:
@@ -415,8 +416,8 @@ def test_register_data_source_rejects_bad_credentials_naming_the_field(worker: W
     from connectors import CredentialsError
 
     with pytest.raises(CredentialsError, match="database"):
-        snapshots.register_data_source("ds-bad", {"type": "postgres", "host": "h", "username": "u"})
-    assert snapshots.get_data_source("ds-bad") is None
+        sources.add_source("ds-bad", {"type": "postgres", "host": "h", "username": "u"})
+    assert sources.list_sources() == []
 
 
 # -- the README's command ----------------------------------------------------------------------------------------------
@@ -441,7 +442,7 @@ def test_cli_trigger_local_wait_runs_the_task_and_exits_zero(tmp_path: Path, pg_
         reset_backends()
     assert result.exit_code == 0, result.output
     assert "COMPLETED" in result.output and "progress" in result.output
-    printed = json.loads(result.output[result.output.rindex("{\n") :])
+    printed = json.loads(result.output[result.output.rindex('{\n  "data_source_id"') :])  # the output object, printed last
     assert counts_of(printed) == PG_SHOP_COUNTS and printed["profiled_tables"] == 2
 
 
@@ -461,7 +462,7 @@ def test_runs_on_a_postgresql_runtime_database(tmp_path: Path, pg_source: PgSour
             )
             assert run.status is RunStatus.COMPLETED, run.error
             assert counts_of(run.output) == PG_SHOP_COUNTS
-            engine = snapshots.store_engine()
+            engine = store_engine()
             assert engine.dialect.name == "postgresql"
             snapshot = snapshots.latest_snapshot("ds-pg-runtime")
             assert snapshot is not None and snapshot.id == run.output["snapshot_id"] and len(snapshot.profiles) == 1

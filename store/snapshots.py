@@ -1,0 +1,223 @@
+"""Catalog snapshots: one introspected catalog (and its table profiles) per row, newest last, each with its diff.
+
+A snapshot never holds a secret: its `source` column is `credentials.safe_dict()` (secrets masked). When a snapshot
+is saved it is compared with the previous snapshot of its source and the diff is stored with it, so "what changed
+last night" is one row read, even after the older snapshot has been pruned.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, Field
+
+from connectors import Catalog, TableProfile
+from store.database import store_engine
+from store.diff import SnapshotDiff, diff_catalogs
+from store.errors import NoSnapshotError, SnapshotNotFoundError
+from store.tables import snapshots as snapshots_table
+
+
+class SnapshotWarning(BaseModel):
+    """Something about the source the platform should act on, kept with the snapshot it was found in.
+
+    `role_not_read_only` (from introspect-data): the connected role may do more than read; details hold the
+    principal, the capabilities it holds, write_grants and findings (connectors.RoleCapabilities).
+    """
+
+    code: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class SnapshotSummary(BaseModel):
+    """A snapshot without its catalog body, for listings."""
+
+    id: str
+    data_source_id: str
+    run_id: str | None = None
+    created_at: datetime
+    source_type: str
+    server_version: str | None = None
+    table_count: int
+    column_count: int
+    previous_snapshot_id: str | None = None
+    warnings: list[SnapshotWarning] = Field(default_factory=list)
+
+
+class Snapshot(SnapshotSummary):
+    source: dict[str, Any] | None = None
+    catalog: Catalog
+    profiles: list[TableProfile] = Field(default_factory=list)
+    diff: SnapshotDiff | None = Field(None, description="against previous_snapshot_id; None for a source's first")
+
+
+def snapshot_id_for_run(run_id: str) -> str:
+    """One snapshot per run: saving twice (a step re-executed after a crash) writes the same row once."""
+    return f"snap_{run_id.removeprefix('run_')}"
+
+
+def save_snapshot(
+    *,
+    data_source_id: str,
+    catalog: Catalog,
+    profiles: list[TableProfile] | None = None,
+    source: dict[str, Any] | None = None,
+    run_id: str | None = None,
+    warnings: list[dict[str, Any]] | None = None,
+    database_url: str | None = None,
+) -> str:
+    """Store a catalog (and profiles, and warnings such as role_not_read_only) with its diff against the source's
+    previous snapshot; returns the snapshot id.
+
+    Idempotent per `run_id`. A malformed warning is refused (ValueError) before anything is written.
+    """
+    checked = [SnapshotWarning.model_validate(w).model_dump(mode="json") for w in warnings or []]
+    engine = store_engine(database_url)
+    t = snapshots_table
+    snapshot_id = snapshot_id_for_run(run_id) if run_id else f"snap_{uuid.uuid4().hex}"
+    body = catalog.model_dump(mode="json")
+    with engine.begin() as conn:
+        if conn.execute(sa.select(t.c.id).where(t.c.id == snapshot_id)).first() is not None:
+            return snapshot_id
+        previous = conn.execute(
+            sa.select(t.c.id, t.c.catalog).where(t.c.data_source_id == data_source_id).order_by(*_newest_first()).limit(1)
+        ).first()
+        diff = diff_catalogs(previous.catalog, body, from_snapshot=previous.id, to_snapshot=snapshot_id) if previous else None
+        conn.execute(
+            sa.insert(t).values(
+                id=snapshot_id,
+                data_source_id=data_source_id,
+                run_id=run_id,
+                created_at=time.time(),
+                source_type=catalog.source_type,
+                server_version=catalog.server_version,
+                table_count=catalog.table_count,
+                column_count=sum(len(table.columns) for _, _, table in catalog.iter_tables()),
+                source=source,
+                catalog=body,
+                profiles=[p.model_dump(mode="json", by_alias=True) for p in profiles or []],
+                previous_snapshot_id=previous.id if previous else None,
+                diff=diff.model_dump(mode="json") if diff else None,
+                warnings=checked,
+            )
+        )
+    return snapshot_id
+
+
+def prune_snapshots(data_source_id: str, *, keep: int, database_url: str | None = None) -> int:
+    """Delete all but the `keep` newest snapshots of a data source; returns how many were deleted.
+
+    A nightly schedule writes one snapshot a day per source, each up to a few MB: without pruning the store grows
+    without bound.
+    """
+    if keep < 1:
+        raise ValueError("keep must be at least 1")
+    t = snapshots_table
+    with store_engine(database_url).begin() as conn:
+        kept = sa.select(t.c.id).where(t.c.data_source_id == data_source_id).order_by(*_newest_first()).limit(keep).scalar_subquery()
+        doomed = [r[0] for r in conn.execute(sa.select(t.c.id).where(t.c.data_source_id == data_source_id, t.c.id.not_in(kept)))]
+        if doomed:
+            conn.execute(sa.delete(t).where(t.c.id.in_(doomed)))
+    return len(doomed)
+
+
+def delete_snapshots(data_source_id: str, *, database_url: str | None = None) -> int:
+    """Delete every snapshot of a data source (it is being removed); returns how many."""
+    with store_engine(database_url).begin() as conn:
+        return conn.execute(sa.delete(snapshots_table).where(snapshots_table.c.data_source_id == data_source_id)).rowcount
+
+
+def get_snapshot(snapshot_id: str, *, database_url: str | None = None) -> Snapshot | None:
+    with store_engine(database_url).connect() as conn:
+        row = conn.execute(sa.select(snapshots_table).where(snapshots_table.c.id == snapshot_id)).first()
+    return Snapshot.model_validate(_with_datetime(row)) if row is not None else None
+
+
+def latest_snapshot(data_source_id: str, *, database_url: str | None = None) -> Snapshot | None:
+    """The newest snapshot of a data source, catalog and profiles included; None when it was never introspected."""
+    t = snapshots_table
+    with store_engine(database_url).connect() as conn:
+        row = conn.execute(sa.select(t).where(t.c.data_source_id == data_source_id).order_by(*_newest_first()).limit(1)).first()
+    return Snapshot.model_validate(_with_datetime(row)) if row is not None else None
+
+
+def list_snapshots(data_source_id: str | None = None, *, limit: int = 50, database_url: str | None = None) -> list[SnapshotSummary]:
+    """Newest first, without catalog bodies."""
+    if not 1 <= limit <= 1000:
+        raise ValueError("limit must be between 1 and 1000")
+    t = snapshots_table
+    columns = [t.c[name] for name in SnapshotSummary.model_fields]
+    query = sa.select(*columns).order_by(*_newest_first()).limit(limit)
+    if data_source_id is not None:
+        query = query.where(t.c.data_source_id == data_source_id)
+    with store_engine(database_url).connect() as conn:
+        return [SnapshotSummary.model_validate(_with_datetime(r)) for r in conn.execute(query)]
+
+
+def stored_diff(snapshot_id: str, *, database_url: str | None = None) -> SnapshotDiff | None:
+    """The diff saved with a snapshot (None for a source's first snapshot); SnapshotNotFoundError if there is none."""
+    with store_engine(database_url).connect() as conn:
+        row = conn.execute(sa.select(snapshots_table.c.diff).where(snapshots_table.c.id == snapshot_id)).first()
+    if row is None:
+        raise SnapshotNotFoundError(f"no snapshot with id {snapshot_id!r}")
+    return SnapshotDiff.model_validate(row.diff) if row.diff is not None else None
+
+
+def compare_snapshots(
+    data_source_id: str,
+    from_snapshot: str | None = None,
+    to_snapshot: str | None = None,
+    *,
+    database_url: str | None = None,
+) -> SnapshotDiff:
+    """The diff between two snapshots of one source: by default the newest and the one before it; `to` alone
+    compares with the snapshot before it, `from` alone with the newest."""
+    t = snapshots_table
+    with store_engine(database_url).connect() as conn:
+        from_row = _own_snapshot(conn, data_source_id, from_snapshot) if from_snapshot else None
+        to_row = _own_snapshot(conn, data_source_id, to_snapshot) if to_snapshot else None
+        if to_row is None:
+            to_row = conn.execute(
+                sa.select(t.c.id, t.c.created_at, t.c.catalog).where(t.c.data_source_id == data_source_id).order_by(*_newest_first()).limit(1)
+            ).first()
+            if to_row is None:
+                raise NoSnapshotError(f"data source {data_source_id!r} has no snapshot yet: introspect it first")
+        if from_row is None:
+            from_row = conn.execute(
+                sa.select(t.c.id, t.c.created_at, t.c.catalog)
+                .where(
+                    t.c.data_source_id == data_source_id,
+                    sa.or_(t.c.created_at < to_row.created_at, sa.and_(t.c.created_at == to_row.created_at, t.c.id < to_row.id)),
+                )
+                .order_by(*_newest_first())
+                .limit(1)
+            ).first()
+            if from_row is None:
+                raise NoSnapshotError(f"snapshot {to_row.id} is the first of data source {data_source_id!r}: nothing to compare it with")
+    return diff_catalogs(from_row.catalog, to_row.catalog, from_snapshot=from_row.id, to_snapshot=to_row.id)
+
+
+def _own_snapshot(conn: sa.Connection, data_source_id: str, snapshot_id: str) -> Any:
+    t = snapshots_table
+    row = conn.execute(
+        sa.select(t.c.id, t.c.created_at, t.c.catalog).where(t.c.id == snapshot_id, t.c.data_source_id == data_source_id)
+    ).first()
+    if row is None:
+        raise SnapshotNotFoundError(f"data source {data_source_id!r} has no snapshot with id {snapshot_id!r}")
+    return row
+
+
+def _newest_first() -> tuple[Any, ...]:
+    return snapshots_table.c.created_at.desc(), snapshots_table.c.id.desc()
+
+
+def _with_datetime(row: Any) -> dict[str, Any]:
+    data = dict(row._mapping)
+    data["created_at"] = datetime.fromtimestamp(data["created_at"], timezone.utc)
+    data["warnings"] = data.get("warnings") or []  # snapshots saved before the column existed have none
+    return data
