@@ -11,8 +11,10 @@ from runtime.context import TaskContext
 from runtime.definitions import Task, TaskDefinitionError, schema_task, task
 from runtime.errors import (
     AbortTaskRunError,
+    InputError,
     MetadataTooLargeError,
     OutsideRunError,
+    PayloadError,
     RunError,
     RunNotFoundError,
     TaskCancelledError,
@@ -34,9 +36,11 @@ __all__ = [
     "BatchHandle",
     "BatchItem",
     "ExecutorIdInUseError",
+    "InputError",
     "LogEntry",
     "MetadataTooLargeError",
     "OutsideRunError",
+    "PayloadError",
     "Queue",
     "RetryConfig",
     "RetryDecision",

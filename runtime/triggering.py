@@ -17,19 +17,25 @@ from pydantic_core import to_jsonable_python
 from runtime.backend import APP_VERSION, Backend, get_backend, workflow_name
 from runtime.context import maybe_current_context
 from runtime.definitions import get_task
-from runtime.durations import to_seconds
-from runtime.errors import RunFailed, RunError, UnknownTaskError
+from runtime.errors import InputError, PayloadError, RunFailed, RunError, TriggerOptionsError, UnknownTaskError
+from runtime.limits import (
+    MAX_ATTEMPTS,
+    MAX_DEPTH,
+    MAX_KEY_CHARS,
+    MAX_TASK_ID_CHARS,
+    check_count,
+    check_duration,
+    check_json_value,
+    check_tags,
+    check_text,
+)
 from runtime.models import BatchHandle, RunHandle, RunStatus, TaskRunResult
+from runtime.payload_schema import check_against_schema, check_with_model
 from runtime.queues import DEFAULT_QUEUE
 from runtime.run_state import METADATA_LIMIT_BYTES
 from runtime.store import idempotency_keys, task_definitions
 
 DEFAULT_IDEMPOTENCY_TTL_S = 30 * 86400
-MAX_TAGS = 10
-
-
-class TriggerOptionsError(ValueError):
-    """A trigger option is invalid; the message names it."""
 
 
 class BatchItem(BaseModel):
@@ -43,9 +49,39 @@ def new_run_id() -> str:
 
 
 def _payload(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    return to_jsonable_python(value)
+    """The payload as JSON data, checked at the door: nothing is stored for a payload refused here."""
+    try:
+        if isinstance(value, BaseModel):
+            # Secrets revealed: a SecretStr dumped as '**********' would reach the run instead of the password.
+            value = _reveal_secrets(value.model_dump(mode="python", by_alias=True))
+        body = to_jsonable_python(value)
+    except RecursionError:
+        raise PayloadError(f"payload: nested deeper than {MAX_DEPTH} levels", field="payload") from None
+    except (ValueError, TypeError) as exc:  # PydanticSerializationError; pydantic's own depth limit (far above ours)
+        if "depth" in str(exc):
+            raise PayloadError(f"payload: nested deeper than {MAX_DEPTH} levels", field="payload") from None
+        raise PayloadError(f"payload: cannot be encoded as JSON ({type(exc).__name__}: {str(exc)[:200]})", field="payload") from None
+    check_json_value(body, "payload")
+    return body
+
+
+def _reveal_secrets(value: Any) -> Any:
+    if hasattr(type(value), "get_secret_value"):  # pydantic's SecretStr / SecretBytes
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return {k: _reveal_secrets(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_reveal_secrets(v) for v in value]
+    return value
+
+
+def _check_against_task_schema(task_id: str, info: dict[str, Any], body: Any) -> None:
+    """A schema_task's payload is validated now, not when a worker picks the run up: refused = no run."""
+    definition = get_task(task_id)
+    if definition is not None and definition.schema is not None:
+        check_with_model(definition.schema, body, definition.payload_schema)
+    elif isinstance(info.get("payload_schema"), dict):
+        check_against_schema(info["payload_schema"], body)
 
 
 def task_info(backend: Backend, task_id: str) -> dict[str, Any]:
@@ -61,17 +97,7 @@ def task_info(backend: Backend, task_id: str) -> dict[str, Any]:
 
 
 def _validate_tags(tags: Any) -> list[str]:
-    if tags is None:
-        return []
-    if isinstance(tags, str):
-        tags = [tags]
-    tags = list(tags)
-    if len(tags) > MAX_TAGS:
-        raise TriggerOptionsError(f"tags: at most {MAX_TAGS} tags per run, got {len(tags)}")
-    for tag in tags:
-        if not isinstance(tag, str) or not (1 <= len(tag) <= 128):
-            raise TriggerOptionsError(f"tags: each tag must be a string of 1 to 128 characters, got {tag!r}")
-    return tags
+    return check_tags(tags)
 
 
 def _run_is_spent(backend: Backend, run_id: str, now: float) -> bool | None:
@@ -145,27 +171,36 @@ def _build(
     metadata: dict[str, Any] | None,
     parent_id: str | None,
     root_id: str | None,
+    info: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], Any, str | None]:
-    """(DBOS enqueue options, run options for the workflow, payload, idempotency scope key)."""
-    info = task_info(backend, task_id)
+    """(DBOS enqueue options, run options for the workflow, payload, idempotency scope key).
+
+    Every option and the payload are checked here (runtime.limits), before anything is written.
+    """
+    check_text(task_id, "task_id", max_chars=MAX_TASK_ID_CHARS)
+    info = info if info is not None else task_info(backend, task_id)
     tag_list = _validate_tags(tags)
-    if max_attempts is not None and (not isinstance(max_attempts, int) or max_attempts < 1):
-        raise TriggerOptionsError("max_attempts: must be an integer >= 1")
-    duration_s = to_seconds(max_duration, what="max_duration")
+    check_count(max_attempts, "max_attempts", minimum=1, maximum=MAX_ATTEMPTS)
+    duration_s = check_duration(max_duration, "max_duration")
     if duration_s is not None and duration_s <= 0:
-        raise TriggerOptionsError("max_duration: must be positive")
-    delay_s = to_seconds(delay, what="delay")
-    ttl_s = to_seconds(ttl, what="ttl")
+        raise TriggerOptionsError("max_duration: must be positive", field="max_duration")
+    delay_s = check_duration(delay, "delay")
+    ttl_s = check_duration(ttl, "ttl")
     if metadata is not None:
         if not isinstance(metadata, dict):
-            raise TriggerOptionsError("metadata: must be an object")
-        size = len(json.dumps(to_jsonable_python(metadata)).encode())
-        if size > METADATA_LIMIT_BYTES:
-            raise TriggerOptionsError(f"metadata: {size} bytes is over the {METADATA_LIMIT_BYTES} byte limit")
-    if concurrency_key is not None and (not isinstance(concurrency_key, str) or not concurrency_key):
-        raise TriggerOptionsError("concurrency_key: must be a non-empty string")
-    if idempotency_key is not None and (not isinstance(idempotency_key, str) or not idempotency_key):
-        raise TriggerOptionsError("idempotency_key: must be a non-empty string")
+            raise TriggerOptionsError("metadata: must be an object", field="metadata")
+        try:
+            metadata = to_jsonable_python(metadata)
+        except (ValueError, TypeError) as exc:
+            raise TriggerOptionsError(f"metadata: cannot be encoded as JSON ({type(exc).__name__})", field="metadata") from None
+        check_json_value(metadata, "metadata", max_bytes=METADATA_LIMIT_BYTES, error=TriggerOptionsError)
+    if concurrency_key is not None:
+        check_text(concurrency_key, "concurrency_key", max_chars=MAX_KEY_CHARS)
+    if idempotency_key is not None:
+        check_text(idempotency_key, "idempotency_key", max_chars=MAX_KEY_CHARS)
+    ttl_key = check_duration(idempotency_key_ttl, "idempotency_key_ttl")
+    body = _payload(payload)
+    _check_against_task_schema(task_id, info, body)
 
     now = time.time()
     queue = info.get("queue") or DEFAULT_QUEUE
@@ -200,9 +235,8 @@ def _build(
     if delay_s:
         enqueue["delay_seconds"] = delay_s
     scope = f"{task_id}:{idempotency_key}" if idempotency_key else None
-    ttl_key = to_seconds(idempotency_key_ttl, what="idempotency_key_ttl") if idempotency_key_ttl is not None else DEFAULT_IDEMPOTENCY_TTL_S
-    run_options["_idempotency_ttl"] = ttl_key
-    return enqueue, run_options, _payload(payload), scope
+    run_options["_idempotency_ttl"] = ttl_key if ttl_key is not None else DEFAULT_IDEMPOTENCY_TTL_S
+    return enqueue, run_options, body, scope
 
 
 def _in_event_loop() -> bool:
@@ -213,13 +247,31 @@ def _in_event_loop() -> bool:
         return False
 
 
-def _build_with_defaults(backend: Backend, task_id: str, payload: Any, options: dict[str, Any], parent_id: str, root_id: str):  # type: ignore[no-untyped-def]
-    allowed = {"idempotency_key", "idempotency_key_ttl", "delay", "ttl", "tags", "max_attempts", "concurrency_key", "max_duration", "metadata"}
-    unknown = set(options) - allowed
+_OPTIONS = frozenset({"idempotency_key", "idempotency_key_ttl", "delay", "ttl", "tags", "max_attempts", "concurrency_key", "max_duration", "metadata"})
+
+
+def _build_with_defaults(backend: Backend, task_id: str, payload: Any, options: dict[str, Any], parent_id: str | None, root_id: str | None, info: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
+    unknown = set(options) - _OPTIONS
     if unknown:
-        raise TriggerOptionsError(f"unknown trigger option(s): {', '.join(sorted(unknown))}")
-    values = {name: options.get(name) for name in allowed}
-    return _build(backend, task_id, payload, parent_id=parent_id, root_id=root_id, **values)
+        raise TriggerOptionsError(f"unknown trigger option(s): {', '.join(sorted(map(str, unknown)))[:200]}")
+    values = {name: options.get(name) for name in _OPTIONS}
+    return _build(backend, task_id, payload, parent_id=parent_id, root_id=root_id, info=info, **values)
+
+
+def _check_batch(backend: Backend, task_id: str, items: list["BatchItem"], options: dict[str, Any]) -> None:
+    """Check every item before the first run is created: a batch is refused whole, never half-triggered."""
+    check_text(task_id, "task_id", max_chars=MAX_TASK_ID_CHARS)
+    info = task_info(backend, task_id)
+    for index, item in enumerate(items):
+        try:
+            _build_with_defaults(backend, task_id, item.payload, {**options, **item.options}, None, None, info)
+        except InputError as exc:
+            field = f"items[{index}].{exc.field}" if exc.field else f"items[{index}]"
+            message = f"items[{index}].{exc}" if exc.field and str(exc).startswith(exc.field) else f"items[{index}]: {exc}"
+            raised = type(exc)(message, field=field)
+            if isinstance(exc, PayloadError) and isinstance(raised, PayloadError):
+                raised.errors = [{**e, "field": f"items[{index}].{e['field']}"} for e in exc.errors]
+            raise raised from None
 
 
 def _in_workflow() -> bool:
@@ -307,7 +359,10 @@ class Tasks:
         return (await self._wait_async([handle], timeout))[0]
 
     async def batch_trigger_and_wait_async(self, task_id: str, items: list[Any], *, timeout: float | None = None, **options: Any) -> list[TaskRunResult]:
-        handles = [await self.trigger_async(task_id, item.payload, **{**options, **item.options}) for item in map(_as_batch_item, items)]
+        batch = _batch_items(items)
+        backend = get_backend(options.get("database_url"))
+        await asyncio.to_thread(_check_batch, backend, task_id, batch, {k: v for k, v in options.items() if k != "database_url"})
+        handles = [await self.trigger_async(task_id, item.payload, **{**options, **item.options}) for item in batch]
         return await self._wait_async(handles, timeout)
 
     async def _wait_async(self, handles: list[RunHandle], timeout: float | None) -> list[TaskRunResult]:
@@ -317,15 +372,14 @@ class Tasks:
         return await _durable_wait_async(ctx, handles)
 
     def batch_trigger(self, task_id: str, items: list[Any], **options: Any) -> BatchHandle:
-        """Trigger one run per item; an item is a payload, or a BatchItem / {"payload":…, "options":{…}}."""
-        if not isinstance(items, list) or not items:
-            raise TriggerOptionsError("batch_trigger needs a non-empty list of items")
-        if len(items) > 1000:
-            raise TriggerOptionsError(f"batch_trigger takes at most 1000 items, got {len(items)}")
-        handles = []
-        for item in items:
-            item = _as_batch_item(item)
-            handles.append(self.trigger(task_id, item.payload, **{**options, **item.options}))
+        """Trigger one run per item; an item is a payload, or a BatchItem / {"payload":…, "options":{…}}.
+
+        Every item is checked first: one invalid item refuses the whole batch and no run is created.
+        """
+        batch = _batch_items(items)
+        backend = get_backend(options.get("database_url"))
+        _check_batch(backend, task_id, batch, {k: v for k, v in options.items() if k != "database_url"})
+        handles = [self.trigger(task_id, item.payload, **{**options, **item.options}) for item in batch]
         return BatchHandle(batch_id=f"batch_{uuid.uuid4().hex[:16]}", runs=handles)
 
     def trigger_and_wait(self, task_id: str, payload: Any = None, *, timeout: float | None = None, **options: Any) -> TaskRunResult:
@@ -426,8 +480,22 @@ def _as_batch_item(item: Any) -> BatchItem:
     if isinstance(item, BatchItem):
         return item
     if isinstance(item, dict) and "payload" in item and set(item) <= {"payload", "options"}:
-        return BatchItem.model_validate(item)
+        try:
+            return BatchItem.model_validate(item)
+        except ValueError:
+            raise TriggerOptionsError("a batch item's options must be an object", field="options") from None
     return BatchItem(payload=item)
+
+
+MAX_BATCH_ITEMS = 1000
+
+
+def _batch_items(items: Any) -> list[BatchItem]:
+    if not isinstance(items, list) or not items:
+        raise TriggerOptionsError("items: batch_trigger needs a non-empty list of items", field="items")
+    if len(items) > MAX_BATCH_ITEMS:
+        raise TriggerOptionsError(f"items: batch_trigger takes at most {MAX_BATCH_ITEMS} items, got {len(items)}", field="items")
+    return [_as_batch_item(item) for item in items]
 
 
 tasks = Tasks()
