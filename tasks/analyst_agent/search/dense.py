@@ -15,7 +15,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib.util
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -57,9 +59,9 @@ class MiniLMEmbedder:
 
     model_id = MODEL_ID
 
-    def __init__(self, model_path: Path | None = None, *, threads: int | None = None) -> None:
+    def __init__(self, model_path: Path | None = None, *, workers: int | None = None) -> None:
         self._model_path = model_path
-        self._threads = threads
+        self._workers = workers or min(2, os.cpu_count() or 1)
         self._lock = threading.Lock()
         self._session = None
         self._tokenizer = None
@@ -90,8 +92,12 @@ class MiniLMEmbedder:
             options = ort.SessionOptions()
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             options.log_severity_level = 3
-            if self._threads:
-                options.intra_op_num_threads = self._threads
+            # One thread per run, never spinning: a question is one short run, where thread hand-offs cost more
+            # than they save (and far more on a busy machine); builds run batches side by side instead (run()
+            # is thread-safe and releases the GIL).
+            options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
             self._inputs = {i.name for i in session.get_inputs()}
             self._tokenizer = tokenizer
@@ -111,9 +117,14 @@ class MiniLMEmbedder:
         ids = [e.ids if len(e.ids) <= limit else e.ids[: limit - 1] + [e.ids[-1]] for e in encodings]
         # similar lengths batched together: padding then costs little
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        for start in range(0, len(order), BATCH):
-            chunk = order[start : start + BATCH]
-            out[chunk] = self._run([ids[i] for i in chunk])
+        chunks = [order[start : start + BATCH] for start in range(0, len(order), BATCH)]
+        if len(chunks) == 1 or self._workers == 1:
+            for chunk in chunks:
+                out[chunk] = self._run([ids[i] for i in chunk])
+            return out
+        with ThreadPoolExecutor(max_workers=self._workers) as pool:
+            for chunk, rows in zip(chunks, pool.map(lambda c: self._run([ids[i] for i in c]), chunks)):
+                out[chunk] = rows
         return out
 
     def _run(self, batch: list[list[int]]) -> np.ndarray:

@@ -133,3 +133,38 @@ def _infer_edges(tables, position, edges, add) -> None:  # type: ignore[no-untyp
                 for j in dict.fromkeys(targets):
                     if j != i and (min(i, j), max(i, j)) not in edges:
                         add(i, j, INFERRED, f"{table.name}.{col.name} ~ {names[j]}")
+
+
+#: the leading hits whose join paths are completed
+JOIN_PATH_HITS = 3
+
+
+def complete_join_paths(
+    order: np.ndarray, scores: np.ndarray, graph: JoinGraph, table_group: np.ndarray
+) -> tuple[np.ndarray, dict[int, tuple[int, int]]]:
+    """Move up the table that joins two leading hits which do not join directly.
+
+    Two of the first `JOIN_PATH_HITS` tables in one schema with no edge between them can only be queried together
+    through a third table; when one table neighbours both, it is moved to just after the pair (the best-scored such
+    table, if several; from wherever it was, even past the end of `order`). Returns the new order and, per moved
+    table, the pair it joins."""
+    lead = [int(t) for t in order[:JOIN_PATH_HITS]]
+    bridges: dict[int, tuple[int, int]] = {}
+    result = [int(t) for t in order]
+    for x in range(len(lead)):
+        for y in range(x + 1, len(lead)):
+            a, b = lead[x], lead[y]
+            if table_group[a] != table_group[b]:
+                continue
+            around_a = {j for j, _, _ in graph.neighbours(a)}
+            if b in around_a:
+                continue
+            common = around_a & {j for j, _, _ in graph.neighbours(b)}
+            if not common or common & set(lead) or common & set(bridges):
+                continue
+            bridge = max(common, key=lambda j: (scores[j], -j))
+            if bridge in result:
+                result.remove(bridge)
+            result.insert(max(result.index(a), result.index(b)) + 1, bridge)
+            bridges[bridge] = (a, b)
+    return np.array(result, dtype=np.int64), bridges

@@ -13,7 +13,7 @@ import hashlib
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from tasks.analyst_agent.search import fusion
 from tasks.analyst_agent.search.bm25 import FieldIndex
 from tasks.analyst_agent.search.dense import Embedder, load_embedder
 from tasks.analyst_agent.search.documents import build_documents, group_terms
-from tasks.analyst_agent.search.graph import DECLARED, JoinGraph, build_graph
+from tasks.analyst_agent.search.graph import DECLARED, JOIN_PATH_HITS, JoinGraph, build_graph, complete_join_paths
 from tasks.analyst_agent.search.results import ColumnValues, Reason, TableHit, TableKey
 from tasks.analyst_agent.search.text import QUESTION_STOPWORDS, question_terms, split_identifier, stem
 from tasks.analyst_agent.search.values import ValueIndex, ValueMatch
@@ -227,33 +227,47 @@ class CatalogIndex:
         scored = self.score(question, model)  # type: ignore[arg-type]
         use_dense = scored.dense is not None
         weights = weights or fusion.learned_weights(use_dense)
-        final, s1, best, second = fusion.fuse(scored.features, scored.names, weights, self.graph)
-        k = min(k, len(self.keys))
-        top = np.argpartition(-final, k - 1)[:k] if k < len(final) else np.arange(len(final))
-        top = top[np.argsort(-final[top], kind="stable")]
-        return [self._explain(int(i), float(final[i]), scored, weights, s1, set(int(t) for t in top[:k])) for i in top]
+        final, s1, _, _ = fusion.fuse(scored.features, scored.names, weights, self.graph)
+        order, bridges = self._order(final, min(len(final), k + JOIN_PATH_HITS))
+        top = [int(i) for i in order[:k]]
+        chosen = set(top)
+        return [self._explain(i, float(final[i]), scored, weights, s1, chosen, bridges.get(i)) for i in top]
 
     def rank(self, question: str, embedder: Embedder | None = None, weights: fusion.FusionWeights | None = None) -> np.ndarray:
         """All tables, best first (indices into `keys`): the benchmark's view, without explanations."""
         scored = self.score(question, embedder)
         weights = weights or fusion.learned_weights(scored.dense is not None)
         final, _, _, _ = fusion.fuse(scored.features, scored.names, weights, self.graph)
-        return np.argsort(-final, kind="stable")
+        order, _ = self._order(final, len(final))
+        return order
+
+    def _order(self, final: np.ndarray, head: int) -> tuple[np.ndarray, dict[int, tuple[int, int]]]:
+        """The best `head` tables in order, join paths of the leading hits completed (see graph.complete_join_paths)."""
+        if head < len(final):
+            top = np.argpartition(-final, head - 1)[:head]
+            top = top[np.argsort(-final[top], kind="stable")]
+        else:
+            top = np.argsort(-final, kind="stable")
+        return complete_join_paths(top, final, self.graph, self.table_group)
 
     # -- explaining --------------------------------------------------------------------------------------------------
     def _explain(
-        self, i: int, score: float, scored: Scored, weights: fusion.FusionWeights, s1: np.ndarray, chosen: set[int]
+        self,
+        i: int,
+        score: float,
+        scored: Scored,
+        weights: fusion.FusionWeights,
+        s1: np.ndarray,
+        chosen: set[int],
+        joins: tuple[int, int] | None = None,
     ) -> TableHit:
         key = self.keys[i]
         terms = set(scored.terms)
         contributions = dict(zip(scored.names, scored.features[i] * weights.vector(scored.names)))
-        matched = [c for c, ct in zip(self.columns[i], self.column_terms[i]) if terms.intersection(ct)]
+        lexical_columns = [c for c, ct in zip(self.columns[i], self.column_terms[i]) if terms.intersection(ct)]
         name_words = [w for w in split_identifier(key.table) if stem(w) in terms]
-        column_words = sorted({t for ct in self.column_terms[i] for t in ct if t in terms})
         values = [m for m in scored.value_matches if m.table == i]
-        for m in values:
-            if m.column not in matched:
-                matched.append(m.column)
+        matched = lexical_columns + [c for c in dict.fromkeys(m.column for m in values) if c not in lexical_columns]
 
         by_kind: dict[str, float] = {
             "lexical": sum(
@@ -280,14 +294,15 @@ class CatalogIndex:
         total = sum(by_kind.values()) or 1.0
 
         reasons: list[Reason] = []
-        if by_kind["lexical"] > 0 and (name_words or column_words):
+        if by_kind["lexical"] > 0 and (name_words or lexical_columns):
             parts = []
             if name_words:
                 parts.append(f"the table name ({', '.join(repr(w) for w in name_words)})")
-            col_hits = [c for c in matched if c not in {m.column for m in values}]
-            if col_hits:
-                parts.append(f"column(s) {', '.join(col_hits[:6])}")
-            reasons.append(Reason(kind="lexical", detail="question words match " + " and ".join(parts) if parts else "question words match", weight=by_kind["lexical"] / total))
+            if lexical_columns:
+                parts.append(f"column(s) {', '.join(lexical_columns[:6])}")
+            reasons.append(
+                Reason(kind="lexical", detail="question words match " + " and ".join(parts), weight=by_kind["lexical"] / total)
+            )
         for m in values[:3]:
             reasons.append(
                 Reason(kind="value", detail=f"'{m.phrase}' is a value of column {m.column} ({m.value!r})", weight=by_kind["value"] / total)
@@ -302,6 +317,9 @@ class CatalogIndex:
             reasons.append(
                 Reason(kind="foreign_key", detail=f"{tag} to {partner}: {how}", weight=by_kind["foreign_key"] / total / len(strong))
             )
+        if joins is not None:
+            a, b = (self.keys[t].table for t in joins)
+            reasons.append(Reason(kind="foreign_key", detail=f"joins {a} and {b}, which have no key between them", weight=1.0))
         if by_kind["schema"] / total >= 0.15:
             db, schema = self.groups[int(self.table_group[i])]
             reasons.append(
@@ -322,11 +340,3 @@ def _by_max(scores: np.ndarray) -> np.ndarray:
     top = float(scores.max()) if scores.size else 0.0
     return (scores / top).astype(np.float32) if top > 0 else scores.astype(np.float32)
 
-
-def build_index(
-    catalog: Catalog,
-    profiles: Sequence[TableProfile] = (),
-    values: Sequence[ColumnValues] = (),
-    **kwargs,  # type: ignore[no-untyped-def]
-) -> CatalogIndex:
-    return CatalogIndex.build(catalog, profiles, values, **kwargs)
