@@ -215,8 +215,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     result = evaluation.run(dataset, questions)
 
     mode = f"embeddings {embedder.model_id}" if embedder else "no embeddings (lexical, values, graph)"
+    pooled = "pooled" if not args.no_pool else "(no pool)"
     print(f"catalog search: {len(questions)} questions, {len(dataset.catalog.databases)} databases, "
-          f"{dataset.catalog.table_count} tables pooled; {mode}; values {'off' if args.no_values else 'on'}")
+          f"{dataset.catalog.table_count} tables {pooled}; {mode}; values {'off' if args.no_values else 'on'}")
     print(evaluation.table(dataset.catalog.table_count))
     for q, top in evaluation.misses[: args.misses]:
         print(f"  miss [{q.database}] {q.question}  gold={sorted(q.gold)}  top5={top}")

@@ -84,7 +84,7 @@ def index_from_bytes(data: bytes) -> CatalogIndex:
         archive = np.load(io.BytesIO(data), allow_pickle=False)
         arrays = {name: archive[name] for name in archive.files}
         header = json.loads(arrays.pop("header").tobytes())
-    except (ValueError, OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as error:
         raise IndexFormatError(f"not a catalog search index ({type(error).__name__})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise IndexFormatError("not a catalog search index (unknown format)")
