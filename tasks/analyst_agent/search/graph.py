@@ -42,23 +42,27 @@ class JoinGraph:
         return [(int(self.indices[j]), int(self.kinds[j]), self.columns[j]) for j in range(s, e)]
 
     def neighbour_max(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per table: the best and the second-best score among its neighbours (0 without neighbours)."""
+        """Per table: the best and the second-best score among its neighbours (0 without neighbours).
+
+        Linear in the number of edges (two segmented maxima over the CSR slots), so a question on a 20,000-table
+        catalog with ~100,000 edge ends costs a few milliseconds here."""
         n = len(self.indptr) - 1
         best = np.zeros(n, np.float32)
         second = np.zeros(n, np.float32)
         if len(self.indices) == 0:
             return best, second
-        values = scores[self.indices]
         counts = np.diff(self.indptr)
-        rows = np.repeat(np.arange(n), counts)
-        # sort edge slots by (row, -value): the first slot of a row is its best, the second its runner-up
-        order = np.lexsort((-values, rows))
-        sorted_values = values[order]
-        starts = self.indptr[:-1]
-        has_one = counts >= 1
-        has_two = counts >= 2
-        best[has_one] = sorted_values[starts[has_one]]
-        second[has_two] = sorted_values[starts[has_two] + 1]
+        rows = np.flatnonzero(counts)
+        starts = self.indptr[:-1][rows]
+        values = scores[self.indices].astype(np.float32)
+        best[rows] = np.maximum.reduceat(values, starts)
+        # knock out one slot holding each row's best, then the segmented maximum again is the runner-up
+        slot_row = np.repeat(np.arange(n), counts)
+        at_best = np.flatnonzero(values == best[slot_row])
+        first = at_best[np.flatnonzero(np.diff(slot_row[at_best], prepend=-1))]
+        values[first] = -np.inf
+        two = counts[rows] >= 2
+        second[rows[two]] = np.maximum.reduceat(values, starts)[two]
         return best, second
 
 

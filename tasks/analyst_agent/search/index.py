@@ -25,16 +25,17 @@ from tasks.analyst_agent.search.dense import Embedder, load_embedder
 from tasks.analyst_agent.search.documents import build_documents, group_terms
 from tasks.analyst_agent.search.graph import DECLARED, JOIN_PATH_HITS, JoinGraph, build_graph, complete_join_paths
 from tasks.analyst_agent.search.results import ColumnValues, Reason, TableHit, TableKey
-from tasks.analyst_agent.search.text import QUESTION_STOPWORDS, question_terms, split_identifier, stem
+from tasks.analyst_agent.search.text import QUESTION_STOPWORDS, identifier_terms, question_terms, split_identifier, stem
 from tasks.analyst_agent.search.values import ValueIndex, ValueMatch
 
 TABLE_FIELDS = ("name", "columns", "text", "values")
 MAX_K = 1000
-#: word pieces the model reads per index build, spread over the tables: the model costs ~0.25 ms of CPU per word
-#: piece here, so this bounds a build's embedding time (~80 s of CPU) whatever the catalog's size. Up to ~1,200
-#: tables every description is read whole (<= 256 pieces); at 20,000 tables each gets its name and first columns.
-EMBED_TOKEN_BUDGET = 320_000
-MIN_TOKENS_PER_TABLE = 16
+#: word pieces the model reads per index build, spread over the tables: the model costs ~0.28 ms of CPU per word
+#: piece here, so this bounds a build's embedding time (~70 s of CPU, ~35 s on two idle cores) whatever the
+#: catalog's size. Up to ~940 tables every description is read whole (<= 256 pieces); at 20,000 tables each gets
+#: 12: its name and first few columns (measured on the 779-table pool: 12 pieces per table cost ~0.01 of recall@5).
+EMBED_TOKEN_BUDGET = 240_000
+MIN_TOKENS_PER_TABLE = 12
 
 
 def tokens_per_table(tables: int) -> int:
@@ -62,7 +63,6 @@ class CatalogIndex:
     groups: list[tuple[str, str]]
     table_group: np.ndarray  # int32 per table
     columns: list[list[str]]
-    column_terms: list[list[list[str]]]
     fields: dict[str, FieldIndex]
     group_field: FieldIndex
     values: ValueIndex
@@ -73,7 +73,7 @@ class CatalogIndex:
     model_id: str | None = None
     snapshot_id: str | None = None
     build_seconds: float = 0.0
-    embedded_tables: int = 0  # tables embedded by this build (the rest reused from the previous index)
+    embedded_tables: int = 0  # tables whose vector this build computed (the rest came from the previous index)
 
     # -- building ---------------------------------------------------------------------------------------------------
     @classmethod
@@ -110,7 +110,6 @@ class CatalogIndex:
             groups=groups,
             table_group=np.array([d.group for d in docs], np.int32),
             columns=[d.columns for d in docs],
-            column_terms=[d.column_terms for d in docs],
             fields=fields,
             group_field=FieldIndex.build(group_terms(docs, groups)),
             values=value_index,
@@ -138,10 +137,12 @@ class CatalogIndex:
                 done = set(mine)
                 todo = [i for i in todo if i not in done]
         if todo:
-            fresh = model.embed([texts[i] for i in todo], max_tokens=limit)
+            unique = list(dict.fromkeys(texts[i] for i in todo))  # copies of a table (partitions, envs) embed once
+            fresh = model.embed(unique, max_tokens=limit)
+            row = {text: r for r, text in enumerate(unique)}
             if vectors is None:
                 vectors = np.zeros((len(texts), fresh.shape[1]), np.float32)
-            vectors[todo] = fresh
+            vectors[todo] = fresh[[row[texts[i]] for i in todo]]
         self.vectors = vectors if vectors is not None else np.zeros((0, 0), np.float32)
         self.text_hashes = hashes
         self.model_id = model.model_id
@@ -175,7 +176,8 @@ class CatalogIndex:
         use_dense = embedder is not None and self.has_vectors and embedder.model_id == self.model_id
         if use_dense:
             qv = embedder.embed([question])[0]  # type: ignore[union-attr]
-            dense = (self.vectors @ qv).astype(np.float32)
+            # einsum, not `@`: a matrix-vector product through multi-threaded BLAS costs 3x more on a busy machine
+            dense = np.einsum("ij,j->i", self.vectors, qv.astype(np.float32)).astype(np.float32, copy=False)
             top = float(dense.max()) if n else 0.0
             feats["dense"] = dense
             feats["dense_relative"] = dense - top
@@ -231,7 +233,8 @@ class CatalogIndex:
         order, bridges = self._order(final, min(len(final), k + JOIN_PATH_HITS))
         top = [int(i) for i in order[:k]]
         chosen = set(top)
-        return [self._explain(i, float(final[i]), scored, weights, s1, chosen, bridges.get(i)) for i in top]
+        shares = fusion.relative(s1)
+        return [self._explain(i, float(final[i]), scored, weights, shares, chosen, bridges.get(i)) for i in top]
 
     def rank(self, question: str, embedder: Embedder | None = None, weights: fusion.FusionWeights | None = None) -> np.ndarray:
         """All tables, best first (indices into `keys`): the benchmark's view, without explanations."""
@@ -257,14 +260,16 @@ class CatalogIndex:
         score: float,
         scored: Scored,
         weights: fusion.FusionWeights,
-        s1: np.ndarray,
+        shares: np.ndarray,
         chosen: set[int],
         joins: tuple[int, int] | None = None,
     ) -> TableHit:
+        """The hit for table i: matched columns and the reasons, each weighted by its part of the score (`shares`:
+        every table's stage-1 score relative to the best, which is what a neighbour lends)."""
         key = self.keys[i]
         terms = set(scored.terms)
         contributions = dict(zip(scored.names, scored.features[i] * weights.vector(scored.names)))
-        lexical_columns = [c for c, ct in zip(self.columns[i], self.column_terms[i]) if terms.intersection(ct)]
+        lexical_columns = [c for c in self.columns[i] if terms.intersection(identifier_terms(c))]
         name_words = [w for w in split_identifier(key.table) if stem(w) in terms]
         values = [m for m in scored.value_matches if m.table == i]
         matched = lexical_columns + [c for c in dict.fromkeys(m.column for m in values) if c not in lexical_columns]
@@ -281,9 +286,8 @@ class CatalogIndex:
             + max(0.0, float(contributions.get("group_value_match", 0.0)))
             + max(0.0, float(contributions.get("group_dense", 0.0))),
         }
-        relative_s1 = fusion.relative(s1)
         neighbours = sorted(
-            ((float(relative_s1[j]), j, kind, how) for j, kind, how in self.graph.neighbours(i) if j != i),
+            ((float(shares[j]), j, kind, how) for j, kind, how in self.graph.neighbours(i) if j != i),
             reverse=True,
         )
         strong = [(share, j, kind, how) for share, j, kind, how in neighbours[:2] if share >= 0.05]

@@ -65,7 +65,6 @@ def index_to_bytes(index: CatalogIndex) -> bytes:
         "keys": [list(k) for k in index.keys],
         "groups": [list(g) for g in index.groups],
         "columns": index.columns,
-        "column_terms": index.column_terms,
         "vocabs": vocabs,
         "num_docs": num_docs,
         "values": {"num_tables": index.values.num_tables, "longest": index.values.longest,
@@ -141,7 +140,6 @@ def _assemble(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> CatalogI
         groups=groups,  # type: ignore[arg-type]
         table_group=table_group,
         columns=[list(c) for c in header["columns"]],
-        column_terms=[[list(t) for t in cols] for cols in header["column_terms"]],
         fields=fields,
         group_field=_field("group", header, arrays),
         values=ValueIndex(

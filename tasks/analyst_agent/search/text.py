@@ -88,13 +88,18 @@ def stem(word: str) -> str:
 
 def identifier_terms(name: str) -> list[str]:
     """Stemmed terms of a catalog identifier, with the long form of each known abbreviation added."""
+    return list(_identifier_terms(name))
+
+
+@lru_cache(maxsize=200_000)  # catalogs repeat column names (id, name, created_at) across thousands of tables
+def _identifier_terms(name: str) -> tuple[str, ...]:
     terms: list[str] = []
     for word in split_identifier(name):
         terms.append(stem(word))
         long_form = ABBREVIATIONS.get(word)
         if long_form and long_form != word:
             terms.append(stem(long_form))
-    return terms
+    return tuple(terms)
 
 
 def text_terms(text: str) -> list[str]:
