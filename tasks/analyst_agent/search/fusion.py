@@ -17,8 +17,12 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from tasks.analyst_agent.search.graph import JoinGraph
 
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
 
@@ -94,7 +98,9 @@ def relative(scores: np.ndarray) -> np.ndarray:
     return np.exp(scores - scores.max())
 
 
-def fuse(stage1_features: np.ndarray, names: tuple[str, ...], weights: FusionWeights, graph) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+def fuse(
+    stage1_features: np.ndarray, names: tuple[str, ...], weights: FusionWeights, graph: "JoinGraph"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(final score, stage-1 score, best neighbour share, second neighbour share) for every table.
 
     `stage1_features` is (tables, features) in the order of `names`."""

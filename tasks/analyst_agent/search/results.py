@@ -38,7 +38,10 @@ class Reason(BaseModel):
 
     kind: ReasonKind
     detail: str = Field(description="e.g. \"question words 'singer', 'age' match columns Name, Age\"")
-    weight: float = Field(description="this signal's share of the table's score (0..1)")
+    weight: float = Field(
+        description="this signal's share of the table's score (0..1); 1.0 for the reason a table was moved up to "
+        "complete a join path"
+    )
 
 
 class TableHit(BaseModel):

@@ -141,6 +141,21 @@ def test_a_new_snapshot_embeds_only_the_tables_that_changed() -> None:
     assert np.allclose(second.vectors, fresh.vectors)  # reuse changes nothing in the result
 
 
+def test_identical_table_descriptions_are_embedded_once() -> None:
+    cat = both_catalogs()
+    copies = [table(f"events_2024_{m:02d}", ["event_id", "kind", "payload"]) for m in range(1, 4)]
+    for copy in copies:
+        copy.name = "events"  # the same table in three schemas
+    from connectors.catalog import Schema
+
+    cat.databases[0].schemas.extend(Schema(name=f"env{i}", tables=[c]) for i, c in enumerate(copies))
+    model = CountingEmbedder()
+    index = CatalogIndex.build(cat, embedder=model)
+    assert sum(1 for t in model.texts if t.startswith("events:")) == 1
+    rows = [i for i, k in enumerate(index.keys) if k.table == "events"]
+    assert len(rows) == 3 and all(np.array_equal(index.vectors[rows[0]], index.vectors[r]) for r in rows)
+
+
 def test_a_damaged_cache_entry_is_rebuilt_and_overwritten(tmp_path) -> None:  # type: ignore[no-untyped-def]
     cache = FileIndexCache(tmp_path)
     cache.put("snap_x", b"not an index at all")
