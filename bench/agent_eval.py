@@ -180,7 +180,7 @@ class SearchEvaluation:
                 f"p95 {percentile(self.search_ms, 0.95):.2f}  max {max(self.search_ms):.2f}  "
                 f"(CPU ms p50 {percentile(self.search_cpu_ms, 0.5):.2f}  p95 {percentile(self.search_cpu_ms, 0.95):.2f})"
             )
-            lines.append(f"pooled index build: {self.pool_build_s:.2f} s wall, {self.pool_build_cpu_s:.2f} s CPU (all threads)")
+            lines.append(f"index build (pooled): {self.pool_build_s:.2f} s wall, {self.pool_build_cpu_s:.2f} s CPU (all threads)")
         return "\n".join(lines)
 
 
