@@ -141,6 +141,9 @@ def _infer_edges(tables, position, edges, add) -> None:  # type: ignore[no-untyp
 
 #: the leading hits whose join paths are completed
 JOIN_PATH_HITS = 3
+#: ... when both tables of a pair score within ln(1/0.25) ~ 1.4 of the best: a weak third hit is often a wrong one,
+#: and a "bridge" to it would push a right one out
+JOIN_PATH_MIN_SHARE = 0.25
 
 
 def complete_join_paths(
@@ -148,11 +151,12 @@ def complete_join_paths(
 ) -> tuple[np.ndarray, dict[int, tuple[int, int]]]:
     """Move up the table that joins two leading hits which do not join directly.
 
-    Two of the first `JOIN_PATH_HITS` tables in one schema with no edge between them can only be queried together
-    through a third table; when one table neighbours both, it is moved to just after the pair (the best-scored such
-    table, if several; from wherever it was, even past the end of `order`). Returns the new order and, per moved
-    table, the pair it joins."""
-    lead = [int(t) for t in order[:JOIN_PATH_HITS]]
+    Two of the first `JOIN_PATH_HITS` tables (both strong, see JOIN_PATH_MIN_SHARE) in one schema with no edge
+    between them can only be queried together through a third table; when one table neighbours both, it is moved to
+    just after the pair (the best-scored such table, if several; from wherever it was, even past the end of
+    `order`). Returns the new order and, per moved table, the pair it joins."""
+    best = float(scores[order[0]]) if len(order) else 0.0
+    lead = [int(t) for t in order[:JOIN_PATH_HITS] if np.exp(float(scores[t]) - best) >= JOIN_PATH_MIN_SHARE]
     bridges: dict[int, tuple[int, int]] = {}
     result = [int(t) for t in order]
     for x in range(len(lead)):
