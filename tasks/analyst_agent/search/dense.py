@@ -29,7 +29,7 @@ TOKENIZER_FILE = Path(__file__).parent / "model" / "all-MiniLM-L6-v2.tokenizer.j
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"  # of the unzipped JSON
 MAX_TOKENS = 256
 DIMENSION = 384
-BATCH = 32
+BATCH = 16
 
 
 class EmbeddingModelError(RuntimeError):
