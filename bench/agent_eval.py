@@ -115,7 +115,9 @@ class SearchEvaluation:
             index = self._build(sub, dataset)
             self.own_build_s += index.build_seconds
             for q in qs:
-                own_ranks.append(gold_ranks(index.rank(q.question, self.embedder, self.weights), _gold_indices(index, q)))
+                own_ranks.append(
+                    gold_ranks(index.rank(q.question, self.embedder, self.weights), _gold_indices(index, q))
+                )
         self.own = ranking_stats(own_ranks)
 
         if self.pooled:
@@ -180,7 +182,9 @@ class SearchEvaluation:
                 f"p95 {percentile(self.search_ms, 0.95):.2f}  max {max(self.search_ms):.2f}  "
                 f"(CPU ms p50 {percentile(self.search_cpu_ms, 0.5):.2f}  p95 {percentile(self.search_cpu_ms, 0.95):.2f})"
             )
-            lines.append(f"index build (pooled): {self.pool_build_s:.2f} s wall, {self.pool_build_cpu_s:.2f} s CPU (all threads)")
+            lines.append(
+                f"index build (pooled): {self.pool_build_s:.2f} s wall, {self.pool_build_cpu_s:.2f} s CPU (all threads)"
+            )
         return "\n".join(lines)
 
 
@@ -192,8 +196,12 @@ def pick_questions(questions: list[Question], limit: int | None, seed: int) -> l
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="Spider-layout folder (sqlite/, questions.csv)")
-    parser.add_argument("--pool", type=Path, default=DEFAULT_POOL, help="folder of <db>.schema.sql DDL files to pool with")
+    parser.add_argument(
+        "--dataset", type=Path, default=DEFAULT_DATASET, help="Spider-layout folder (sqlite/, questions.csv)"
+    )
+    parser.add_argument(
+        "--pool", type=Path, default=DEFAULT_POOL, help="folder of <db>.schema.sql DDL files to pool with"
+    )
     parser.add_argument("--no-pool", action="store_true", help="own-database recall only")
     parser.add_argument("--search-only", action="store_true", help="measure the catalog search (no model)")
     parser.add_argument("--limit", type=int, default=None, help="at most N questions (a seeded sample)")
@@ -228,8 +236,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     mode = f"embeddings {embedder.model_id}" if embedder else "no embeddings (lexical, values, graph)"
     result["load_avg_1m"] = round(os.getloadavg()[0], 2)  # wall times stretch on a shared machine: say how busy
     pooled = "pooled" if not args.no_pool else "(no pool)"
-    print(f"catalog search: {len(questions)} questions, {len(dataset.catalog.databases)} databases, "
-          f"{dataset.catalog.table_count} tables {pooled}; {mode}; values {'off' if args.no_values else 'on'}")
+    print(
+        f"catalog search: {len(questions)} questions, {len(dataset.catalog.databases)} databases, "
+        f"{dataset.catalog.table_count} tables {pooled}; {mode}; values {'off' if args.no_values else 'on'}"
+    )
     print(evaluation.table(dataset.catalog.table_count))
     for q, top in evaluation.misses[: args.misses]:
         print(f"  miss [{q.database}] {q.question}  gold={sorted(q.gold)}  top5={top}")

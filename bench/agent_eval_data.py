@@ -23,7 +23,17 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from connectors.catalog import Catalog, Column, Database, ForeignKey, NormalizedType, Schema, Table, TableProfile, TableRef
+from connectors.catalog import (
+    Catalog,
+    Column,
+    Database,
+    ForeignKey,
+    NormalizedType,
+    Schema,
+    Table,
+    TableProfile,
+    TableRef,
+)
 from connectors.profiling import profile_table
 from connectors.results import QueryResult, ResultColumn
 from tasks.analyst_agent.search import ColumnValues, TableKey
@@ -183,12 +193,12 @@ def ddl_database(path: Path) -> Database:
                     ForeignKey(
                         columns=_identifier_names(item.expressions),
                         referred_table=referred.name,
-                        referred_columns=_identifier_names(reference.expressions) if isinstance(reference, exp.Schema) else [],
+                        referred_columns=_identifier_names(reference.expressions)
+                        if isinstance(reference, exp.Schema)
+                        else [],
                     )
                 )
-        tables.append(
-            Table(name=schema.this.name, columns=columns, primary_key=primary_key, foreign_keys=foreign_keys)
-        )
+        tables.append(Table(name=schema.this.name, columns=columns, primary_key=primary_key, foreign_keys=foreign_keys))
     if not tables:
         raise DatasetError(f"{path.name}: no CREATE TABLE statement")
     return Database(name=name, schemas=[Schema(name=SCHEMA, tables=tables)])
@@ -230,13 +240,21 @@ def profile_sqlite(path: Path, database: Database) -> tuple[list[TableProfile], 
                     continue
                 rows = conn.execute(f"SELECT COUNT(*) FROM {_quote(table.name)}").fetchone()[0]
                 profile = profile_table(  # SQLite knows one database and schema per file: name the table alone
-                    query, "sqlite", TableRef(name=table.name), table.columns,
-                    row_estimate=rows, primary_key=table.primary_key,
+                    query,
+                    "sqlite",
+                    TableRef(name=table.name),
+                    table.columns,
+                    row_estimate=rows,
+                    primary_key=table.primary_key,
                 )
                 profile = profile.model_copy(update={"database": database.name, "schema_": schema.name})
                 profiles.append(profile)
                 for col in profile.columns:
-                    if col.normalized_type != "string" or not col.distinct_count or col.distinct_count > LOW_CARDINALITY:
+                    if (
+                        col.normalized_type != "string"
+                        or not col.distinct_count
+                        or col.distinct_count > LOW_CARDINALITY
+                    ):
                         continue
                     rows = conn.execute(
                         f"SELECT DISTINCT {_quote(col.name)} FROM {_quote(table.name)} "

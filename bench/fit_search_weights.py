@@ -33,8 +33,11 @@ if __package__ in (None, ""):
 from bench.agent_eval import _gold_indices, gold_ranks, ranking_stats  # noqa: E402
 from bench.agent_eval_data import DEFAULT_DATASET, DEFAULT_POOL, Dataset, Question, load_dataset  # noqa: E402
 from connectors.catalog import Catalog  # noqa: E402
-from tasks.analyst_agent.search import CatalogIndex, load_embedder  # noqa: E402
-from tasks.analyst_agent.search import fusion  # noqa: E402
+from tasks.analyst_agent.search import (  # noqa: E402
+    CatalogIndex,
+    fusion,  # noqa: E402
+    load_embedder,
+)
 
 L2 = 0.01
 UPPER = 30.0
@@ -53,7 +56,10 @@ def _vector_from(weights: fusion.FusionWeights, names: tuple[str, ...]) -> np.nd
     )
 
 
-def collect(index: CatalogIndex, questions: Sequence[Question], embedder) -> list[tuple[np.ndarray, np.ndarray]]:  # type: ignore[no-untyped-def]
+Rows = list[tuple[np.ndarray, np.ndarray]]  # per question: stage-1 features (tables x features), gold table indices
+
+
+def collect(index: CatalogIndex, questions: Sequence[Question], embedder: Embedder | None) -> Rows:
     """(stage-1 features, gold indices) per question."""
     rows = []
     for q in questions:
@@ -62,7 +68,9 @@ def collect(index: CatalogIndex, questions: Sequence[Question], embedder) -> lis
     return rows
 
 
-def fit(index: CatalogIndex, rows, names: tuple[str, ...], start: fusion.FusionWeights) -> tuple[fusion.FusionWeights, float]:  # type: ignore[no-untyped-def]
+def fit(
+    index: CatalogIndex, rows: Rows, names: tuple[str, ...], start: fusion.FusionWeights
+) -> tuple[fusion.FusionWeights, float]:
     from scipy.optimize import minimize
 
     x0 = _vector_from(start, names)
@@ -119,13 +127,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         print("  stage2 " + ", ".join(f"{k}={v:.2f}" for k, v in weights.stage2.items()))
         out[label] = weights.to_dict()
         if pooled is not None:
-            _cross_validate(dataset, pooled, index, rows, names, model, label)
+            _cross_validate(dataset, pooled, index, rows, names, model)
     if args.write:
         fusion.WEIGHTS_FILE.write_text(json.dumps(out, indent=2) + "\n")
         print(f"wrote {fusion.WEIGHTS_FILE}")
 
 
-def _cross_validate(dataset: Dataset, pooled: Dataset, index, rows, names, model, label) -> None:  # type: ignore[no-untyped-def]
+def _cross_validate(
+    dataset: Dataset, pooled: Dataset, index: CatalogIndex, rows: Rows, names: tuple[str, ...], model: Embedder | None
+) -> None:
     pool_index = CatalogIndex.build(pooled.catalog, pooled.profiles, pooled.values, embedder=model)
     databases = sorted({q.database for q in dataset.questions})
     ranks: list[list[int]] = []
@@ -142,7 +152,6 @@ def _cross_validate(dataset: Dataset, pooled: Dataset, index, rows, names, model
         f"R@5 {stats.recall[5]:.3f} R@10 {stats.recall[10]:.3f} all@5 {stats.all_found[5]:.3f} "
         f"all@10 {stats.all_found[10]:.3f}"
     )
-    _ = label
 
 
 if __name__ == "__main__":

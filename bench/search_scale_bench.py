@@ -42,8 +42,28 @@ from tasks.analyst_agent.search.serialize import index_from_bytes, index_to_byte
 from tasks.analyst_agent.search.text import split_identifier  # noqa: E402
 
 POOL = Path(__file__).resolve().parents[1] / "data" / "spider-schemas"
-VALUE_WORDS = ["north", "south", "gold", "silver", "active", "closed", "paris", "tokyo", "lima", "oslo", "premium",
-               "basic", "urgent", "pending", "retail", "online", "europe", "asia", "alpha", "delta"]
+VALUE_WORDS = [
+    "north",
+    "south",
+    "gold",
+    "silver",
+    "active",
+    "closed",
+    "paris",
+    "tokyo",
+    "lima",
+    "oslo",
+    "premium",
+    "basic",
+    "urgent",
+    "pending",
+    "retail",
+    "online",
+    "europe",
+    "asia",
+    "alpha",
+    "delta",
+]
 
 
 def spider_words() -> list[str]:
@@ -86,18 +106,39 @@ def generate(tables: int, columns: int, seed: int) -> tuple[Catalog, list[TableP
                 col = "_".join(rng.sample(words, rng.choice((1, 2))))
                 if all(c.name != col for c in cols):
                     text = rng.random() < 0.5
-                    cols.append(Column(ordinal=len(cols) + 1, name=col, data_type="text" if text else "integer",
-                                       normalized_type="string" if text else "integer"))
+                    cols.append(
+                        Column(
+                            ordinal=len(cols) + 1,
+                            name=col,
+                            data_type="text" if text else "integer",
+                            normalized_type="string" if text else "integer",
+                        )
+                    )
             schema_tables.append(Table(name=name, columns=cols, primary_key=["id"], foreign_keys=fks))
             valued = [c for c in cols if c.normalized_type == "string" and rng.random() < 0.2]
             if valued:
-                profiles.append(TableProfile(
-                    database="warehouse", schema=f"s{s:03d}", table=name, sampled_rows=1000, sample_method="full",
-                    columns=[ColumnProfile(name=c.name, data_type="text", normalized_type="string", distinct_count=5,
-                                           top_values=[ValueCount(value=f"{rng.choice(VALUE_WORDS)} {rng.choice(words)}", count=9)
-                                                       for _ in range(5)])
-                             for c in valued],
-                ))
+                profiles.append(
+                    TableProfile(
+                        database="warehouse",
+                        schema=f"s{s:03d}",
+                        table=name,
+                        sampled_rows=1000,
+                        sample_method="full",
+                        columns=[
+                            ColumnProfile(
+                                name=c.name,
+                                data_type="text",
+                                normalized_type="string",
+                                distinct_count=5,
+                                top_values=[
+                                    ValueCount(value=f"{rng.choice(VALUE_WORDS)} {rng.choice(words)}", count=9)
+                                    for _ in range(5)
+                                ],
+                            )
+                            for c in valued
+                        ],
+                    )
+                )
         schemas.append(Schema(name=f"s{s:03d}", tables=schema_tables))
     return Catalog(source_type="generated", databases=[Database(name="warehouse", schemas=schemas)]), profiles
 
@@ -111,10 +152,12 @@ def questions_for(catalog: Catalog, profiles: list[TableProfile], n: int, seed: 
         _, schema, table = rng.choice(tables)
         cols = [c.name for c in table.columns if not c.name.endswith("id")]
         picked = rng.sample(cols, 2)
-        q = f"What is the {' '.join(split_identifier(picked[0]))} and {' '.join(split_identifier(picked[1]))} of each {' '.join(split_identifier(table.name))}"
+        first, second, name = (" ".join(split_identifier(x)) for x in (picked[0], picked[1], table.name))
+        q = f"What is the {first} and {second} of each {name}"
         profile = values.get((schema.name, table.name))
         if profile and rng.random() < 0.5:
-            q += f" whose {' '.join(split_identifier(profile.columns[0].name))} is '{profile.columns[0].top_values[0].value}'"
+            column = profile.columns[0]
+            q += f" whose {' '.join(split_identifier(column.name))} is '{column.top_values[0].value}'"
         out.append((q + "?", f"{schema.name}.{table.name}"))
     return out
 
@@ -159,8 +202,10 @@ def main() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     mode = f"embeddings {embedder.model_id}" if embedder else "no embeddings"
-    print(f"scale: {args.tables} tables x {args.columns} columns ({catalog.table_count} tables, "
-          f"{sum(len(t.columns) for _, _, t in catalog.iter_tables())} columns), {len(profiles)} profiled tables; {mode}")
+    print(
+        f"scale: {args.tables} tables x {args.columns} columns ({catalog.table_count} tables, "
+        f"{sum(len(t.columns) for _, _, t in catalog.iter_tables())} columns), {len(profiles)} profiled tables; {mode}"
+    )
     print(f"{'measure':<34} {'value':>10}  goal")
     rows = [
         ("generate catalog s", f"{generate_s:.1f}", ""),
@@ -177,12 +222,23 @@ def main() -> None:
     ]
     for name, value, goal in rows:
         print(f"{name:<34} {value:>10}  {goal}")
-    print("BENCH " + json.dumps({
-        "tables": catalog.table_count, "index_build_s": round(build_s, 2), "index_build_cpu_s": round(build_cpu_s, 2),
-        "search_ms_p50": round(percentile(ms, 0.5), 2), "search_ms_p95": round(percentile(ms, 0.95), 2),
-        "peak_rss_mb": round(peak_mb), "index_mb": round(len(blob) / 1e6, 1), "load_s": round(load_s, 2),
-        "embeddings": embedder is not None, "top5_sanity": round(hits / len(questions), 3),
-    }))
+    print(
+        "BENCH "
+        + json.dumps(
+            {
+                "tables": catalog.table_count,
+                "index_build_s": round(build_s, 2),
+                "index_build_cpu_s": round(build_cpu_s, 2),
+                "search_ms_p50": round(percentile(ms, 0.5), 2),
+                "search_ms_p95": round(percentile(ms, 0.95), 2),
+                "peak_rss_mb": round(peak_mb),
+                "index_mb": round(len(blob) / 1e6, 1),
+                "load_s": round(load_s, 2),
+                "embeddings": embedder is not None,
+                "top5_sanity": round(hits / len(questions), 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Iterable, Protocol
 
 from connectors.catalog import Catalog, TableProfile
-
 from tasks.analyst_agent.search.dense import Embedder, load_embedder
 from tasks.analyst_agent.search.index import CatalogIndex
 from tasks.analyst_agent.search.results import ColumnValues
-from tasks.analyst_agent.search.serialize import IndexFormatError, VERSION, index_from_bytes, index_to_bytes
+from tasks.analyst_agent.search.serialize import VERSION, IndexFormatError, index_from_bytes, index_to_bytes
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -134,4 +133,3 @@ def _load(cache: IndexCache, snapshot_id: str) -> CatalogIndex | None:
         return index_from_bytes(data)
     except IndexFormatError:
         return None  # an older format or a damaged entry: rebuilt and overwritten by the caller
-

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from connectors.catalog import Catalog, ColumnProfile, TableProfile
-
 from tasks.analyst_agent.search.results import ColumnValues, TableKey
 from tasks.analyst_agent.search.text import humanize, identifier_terms, text_terms
 

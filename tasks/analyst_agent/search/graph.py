@@ -19,7 +19,6 @@ from typing import Sequence
 import numpy as np
 
 from connectors.catalog import Catalog
-
 from tasks.analyst_agent.search.results import TableKey
 from tasks.analyst_agent.search.text import split_identifier, stem
 

@@ -18,14 +18,14 @@ from typing import Iterable
 import numpy as np
 
 from connectors.catalog import Catalog, TableProfile
-
 from tasks.analyst_agent.search import fusion
 from tasks.analyst_agent.search.bm25 import FieldIndex
 from tasks.analyst_agent.search.dense import Embedder, load_embedder
 from tasks.analyst_agent.search.documents import build_documents, group_terms
-from tasks.analyst_agent.search.graph import DECLARED, JOIN_PATH_HITS, JoinGraph, build_graph, complete_join_paths
-from tasks.analyst_agent.search.results import ColumnValues, Reason, TableHit, TableKey
-from tasks.analyst_agent.search.text import QUESTION_STOPWORDS, identifier_terms, question_terms, split_identifier, stem
+from tasks.analyst_agent.search.explain import explain
+from tasks.analyst_agent.search.graph import JOIN_PATH_HITS, JoinGraph, build_graph, complete_join_paths
+from tasks.analyst_agent.search.results import ColumnValues, TableHit, TableKey
+from tasks.analyst_agent.search.text import QUESTION_STOPWORDS, question_terms
 from tasks.analyst_agent.search.values import ValueIndex, ValueMatch
 
 TABLE_FIELDS = ("name", "columns", "text", "values")
@@ -183,7 +183,9 @@ class CatalogIndex:
             feats["dense_relative"] = dense - top
             feats["group_dense"] = self._group_max(dense) - top
         names = fusion.feature_names(use_dense)
-        matrix = np.stack([feats[name] for name in names], axis=1).astype(np.float32) if n else np.zeros((0, len(names)))
+        matrix = (
+            np.stack([feats[name] for name in names], axis=1).astype(np.float32) if n else np.zeros((0, len(names)))
+        )
         return Scored(terms=terms, features=matrix, names=names, value_matches=matches, dense=dense)
 
     def _group_max(self, values: np.ndarray) -> np.ndarray:
@@ -234,9 +236,11 @@ class CatalogIndex:
         top = [int(i) for i in order[:k]]
         chosen = set(top)
         shares = fusion.relative(s1)
-        return [self._explain(i, float(final[i]), scored, weights, shares, chosen, bridges.get(i)) for i in top]
+        return [explain(self, i, float(final[i]), scored, weights, shares, chosen, bridges.get(i)) for i in top]
 
-    def rank(self, question: str, embedder: Embedder | None = None, weights: fusion.FusionWeights | None = None) -> np.ndarray:
+    def rank(
+        self, question: str, embedder: Embedder | None = None, weights: fusion.FusionWeights | None = None
+    ) -> np.ndarray:
         """All tables, best first (indices into `keys`): the benchmark's view, without explanations."""
         scored = self.score(question, embedder)
         weights = weights or fusion.learned_weights(scored.dense is not None)
@@ -253,94 +257,7 @@ class CatalogIndex:
             top = np.argsort(-final, kind="stable")
         return complete_join_paths(top, final, self.graph, self.table_group)
 
-    # -- explaining --------------------------------------------------------------------------------------------------
-    def _explain(
-        self,
-        i: int,
-        score: float,
-        scored: Scored,
-        weights: fusion.FusionWeights,
-        shares: np.ndarray,
-        chosen: set[int],
-        joins: tuple[int, int] | None = None,
-    ) -> TableHit:
-        """The hit for table i: matched columns and the reasons, each weighted by its part of the score (`shares`:
-        every table's stage-1 score relative to the best, which is what a neighbour lends)."""
-        key = self.keys[i]
-        terms = set(scored.terms)
-        contributions = dict(zip(scored.names, scored.features[i] * weights.vector(scored.names)))
-        lexical_columns = [c for c in self.columns[i] if terms.intersection(identifier_terms(c))]
-        name_words = [w for w in split_identifier(key.table) if stem(w) in terms]
-        values = [m for m in scored.value_matches if m.table == i]
-        matched = lexical_columns + [c for c in dict.fromkeys(m.column for m in values) if c not in lexical_columns]
-
-        by_kind: dict[str, float] = {
-            "lexical": sum(
-                max(0.0, float(contributions.get(f, 0.0)))
-                for f in ("name_bm25", "columns_bm25", "text_bm25", "values_bm25", "name_coverage", "question_coverage")
-            ),
-            "value": max(0.0, float(contributions.get("value_match", 0.0))),
-            "embedding": max(0.0, float(contributions.get("dense", 0.0)))
-            + max(0.0, float(contributions.get("dense_relative", 0.0))),
-            "schema": max(0.0, float(contributions.get("group_bm25", 0.0)))
-            + max(0.0, float(contributions.get("group_value_match", 0.0)))
-            + max(0.0, float(contributions.get("group_dense", 0.0))),
-        }
-        neighbours = sorted(
-            ((float(shares[j]), j, kind, how) for j, kind, how in self.graph.neighbours(i) if j != i),
-            reverse=True,
-        )
-        strong = [(share, j, kind, how) for share, j, kind, how in neighbours[:2] if share >= 0.05]
-        graph_weight = sum(
-            share * weights.stage2.get(name, 0.0) for (share, *_), name in zip(strong, fusion.GRAPH_FEATURES)
-        )
-        by_kind["foreign_key"] = max(0.0, graph_weight)
-        total = sum(by_kind.values()) or 1.0
-
-        reasons: list[Reason] = []
-        if by_kind["lexical"] > 0 and (name_words or lexical_columns):
-            parts = []
-            if name_words:
-                parts.append(f"the table name ({', '.join(repr(w) for w in name_words)})")
-            if lexical_columns:
-                parts.append(f"column(s) {', '.join(lexical_columns[:6])}")
-            reasons.append(
-                Reason(kind="lexical", detail="question words match " + " and ".join(parts), weight=by_kind["lexical"] / total)
-            )
-        for m in values[:3]:
-            reasons.append(
-                Reason(kind="value", detail=f"'{m.phrase}' is a value of column {m.column} ({m.value!r})", weight=by_kind["value"] / total)
-            )
-        if by_kind["embedding"] > 0 and scored.dense is not None:
-            reasons.append(
-                Reason(kind="embedding", detail=f"its description is close to the question (cosine {float(scored.dense[i]):.2f})", weight=by_kind["embedding"] / total)
-            )
-        for share, j, kind, how in strong:
-            tag = "foreign key" if kind == DECLARED else "inferred join"
-            partner = self.keys[j].table + (" (also returned)" if j in chosen else "")
-            reasons.append(
-                Reason(kind="foreign_key", detail=f"{tag} to {partner}: {how}", weight=by_kind["foreign_key"] / total / len(strong))
-            )
-        if joins is not None:
-            a, b = (self.keys[t].table for t in joins)
-            reasons.append(Reason(kind="foreign_key", detail=f"joins {a} and {b}, which have no key between them", weight=1.0))
-        if by_kind["schema"] / total >= 0.15:
-            db, schema = self.groups[int(self.table_group[i])]
-            reasons.append(
-                Reason(kind="schema", detail=f"schema {db}.{schema} covers the question's words", weight=by_kind["schema"] / total)
-            )
-        reasons.sort(key=lambda r: -r.weight)
-        return TableHit(
-            database=key.database,
-            schema=key.schema,
-            table=key.table,
-            score=round(score, 6),
-            matched_columns=matched,
-            reasons=reasons,
-        )
-
 
 def _by_max(scores: np.ndarray) -> np.ndarray:
     top = float(scores.max()) if scores.size else 0.0
     return (scores / top).astype(np.float32) if top > 0 else scores.astype(np.float32)
-

@@ -67,8 +67,11 @@ def index_to_bytes(index: CatalogIndex) -> bytes:
         "columns": index.columns,
         "vocabs": vocabs,
         "num_docs": num_docs,
-        "values": {"num_tables": index.values.num_tables, "longest": index.values.longest,
-                   "entries": [[key, hits] for key, hits in index.values.entries.items()]},
+        "values": {
+            "num_tables": index.values.num_tables,
+            "longest": index.values.longest,
+            "entries": [[key, hits] for key, hits in index.values.entries.items()],
+        },
         "graph_columns": index.graph.columns,
         "text_hashes": index.text_hashes,
     }
@@ -83,7 +86,15 @@ def index_from_bytes(data: bytes) -> CatalogIndex:
         archive = np.load(io.BytesIO(data), allow_pickle=False)
         arrays = {name: archive[name] for name in archive.files}
         header = json.loads(arrays.pop("header").tobytes())
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (
+        ValueError,
+        OSError,
+        EOFError,
+        KeyError,
+        zipfile.BadZipFile,
+        json.JSONDecodeError,
+        UnicodeDecodeError,
+    ) as error:
         raise IndexFormatError(f"not a catalog search index ({type(error).__name__})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise IndexFormatError("not a catalog search index (unknown format)")
@@ -103,7 +114,11 @@ def _field(name: str, header: dict[str, Any], arrays: dict[str, np.ndarray]) -> 
         indptr=arrays[f"{name}_indptr"].astype(np.int64, copy=False),
         num_docs=int(header["num_docs"][name]),
     )
-    if len(fi.indptr) != len(fi.vocab) + 1 or len(fi.data) != len(fi.indices) or (len(fi.indptr) and fi.indptr[-1] != len(fi.data)):
+    if (
+        len(fi.indptr) != len(fi.vocab) + 1
+        or len(fi.data) != len(fi.indices)
+        or (len(fi.indptr) and fi.indptr[-1] != len(fi.data))
+    ):
         raise ValueError(f"field {name} arrays disagree")
     if fi.indices.size and (fi.indices.min() < 0 or fi.indices.max() >= fi.num_docs):
         raise ValueError(f"field {name} points past its documents")

@@ -41,8 +41,15 @@ def test_harness_on_two_databases_against_the_pooled_schemas(capsys) -> None:  #
     assert out.startswith("catalog search: 58 questions, 157 databases, 779 tables pooled; no embeddings")
     assert bench_line(out) == result
     assert set(result) == {
-        "recall_at_5", "pooled_recall_at_5", "pooled_recall_at_10", "pooled_all_at_5", "search_ms_p95", "index_build_s",
-        "search_cpu_ms_p95", "index_build_cpu_s", "load_avg_1m",
+        "recall_at_5",
+        "pooled_recall_at_5",
+        "pooled_recall_at_10",
+        "pooled_all_at_5",
+        "search_ms_p95",
+        "index_build_s",
+        "search_cpu_ms_p95",
+        "index_build_cpu_s",
+        "load_avg_1m",
     }
     assert result["recall_at_5"] == 1.0  # pets_1 and battle_death have three tables each
     assert 0.85 <= result["pooled_recall_at_5"] <= result["pooled_recall_at_10"] <= 1.0
@@ -75,7 +82,10 @@ def test_limit_and_seed_pick_the_same_questions_every_time() -> None:
 def test_the_script_prints_a_table_and_ends_with_the_bench_line() -> None:
     result = subprocess.run(
         [sys.executable, "bench/agent_eval.py", "--search-only", "--databases", TWO, "--no-pool", "--no-embeddings"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "setting" in result.stdout and "own-db" in result.stdout
@@ -175,7 +185,10 @@ def test_sqlite_catalog_profiles_and_low_cardinality_values() -> None:
     path = DEFAULT_DATASET / "sqlite" / "pets_1.sqlite"
     db = sqlite_database(path)
     has_pet = db.schema("main").table("Has_Pet")
-    assert {(tuple(f.columns), f.referred_table) for f in has_pet.foreign_keys} == {(("PetID",), "Pets"), (("StuID",), "Student")}
+    assert {(tuple(f.columns), f.referred_table) for f in has_pet.foreign_keys} == {
+        (("PetID",), "Pets"),
+        (("StuID",), "Student"),
+    }
     dataset = load_dataset(DEFAULT_DATASET, None, databases=["pets_1"])
     pets = next(p for p in dataset.profiles if p.table == "Pets")
     assert (pets.database, pets.schema_, pets.row_count) == ("pets_1", "main", 3)
@@ -185,9 +198,18 @@ def test_sqlite_catalog_profiles_and_low_cardinality_values() -> None:
 
 @pytest.mark.parametrize(
     ("declared", "normalized"),
-    [("INTEGER", "integer"), ("varchar(20)", "string"), ("REAL", "float"), ("NUMERIC(10,2)", "decimal"),
-     ("DATETIME", "timestamp"), ("date", "date"), ("BOOLEAN", "boolean"), ("BLOB", "binary"), ("", "other"),
-     ("not a type ((", "other")],
+    [
+        ("INTEGER", "integer"),
+        ("varchar(20)", "string"),
+        ("REAL", "float"),
+        ("NUMERIC(10,2)", "decimal"),
+        ("DATETIME", "timestamp"),
+        ("date", "date"),
+        ("BOOLEAN", "boolean"),
+        ("BLOB", "binary"),
+        ("", "other"),
+        ("not a type ((", "other"),
+    ],
 )
 def test_declared_types_are_normalized(declared: str, normalized: str) -> None:
     assert normalized_type(declared) == normalized

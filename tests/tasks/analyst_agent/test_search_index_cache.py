@@ -60,13 +60,17 @@ def both_catalogs():  # type: ignore[no-untyped-def]
 
 
 def values() -> list[ColumnValues]:
-    return [ColumnValues(table=TableKey("shop", "sales", "orders"), column="status", values=["Shipped", "Back Ordered"])]
+    return [
+        ColumnValues(table=TableKey("shop", "sales", "orders"), column="status", values=["Shipped", "Back Ordered"])
+    ]
 
 
 def results(index: CatalogIndex, embedder=None) -> list[list[tuple]]:  # type: ignore[no-untyped-def]
     return [
-        [(h.database, h.schema_, h.table, h.score, tuple(h.matched_columns), tuple(r.detail for r in h.reasons))
-         for h in index.search(q, 5, embedder=embedder)]
+        [
+            (h.database, h.schema_, h.table, h.score, tuple(h.matched_columns), tuple(r.detail for r in h.reasons))
+            for h in index.search(q, 5, embedder=embedder)
+        ]
         for q in QUESTIONS
     ]
 

@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 
 from connectors.catalog import Catalog
-from tasks.analyst_agent.search import CatalogIndex, ColumnValues, SearchInputError, TableKey, embeddings_available, load_embedder
+from tasks.analyst_agent.search import (
+    CatalogIndex,
+    ColumnValues,
+    SearchInputError,
+    TableKey,
+    embeddings_available,
+    load_embedder,
+)
 from tasks.analyst_agent.search.graph import DECLARED, INFERRED
 from tests.tasks.analyst_agent.catalogs import catalog, hr_catalog, music_catalog, sales_catalog, table, zones_profile
 
@@ -41,11 +48,16 @@ def test_camel_case_plural_and_abbreviated_names_are_found_from_plain_words() ->
 
 
 def test_comments_and_view_definitions_are_searched() -> None:
-    cat = catalog(("x", [
-        table("t1", ["a", "b"], comment="Monthly churn of subscribers"),
-        table("t2", ["c", "d"]),
-        table("v_recent", ["e"], kind="view", view_definition="SELECT e FROM invoices_archive WHERE e > 0"),
-    ]))
+    cat = catalog(
+        (
+            "x",
+            [
+                table("t1", ["a", "b"], comment="Monthly churn of subscribers"),
+                table("t2", ["c", "d"]),
+                table("v_recent", ["e"], kind="view", view_definition="SELECT e FROM invoices_archive WHERE e > 0"),
+            ],
+        )
+    )
     index = lexical(cat)
     assert index.search("subscriber churn", 1)[0].table == "t1"
     assert index.search("archived invoices", 1)[0].table == "v_recent"
@@ -53,7 +65,11 @@ def test_comments_and_view_definitions_are_searched() -> None:
 
 # -- values -----------------------------------------------------------------------------------------------------------
 def test_a_literal_in_the_question_finds_the_table_holding_that_value() -> None:
-    values = [ColumnValues(table=TableKey("shop", "sales", "orders"), column="status", values=["Shipped", "Back Ordered", "Cancelled"])]
+    values = [
+        ColumnValues(
+            table=TableKey("shop", "sales", "orders"), column="status", values=["Shipped", "Back Ordered", "Cancelled"]
+        )
+    ]
     question = "How many are back ordered?"
     with_values = lexical(sales_catalog(), values=values)
     hit = with_values.search(question, 1)[0]
@@ -183,11 +199,16 @@ def embedder():  # type: ignore[no-untyped-def]
 
 
 def test_embeddings_find_a_table_that_shares_no_word_with_the_question(embedder) -> None:  # type: ignore[no-untyped-def]
-    cat = catalog(("x", [
-        table("automobiles", ["make", "model", "horsepower"]),
-        table("invoices", ["amount", "due_date"]),
-        table("employees", ["first_name", "salary"]),
-    ]))
+    cat = catalog(
+        (
+            "x",
+            [
+                table("automobiles", ["make", "model", "horsepower"]),
+                table("invoices", ["amount", "due_date"]),
+                table("employees", ["first_name", "salary"]),
+            ],
+        )
+    )
     question = "Which cars have the most powerful engines?"
     lexical_only = lexical(cat)
     assert lexical_only.search(question, 1)[0].reasons == []  # no word in common: lexically a blind guess
