@@ -24,7 +24,12 @@ from tasks.analyst_agent.search import (
     index_to_bytes,
 )
 from tasks.analyst_agent.search import cache as cache_module
-from tests.tasks.analyst_agent.catalogs import music_catalog, sales_catalog, table, zones_profile
+from tests.tasks.analyst_agent.catalogs import (
+    music_catalog,
+    sales_catalog,
+    table,
+    zones_profile,
+)
 
 QUESTIONS = [
     "Which singers sang at which concert?",

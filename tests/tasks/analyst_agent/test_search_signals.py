@@ -21,7 +21,14 @@ from tasks.analyst_agent.search import (
     load_embedder,
 )
 from tasks.analyst_agent.search.graph import DECLARED, INFERRED
-from tests.tasks.analyst_agent.catalogs import catalog, hr_catalog, music_catalog, sales_catalog, table, zones_profile
+from tests.tasks.analyst_agent.catalogs import (
+    catalog,
+    hr_catalog,
+    music_catalog,
+    sales_catalog,
+    table,
+    zones_profile,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -253,3 +260,31 @@ print("lexical-ok")
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "lexical-ok"
+
+
+def test_a_model_file_that_is_not_the_pinned_one_is_refused(embedder, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import gzip
+
+    from tasks.analyst_agent.search import EmbeddingModelError, dense
+
+    with pytest.raises(EmbeddingModelError, match="not found"):
+        dense.MiniLMEmbedder(tmp_path / "missing.onnx").embed(["x"])
+    wrong = tmp_path / "model.onnx"
+    wrong.write_bytes(b"\x08\x07 not the model")
+    with pytest.raises(EmbeddingModelError, match="sha256 differs"):
+        dense.MiniLMEmbedder(wrong).embed(["x"])
+    other_tokenizer = tmp_path / "tok.json.gz"
+    other_tokenizer.write_bytes(gzip.compress(b'{"version": "1.0"}'))
+    monkeypatch.setattr(dense, "TOKENIZER_FILE", other_tokenizer)
+    with pytest.raises(EmbeddingModelError, match="tokenizer .* is not the model's"):
+        dense.MiniLMEmbedder().embed(["x"])
+
+
+def test_long_texts_are_cut_to_the_token_limit(embedder) -> None:  # type: ignore[no-untyped-def]
+    long = "order " + " ".join(f"column{i}" for i in range(400))
+    full, cut = embedder.embed([long]), embedder.embed([long], max_tokens=8)
+    assert full.shape == cut.shape == (1, 384)
+    assert float(full[0] @ cut[0]) < 0.999  # the model read less
+    assert np.allclose(embedder.embed(["order"], max_tokens=8), embedder.embed(["order"]))  # short text: no change
+    with pytest.raises(ValueError, match="max_tokens must be >= 3"):
+        embedder.embed(["x"], max_tokens=2)

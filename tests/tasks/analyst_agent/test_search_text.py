@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.analyst_agent.search.text import humanize, identifier_terms, question_terms, split_identifier, stem
+from tasks.analyst_agent.search.text import (
+    humanize,
+    identifier_terms,
+    question_terms,
+    split_identifier,
+    stem,
+)
 
 
 @pytest.mark.parametrize(
