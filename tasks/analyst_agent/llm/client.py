@@ -38,6 +38,7 @@ from tasks.analyst_agent.llm.structured import (
     parse_structured,
     parse_tool_call,
     response_format_for,
+    tool_calls_in_text,
     tool_models,
 )
 from tasks.analyst_agent.llm.usage import ModelUsage
@@ -83,6 +84,8 @@ class ModelClient:
         self.reasks = reasks
         self.usage = usage if usage is not None else ModelUsage()
         self.cancel_event = cancel_event
+        #: may switch to "json_object_schema" when the endpoint turns json_schema down (llama-cpp-python does)
+        self.structured_output = self.endpoint.structured_output
         self._secret = self.endpoint.api_key.get_secret_value()
         # max_retries=0: this class is the only place that retries (see backoff.py)
         self._openai = openai.OpenAI(
@@ -133,7 +136,7 @@ class ModelClient:
             if tool_choice is not None:
                 request["tool_choice"] = tool_choice
         if response_format is not None:
-            request["response_format"] = response_format_for(response_format)
+            request["response_format"] = response_format_for(response_format, self.structured_output)
         if temperature is not None:
             request["temperature"] = temperature
         if max_tokens is not None:
@@ -146,12 +149,27 @@ class ModelClient:
         call_usage = ModelUsage()
         attempts = 0
         for reask in range(self.reasks + 1):
-            completion, tries = self._complete(conversation, request, timeout or self.timeout, call_usage)
+            try:
+                completion, tries = self._complete(conversation, request, timeout or self.timeout, call_usage)
+            except ModelRequestError as error:
+                if not self._other_dialect_may_help(error, request, response_format):
+                    raise
+                assert response_format is not None
+                attempts += error.details.get("attempts", 1)
+                self.structured_output = "json_object_schema"
+                request["response_format"] = response_format_for(response_format, self.structured_output)
+                logger.warn("endpoint refused json_schema, using json_object with a schema", host=self.endpoint.host)
+                completion, tries = self._complete(conversation, request, timeout or self.timeout, call_usage)
             attempts += tries
             choice = completion.choices[0]
             content = choice.message.content
+            from_text = False
             try:
                 tool_calls = self._tool_calls(choice.message, known_tools)
+                if known_tools and not tool_calls:
+                    tool_calls = tool_calls_in_text(content, known_tools)
+                    if tool_calls:
+                        from_text, content = True, None
                 parsed = None
                 if response_format is not None and not tool_calls:
                     parsed = parse_structured(content, response_format)
@@ -182,8 +200,17 @@ class ModelClient:
                 usage=call_usage,
                 attempts=attempts,
                 reasks=reask,
+                tool_calls_from_text=from_text,
             )
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _other_dialect_may_help(
+        self, error: ModelRequestError, request: Mapping[str, Any], response_format: type[BaseModel] | None
+    ) -> bool:
+        if response_format is None or self.structured_output != "json_schema":
+            return False
+        said = str(error.details.get("endpoint_message", "")).lower()
+        return "response_format" in said or "json_schema" in said
 
     # -- one completion, transient failures retried --------------------------------------------------------------------
     def _complete(
@@ -301,6 +328,11 @@ class ModelClient:
                     "Check OPENAI_API_KEY and the model name.",
                     details=details,
                 )
+            if status >= 500 and _is_request_validation_error(said):
+                # llama-cpp-python answers a request its pydantic models refuse with HTTP 500: resending cannot help
+                return ModelRequestError(
+                    f"The model at {where} rejected the request (HTTP {status}): {said}", details=details
+                )
             if status in (408, 409) or status >= 500:
                 return ModelUnavailableError(f"The model at {where} failed (HTTP {status}): {said}", details=details)
             code = "model_context_too_long" if _is_context_overflow(exc.code, said) else None
@@ -353,6 +385,10 @@ class ModelClient:
                 "content": f"That reply was invalid: {reason}. Answer again, following the required format exactly.",
             },
         ]
+
+
+def _is_request_validation_error(message: str) -> bool:
+    return "validation error" in message and "'body'" in message
 
 
 def _is_context_overflow(code: str | None, message: str) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Literal, Mapping
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
@@ -20,6 +20,9 @@ ENV_BASE_URL = "OPENAI_BASE_URL"
 ENV_MODEL = "TASKPACK_MODEL"
 #: the model used on OpenAI's own endpoint when TASKPACK_MODEL is not set
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+#: how an endpoint takes a JSON schema for structured output: OpenAI's `{"type": "json_schema", "json_schema": {...}}`,
+#: or llama-cpp-python's `{"type": "json_object", "schema": {...}}` (its server rejects the former with HTTP 500)
+StructuredOutputDialect = Literal["json_schema", "json_object_schema"]
 #: an endpoint that needs no key (a local server) still gets one: the openai client refuses to start without
 PLACEHOLDER_API_KEY = "no-key-needed"
 
@@ -30,6 +33,7 @@ class Endpoint:
     api_key: SecretStr
     model: str
     local: bool = False
+    structured_output: StructuredOutputDialect = "json_schema"
 
     @property
     def host(self) -> str:
@@ -85,4 +89,5 @@ def resolve_endpoint(env: Mapping[str, str] | None = None) -> Endpoint:
         api_key=SecretStr(PLACEHOLDER_API_KEY),
         model=env.get(ENV_MODEL) or LOCAL_MODEL_NAME,
         local=True,
+        structured_output="json_object_schema",
     )

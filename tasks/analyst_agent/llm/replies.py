@@ -37,10 +37,15 @@ class ModelReply(BaseModel):
     usage: ModelUsage = Field(default_factory=ModelUsage, description="this call only, re-asks and retries included")
     attempts: int = Field(1, description="HTTP requests sent, transient failures included")
     reasks: int = Field(0, description="times the model was asked again after an invalid reply")
+    tool_calls_from_text: bool = Field(
+        False, description="the tool calls were written into the text and parsed here, not returned by the endpoint"
+    )
 
     def assistant_message(self) -> dict[str, Any]:
         """The reply as the assistant message to append to the conversation before sending tool results."""
-        message: dict[str, Any] = {"role": "assistant", "content": self.content}
+        message: dict[str, Any] = {"role": "assistant"}
+        if self.content is not None or not self.tool_calls:
+            message["content"] = self.content or ""  # llama-cpp-python refuses content: null
         if self.tool_calls:
             message["tool_calls"] = [call.as_message() for call in self.tool_calls]
         return message

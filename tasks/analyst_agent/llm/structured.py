@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Any, Mapping, Sequence
 
 import openai
@@ -38,11 +39,15 @@ def strict_json_schema(model: type[BaseModel]) -> dict[str, Any]:
     return dict(openai.pydantic_function_tool(model)["function"]["parameters"])
 
 
-def response_format_for(model: type[BaseModel]) -> dict[str, Any]:
-    return {
-        "type": "json_schema",
-        "json_schema": {"name": model.__name__, "schema": strict_json_schema(model), "strict": True},
-    }
+def response_format_for(model: type[BaseModel], dialect: str = "json_schema") -> dict[str, Any]:
+    """The `response_format` asking for `model` as JSON, in the endpoint's dialect (see `Endpoint.structured_output`).
+
+    Both carry the same strict schema; llama-cpp-python compiles it into a grammar, so its output always parses.
+    """
+    schema = strict_json_schema(model)
+    if dialect == "json_object_schema":
+        return {"type": "json_object", "schema": schema}
+    return {"type": "json_schema", "json_schema": {"name": model.__name__, "schema": schema, "strict": True}}
 
 
 def _json_text(content: str) -> str:
@@ -104,3 +109,44 @@ def parse_tool_call(call_id: str, name: str, arguments: str | None, known: Mappi
         except ValidationError as exc:
             raise OutputInvalid(f"the arguments of {name} do not match its schema: {_describe(exc)}") from None
     return ToolCall(id=call_id, name=name, arguments=raw, parsed=parsed)
+
+
+# -- tool calls written as text ---------------------------------------------------------------------------------------
+# Qwen / Hermes format: <tool_call>{"name": ..., "arguments": {...}}</tool_call> (the closing tag is sometimes missing)
+_TOOL_CALL_TAG = re.compile(r"<tool_call>\s*(?P<body>.*?)\s*(?:</tool_call>|$)", re.S)
+
+
+def _loads_call(text: str) -> Any:
+    """JSON of one written call; Qwen2.5-Coder behind llama-cpp-python writes `{{...}}` (its template's braces)."""
+    text = _json_text(text.strip())
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        if text.startswith("{{") and text.endswith("}}"):
+            try:
+                return json.loads(text[1:-1])
+            except json.JSONDecodeError:
+                return None
+        return None
+
+
+def tool_calls_in_text(content: str | None, known: Mapping[str, type[BaseModel] | None]) -> list[ToolCall]:
+    """Tool calls a model wrote into its text because the endpoint does not parse them (llama-cpp-python with the
+    model's own chat template). A reply that is not call-shaped is an answer: `[]`. A call-shaped reply naming a
+    known tool with bad arguments raises `OutputInvalid`, so the client re-asks."""
+    if not content or not known:
+        return []
+    tagged = [m.group("body") for m in _TOOL_CALL_TAG.finditer(content)]
+    calls: list[ToolCall] = []
+    for index, body in enumerate(tagged or [content]):
+        data = _loads_call(body)
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            if tagged:
+                raise OutputInvalid("a <tool_call> block is not a JSON object with a name and arguments")
+            return []
+        if data["name"] not in known and not tagged:
+            return []
+        arguments = data.get("arguments", data.get("parameters", {}))
+        raw = arguments if isinstance(arguments, str) else json.dumps(arguments)
+        calls.append(parse_tool_call(f"call_text_{index}_{uuid.uuid4().hex[:8]}", data["name"], raw, known))
+    return calls

@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence, Union
 
 from pydantic import SecretStr
 
-from tasks.analyst_agent.llm.endpoint import Endpoint
+from tasks.analyst_agent.llm.endpoint import Endpoint, StructuredOutputDialect
 
 SCRIPTED_MODEL_NAME = "scripted-model"
 
@@ -219,8 +219,13 @@ class ScriptedModel:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def endpoint(self, api_key: str = "sk-scripted-test-key-0000", model: str = SCRIPTED_MODEL_NAME) -> Endpoint:
-        return Endpoint(base_url=self.base_url, api_key=SecretStr(api_key), model=model)
+    def endpoint(
+        self,
+        api_key: str = "sk-scripted-test-key-0000",
+        model: str = SCRIPTED_MODEL_NAME,
+        structured_output: StructuredOutputDialect = "json_schema",
+    ) -> Endpoint:
+        return Endpoint(self.base_url, SecretStr(api_key), model, structured_output=structured_output)
 
     # -- answering ------------------------------------------------------------------------------------------------------
     def _record(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> RecordedRequest:

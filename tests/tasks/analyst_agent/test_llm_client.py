@@ -367,3 +367,96 @@ def test_empty_messages_are_refused_before_any_request(scripted_model: ScriptedM
     with client_for(scripted_model) as client, pytest.raises(ValueError):
         client.chat([])
     assert scripted_model.requests == []
+
+
+# -- llama-cpp-python's dialect and its small model's habits ---------------------------------------------------------
+LLAMA_CPP_VALIDATION_500 = (
+    "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+    "'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}"
+)
+
+
+def test_local_dialect_sends_json_object_with_the_schema(scripted_model: ScriptedModel) -> None:
+    scripted_model.add(Reply(content='{"steps": ["a"], "needs_clarification": false}'))
+    endpoint = scripted_model.endpoint(api_key=API_KEY, structured_output="json_object_schema")
+    with ModelClient(endpoint, retry=FAST) as client:
+        assert client.chat(USER, response_format=Plan).parsed.steps == ["a"]
+    fmt = scripted_model.requests[0].body["response_format"]
+    assert fmt["type"] == "json_object" and fmt["schema"]["required"] == ["steps", "needs_clarification"]
+
+
+def test_json_schema_refused_switches_to_json_object_once_and_remembers(scripted_model: ScriptedModel) -> None:
+    scripted_model.add(
+        Error(500, LLAMA_CPP_VALIDATION_500),  # how llama-cpp-python's server answers json_schema
+        Reply(content='{"steps": ["a"], "needs_clarification": false}'),
+        Reply(content='{"steps": ["b"], "needs_clarification": true}'),
+    )
+    with client_for(scripted_model) as client:
+        first = client.chat(USER, response_format=Plan)
+        second = client.chat(USER, response_format=Plan)
+    assert (first.parsed.steps, second.parsed.steps) == (["a"], ["b"])
+    assert first.attempts == 2 and client.structured_output == "json_object_schema"
+    types = [r.body["response_format"]["type"] for r in scripted_model.requests]
+    assert types == ["json_schema", "json_object", "json_object"]  # the 500 was not retried as transient
+    scripted_model.assert_done()
+
+
+def test_a_validation_500_is_a_request_error_not_retried(scripted_model: ScriptedModel) -> None:
+    scripted_model.add(Error(500, "2 validation errors:\n  {'loc': ('body', 'messages', 2, 'content')}"))
+    with client_for(scripted_model) as client, pytest.raises(ModelRequestError):
+        client.chat(USER)
+    assert len(scripted_model.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        '{{"name": "execute_sql", "arguments": {"sql": "SELECT 1", "limit": 3}}}',  # Qwen2.5-Coder via the GGUF template
+        '<tool_call>\n{"name": "execute_sql", "arguments": {"sql": "SELECT 1", "limit": 3}}\n</tool_call>',
+        '```json\n{"name": "execute_sql", "arguments": {"sql": "SELECT 1", "limit": 3}}\n```',
+    ],
+)
+def test_tool_calls_written_as_text_are_parsed(scripted_model: ScriptedModel, written: str) -> None:
+    tools = [openai.pydantic_function_tool(ExecuteSql, name="execute_sql")]
+    scripted_model.add(Reply(content=written))
+    with client_for(scripted_model) as client:
+        reply = client.chat(USER, tools=tools)
+    assert reply.tool_calls_from_text is True and reply.content is None
+    assert [c.parsed for c in reply.tool_calls] == [ExecuteSql(sql="SELECT 1", limit=3)]
+    message = reply.assistant_message()
+    assert "content" not in message and message["tool_calls"][0]["function"]["name"] == "execute_sql"
+
+
+def test_several_tagged_calls_are_all_parsed(scripted_model: ScriptedModel) -> None:
+    tools = [openai.pydantic_function_tool(ExecuteSql, name="execute_sql")]
+    scripted_model.add(Reply(content=(
+        '<tool_call>{"name": "execute_sql", "arguments": {"sql": "SELECT 1", "limit": 1}}</tool_call>\n'
+        '<tool_call>{"name": "execute_sql", "arguments": {"sql": "SELECT 2", "limit": 2}}</tool_call>'
+    )))
+    with client_for(scripted_model) as client:
+        reply = client.chat(USER, tools=tools)
+    assert [c.parsed.sql for c in reply.tool_calls] == ["SELECT 1", "SELECT 2"]
+    assert len({c.id for c in reply.tool_calls}) == 2
+
+
+def test_a_plain_answer_with_tools_offered_stays_an_answer(scripted_model: ScriptedModel) -> None:
+    tools = [openai.pydantic_function_tool(ExecuteSql, name="execute_sql")]
+    scripted_model.add(Reply(content='Revenue was highest for {"channel": "search"}.'),
+                       Reply(content='{"name": "someone", "age": 3}'))
+    with client_for(scripted_model) as client:
+        first = client.chat(USER, tools=tools)
+        second = client.chat(USER, tools=tools)
+    assert first.tool_calls == [] and first.content.startswith("Revenue")
+    assert second.tool_calls == [] and second.content == '{"name": "someone", "age": 3}'
+
+
+def test_a_written_call_with_bad_arguments_is_reasked(scripted_model: ScriptedModel) -> None:
+    tools = [openai.pydantic_function_tool(ExecuteSql, name="execute_sql")]
+    scripted_model.add(
+        Reply(content='{{"name": "execute_sql", "arguments": {"query": "SELECT 1"}}}'),
+        Reply(content='{{"name": "execute_sql", "arguments": {"sql": "SELECT 1", "limit": 5}}}'),
+    )
+    with client_for(scripted_model) as client:
+        reply = client.chat(USER, tools=tools)
+    assert reply.reasks == 1 and reply.tool_calls[0].parsed.limit == 5
+    assert "sql" in scripted_model.requests[1].last_message("user")
