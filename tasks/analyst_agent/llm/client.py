@@ -9,6 +9,7 @@ not fit; and the run's token, call and time usage accumulated in one `ModelUsage
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import threading
 import time
@@ -49,6 +50,8 @@ DEFAULT_TIMEOUT = 300.0
 DEFAULT_REASKS = 1
 #: how much of an endpoint's error text or a model's invalid reply goes into a message or details
 MAX_QUOTED_CHARS = 400
+#: how often a call waiting for the model looks at the cancel event
+CANCEL_POLL_SECONDS = 0.05
 
 Message = Mapping[str, Any]
 
@@ -60,8 +63,8 @@ class MalformedCompletion(Exception):
 class ModelClient:
     """A client for one endpoint and one run; `usage` grows with every call (put `usage.snapshot()` in metadata).
 
-    `cancel_event` (the run's `ctx.cancel_event`) stops waiting between retries and prevents further calls; a request
-    already in flight ends at its timeout, or when `close()` is called from the cancel callback.
+    `cancel_event` (the run's `ctx.cancel_event`) makes a call raise `ModelCancelledError` within 50 ms, whether it is
+    waiting for the model or between retries.
     """
 
     def __init__(
@@ -87,6 +90,8 @@ class ModelClient:
         #: may switch to "json_object_schema" when the endpoint turns json_schema down (llama-cpp-python does)
         self.structured_output = self.endpoint.structured_output
         self._secret = self.endpoint.api_key.get_secret_value()
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
         # max_retries=0: this class is the only place that retries (see backoff.py)
         self._openai = openai.OpenAI(
             api_key=self._secret,
@@ -97,6 +102,8 @@ class ModelClient:
 
     # -- lifecycle ---------------------------------------------------------------------------------------------------
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
         self._openai.close()
 
     def __enter__(self) -> ModelClient:
@@ -130,61 +137,32 @@ class ModelClient:
         """
         if not messages:
             raise ValueError("messages must not be empty")
-        request: dict[str, Any] = {"model": self.endpoint.model}
-        if tools:
-            request["tools"] = [dict(tool) for tool in tools]
-            if tool_choice is not None:
-                request["tool_choice"] = tool_choice
-        if response_format is not None:
-            request["response_format"] = response_format_for(response_format, self.structured_output)
-        if temperature is not None:
-            request["temperature"] = temperature
-        if max_tokens is not None:
-            request["max_tokens"] = max_tokens
-        if seed is not None:
-            request["seed"] = seed
+        request = self._request(tools, tool_choice, response_format, temperature, max_tokens, seed)
         known_tools = tool_models(tools)
-
         conversation = [dict(message) for message in messages]
         call_usage = ModelUsage()
         attempts = 0
         for reask in range(self.reasks + 1):
-            try:
-                completion, tries = self._complete(conversation, request, timeout or self.timeout, call_usage)
-            except ModelRequestError as error:
-                if not self._other_dialect_may_help(error, request, response_format):
-                    raise
-                assert response_format is not None
-                attempts += error.details.get("attempts", 1)
-                self.structured_output = "json_object_schema"
-                request["response_format"] = response_format_for(response_format, self.structured_output)
-                logger.warn("endpoint refused json_schema, using json_object with a schema", host=self.endpoint.host)
-                completion, tries = self._complete(conversation, request, timeout or self.timeout, call_usage)
+            completion, tries = self._complete_in_some_dialect(
+                conversation, request, response_format, timeout or self.timeout, call_usage
+            )
             attempts += tries
             choice = completion.choices[0]
-            content = choice.message.content
-            from_text = False
             try:
-                tool_calls = self._tool_calls(choice.message, known_tools)
-                if known_tools and not tool_calls:
-                    tool_calls = tool_calls_in_text(content, known_tools)
-                    if tool_calls:
-                        from_text, content = True, None
-                parsed = None
-                if response_format is not None and not tool_calls:
-                    parsed = parse_structured(content, response_format)
+                content, tool_calls, parsed, from_text = self._read(choice.message, known_tools, response_format)
             except OutputInvalid as invalid:
                 reason = invalid.reason
                 if choice.finish_reason == "length":
                     reason += " (the reply was cut off at max_tokens)"
                 if reask == self.reasks:
                     raise InvalidModelOutputError(
-                        "The model's answer did not have the expected form, even after it was asked again.",
+                        "The model's answer did not have the expected form"
+                        + (", even after it was asked again." if reask else "."),
                         details={
                             "reason": reason,
                             "reasks": reask,
                             "finish_reason": choice.finish_reason,
-                            "reply": (content or "")[:MAX_QUOTED_CHARS],
+                            "reply": (choice.message.content or "")[:MAX_QUOTED_CHARS],
                             "model": self.endpoint.model,
                         },
                     ) from None
@@ -204,13 +182,70 @@ class ModelClient:
             )
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    def _other_dialect_may_help(
-        self, error: ModelRequestError, request: Mapping[str, Any], response_format: type[BaseModel] | None
-    ) -> bool:
-        if response_format is None or self.structured_output != "json_schema":
-            return False
-        said = str(error.details.get("endpoint_message", "")).lower()
-        return "response_format" in said or "json_schema" in said
+    def _request(
+        self,
+        tools: Sequence[Mapping[str, Any]] | None,
+        tool_choice: str | Mapping[str, Any] | None,
+        response_format: type[BaseModel] | None,
+        temperature: float | None,
+        max_tokens: int | None,
+        seed: int | None,
+    ) -> dict[str, Any]:
+        request: dict[str, Any] = {"model": self.endpoint.model}
+        if tools:
+            request["tools"] = [dict(tool) for tool in tools]
+            if tool_choice is not None:
+                request["tool_choice"] = tool_choice
+        if response_format is not None:
+            request["response_format"] = response_format_for(response_format, self.structured_output)
+        for key, value in (("temperature", temperature), ("max_tokens", max_tokens), ("seed", seed)):
+            if value is not None:
+                request[key] = value
+        return request
+
+    def _complete_in_some_dialect(
+        self,
+        conversation: list[dict[str, Any]],
+        request: dict[str, Any],
+        response_format: type[BaseModel] | None,
+        timeout: float,
+        call_usage: ModelUsage,
+    ) -> tuple[ChatCompletion, int]:
+        """`_complete`; when the endpoint refuses OpenAI's json_schema, once more with llama-cpp-python's spelling
+        (and that spelling for the rest of this client's life)."""
+        try:
+            return self._complete(conversation, request, timeout, call_usage)
+        except ModelRequestError as error:
+            said = str(error.details.get("endpoint_message", "")).lower()
+            other_dialect_may_help = (
+                response_format is not None
+                and self.structured_output == "json_schema"
+                and ("response_format" in said or "json_schema" in said)
+            )
+            if not other_dialect_may_help:
+                raise
+            assert response_format is not None
+            self.structured_output = "json_object_schema"
+            request["response_format"] = response_format_for(response_format, self.structured_output)
+            logger.warn("endpoint refused json_schema, using json_object with a schema", host=self.endpoint.host)
+            completion, tries = self._complete(conversation, request, timeout, call_usage)
+            return completion, tries + int(error.details.get("attempts", 1))
+
+    def _read(
+        self, message: Any, known_tools: Mapping[str, type[BaseModel] | None], response_format: type[BaseModel] | None
+    ) -> tuple[str | None, list[ToolCall], BaseModel | None, bool]:
+        """content, tool calls, parsed object, and whether the calls came from the text; `OutputInvalid` if unfit."""
+        content = message.content
+        tool_calls = self._tool_calls(message, known_tools)
+        from_text = False
+        if known_tools and not tool_calls:
+            tool_calls = tool_calls_in_text(content, known_tools)
+            if tool_calls:
+                from_text, content = True, None
+        parsed = None
+        if response_format is not None and not tool_calls:
+            parsed = parse_structured(content, response_format)
+        return content, tool_calls, parsed, from_text
 
     # -- one completion, transient failures retried --------------------------------------------------------------------
     def _complete(
@@ -227,12 +262,10 @@ class ModelClient:
             started = time.perf_counter()
             retry_after: float | None = None
             try:
-                completion = self._openai.chat.completions.create(
-                    messages=conversation,  # type: ignore[arg-type]  # OpenAI message dicts
-                    timeout=timeout,
-                    **request,
-                )
-                completion = self._checked(completion)
+                completion = self._checked(self._send(conversation, request, timeout))
+            except ModelCancelledError:
+                self._account(call_usage, seconds=time.perf_counter() - started)
+                raise
             except (openai.APIError, json.JSONDecodeError, MalformedCompletion) as exc:
                 self._account(call_usage, seconds=time.perf_counter() - started)
                 error = self._map_error(exc)
@@ -265,6 +298,35 @@ class ModelClient:
             self._sleep(delay)
             waited += delay
         raise AssertionError("unreachable")
+
+    def _send(self, conversation: list[dict[str, Any]], request: dict[str, Any], timeout: float) -> object:
+        """One HTTP request. With a cancel event it runs in a helper thread so a cancel returns at once: neither
+        httpx2 nor the openai client can interrupt a request in flight (the abandoned request ends at its timeout;
+        llama-cpp-python's server also drops it when the next request arrives)."""
+
+        def create() -> object:
+            return self._openai.chat.completions.create(
+                messages=conversation,  # type: ignore[arg-type]  # OpenAI message dicts
+                timeout=timeout,
+                **request,
+            )
+
+        if self.cancel_event is None:
+            return create()
+        future = self._executor().submit(create)
+        while True:
+            done, _ = concurrent.futures.wait([future], timeout=CANCEL_POLL_SECONDS)
+            if done:
+                return future.result()
+            if self.cancel_event.is_set():
+                future.cancel()
+                self._raise_if_cancelled()
+
+    def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
+        with self._executor_lock:
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="model-call")
+            return self._pool
 
     def _checked(self, completion: object) -> ChatCompletion:
         """The completion, unless the endpoint's 200 is not one (a proxy's HTML page, a body without choices)."""

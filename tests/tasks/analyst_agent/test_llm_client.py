@@ -460,3 +460,30 @@ def test_a_written_call_with_bad_arguments_is_reasked(scripted_model: ScriptedMo
         reply = client.chat(USER, tools=tools)
     assert reply.reasks == 1 and reply.tool_calls[0].parsed.limit == 5
     assert "sql" in scripted_model.requests[1].last_message("user")
+
+
+def test_cancel_while_the_model_is_answering_returns_at_once(scripted_model: ScriptedModel) -> None:
+    scripted_model.add(Reply(content="too late", delay=5))
+    cancel = threading.Event()
+    cancelled_at: list[float] = []
+
+    def cancel_once_the_model_has_the_request() -> None:
+        deadline = time.monotonic() + 5
+        while not scripted_model.requests and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        cancelled_at.append(time.monotonic())
+        cancel.set()
+
+    threading.Thread(target=cancel_once_the_model_has_the_request).start()
+    with client_for(scripted_model, cancel_event=cancel) as client, pytest.raises(ModelCancelledError):
+        client.chat(USER)
+    assert time.monotonic() - cancelled_at[0] < 0.5  # not the 5 s the model takes
+    assert len(scripted_model.requests) == 1
+    assert client.usage.seconds_in_model >= 0.2 and client.usage.model_calls == 0
+
+
+def test_with_a_cancel_event_that_stays_clear_calls_work(scripted_model: ScriptedModel) -> None:
+    scripted_model.add(Reply(content="fine", delay=0.2))
+    with client_for(scripted_model, cancel_event=threading.Event()) as client:
+        assert client.chat(USER).content == "fine"
