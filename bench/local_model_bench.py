@@ -16,9 +16,10 @@ import os
 import statistics
 import time
 import uuid
+from typing import Literal
 
 import openai
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, SecretStr
 
 from tasks.analyst_agent.llm import Endpoint, ModelClient, ModelError, RetryPolicy
 from tasks.analyst_agent.llm.local_server import LOCAL_MODEL_NAME, LocalModelServer
@@ -62,7 +63,7 @@ class Done(BaseModel):
 class Action(BaseModel):
     """The next step: run a query, or answer."""
 
-    action: str = Field(description="'execute_sql' or 'done'")
+    action: Literal["execute_sql", "done"]
     sql: str | None
     answer: str | None
 
@@ -97,7 +98,9 @@ def main() -> None:
 
     with LocalModelServer(n_threads=args.threads, chat_format=args.chat_format) as server:
         rows.append(("model load (start -> answering)", f"{server.load_seconds:.1f} s"))
-        endpoint = Endpoint(server.base_url, SecretStr("x"), LOCAL_MODEL_NAME, local=True)
+        endpoint = Endpoint(
+            server.base_url, SecretStr("x"), LOCAL_MODEL_NAME, local=True, structured_output="json_object_schema"
+        )
         raw = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0, timeout=900)
 
         # prompt throughput: a fresh ~700-token prompt (a nonce defeats the prefix cache), one token out

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import openai
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 from tasks.analyst_agent.llm import (
     Endpoint,
@@ -29,8 +29,13 @@ from tasks.analyst_agent.llm import (
 from tasks.analyst_agent.llm import local_server
 from tasks.analyst_agent.llm.endpoint import DEFAULT_OPENAI_MODEL, remote_endpoint
 from tasks.analyst_agent.llm.local_server import LOCAL_MODEL_NAME, LocalModelServer, missing_modules
+from tasks.analyst_agent.llm.structured import response_format_for
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def openai_key() -> SecretStr:
+    return SecretStr("sk-x")
 
 
 def require_local_extra() -> None:
@@ -70,12 +75,6 @@ def test_endpoint_host_never_shows_url_credentials() -> None:
     assert endpoint.host == "proxy.example:8443"
 
 
-def openai_key():
-    from pydantic import SecretStr
-
-    return SecretStr("sk-x")
-
-
 # -- start-up errors -----------------------------------------------------------------------------------------------------
 def test_missing_extra_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(local_server, "REQUIRED_MODULES", ("llama_cpp", "no_such_module_for_the_test"))
@@ -110,47 +109,86 @@ class SqlAnswer(BaseModel):
 
 
 @pytest.fixture(scope="module")
-def real_model():
+def local_endpoint():
+    """The endpoint `resolve_endpoint()` gives with no OPENAI_* variable: the shared local server, started here.
+
+    Variables named like llama-cpp-python settings are set meanwhile: the server must ignore them (its settings are
+    pydantic-settings and would otherwise take PORT, HOST and API_KEY from the environment)."""
     require_local_extra()
-    with LocalModelServer() as server:
-        yield server
+    planted = {"PORT": "1", "HOST": "0.0.0.0", "API_KEY": "planted-secret-key", "N_CTX": "64"}
+    saved = {k: os.environ.get(k) for k in [*planted, "OPENAI_API_KEY", "OPENAI_BASE_URL"]}
+    os.environ.update(planted)
+    os.environ.pop("OPENAI_API_KEY", None)
+    os.environ.pop("OPENAI_BASE_URL", None)
+    try:
+        endpoint = resolve_endpoint()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    try:
+        yield endpoint
+    finally:
+        local_server.stop_shared_server()
 
 
 @pytest.mark.local_model
 @pytest.mark.timeout(900)
-def test_real_offline_model_gives_a_structured_answer(real_model: LocalModelServer) -> None:
-    endpoint = Endpoint(base_url=real_model.base_url, api_key=openai_key(), model=LOCAL_MODEL_NAME, local=True)
+def test_real_offline_model_gives_a_structured_answer(local_endpoint: Endpoint) -> None:
+    assert local_endpoint.local and local_endpoint.model == LOCAL_MODEL_NAME
+    assert local_endpoint.structured_output == "json_object_schema"
+    assert local_endpoint.base_url.startswith("http://127.0.0.1:") and not local_endpoint.base_url.endswith(":1/v1")
     messages = [
         {"role": "system", "content": "You write SQLite queries. Schema: orders(id INTEGER PK, customer TEXT, total REAL)"},
         {"role": "user", "content": "How many orders are there? Answer as JSON with the SQL and the tables it reads."},
     ]
-    with ModelClient(endpoint, timeout=300) as client:
-        reply = client.chat(messages, response_format=SqlAnswer, temperature=0.0, seed=7, max_tokens=200)
+    with ModelClient(local_endpoint, timeout=600) as client:
+        reply = client.chat(messages, response_format=SqlAnswer, temperature=0.0, seed=7, max_tokens=120)
     assert isinstance(reply.parsed, SqlAnswer)
     assert "count" in reply.parsed.sql.lower() and "orders" in reply.parsed.sql.lower()
     assert [t.lower() for t in reply.parsed.tables] == ["orders"]
     assert reply.usage.prompt_tokens > 20 and reply.usage.completion_tokens > 5 and reply.usage.model_calls == 1
-    assert real_model.load_seconds is not None and real_model.load_seconds > 0
+    assert reply.reasks == 0  # the schema became a grammar: the first answer parses
+    server = local_server.shared_server()
+    assert server.load_seconds is not None and server.load_seconds > 0
 
 
 @pytest.mark.local_model
 @pytest.mark.timeout(900)
-def test_real_offline_model_calls_a_tool(real_model: LocalModelServer) -> None:
+def test_real_offline_model_calls_a_named_tool(local_endpoint: Endpoint) -> None:
     class ExecuteSql(BaseModel):
         """Run one read-only SQL query on the database and see its rows."""
 
         sql: str
 
-    endpoint = Endpoint(base_url=real_model.base_url, api_key=openai_key(), model=LOCAL_MODEL_NAME, local=True)
     messages = [
         {"role": "system", "content": "Schema: orders(id INTEGER PK, customer TEXT, total REAL). Use the tools."},
         {"role": "user", "content": "What is the total of all orders? Run a query to find out."},
     ]
     tools = [openai.pydantic_function_tool(ExecuteSql, name="execute_sql")]
-    with ModelClient(endpoint, timeout=300) as client:
-        reply = client.chat(messages, tools=tools, tool_choice="required", temperature=0.0, seed=7, max_tokens=200)
-    assert [call.name for call in reply.tool_calls] == ["execute_sql"]
+    choice = {"type": "function", "function": {"name": "execute_sql"}}
+    with ModelClient(local_endpoint, timeout=600) as client:
+        reply = client.chat(messages, tools=tools, tool_choice=choice, temperature=0.0, seed=7, max_tokens=80)
+    assert [call.name for call in reply.tool_calls] == ["execute_sql"] and not reply.tool_calls_from_text
     assert "sum" in reply.tool_calls[0].parsed.sql.lower()
+
+
+@pytest.mark.local_model
+@pytest.mark.timeout(300)
+def test_llama_cpp_server_still_refuses_openai_json_schema(local_endpoint: Endpoint) -> None:
+    """Why the local endpoint speaks `json_object` + schema: if this starts failing, llama-cpp-python accepts
+    json_schema and the dialect switch can go."""
+    raw = openai.OpenAI(base_url=local_endpoint.base_url, api_key="x", max_retries=0)
+    with pytest.raises(openai.InternalServerError) as caught:
+        raw.chat.completions.create(
+            model=LOCAL_MODEL_NAME,
+            messages=[{"role": "user", "content": "hi"}],
+            response_format=response_format_for(SqlAnswer, "json_schema"),
+            max_tokens=1,
+        )
+    assert "json_object" in str(caught.value)
 
 
 @pytest.mark.local_model
@@ -196,3 +234,31 @@ def _alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_server_environment_drops_setting_named_variables_and_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in {"PORT": "1", "API_KEY": "k", "OPENAI_API_KEY": "sk-abcdefgh1234", "MODEL": "/x.gguf",
+                       "PATH": "/usr/bin", "OMP_NUM_THREADS": "1"}.items():
+        monkeypatch.setenv(key, value)
+    env = local_server.server_environment()
+    assert not {"PORT", "API_KEY", "OPENAI_API_KEY", "MODEL"} & set(env)
+    assert env["PATH"] == "/usr/bin" and env["OMP_NUM_THREADS"] == "1" and env["PYTHONUNBUFFERED"] == "1"
+
+
+def test_thread_count_can_be_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TASKPACK_LOCAL_MODEL_THREADS", "3")
+    assert LocalModelServer().n_threads == 3
+    monkeypatch.delenv("TASKPACK_LOCAL_MODEL_THREADS")
+    assert 1 <= LocalModelServer().n_threads <= len(os.sched_getaffinity(0))
+    assert LocalModelServer(n_threads=5).n_threads == 5  # explicit beats both
+
+
+def test_command_keeps_logits_off_and_binds_loopback() -> None:
+    server = LocalModelServer(model_path=Path("/m.gguf"), port=8123, n_ctx=4096, n_threads=2)
+    command = server.command()
+    llama_args = command[command.index("--") + 1 :]
+    pairs = dict(zip(llama_args[::2], llama_args[1::2]))
+    assert pairs["--host"] == "127.0.0.1" and pairs["--port"] == "8123" and pairs["--n_ctx"] == "4096"
+    assert pairs["--logits_all"] == "false" and pairs["--model_alias"] == LOCAL_MODEL_NAME
+    assert "--chat_format" not in pairs  # the GGUF's own Qwen template
+    assert command[command.index("--parent-pid") + 1] == str(os.getpid())
