@@ -301,8 +301,9 @@ class ModelClient:
 
     def _send(self, conversation: list[dict[str, Any]], request: dict[str, Any], timeout: float) -> object:
         """One HTTP request. With a cancel event it runs in a helper thread so a cancel returns at once: neither
-        httpx2 nor the openai client can interrupt a request in flight (the abandoned request ends at its timeout;
-        llama-cpp-python's server also drops it when the next request arrives)."""
+        httpx2 nor the openai client can interrupt a request in flight. The abandoned request still runs to its end
+        on the server (llama-cpp-python finishes a non-streamed completion even when the client has gone), which
+        `max_tokens` bounds."""
 
         def create() -> object:
             return self._openai.chat.completions.create(

