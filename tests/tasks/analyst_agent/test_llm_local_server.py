@@ -207,6 +207,7 @@ def test_server_dies_with_a_sigkilled_parent(tmp_path: Path) -> None:
     )
     root = Path(__file__).resolve().parents[3]
     parent = subprocess.Popen([sys.executable, "-c", script], cwd=root, stdout=subprocess.PIPE, text=True)
+    server_pid = None
     try:
         line = parent.stdout.readline()
         assert line.strip().isdigit(), f"the helper did not start a server: {line!r}"
@@ -221,6 +222,8 @@ def test_server_dies_with_a_sigkilled_parent(tmp_path: Path) -> None:
     finally:
         if parent.poll() is None:
             parent.kill()
+        if server_pid is not None and _alive(server_pid):
+            os.kill(server_pid, signal.SIGKILL)  # do not leave a model server behind when the test fails
 
 
 def _alive(pid: int) -> bool:
