@@ -22,17 +22,8 @@ from pydantic import BaseModel
 from runtime import logger
 from tasks.analyst_agent.llm.backoff import RetryPolicy, retry_after_seconds
 from tasks.analyst_agent.llm.endpoint import Endpoint, resolve_endpoint
-from tasks.analyst_agent.llm.errors import (
-    InvalidModelOutputError,
-    ModelAuthError,
-    ModelCancelledError,
-    ModelError,
-    ModelRateLimitError,
-    ModelRequestError,
-    ModelTimeoutError,
-    ModelUnavailableError,
-    scrub,
-)
+from tasks.analyst_agent.llm.error_mapping import MalformedCompletion, model_error_from
+from tasks.analyst_agent.llm.errors import InvalidModelOutputError, ModelCancelledError, ModelRequestError
 from tasks.analyst_agent.llm.replies import ModelReply, ToolCall
 from tasks.analyst_agent.llm.structured import (
     OutputInvalid,
@@ -48,16 +39,12 @@ from tasks.analyst_agent.llm.usage import ModelUsage
 DEFAULT_TIMEOUT = 300.0
 #: how many times a reply that does not fit (JSON schema, tool arguments) is sent back to the model with the reason
 DEFAULT_REASKS = 1
-#: how much of an endpoint's error text or a model's invalid reply goes into a message or details
+#: how much of a model's invalid reply goes into an error's details
 MAX_QUOTED_CHARS = 400
 #: how often a call waiting for the model looks at the cancel event
 CANCEL_POLL_SECONDS = 0.05
 
 Message = Mapping[str, Any]
-
-
-class MalformedCompletion(Exception):
-    """A 200 answer that is not a usable chat completion (a broken proxy, a server bug): retried like a 5xx."""
 
 
 class ModelClient:
@@ -268,7 +255,7 @@ class ModelClient:
                 raise
             except (openai.APIError, json.JSONDecodeError, MalformedCompletion) as exc:
                 self._account(call_usage, seconds=time.perf_counter() - started)
-                error = self._map_error(exc)
+                error = model_error_from(exc, self.endpoint, self._secret)
                 if isinstance(exc, openai.APIStatusError):
                     retry_after = retry_after_seconds(exc.response.headers)
             else:
@@ -365,65 +352,6 @@ class ModelClient:
         elif self.cancel_event.wait(seconds):
             self._raise_if_cancelled()
 
-    # -- mapping the openai client's exceptions ----------------------------------------------------------------------
-    def _map_error(self, exc: Exception) -> ModelError:
-        where = self.endpoint.host
-        details: dict[str, Any] = {"host": where, "model": self.endpoint.model}
-        if isinstance(exc, openai.APITimeoutError):
-            return ModelTimeoutError(f"The model at {where} did not answer in time.", details=details)
-        if isinstance(exc, openai.APIConnectionError):
-            return ModelUnavailableError(f"The model at {where} could not be reached.", details=details)
-        if isinstance(exc, openai.APIStatusError):
-            status = exc.response.status_code
-            said = self._quote(self._server_message(exc))
-            details.update(status=status, endpoint_code=exc.code, endpoint_message=said)
-            if status == 429:
-                if exc.code == "insufficient_quota":
-                    return ModelRateLimitError(
-                        f"The model account at {where} has no quota left (HTTP 429): {said}",
-                        retryable=False,
-                        details=details,
-                    )
-                return ModelRateLimitError(f"The model at {where} is rate limiting requests (HTTP 429).", details=details)
-            if status in (401, 403):
-                return ModelAuthError(
-                    f"The model endpoint at {where} refused the API key (HTTP {status}): {said}. "
-                    "Check OPENAI_API_KEY and the model name.",
-                    details=details,
-                )
-            if status >= 500 and _is_request_validation_error(said):
-                # llama-cpp-python answers a request its pydantic models refuse with HTTP 500: resending cannot help
-                return ModelRequestError(
-                    f"The model at {where} rejected the request (HTTP {status}): {said}", details=details
-                )
-            if status in (408, 409) or status >= 500:
-                return ModelUnavailableError(f"The model at {where} failed (HTTP {status}): {said}", details=details)
-            code = "model_context_too_long" if _is_context_overflow(exc.code, said) else None
-            return ModelRequestError(
-                f"The model at {where} rejected the request (HTTP {status}): {said}", code=code, details=details
-            )
-        if isinstance(exc, openai.APIError):  # response validation and other protocol errors
-            return ModelUnavailableError(f"The model at {where} sent a malformed response.", details=details)
-        details["problem"] = self._quote(str(exc))
-        return ModelUnavailableError(f"The model at {where} sent a malformed response.", details=details)
-
-    def _server_message(self, exc: openai.APIStatusError) -> str:
-        body = exc.body
-        if isinstance(body, Mapping):
-            inner = body.get("error", body)
-            if isinstance(inner, Mapping) and inner.get("message"):
-                return str(inner["message"])
-            if isinstance(inner, str):
-                return inner
-            return json.dumps(body, default=str)
-        if isinstance(body, str) and body.strip():
-            return body
-        return exc.message
-
-    def _quote(self, text: str) -> str:
-        text = scrub(" ".join(text.split()), [self._secret])
-        return text if len(text) <= MAX_QUOTED_CHARS else text[: MAX_QUOTED_CHARS - 1] + "…"
-
     # -- replies that do not fit ---------------------------------------------------------------------------------------
     def _tool_calls(self, message: Any, known: Mapping[str, type[BaseModel] | None]) -> list[ToolCall]:
         calls: list[ToolCall] = []
@@ -450,12 +378,3 @@ class ModelClient:
         ]
 
 
-def _is_request_validation_error(message: str) -> bool:
-    return "validation error" in message and "'body'" in message
-
-
-def _is_context_overflow(code: str | None, message: str) -> bool:
-    if code == "context_length_exceeded":
-        return True
-    lowered = message.lower()
-    return "context" in lowered and ("exceed" in lowered or "too long" in lowered or "maximum" in lowered)
