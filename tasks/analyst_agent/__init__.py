@@ -1,5 +1,4 @@
-"""The analyst agent: answers a question about a data source in SQL, over its latest catalog snapshot.
+"""The analyst agent: answers questions about a data source with numbers it actually queried.
 
-Only the catalog search exists so far (`tasks.analyst_agent.search`); the agent's task and states come later. This
-module imports nothing so that importing the search does not pull in the agent (or anything heavy) with it.
+This module imports nothing, so importing one part (the catalog search, the model layer) does not pull in the rest.
 """
