@@ -2,7 +2,7 @@
 
 DuckDB is a library inside the worker's process, so whatever SQL it runs, it runs with the worker's own access to
 the machine: `read_text('/etc/passwd')`, `COPY ... TO`, `ATTACH`, `INSTALL` would all work on a default connection.
-The SQL guard refuses those statements; this connection does not need the guard to stay closed:
+The SQL guard refuses those statements; this connection keeps most of them out without it:
 
 1. a fresh in-memory DuckDB instance (the driver shares one instance between every `duckdb.connect(path)` of the
    same file in a process, settings included, so a file is never connected to directly), with extension
@@ -20,6 +20,10 @@ The SQL guard refuses those statements; this connection does not need the guard 
 
 A source with `files` and no `path` keeps the in-memory database as its (empty) default: DuckDB cannot attach an
 in-memory database read-only. Its views live in `temp` all the same.
+
+What it cannot keep out without the guard: the files it must still read stay reachable, so a session may
+`ATTACH ':memory:'`, `USE` it, `DETACH` the database and attach the file again read-write, or `COPY ... TO` a listed
+file with `USE_TMP_FILE false`. Only the files' permissions stop that beneath the guard; `role.py` reports them.
 """
 
 from __future__ import annotations
