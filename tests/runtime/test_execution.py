@@ -59,9 +59,12 @@ def test_catch_error_can_skip_retrying(worker, token) -> None:
     assert EVENTS[token] == [("attempt", 1)]
 
 
-def test_schema_task_rejects_invalid_payload_once_naming_the_field(worker) -> None:
+def test_schema_task_rejects_invalid_payload_once_naming_the_field(worker, db_url) -> None:
+    """A payload that reached a worker without the trigger-time check (tasks.trigger refuses it: test_hostile_input)."""
+    from tests.runtime.raw_store import enqueue_unchecked
+
     EVENTS.pop("schema-called", None)
-    run = runs.wait(tasks.trigger("t-schema", {"name": "", "times": 9}).id, timeout=20)
+    run = runs.wait(enqueue_unchecked(db_url, "t-schema", {"name": "", "times": 9}), timeout=20)
     assert run.status is RunStatus.FAILED
     assert run.attempts == 1
     assert run.error.type == "PayloadValidationError"
