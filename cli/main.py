@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import typer
 
-from cli import sources
+from cli import demo, sources
 from runtime import cli as runtime_cli
 
-COMMAND_MODULES = (sources,)
+COMMAND_MODULES = (sources, demo)
 
 
 def build_app() -> typer.Typer:

@@ -14,13 +14,16 @@ soon as one capability is True, True only when every one is known False, else No
 connector's own defence, and any role can switch it off (`SET SESSION CHARACTERISTICS ... READ WRITE`,
 `SET SESSION TRANSACTION READ WRITE`) once a statement gets past the guard. The role's privileges are what remains.
 
-How an embedded source reports (DuckDB, written in parallel): there is no role, the process's own access is what
-counts. A database file opened with `read_only=True` (access_mode READ_ONLY) -> `can_write=False` and
-`read_only_session=True`; `superuser`, `can_manage_roles`, `can_signal_sessions` -> False (no users, no other
-sessions); `enable_external_access=false` -> `can_read_server_files=False`, `can_write_server_files=False`,
-`can_run_server_programs=False` (it also stops INSTALL/LOAD of extensions), otherwise True (read_csv, COPY TO and
-ATTACH reach the worker's disk); `can_change_settings` -> False once `lock_configuration=true`, else True. A read-only
-file with external access off and the configuration locked is therefore `read_only=True`.
+How an embedded source reports (DuckDB, `connectors/duckdb/role.py`): there is no role, the process's own access is
+what counts, asked from the live connection. The database file attached READ_ONLY -> `read_only_session=True` (the
+session's defence: past the guard a session can detach the file and attach it again read-write); `can_write` follows
+whether the worker's OS user may write the database file or a listed file (root may write any); `superuser`,
+`can_manage_roles`, `can_signal_sessions` -> False (no users, no other sessions); `enable_external_access=false` ->
+`can_read_server_files`, `can_write_server_files`, `can_run_server_programs` False (it also stops INSTALL/LOAD of
+extensions) unless the connection can still reach a path beyond the source's own files and its private spill
+directory, otherwise True (read_csv, COPY TO and ATTACH reach the worker's disk); `can_change_settings` -> False once
+`lock_configuration=true`, else True. A file the worker may not write, external access off and the configuration
+locked is therefore `read_only=True`.
 """
 
 from __future__ import annotations

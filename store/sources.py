@@ -1,6 +1,7 @@
 """The data-source registry: each source's name, credentials (encrypted), filters and profile flag.
 
-A source has a generated id (`src_...`) and a unique name; `resolve`, `get_source` and `remove_source` take either.
+A source has a generated id (`src_...`) and a unique name; `resolve`, `get_source`, `replace_source` and
+`remove_source` take either.
 The credentials are validated with `connectors.parse_credentials`, then stored as one Fernet token of their JSON
 (secrets.py), and decrypted only when a source is read. A `DataSource` keeps them as the connector's credentials
 model, whose secrets are `SecretStr`: dumping, printing or logging a source shows them masked, and only a connector
@@ -89,6 +90,35 @@ def add_source(
     except sa.exc.IntegrityError:  # another process registered the same name between our check and our insert
         raise SourceExistsError(f"a data source named {name!r} exists already") from None
     return _source(row, creds)
+
+
+def replace_source(
+    ref: str,
+    credentials: dict[str, Any] | Credentials,
+    *,
+    filters: CatalogFilters | dict[str, Any] | None = None,
+    profile: bool = False,
+    database_url: str | None = None,
+) -> DataSource:
+    """Give the source with this id or name new credentials, filters and profile flag; its id, name, snapshots and
+    schedule stay. For a command that must leave one source under its name however often it runs (`taskpack demo`).
+    Raises as `add_source` does, and SourceNotFoundError when there is no such source."""
+    creds = parse_credentials(credentials)
+    filters_model = validate_filters(filters)
+    engine, ring = _registry(database_url)
+    values = {
+        "source_type": creds.type,
+        "credentials": ring.encrypt_json(plain_credentials(creds)),
+        "filters": filters_model.model_dump(mode="json") if filters_model else None,
+        "profile": profile,
+        "updated_at": time.time(),
+    }
+    with engine.begin() as conn:
+        updated = conn.execute(sa.update(data_sources).where(_matches(ref)).values(**values))
+        if updated.rowcount != 1:
+            raise SourceNotFoundError(f"no data source with id or name {ref!r}")
+        row = conn.execute(sa.select(data_sources).where(_matches(ref))).one()
+    return _source(dict(row._mapping), creds)
 
 
 class SourceRef(BaseModel):

@@ -12,7 +12,8 @@ What it guarantees, and how:
 - `cancel()` from any thread calls the same `interrupt()`;
 - errors are mapped from the driver's exception classes (`errors.py`); there are no secrets to scrub;
 - `close()` interrupts a statement still running, waits for it to return, then closes the connection, which
-  releases the database file.
+  releases the database file;
+- `test_connection()` reports what SQL past the guard could still do, asked from the live connection (`role.py`).
 
 One statement runs at a time: the driver's connection is not meant to be used from two threads at once.
 """
@@ -32,16 +33,17 @@ from connectors.base import (
     Connector,
     ProgressCallback,
     check_query_limits,
-    close_quietly,
     finished_query,
     log_introspected,
     run_connection_test,
 )
+from connectors.capabilities import RoleCapabilities
 from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import DuckDBCredentials
 from connectors.deadline import watchdog
 from connectors.duckdb.catalog import DuckDBCatalogReader
 from connectors.duckdb.errors import map_error
+from connectors.duckdb.role import DATABASES_SQL, SETTINGS_SQL, ConnectionState, read_role
 from connectors.duckdb.sandbox import Sandbox, open_sandbox
 from connectors.duckdb.statements import push_row_limit
 from connectors.errors import ConnectorError
@@ -92,7 +94,7 @@ class DuckDBConnector(Connector):
             with self._open_lock:
                 sandbox, self._sandbox = self._sandbox, None
             if sandbox is not None:
-                close_quietly(sandbox.connection)
+                sandbox.close()
         finally:
             if finished:
                 self._query_lock.release()
@@ -136,11 +138,22 @@ class DuckDBConnector(Connector):
 
     # -- the interface -----------------------------------------------------------------------------------------------
     def test_connection(self) -> ConnectionTest:
-        return run_connection_test(self._round_trip)
+        return run_connection_test(self._round_trip, self.role_capabilities)
 
     def _round_trip(self) -> str:
         self._run_exclusive(lambda conn: conn.execute("SELECT 1").fetchall())
         return duckdb.__version__
+
+    def role_capabilities(self) -> RoleCapabilities:
+        """The connection's own settings and databases, asked live (see `role.py`): what SQL past the guard could reach."""
+        sandbox = self._connection()
+
+        def read(conn: duckdb.DuckDBPyConnection) -> ConnectionState:
+            settings = conn.execute(SETTINGS_SQL).fetchone()
+            assert settings is not None  # a SELECT without FROM returns one row
+            return ConnectionState.from_rows(settings, conn.execute(DATABASES_SQL).fetchall())
+
+        return read_role(self._run_exclusive(read), sandbox)
 
     def query(
         self,

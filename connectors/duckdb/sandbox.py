@@ -2,11 +2,14 @@
 
 DuckDB is a library inside the worker's process, so whatever SQL it runs, it runs with the worker's own access to
 the machine: `read_text('/etc/passwd')`, `COPY ... TO`, `ATTACH`, `INSTALL` would all work on a default connection.
-The SQL guard refuses those statements; this connection does not need the guard to stay closed:
+The SQL guard refuses those statements; this connection keeps most of them out without it:
 
 1. a fresh in-memory DuckDB instance (the driver shares one instance between every `duckdb.connect(path)` of the
    same file in a process, settings included, so a file is never connected to directly), with extension
-   autoloading and autoinstalling, community extensions and persistent secrets off from the start;
+   autoloading and autoinstalling, community extensions and persistent secrets off from the start, and a private
+   spill directory of its own (`mkdtemp`, mode 0700, removed on close): DuckDB keeps its temp directory readable and
+   writable from SQL after external access is cut, and its default, `.tmp` under the worker's working directory,
+   may hold anyone's files;
 2. the database file attached `READ_ONLY` and made the default (`USE`), then the empty in-memory database detached,
    so there is no writable database left (only `temp`, which holds this connection's own views);
 3. one temporary view per `files` entry (`read_parquet` / `read_csv` / `read_json` by suffix), created while files
@@ -17,11 +20,17 @@ The SQL guard refuses those statements; this connection does not need the guard 
 
 A source with `files` and no `path` keeps the in-memory database as its (empty) default: DuckDB cannot attach an
 in-memory database read-only. Its views live in `temp` all the same.
+
+What it cannot keep out without the guard: the files it must still read stay reachable, so a session may
+`ATTACH ':memory:'`, `USE` it, `DETACH` the database and attach the file again read-write, or `COPY ... TO` a listed
+file with `USE_TMP_FILE false`. Only the files' permissions stop that beneath the guard; `role.py` reports them.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,11 +66,18 @@ class Sandbox:
     database: str | None
     #: view name -> the file it reads
     files: dict[str, Path]
+    #: the connection's own spill directory, the one directory DuckDB still lets it reach
+    temp_directory: Path
 
     @property
     def catalogs(self) -> list[str]:
         """The DuckDB catalogs the source's tables live in."""
         return ([self.database] if self.database else []) + ([FILES_CATALOG] if self.files else [])
+
+    def close(self) -> None:
+        """Close the connection (which releases the database file), then remove the spill directory."""
+        close_quietly(self.connection)
+        shutil.rmtree(self.temp_directory, ignore_errors=True)
 
 
 def database_alias(path: Path) -> str:
@@ -83,20 +99,26 @@ def open_sandbox(credentials: DuckDBCredentials) -> Sandbox:
     """Open and lock the connection (module docstring); a typed error, and nothing left open, on any failure."""
     database_path = resolve_file(credentials.path, "DuckDB database file") if credentials.path else None
     files = {view: resolve_file(path, f"file for view {view!r}:") for view, path in credentials.files.items()}
+    temp_directory = Path(tempfile.mkdtemp(prefix="taskpack-duckdb-"))
     try:
-        conn = duckdb.connect(":memory:", config=dict(STARTUP_CONFIG))
+        conn = duckdb.connect(":memory:", config={**STARTUP_CONFIG, "temp_directory": str(temp_directory)})
     except duckdb.Error as exc:
+        shutil.rmtree(temp_directory, ignore_errors=True)
         raise map_error(exc, opening=True) from None
+    except BaseException:
+        shutil.rmtree(temp_directory, ignore_errors=True)
+        raise
+    sandbox = Sandbox(connection=conn, database=None, files=files, temp_directory=temp_directory)
     try:
         database = _seal(conn, database_path, files)
     except duckdb.Error as exc:
-        close_quietly(conn)
+        sandbox.close()
         raise map_error(exc, opening=True) from None
     except BaseException:
-        close_quietly(conn)
+        sandbox.close()
         raise
     log.info("duckdb sandbox opened", extra={"source": "duckdb", "database": database, "file_views": len(files)})
-    return Sandbox(connection=conn, database=database, files=files)
+    return Sandbox(connection=conn, database=database, files=files, temp_directory=temp_directory)
 
 
 def _seal(conn: duckdb.DuckDBPyConnection, database_path: Path | None, files: dict[str, Path]) -> str | None:

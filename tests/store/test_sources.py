@@ -68,6 +68,43 @@ def test_bad_names_filters_and_credentials_are_refused_naming_what_is_wrong(stor
         sources.remove_source("src_0000", database_url=store_url)
 
 
+def test_replace_keeps_the_id_name_and_snapshots_and_changes_the_rest(store_url: str) -> None:
+    added = sources.add_source("shop", CREDS, filters={"include_schemas": ["public"]}, database_url=store_url)
+    snapshots.save_snapshot(data_source_id=added.id, catalog=_catalog("orders"), database_url=store_url)
+    new_password = "replaced-Pw-51e0"
+    replaced = sources.replace_source(
+        "shop", {**CREDS, "host": "db2.example", "password": new_password}, profile=True, database_url=store_url
+    )
+    assert (replaced.id, replaced.name, replaced.created_at) == (added.id, added.name, added.created_at)
+    assert replaced.updated_at >= added.updated_at
+    again = sources.get_source(added.id, database_url=store_url)
+    assert again == replaced
+    assert again.credentials.host == "db2.example" and again.credentials.password.get_secret_value() == new_password
+    assert again.filters is None and again.profile is True  # replaced, not merged
+    assert [s.id for s in sources.list_sources(database_url=store_url)] == [added.id]
+    assert snapshots.latest_snapshot(added.id, database_url=store_url) is not None
+    stored = database_bytes(store_url)
+    assert hits(stored, new_password) == [] and hits(stored, PASSWORD) == []
+    # another type under the same id is allowed: the id is the source, the credentials say what it is now
+    duck = sources.replace_source(added.id, {"type": "duckdb", "path": "/data/shop.duckdb"}, database_url=store_url)
+    assert duck.source_type == "duckdb" and sources.resolve("shop", database_url=store_url).source_type == "duckdb"
+
+
+def test_replace_refuses_an_unknown_source_and_bad_input_and_changes_nothing(store_url: str) -> None:
+    with pytest.raises(SourceNotFoundError, match="'nope'"):
+        sources.replace_source("nope", CREDS, database_url=store_url)
+    with pytest.raises(SourceNotFoundError):
+        sources.replace_source("src_0000", CREDS, database_url=store_url)
+    added = sources.add_source("shop", CREDS, database_url=store_url)
+    with pytest.raises(CredentialsError) as caught:
+        sources.replace_source("shop", {k: v for k, v in CREDS.items() if k != "host"}, database_url=store_url)
+    assert "host" in caught.value.message and PASSWORD not in caught.value.message
+    with pytest.raises(InvalidSourceError, match="include_schema"):
+        sources.replace_source("shop", CREDS, filters={"include_schema": ["x"]}, database_url=store_url)
+    assert sources.get_source("shop", database_url=store_url) == added
+    assert sources.list_sources(database_url=store_url) == [added]
+
+
 def _catalog(*tables: str) -> Catalog:
     return Catalog(source_type="postgres", databases=[Database(name="d", schemas=[Schema(name="s", tables=[Table(name=t) for t in tables])])])
 

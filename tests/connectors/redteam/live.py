@@ -2,24 +2,23 @@
 
 Used by `test_redteam_live.py` and by `bench/sql_guard_bench.py`. Each runner creates a canary database with a unique
 name (table `canary` with known rows, sequence `canary_seq`, and for PostgreSQL/MariaDB a victim session), sends every
-attack through the real path (`connectors.connect(credentials).query(sql)`; DuckDB: the guard, then a read-write
-connection, which is stricter than the connector's read-only one), then checks after each attack that nothing
-happened: rows and sequence unchanged, no lock held, the victim session alive, no statistics reset, no setting
-changed, no file written, no statement ran past its timeout. It drops the canary afterwards.
+attack through the real path (`connectors.connect(credentials).query(sql)`, for DuckDB a canary file written and
+closed first), then checks after each attack that nothing happened: rows and sequence unchanged, no lock held, the
+victim session alive, no statistics reset, no setting changed, no file written (for DuckDB the canary file byte for
+byte), no statement ran past its timeout. It drops the canary afterwards.
 """
 
 from __future__ import annotations
 
 import glob
-import os
+import hashlib
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
-from connectors import ConnectorError, QueryError, ReadOnlyViolation, connect
-from connectors.sql_guard import check_read_only
+from connectors import Connector, ConnectorError, QueryError, ReadOnlyViolation, connect
 from tests.connectors.redteam.corpus import Attack
 
 TIMEOUT_S = 2.0
@@ -181,54 +180,73 @@ def run_mysql(attacks: list[Attack], host: str, port: int, user: str, password: 
 
 
 # -- DuckDB ---------------------------------------------------------------------------------------------------------
-def run_duckdb(attacks: list[Attack], directory: str = "/tmp") -> list[Outcome]:
-    """Through `check_read_only(sql, "duckdb")`, then a READ-WRITE connection (stricter than a connector's read-only
-    one): what the guard lets through runs with every power the file's owner has."""
+def run_duckdb(attacks: list[Attack], directory: str = "/tmp", name: str | None = None) -> list[Outcome]:
+    """Through the connector, as PostgreSQL and MariaDB: `connect({"type": "duckdb", "path": canary}).query(sql)`.
+
+    The canary (table `canary`, sequence `canary_seq`) is written by a read-write connection that is closed before
+    the connector opens the file, so the file's bytes are the ground truth: anything an attack persisted (a row, a
+    sequence step, a table) changes them or leaves a WAL beside them. The connector's own session is watched too:
+    its databases (an ATTACH, a DETACH, a USE that moved it off the canary) and what `role_capabilities()` reads from
+    it (external access, locked configuration, reachable paths). `name`: the canary file's stem, which is also its
+    catalog name (default: a random one)."""
     import duckdb
 
-    path = os.path.join(directory, f"canary_{secrets.token_hex(4)}.duckdb")
-    con = duckdb.connect(path)
+    path = Path(directory) / f"{name or f'canary_{secrets.token_hex(4)}'}.duckdb"
+    setup = duckdb.connect(str(path))
     try:
-        con.execute("CREATE TABLE canary (id INTEGER PRIMARY KEY, v VARCHAR)")
-        con.executemany("INSERT INTO canary VALUES (?, ?)", _ROWS)
-        con.execute("CREATE SEQUENCE canary_seq")
-        observer = con.cursor()
+        setup.execute("CREATE TABLE canary (id INTEGER PRIMARY KEY, v VARCHAR)")
+        setup.executemany("INSERT INTO canary VALUES (?, ?)", _ROWS)
+        setup.execute("CREATE SEQUENCE canary_seq")
+        setup.execute("CHECKPOINT")
+    finally:
+        setup.close()
+    try:
+        with connect({"type": "duckdb", "path": str(path)}) as connector:
+            database = connector.database
 
-        def state() -> dict[str, Any]:
-            return {
-                "rows": observer.execute("SELECT id, v FROM canary ORDER BY id").fetchall(),
-                "sequence": observer.execute("SELECT last_value FROM duckdb_sequences() WHERE sequence_name = 'canary_seq'").fetchall(),
-                "databases": observer.execute("SELECT database_name FROM duckdb_databases() ORDER BY 1").fetchall(),
-                "extensions": observer.execute("SELECT extension_name FROM duckdb_extensions() WHERE loaded ORDER BY 1").fetchall(),
-                "settings": observer.execute("SELECT current_setting('threads'), current_setting('enable_external_access')").fetchall(),
-                "tables": observer.execute("SELECT count(*) FROM duckdb_tables()").fetchall(),
-                "files": _stray_files(),
-            }
+            def state() -> dict[str, Any]:
+                return {
+                    "file": _file_state(path),
+                    "rows": _read(connector, f'SELECT id, v FROM "{database}".main.canary ORDER BY id'),
+                    "databases": _read(connector, "SELECT database_name, readonly FROM duckdb_databases() ORDER BY 1"),
+                    "session": _read(connector, "SELECT current_database(), current_schema()"),
+                    "sandbox": _sandbox_state(connector),
+                    "files": _stray_files(),
+                }
 
-        baseline = state()
-        outcomes = []
-        for attack in attacks:
-
-            def run(sql: str = attack.sql) -> None:
-                checked = check_read_only(sql, "duckdb", timeout=TIMEOUT_S)
-                timer = threading.Timer(TIMEOUT_S, con.interrupt)
-                timer.start()
-                try:
-                    con.execute(checked).fetchall()
-                except duckdb.Error as exc:
-                    raise QueryError(f"duckdb refused: {exc}", code="query_error") from None
-                finally:
-                    timer.cancel()
-
-            by, seconds, message = _attempt(run)
-            now = state()
-            effects = [f"{k} changed: {baseline[k]} -> {now[k]}" for k in baseline if now[k] != baseline[k]]
-            if seconds > TIMEOUT_S + GRACE_S:
-                effects.append(f"ran {seconds:.1f} s, past the {TIMEOUT_S} s timeout")
-            outcomes.append(Outcome(attack, by, seconds, message, effects))
+            baseline = state()
+            outcomes = []
+            for attack in attacks:
+                by, seconds, message = _attempt(lambda: connector.query(attack.sql, timeout=TIMEOUT_S))
+                now = state()
+                effects = [f"{k} changed: {baseline[k]} -> {now[k]}" for k in baseline if now[k] != baseline[k]]
+                if seconds > TIMEOUT_S + GRACE_S:
+                    effects.append(f"ran {seconds:.1f} s, past the {TIMEOUT_S} s timeout")
+                outcomes.append(Outcome(attack, by, seconds, message, effects))
+        # closed: nothing the session held back may land in the file afterwards either
+        if _file_state(path) != baseline["file"]:
+            outcomes[-1].effects.append(f"file changed after close: {baseline['file']} -> {_file_state(path)}")
         return outcomes
     finally:
-        con.close()
-        for leftover in (path, path + ".wal"):
-            if os.path.exists(leftover):
-                os.remove(leftover)
+        for leftover in (path, path.with_name(path.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+
+
+def _file_state(path: Path) -> tuple[str, int | None]:
+    """(SHA-256 of the database file, size of its WAL or None when there is none)."""
+    wal = path.with_name(path.name + ".wal")
+    return hashlib.sha256(path.read_bytes()).hexdigest(), wal.stat().st_size if wal.exists() else None
+
+
+def _read(connector: Connector, sql: str) -> Any:
+    """Rows of a check query through the connector, or why it failed (an attack that moved the session elsewhere
+    makes the check fail, which is itself an effect)."""
+    try:
+        return connector.query(sql).rows
+    except ConnectorError as exc:
+        return f"unreadable: {exc.code}"
+
+
+def _sandbox_state(connector: Connector) -> dict[str, Any]:
+    role = connector.role_capabilities()
+    return role.model_dump(mode="json", exclude={"findings"})

@@ -49,10 +49,13 @@ def test_mariadb_attacks_have_no_effect_on_a_canary_database(mysql_url: str) -> 
 def test_duckdb_attacks_have_no_effect_on_a_canary_file(tmp_path) -> None:
     outcomes = run_duckdb([a for a in CORPUS if a.dialect == "duckdb"], str(tmp_path))
     _assert_no_effect(outcomes, "duckdb")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # the canary removed, nothing written beside it
 
 
-def test_the_live_path_runs_what_the_guard_accepts(postgres_url: str, mysql_url: str) -> None:
+def test_the_live_path_runs_what_the_guard_accepts(postgres_url: str, mysql_url: str, tmp_path) -> None:
     """The canary checks would be meaningless if nothing could run: a keyword alias runs and reads back."""
+    from tests.connectors.redteam.corpus import Attack
+
     aliases = dict(HARMLESS_KEYWORD_ALIASES)
     pg = {"type": "postgres", "host": PG_HOST, "port": PG_PORT, "database": "test", "username": PG_USER, "ssl_mode": "disable"}
     with connect(pg) as connector:
@@ -63,16 +66,21 @@ def test_the_live_path_runs_what_the_guard_accepts(postgres_url: str, mysql_url:
     with connect(my) as connector:
         result = connector.query(aliases["mysql"])
         assert result.rows == [[1]] and result.columns[0].name.upper() == "COMMIT"
+    # DuckDB: the runner's own check queries go through the guard and the connector, and read the canary's rows
+    duck = run_duckdb([Attack("duckdb", "harmless", "SELECT count(*) AS commit FROM canary")], str(tmp_path))
+    assert duck[0].refused_by == "" and duck[0].effects == []
 
 
 def test_the_canary_checks_see_an_effect_when_the_guard_is_switched_off(postgres_url: str, mysql_url: str, tmp_path, monkeypatch) -> None:
-    """With a guard that lets everything through, the same runners report the effects: the checks above can fail."""
+    """With a guard that lets everything through, the same runners report the effects: the checks above can fail.
+
+    DuckDB's sandbox stops most single statements on its own; what it cannot stop is a session detaching the canary
+    and attaching it again read-write (the worker's user may write the file it created), which the checks must see
+    at every step: a database attached, the session moved off the canary, the canary gone, then the file written."""
     from connectors.base import Connector
-    from tests.connectors.redteam import live
     from tests.connectors.redteam.corpus import Attack
 
     monkeypatch.setattr(Connector, "guard", lambda self, sql, timeout=None: sql)
-    monkeypatch.setattr(live, "check_read_only", lambda sql, dialect, timeout=None: sql)
     pg = run_postgres(
         [
             Attack("postgres", "locks", "SELECT pg_advisory_lock(4242)"),
@@ -88,6 +96,12 @@ def test_the_canary_checks_see_an_effect_when_the_guard_is_switched_off(postgres
                    MYSQL_HOST, MYSQL_PORT, MYSQL_USER, password)
     assert any("named lock" in e for e in my[0].effects), my[0].effects
     assert any("session state" in e for e in my[1].effects), my[1].effects
-    duck = run_duckdb([Attack("duckdb", "sequences", "SELECT nextval('canary_seq')"), Attack("duckdb", "session_state", "SET threads = 1")], str(tmp_path))
-    assert any("sequence" in e for e in duck[0].effects), duck[0].effects
-    assert any("settings" in e for e in duck[1].effects), duck[1].effects
+    steps = ["ATTACH ':memory:' AS scratch", "USE scratch", "DETACH canary_off", f"ATTACH '{tmp_path / 'canary_off.duckdb'}' AS reopened",
+             "INSERT INTO reopened.main.canary VALUES (4, 'delta')"]
+    duck = run_duckdb([Attack("duckdb", "session_state", step) for step in steps], str(tmp_path), name="canary_off")
+    assert [o.refused_by for o in duck] == ["", "", "", "", ""], [(o.attack.sql, o.message) for o in duck]
+    assert any(e.startswith("databases changed") for e in duck[0].effects), duck[0].effects
+    assert any(e.startswith("session changed") for e in duck[1].effects), duck[1].effects
+    assert any(e.startswith("rows changed") and "unreadable" in e for e in duck[2].effects), duck[2].effects
+    assert any(e.startswith("sandbox changed") for e in duck[3].effects), duck[3].effects  # a read-write database
+    assert any(e.startswith("file changed") for e in duck[4].effects), duck[4].effects
