@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors import Catalog, Connector, TableRef
-from runtime import BatchItem, TaskContext, TaskRunResult, logger, metadata
+from runtime import BatchItem, RunStatus, TaskContext, TaskRunResult, logger, metadata, runs
 from store.sources import plain_credentials
 from tasks.introspect_data.interfaces import IntrospectDataInput, IntrospectionWarning, ProfileChunkOutput
 from tasks.introspect_data.profile_task import introspect_data_profile
@@ -35,6 +35,8 @@ from tasks.introspect_data.profiling import (
 CHILD_SETUP_S = 120.0
 #: warnings listed in the run's metadata (all of them are in the output): metadata has a size cap
 METADATA_WARNINGS = 20
+#: statuses of a child run that is not finished
+UNFINISHED = [RunStatus.QUEUED, RunStatus.DELAYED, RunStatus.EXECUTING, RunStatus.WAITING]
 
 
 @dataclass
@@ -111,18 +113,34 @@ def _profile_in_children(
     logger.info("profiling fans out", tables=total, chunks=len(chunks), concurrency=payload.profile_concurrency)
     # Children add to these counters from their own processes: what this run set must be stored first.
     metadata.flush()
+    family = children_tag(ctx.run_id)
+    # Canceling this run cancels its children (the runtime cascades); hitting max_duration does not, so this does.
+    ctx.on_cancel(lambda: cancel_children(family))
+    tags = [family, f"data_source:{payload.data_source_id}"[:128]]
     outcome = ProfilingOutcome(ProfiledTables())
     for first in range(0, len(chunks), payload.profile_concurrency):
         ctx.raise_if_cancelled()
         group = chunks[first : first + payload.profile_concurrency]
         items = [_child_item(chunk, payload, inline, span * len(chunk) / total) for chunk in group]
-        results = introspect_data_profile.batch_trigger_and_wait(items, tags=[f"data_source:{payload.data_source_id}"[:128]])
+        results = introspect_data_profile.batch_trigger_and_wait(items, tags=tags)
         ctx.raise_if_cancelled()
         outcome.child_runs += len(results)
         metadata.set("profile_runs", outcome.child_runs)
         for chunk, result in zip(group, results):
             outcome.profiled.extend(_chunk_outcome(chunk, result, span * len(chunk) / total))
     return outcome
+
+
+def children_tag(run_id: str) -> str:
+    """The tag every profiling child of a run carries: how the run (or a UI) finds its children."""
+    return f"profile_parent:{run_id}"
+
+
+def cancel_children(tag: str) -> None:
+    """Cancel every unfinished child run carrying `tag` (each child's worker then stops its warehouse query)."""
+    for child in runs.list(tag=tag, status=UNFINISHED, limit=500).data:
+        runs.cancel(child.id)
+        logger.info("profile run canceled with its parent", run_id=child.id)
 
 
 def _child_item(

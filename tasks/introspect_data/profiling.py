@@ -134,7 +134,7 @@ def profile_tables(
                 table=name,
                 error=type(exc).__name__,
                 code=exc.code,
-                message=exc.message,
+                reason=exc.message,
                 elapsed_s=round(time.perf_counter() - started, 3),
             )
         else:
