@@ -140,6 +140,16 @@ def test(ref: str = SOURCE, database_url: Optional[str] = DB_OPTION) -> None:
         error = result.error or {}
         fail(f"{error.get('type', 'ConnectorError')} ({error.get('code')}): {error.get('message', 'connection test failed')}", 1)
     console.print(f"ok: {escape(source.name)} ({source.source_type} {escape(result.server_version or '')}) answered in {result.latency_ms:.1f} ms")
+    role = result.role
+    if role is None:
+        return
+    if role.read_only is False:  # the defence beside the SQL guard: see README "Read-only roles"
+        held = ", ".join(role.beyond_read())
+        console.print(f"warning: the role {escape(role.principal or '')} may do more than read: {held} (README: Read-only roles)")
+    elif role.read_only:
+        console.print(f"role: {escape(role.principal or '')} is read-only")
+    else:
+        console.print(f"role: {escape(role.principal or '')} may only read as far as the source can tell (unknown: {', '.join(role.unknown())})")
 
 
 @app.command("introspect")

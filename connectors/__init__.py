@@ -14,6 +14,7 @@ import importlib
 from typing import Any
 
 from connectors.base import Connector, ProgressCallback
+from connectors.capabilities import RoleCapabilities
 from connectors.catalog import (
     Catalog,
     CatalogFilters,
@@ -115,6 +116,7 @@ __all__ = [
     "ReadOnlyViolation",
     "RedshiftCredentials",
     "ResultColumn",
+    "RoleCapabilities",
     "SQLServerCredentials",
     "Schema",
     "SnowflakeCredentials",

@@ -12,6 +12,7 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar, Sequence
 
+from connectors.capabilities import RoleCapabilities
 from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import _Credentials
 from connectors.errors import ConnectorError, QueryError
@@ -106,11 +107,19 @@ class Connector(ABC):
     def profile(self, table: TableRef | str, sample_size: int = 10_000) -> TableProfile:
         """Column statistics on a sample of the table (whole table when small)."""
 
-    def guard(self, sql: str) -> str:
-        """The SQL to run after the read-only check for this source's dialect (raises ReadOnlyViolation)."""
+    def role_capabilities(self) -> RoleCapabilities:
+        """What the connected role may do beyond reading, read from the source's own catalog (opens the connection if
+        needed). Sources override this; the catalog statements run on the connector's internal path, not through
+        `query()`, like introspection. Raises ConnectorError when the source cannot be asked."""
+        return RoleCapabilities.not_reported(f"the {self.source_type} connector does not report its role's privileges")
+
+    def guard(self, sql: str, timeout: float | None = None) -> str:
+        """The SQL to run after the read-only check for this source's dialect (raises ReadOnlyViolation): with the
+        query's `timeout`, so a sleep must fit in it, and the source's own `allowed_functions`."""
         from connectors.sql_guard import check_read_only
 
-        return check_read_only(sql, self.dialect)
+        allowed = getattr(self.credentials, "allowed_functions", None) or ()
+        return check_read_only(sql, self.dialect, timeout=timeout, allowed_functions=allowed)
 
 
 # -- mechanics every source shares ----------------------------------------------------------------------------------
@@ -128,16 +137,32 @@ def check_query_limits(max_rows: int, timeout: float) -> None:
         raise QueryError(f"timeout must be > 0 seconds, got {timeout}", code="invalid_argument")
 
 
-def run_connection_test(round_trip: Callable[[], str | None]) -> ConnectionTest:
+def run_connection_test(
+    round_trip: Callable[[], str | None], role: Callable[[], RoleCapabilities] | None = None
+) -> ConnectionTest:
     """`test_connection()` for every source: time one `round_trip()` (which opens the connection if needed and
-    returns the server version, or None when the source has none to tell). A ConnectorError it raises becomes
-    `ok=False` with the error, so a test never raises for source failures; the source maps its driver's errors."""
+    returns the server version, or None when the source has none to tell), then ask `role()` what the connected role
+    may do. A ConnectorError from the round trip becomes `ok=False` with the error, so a test never raises for source
+    failures; one from `role()` leaves the connection ok with every capability unknown and the reason in findings.
+    The source maps its driver's errors."""
     started = time.perf_counter()
     try:
         version = round_trip()
     except ConnectorError as exc:
         return ConnectionTest(ok=False, error=exc.to_dict())
-    return ConnectionTest(ok=True, latency_ms=elapsed_ms(started), server_version=version)
+    latency = elapsed_ms(started)
+    return ConnectionTest(ok=True, latency_ms=latency, server_version=version, role=probe_role(role))
+
+
+def probe_role(role: Callable[[], RoleCapabilities] | None) -> RoleCapabilities:
+    """The role's capabilities, or all unknown with the reason when the source could not be asked."""
+    if role is None:
+        return RoleCapabilities.not_reported("this connector does not report its role's privileges")
+    try:
+        return role()
+    except ConnectorError as exc:
+        log.warning("role privileges unreadable", extra={"code": exc.code, "error": type(exc).__name__})
+        return RoleCapabilities.not_reported(f"the role's privileges could not be read ({exc.code}): {exc.message}")
 
 
 def finished_query(

@@ -8,6 +8,7 @@ The server sources share `host, port, database, username, password` so a platfor
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -15,8 +16,27 @@ from connectors.errors import ConnectorError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator, model_validator
 
 
+_FUNCTION_NAME = re.compile(r"^[^\s;()'\\]{1,256}$")
+
+
 class _Credentials(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, hide_input_in_errors=True)
+
+    #: the source's own read-only functions (UDFs) the SQL guard may let queries call, by (qualified) name as written
+    #: in SQL: `"my_udf"`, `"analytics.my_udf"`, `"ML.PREDICT"`; every other function not on the guard's built-in list
+    #: is refused
+    allowed_functions: tuple[str, ...] = Field(default=(), max_length=500)
+
+    @field_validator("allowed_functions")
+    @classmethod
+    def _function_names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            if not _FUNCTION_NAME.match(name):
+                raise ValueError(
+                    "each entry must be a function name (optionally qualified), without spaces, quotes ', semicolons "
+                    "or parentheses"
+                )
+        return names
 
     def safe_dict(self) -> dict[str, Any]:
         """The credentials as stored in snapshots and logs: every secret masked."""

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from connectors.capabilities import RoleCapabilities
+
 
 class ResultColumn(BaseModel):
     name: str
@@ -25,3 +27,6 @@ class ConnectionTest(BaseModel):
     latency_ms: float | None = None
     server_version: str | None = None
     error: dict[str, Any] | None = Field(None, description="ConnectorError.to_dict() when ok is false")
+    role: RoleCapabilities | None = Field(
+        None, description="what the connected role may do beyond reading, from the source's catalog; None when ok is false"
+    )

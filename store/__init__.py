@@ -21,7 +21,7 @@ from store.errors import (
     SourceNotFoundError,
     StoreError,
 )
-from store.snapshots import Snapshot, SnapshotSummary
+from store.snapshots import Snapshot, SnapshotSummary, SnapshotWarning
 from store.sources import DataSource, RemovedSource, SourceRef
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "SnapshotDiff",
     "SnapshotNotFoundError",
     "SnapshotSummary",
+    "SnapshotWarning",
     "SourceExistsError",
     "SourceNotFoundError",
     "SourceRef",

@@ -23,6 +23,20 @@ from store.errors import NoSnapshotError, SnapshotNotFoundError
 from store.tables import snapshots as snapshots_table
 
 
+class SnapshotWarning(BaseModel):
+    """Something about the source the platform should act on, kept with the snapshot it was found in.
+
+    `role_not_read_only` (from introspect-data): the connected role may do more than read; details hold the
+    principal, the capabilities it holds, write_grants and findings (connectors.RoleCapabilities).
+    `profile_failed` / `profile_timed_out` (from introspect-data's profiling): one table has no profile; details hold
+    `table` (`database.schema.table`), `error`, `code`, and `run_id` of the child run that tried, when one did.
+    """
+
+    code: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
 class SnapshotSummary(BaseModel):
     """A snapshot without its catalog body, for listings."""
 
@@ -35,6 +49,7 @@ class SnapshotSummary(BaseModel):
     table_count: int
     column_count: int
     previous_snapshot_id: str | None = None
+    warnings: list[SnapshotWarning] = Field(default_factory=list)
 
 
 class Snapshot(SnapshotSummary):
@@ -56,18 +71,21 @@ def save_snapshot(
     profiles: list[TableProfile] | None = None,
     source: dict[str, Any] | None = None,
     run_id: str | None = None,
+    warnings: list[dict[str, Any]] | None = None,
     database_url: str | None = None,
 ) -> str:
-    """Store a catalog (and profiles) with its diff against the source's previous snapshot; returns the snapshot id.
+    """Store a catalog (and profiles, and warnings such as role_not_read_only) with its diff against the source's
+    previous snapshot; returns the snapshot id.
 
-    Idempotent per `run_id`.
+    Idempotent per `run_id`. A malformed warning is refused (ValueError) before anything is written.
     """
+    checked = [SnapshotWarning.model_validate(w).model_dump(mode="json") for w in warnings or []]
     # Dumping, decoding, diffing and encoding two catalogs of tens of thousands of columns allocates hundreds of
     # thousands of short-lived dicts; with the cyclic collector running they set off collections that re-scan the
     # whole heap of a worker (its own catalogs included), which cost more than the work (about half of a save of
     # 2,000 tables). Paused, reference counting frees them all the same.
     with building_long_lived_objects():
-        return _save(data_source_id, catalog, profiles, source, run_id, database_url)
+        return _save(data_source_id, catalog, profiles, source, run_id, checked, database_url)
 
 
 def _save(
@@ -76,6 +94,7 @@ def _save(
     profiles: list[TableProfile] | None,
     source: dict[str, Any] | None,
     run_id: str | None,
+    checked: list[dict[str, Any]],
     database_url: str | None,
 ) -> str:
     engine = store_engine(database_url)
@@ -104,6 +123,7 @@ def _save(
                 profiles=[p.model_dump(mode="json", by_alias=True) for p in profiles or []],
                 previous_snapshot_id=previous.id if previous else None,
                 diff=diff.model_dump(mode="json") if diff else None,
+                warnings=checked,
             )
         )
     return snapshot_id
@@ -219,4 +239,5 @@ def _newest_first() -> tuple[Any, ...]:
 def _with_datetime(row: Any) -> dict[str, Any]:
     data = dict(row._mapping)
     data["created_at"] = datetime.fromtimestamp(data["created_at"], timezone.utc)
+    data["warnings"] = data.get("warnings") or []  # snapshots saved before the column existed have none
     return data

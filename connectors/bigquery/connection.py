@@ -18,12 +18,14 @@ What it guarantees, and how:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
 import uuid
 from typing import Any, Callable, ClassVar, Literal, Sequence, TypeVar
 
+from google.api_core import exceptions as api_exc
 from google.cloud import bigquery
 
 from connectors.base import (
@@ -39,8 +41,10 @@ from connectors.base import (
 from connectors.bigquery.auth import API_RETRY, build_client, secrets_of
 from connectors.bigquery.catalog import BigQueryCatalogReader
 from connectors.bigquery.errors import map_error
+from connectors.bigquery.role import MAX_DATASETS, MAX_TABLES, PERMISSIONS, dataset_writes, principal_of, read_role
 from connectors.bigquery.statements import job_config
 from connectors.bigquery.types import sql_type
+from connectors.capabilities import RoleCapabilities
 from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import BigQueryCredentials
 from connectors.deadline import Abandoned, run_with_deadline
@@ -126,7 +130,39 @@ class BigQueryConnector(Connector):
 
     # -- the interface -----------------------------------------------------------------------------------------------
     def test_connection(self) -> ConnectionTest:
-        return run_connection_test(self._round_trip)
+        return run_connection_test(self._round_trip, self.role_capabilities)
+
+    def role_capabilities(self) -> RoleCapabilities:
+        """testIamPermissions on up to MAX_TABLES tables and the datasets' access lists (see `role.py`)."""
+        client = self._connection()
+        self._cancel_requested.clear()
+        return self._call(lambda: self._probe_role(client), timeout=API_TIMEOUT_S * 2, what="role check")
+
+    def _probe_role(self, client: bigquery.Client) -> RoleCapabilities:
+        api = {"retry": API_RETRY, "timeout": API_TIMEOUT_S}
+        principal = principal_of(self.credentials.service_account_info(), None)
+        project = self.credentials.project_id
+        if self.credentials.default_dataset:
+            datasets = [self.credentials.default_dataset.split(".")[-1]]
+        else:
+            listed = client.list_datasets(project, max_results=MAX_DATASETS, **api)
+            datasets = [d.dataset_id for d in itertools.islice(listed, MAX_DATASETS)]
+        tables: list[bigquery.TableReference] = []
+        writes: list[str] = []
+        for dataset_id in datasets:
+            ref = bigquery.DatasetReference(project, dataset_id)
+            writes += dataset_writes(principal, dataset_id, client.get_dataset(ref, **api).access_entries)
+            left = MAX_TABLES - len(tables)
+            tables += [t.reference for t in itertools.islice(client.list_tables(ref, max_results=left, **api), left)]
+        held: dict[str, list[str]] = {}
+        for table in tables:
+            try:
+                answer = client.test_iam_permissions(table, list(PERMISSIONS), **api)
+            except (api_exc.NotFound, api_exc.MethodNotImplemented, api_exc.BadRequest) as exc:
+                untested = f"testIamPermissions is not available here ({exc.code})"
+                return read_role(principal, {}, writes, untested_reason=untested)
+            held[f"{table.dataset_id}.{table.table_id}"] = list(answer.get("permissions", []))
+        return read_role(principal, held, writes, untested_reason=None if tables else "no table listed")
 
     def _round_trip(self) -> None:
         """A `SELECT 1` job (BigQuery reports no server version)."""
@@ -135,7 +171,7 @@ class BigQueryConnector(Connector):
 
     def estimate_bytes(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None, timeout: float = 30) -> int:
         """Bytes the query would process, from a dry run (nothing is billed, nothing runs)."""
-        checked = self.guard(sql)
+        checked = self.guard(sql, timeout)
         client = self._connection()
         config = job_config(self.credentials, timeout_s=timeout, params=params, dry_run=True)
 
@@ -155,7 +191,7 @@ class BigQueryConnector(Connector):
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> QueryResult:
         check_query_limits(max_rows, timeout)
-        checked = self.guard(sql)  # ReadOnlyViolation before anything reaches BigQuery
+        checked = self.guard(sql, timeout)  # ReadOnlyViolation before anything reaches BigQuery
         self._cancel_requested.clear()
         limit = self.credentials.maximum_bytes_billed
         if self.dry_run_first and limit is not None:

@@ -39,11 +39,13 @@ from connectors.base import (
     log_introspected,
     run_connection_test,
 )
+from connectors.capabilities import RoleCapabilities
 from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import DatabricksCredentials
 from connectors.databricks.auth import connect_kwargs
 from connectors.databricks.catalog import DatabricksCatalogReader
 from connectors.databricks.errors import error_class, map_error
+from connectors.databricks.role import GRANTS_SQL, PRINCIPAL_SQL, read_role
 from connectors.databricks.statements import push_row_limit, statement_timeout_seconds, statement_timeout_sql
 from connectors.deadline import RunningCursor, watchdog
 from connectors.errors import ConnectorError
@@ -110,7 +112,34 @@ class DatabricksConnector(Connector):
 
     # -- the interface -----------------------------------------------------------------------------------------------
     def test_connection(self) -> ConnectionTest:
-        return run_connection_test(self._version)
+        return run_connection_test(self._version, self.role_capabilities)
+
+    def role_capabilities(self) -> RoleCapabilities:
+        """The principal, whether it is a workspace admin, and its Unity Catalog grants (see `role.py`). A statement
+        the warehouse refuses (no Unity Catalog, no is_member) leaves its part unknown."""
+        conn = self._connection()
+        try:
+            try:
+                principal, admin = self._fetch_all(conn, PRINCIPAL_SQL)[0]
+            except dbx.ServerOperationError:
+                principal, admin = self._fetch_all(conn, "SELECT current_user()")[0][0], None
+            try:
+                grants: list[Any] | None = self._fetch_all(conn, GRANTS_SQL)
+                unavailable = None
+            except dbx.ServerOperationError as exc:
+                grants, unavailable = None, f"system.information_schema refused ({error_class(str(exc)) or 'error'})"
+        except dbx.Error as exc:
+            raise self._failure(exc) from None
+        return read_role(principal, admin, grants, unavailable=unavailable)
+
+    @staticmethod
+    def _fetch_all(conn: Any, sql: str) -> list[Any]:
+        cursor = conn.cursor()
+        try:
+            cursor.execute(sql)
+            return [tuple(r) for r in cursor.fetchall()]
+        finally:
+            cursor.close()
 
     def _version(self) -> str | None:
         conn = self._connection()
@@ -134,7 +163,7 @@ class DatabricksConnector(Connector):
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> QueryResult:
         check_query_limits(max_rows, timeout)
-        checked = self.guard(sql)  # raises ReadOnlyViolation before anything reaches the warehouse
+        checked = self.guard(sql, timeout)  # raises ReadOnlyViolation before anything reaches the warehouse
         statement = push_row_limit(checked, max_rows)
         conn = self._connection()
         start = time.perf_counter()

@@ -28,11 +28,24 @@ from connectors.base import (
     close_quietly,
     run_connection_test,
 )
+from connectors.capabilities import RoleCapabilities
 from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import MySQLCredentials
 from connectors.deadline import watchdog
 from connectors.errors import NetworkError, QueryError
 from connectors.mysql.errors import CONNECTION_BROKEN, ER_QUERY_INTERRUPTED, error_number, map_error
+from connectors.mysql.role import (
+    CURRENT_USER_SQL,
+    MAX_ROLES,
+    SHOW_GRANTS_SQL,
+    VARIABLES_SQL,
+    granted_roles,
+    is_superuser,
+    parse_grant,
+    read_role,
+    set_role_sql,
+    show_grants_using_sql,
+)
 from connectors.mysql.statements import ServerInfo, mysql_execution_time_ms, push_row_limit, with_mariadb_timeout
 from connectors.mysql.types import result_type_name
 from connectors.results import ConnectionTest, QueryResult, ResultColumn
@@ -190,7 +203,7 @@ class MySQLConnector(Connector):
 
     # -- interface -------------------------------------------------------------------------------------------------
     def test_connection(self) -> ConnectionTest:
-        return run_connection_test(self._round_trip)
+        return run_connection_test(self._round_trip, self.role_capabilities)
 
     def _round_trip(self) -> str:
         """A ping on the (opened if needed) connection; the version the server announced at login."""
@@ -203,6 +216,61 @@ class MySQLConnector(Connector):
             self._drop_connection()
             raise error from None
         return self.server.version_string
+
+    def role_capabilities(self) -> RoleCapabilities:
+        """SHOW GRANTS for the account and each of its roles (see `role.py`), plus the session's read-only state."""
+        conn = self._connection()
+        server = self.server
+        with self._query_lock:
+            try:
+                with conn.cursor() as cursor:
+                    cursor.execute(CURRENT_USER_SQL)
+                    principal = cursor.fetchone()[0]
+                    cursor.execute(SHOW_GRANTS_SQL)
+                    lines = [row[0] for row in cursor.fetchall()]
+                    cursor.execute(VARIABLES_SQL)
+                    variables = {name.lower(): value for name, value in cursor.fetchall()}
+                    grants = [g for g in map(parse_grant, lines) if g is not None]
+                    roles = [] if any(map(is_superuser, grants)) else granted_roles(grants)
+                    unread = [name for name, _ in roles[MAX_ROLES:]]
+                    roles = roles[:MAX_ROLES]
+                    if roles and server.flavor == "mysql":
+                        cursor.execute(show_grants_using_sql(roles))
+                        lines += [row[0] for row in cursor.fetchall()]
+            except pymysql.MySQLError as exc:
+                if error_number(exc) in CONNECTION_BROKEN:
+                    self._drop_connection()
+                raise map_error(exc, secrets=self._secrets()) from None
+        if roles and server.flavor == "mariadb":
+            role_lines, unread_here = self._mariadb_role_grants(roles)
+            lines += role_lines
+            unread += unread_here
+        return read_role(principal, lines, variables, unread_roles=unread)
+
+    def _mariadb_role_grants(self, roles: list[tuple[str, str | None]]) -> tuple[list[str], list[str]]:
+        """(SHOW GRANTS lines with each role active, roles that could not be read), on a short-lived second
+        connection: MariaDB shows a role's grants only while it is the active role, and SET ROLE must not touch the
+        connector's own session."""
+        lines: list[str] = []
+        unread: list[str] = []
+        try:
+            probe = pymysql.connect(**self._connect_kwargs(), init_command=_READ_ONLY_SESSION)
+        except pymysql.MySQLError as exc:
+            log.warning("mysql role probe could not connect", extra={"mysql_errno": error_number(exc)})
+            return [], [name for name, _ in roles]
+        try:
+            with probe.cursor() as cursor:
+                for role in roles:
+                    try:
+                        cursor.execute(set_role_sql(role))
+                        cursor.execute(SHOW_GRANTS_SQL)
+                        lines += [row[0] for row in cursor.fetchall()]
+                    except pymysql.MySQLError as exc:
+                        log.info("mysql role grants unreadable", extra={"mysql_errno": error_number(exc)})
+                        unread.append(role[0])
+        finally:
+            close_quietly(probe)
+        return lines, unread
 
     def query(
         self,
@@ -217,13 +285,13 @@ class MySQLConnector(Connector):
             raise QueryError(f"timeout must be > 0 seconds, got {timeout}", code="invalid_argument")
         if params is None:
             # refused before the connection is even opened
-            checked = self.guard(sql)
+            checked = self.guard(sql, timeout)
             conn = self._connection()
         else:
             # PyMySQL binds parameters on the client (`sql % escaped(params)`); the guard checks that final text,
             # which is exactly what the server will receive, and it is then sent without parameters.
             conn = self._connection()
-            checked = self.guard(self._bind(conn, sql, params))
+            checked = self.guard(self._bind(conn, sql, params), timeout)
         statement, limit_pushed = push_row_limit(checked, max_rows + 1)
         server = self.server
         if timeout and server.flavor == "mariadb" and server.has_statement_timeout:

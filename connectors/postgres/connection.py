@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Iterator, Sequence
 
 import psycopg
 import sqlglot
+from psycopg.rows import dict_row
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.tokens import TokenType
@@ -38,12 +39,14 @@ from connectors.base import (
     log_introspected,
     run_connection_test,
 )
+from connectors.capabilities import RoleCapabilities
 from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import PostgresCredentials, RedshiftCredentials
 from connectors.deadline import watchdog
 from connectors.errors import ConnectorError
 from connectors.postgres.catalog import CatalogQuery, CatalogStream, PostgresCatalogReader
 from connectors.postgres.errors import map_connect_error, map_query_error
+from connectors.postgres.role import read_role, role_params, role_sql
 from connectors.results import ConnectionTest, QueryResult, ResultColumn
 
 log = logging.getLogger("connectors.postgres")
@@ -174,7 +177,7 @@ class PostgresConnector(Connector):
 
     # -- the interface -----------------------------------------------------------------------------------------------
     def test_connection(self) -> ConnectionTest:
-        return run_connection_test(self._round_trip)
+        return run_connection_test(self._round_trip, self.role_capabilities)
 
     def _round_trip(self) -> str | None:
         """`SELECT 1` on the (opened if needed) connection; the server version the login reported."""
@@ -189,6 +192,20 @@ class PostgresConnector(Connector):
             raise map_query_error(exc, source=self.source_label, secrets=self._secrets) from None
         return conn.info.parameter_status("server_version")
 
+    def role_capabilities(self) -> RoleCapabilities:
+        """One catalog statement (see `role.py`) in the connector's read-only transaction, then rolled back."""
+        conn = self._connection()
+        try:
+            with conn.cursor(row_factory=dict_row) as cur:
+                cur.execute(role_sql(conn.info.server_version), role_params())
+                row = cur.fetchone()
+            conn.rollback()
+        except psycopg.Error as exc:
+            error = map_query_error(exc, source=self.source_label, secrets=self._secrets)
+            self._after_failure(error)
+            raise error from None
+        return read_role(row)
+
     def query(
         self,
         sql: str,
@@ -197,7 +214,7 @@ class PostgresConnector(Connector):
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> QueryResult:
         check_query_limits(max_rows, timeout)
-        checked = self.guard(sql)  # raises ReadOnlyViolation before anything reaches the server
+        checked = self.guard(sql, timeout)  # raises ReadOnlyViolation before anything reaches the server
         conn = self._connection()
         start = time.perf_counter()
         self._cancel_requested.clear()

@@ -18,12 +18,16 @@ import logging
 from typing import Any, ClassVar
 
 import psycopg
+from psycopg.rows import dict_row
 
 from connectors.base import ProgressCallback
+from connectors.capabilities import RoleCapabilities
 from connectors.catalog import Catalog, CatalogFilters
 from connectors.credentials import RedshiftCredentials
 from connectors.postgres.connection import DEFAULT_APPLICATION_NAME, PostgresConnector
+from connectors.postgres.errors import map_query_error
 from connectors.redshift.catalog import RedshiftCatalogReader
+from connectors.redshift.role import ROLES_SQL, USER_SQL, WRITABLE_SQL, read_role
 
 log = logging.getLogger("connectors.redshift")
 
@@ -42,6 +46,36 @@ class RedshiftConnector(PostgresConnector):
         kwargs = super()._connect_kwargs()
         kwargs.pop("options", None)  # Redshift rejects PostgreSQL's startup options
         return kwargs
+
+    def role_capabilities(self) -> RoleCapabilities:
+        """Three catalog statements (see `role.py`: leader-node functions cannot share a statement with SVV views),
+        in one read-only transaction that is rolled back."""
+        conn = self._connection()
+        try:
+            with conn.cursor(row_factory=dict_row) as cur:
+                user = cur.execute(USER_SQL).fetchone()
+            with conn.cursor() as cur:
+                writable = cur.execute(WRITABLE_SQL).fetchall()
+            roles = self._granted_roles(conn)
+            conn.rollback()
+        except psycopg.Error as exc:
+            error = map_query_error(exc, source=self.source_label, secrets=self._secrets)
+            self._after_failure(error)
+            raise error from None
+        return read_role(user, writable, roles, read_only_session=bool(conn.read_only))
+
+    @staticmethod
+    def _granted_roles(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]] | None:
+        """SVV_USER_GRANTS rows, or None when the view cannot be read (a cluster without it, or no permission). It
+        runs last: Redshift has no savepoints, so a refusal is rolled back with the whole (read-only) transaction."""
+        try:
+            with conn.cursor() as cur:
+                return cur.execute(ROLES_SQL).fetchall()
+        except psycopg.OperationalError:
+            raise
+        except psycopg.DatabaseError:
+            conn.rollback()
+            return None
 
     def _catalog_reader(self, conn: psycopg.Connection[Any]) -> RedshiftCatalogReader:  # type: ignore[override]
         return RedshiftCatalogReader(

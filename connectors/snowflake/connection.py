@@ -40,6 +40,7 @@ from connectors.base import (
     log_introspected,
     run_connection_test,
 )
+from connectors.capabilities import RoleCapabilities, refused
 from connectors.deadline import Abandoned, run_with_deadline
 from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import SnowflakeCredentials
@@ -49,6 +50,7 @@ from connectors.snowflake.auth import connect_kwargs, pool_key
 from connectors.snowflake.catalog import SnowflakeCatalogReader
 from connectors.snowflake.errors import map_error
 from connectors.snowflake.pool import POOL, WarmPool
+from connectors.snowflake.role import SESSION_SQL, read_grants, read_role
 from connectors.snowflake.statements import bind_named_parameters, with_row_limit
 
 log = logging.getLogger("connectors.snowflake")
@@ -191,7 +193,22 @@ class SnowflakeConnector(Connector):
 
     # -- the interface -----------------------------------------------------------------------------------------------
     def test_connection(self) -> ConnectionTest:
-        return run_connection_test(self._version)
+        return run_connection_test(self._version, self.role_capabilities)
+
+    def role_capabilities(self) -> RoleCapabilities:
+        """SHOW GRANTS over the user's roles (see `role.py`), on the session's internal path like the catalog."""
+        self._cancel_requested.clear()
+        rows = self._catalog_run(SESSION_SQL)
+        user = str(rows[0]["user_name"]) if rows and rows[0].get("user_name") else None
+        role = str(rows[0]["role_name"]) if rows and rows[0].get("role_name") else None
+        try:
+            grants, unread = read_grants(self._catalog_run, user, role)
+        except ConnectorError as exc:
+            if not refused(exc):
+                raise
+            unknown = RoleCapabilities.not_reported(f"SHOW GRANTS refused ({exc.code}): {exc.message}", principal=user)
+            return unknown.model_copy(update={"read_only_session": False})
+        return read_role(user, grants, unread)
 
     def _version(self) -> str | None:
         """CURRENT_VERSION() on the session (taken from the pool or logged in if needed)."""
@@ -210,7 +227,7 @@ class SnowflakeConnector(Connector):
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> QueryResult:
         check_query_limits(max_rows, timeout)
-        checked = self.guard(sql)  # ReadOnlyViolation before anything reaches Snowflake
+        checked = self.guard(sql, timeout)  # ReadOnlyViolation before anything reaches Snowflake
         if isinstance(params, dict):
             checked, params = bind_named_parameters(checked, params, self.dialect)
         self._cancel_requested.clear()

@@ -39,6 +39,7 @@ from connectors.base import (
     log_introspected,
     run_connection_test,
 )
+from connectors.capabilities import RoleCapabilities
 from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import SQLServerCredentials
 from connectors.deadline import RunningCursor, watchdog
@@ -47,6 +48,7 @@ from connectors.results import ConnectionTest, QueryResult, ResultColumn
 from connectors.sqlserver.catalog import SQLServerCatalogReader
 from connectors.sqlserver.errors import map_error
 from connectors.sqlserver.odbc import ConnectionString, build_connection_string, choose_driver
+from connectors.sqlserver.role import PERMISSIONS_SQL, WRITABLE_SQL, read_role
 from connectors.sqlserver.statements import push_row_limit
 from connectors.sqlserver.types import result_type_name
 
@@ -128,7 +130,21 @@ class SQLServerConnector(Connector):
 
     # -- the interface -----------------------------------------------------------------------------------------------
     def test_connection(self) -> ConnectionTest:
-        return run_connection_test(self._round_trip)
+        return run_connection_test(self._round_trip, self.role_capabilities)
+
+    def role_capabilities(self) -> RoleCapabilities:
+        """Two permission-check statements (see `role.py`) in a transaction that is rolled back."""
+        conn = self._connection()
+        conn.timeout = CATALOG_TIMEOUT_S
+        try:
+            permissions = _dict_rows(conn.execute(PERMISSIONS_SQL))
+            writable = _dict_rows(conn.execute(WRITABLE_SQL))
+        except pyodbc.Error as exc:
+            error = map_error(exc, secrets=self._secrets)
+            self._after_failure()
+            raise error from None
+        self._rollback_quietly()
+        return read_role(permissions[0] if permissions else None, writable)
 
     def _round_trip(self) -> str:
         """The server's product version, read on the (opened if needed) connection."""
@@ -152,7 +168,7 @@ class SQLServerConnector(Connector):
         check_query_limits(max_rows, timeout)
         if isinstance(params, dict):
             raise QueryError("SQL Server queries take positional parameters (? markers), not a dict", code="invalid_argument")
-        checked = self.guard(sql)  # raises ReadOnlyViolation before anything reaches the server
+        checked = self.guard(sql, timeout)  # raises ReadOnlyViolation before anything reaches the server
         statement = push_row_limit(checked, max_rows)
         conn = self._connection()
         start = time.perf_counter()
@@ -242,3 +258,12 @@ class SQLServerConnector(Connector):
         from connectors.sqlserver.profile import profile_sqlserver_table
 
         return profile_sqlserver_table(self, table, sample_size)
+
+
+def _dict_rows(cursor: Any) -> list[dict[str, Any]]:
+    """A finished cursor's rows keyed by column name."""
+    names = [d[0] for d in cursor.description or ()]
+    try:
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+    finally:
+        cursor.close()

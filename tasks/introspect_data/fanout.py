@@ -20,8 +20,9 @@ from typing import Any
 
 from connectors import Catalog, Connector, TableRef
 from runtime import BatchItem, RunStatus, TaskContext, TaskRunResult, logger, metadata, runs
+from store import SnapshotWarning
 from store.sources import plain_credentials
-from tasks.introspect_data.interfaces import IntrospectDataInput, IntrospectionWarning, ProfileChunkOutput
+from tasks.introspect_data.interfaces import IntrospectDataInput, ProfileChunkOutput
 from tasks.introspect_data.profile_task import introspect_data_profile
 from tasks.introspect_data.profiling import (
     PROFILE_FAILED,
@@ -176,7 +177,7 @@ def _chunk_outcome(chunk: list[dict[str, Any]], result: TaskRunResult, share: fl
         metadata.increment("progress", round(share, 6))
     return ProfiledTables(
         warnings=[
-            IntrospectionWarning(
+            SnapshotWarning(
                 code=PROFILE_FAILED,
                 message=f"table {name} was not profiled: profile run {result.id} ended {result.status.value} ({reason})",
                 details={"table": name, "run_id": result.id, "status": result.status.value,
@@ -187,5 +188,5 @@ def _chunk_outcome(chunk: list[dict[str, Any]], result: TaskRunResult, share: fl
     )
 
 
-def _brief(warning: IntrospectionWarning) -> dict[str, Any]:
+def _brief(warning: SnapshotWarning) -> dict[str, Any]:
     return {"code": warning.code, "table": warning.details.get("table")}

@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from connectors import CatalogFilters, Credentials, TableProfile, TableRef, parse_credentials
-from store import DiffSummary
+from connectors import CatalogFilters, Credentials, RoleCapabilities, TableProfile, TableRef, parse_credentials
+from store import DiffSummary, SnapshotWarning
 
 
 def _credentials_or_none(value: Any) -> Any:
@@ -64,18 +64,6 @@ class IntrospectDataInput(BaseModel):
     _parse_credentials = field_validator("credentials", mode="before")(_credentials_or_none)
 
 
-class IntrospectionWarning(BaseModel):
-    """Something about the source the platform should act on; the run still completes.
-
-    `profile_failed` / `profile_timed_out`: one table could not be profiled (details: `table` as
-    `database.schema.table`, `error`, `code`, and `run_id` of the child run that tried, when there was one).
-    """
-
-    code: str
-    message: str
-    details: dict[str, Any] = Field(default_factory=dict)
-
-
 class IntrospectDataOutput(BaseModel):
     """The run's result: where the snapshot is and what it holds (the catalog itself lives in the snapshot store)."""
 
@@ -98,7 +86,12 @@ class IntrospectDataOutput(BaseModel):
     diff: DiffSummary | None = Field(
         None, description="what changed since the source's previous snapshot (None for its first); full diff: `taskpack sources diff`"
     )
-    warnings: list[IntrospectionWarning] = Field(default_factory=list, description="e.g. each table whose profile failed")
+    role: RoleCapabilities | None = Field(None, description="what the connected role may do beyond reading")
+    warnings: list[SnapshotWarning] = Field(
+        default_factory=list,
+        description="role_not_read_only (role_check.py), profile_failed / profile_timed_out (profiling.py), one per "
+        "table; also stored with the snapshot",
+    )
 
 
 class ScheduledIntrospectionOutput(BaseModel):
@@ -136,4 +129,4 @@ class ProfileChunkOutput(BaseModel):
     """What a profiling child returns: the profiles it made and a warning for each table it could not profile."""
 
     profiles: list[TableProfile] = Field(default_factory=list)
-    warnings: list[IntrospectionWarning] = Field(default_factory=list)
+    warnings: list[SnapshotWarning] = Field(default_factory=list)

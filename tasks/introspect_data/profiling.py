@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 from connectors import Catalog, Connector, ConnectorError, NetworkError, TableProfile, TableRef
 from connectors.deadline import watchdog
 from runtime import TaskContext, logger, metadata
-from tasks.introspect_data.interfaces import IntrospectionWarning
+from store import SnapshotWarning
 
 PROFILABLE_KINDS = ("table", "materialized_view")
 PROFILE_FAILED = "profile_failed"
@@ -35,7 +35,7 @@ class ProfiledTables:
     """Profiles in the order the tables were given, and one warning per table that has none."""
 
     profiles: list[TableProfile] = field(default_factory=list)
-    warnings: list[IntrospectionWarning] = field(default_factory=list)
+    warnings: list[SnapshotWarning] = field(default_factory=list)
 
     def extend(self, other: "ProfiledTables") -> None:
         self.profiles.extend(other.profiles)
@@ -147,16 +147,16 @@ def profile_tables(
     return done
 
 
-def failed(table: str, error: ConnectorError, **details: object) -> IntrospectionWarning:
-    return IntrospectionWarning(
+def failed(table: str, error: ConnectorError, **details: object) -> SnapshotWarning:
+    return SnapshotWarning(
         code=PROFILE_FAILED,
         message=f"table {table} was not profiled: {type(error).__name__}: {error.message}",
         details={"table": table, "error": type(error).__name__, "code": error.code, **details},
     )
 
 
-def timed_out(table: str, seconds: float) -> IntrospectionWarning:
-    return IntrospectionWarning(
+def timed_out(table: str, seconds: float) -> SnapshotWarning:
+    return SnapshotWarning(
         code=PROFILE_TIMED_OUT,
         message=f"table {table} was not profiled: its profile took longer than {seconds:g} s "
         "(profile_table_timeout); its statement was canceled on the server",

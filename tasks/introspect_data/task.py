@@ -32,11 +32,12 @@ from runtime import (
     schema_task,
     task,
 )
-from store import StoreError, snapshots, sources
+from store import SnapshotWarning, StoreError, snapshots, sources
 from tasks.introspect_data.connections import close_connector, open_connector, registered_source, retry_only_transient
 from tasks.introspect_data.fanout import ProfilingOutcome, profile_stage
 from tasks.introspect_data.interfaces import IntrospectDataInput, IntrospectDataOutput, ScheduledIntrospectionOutput
 from tasks.introspect_data.profile_task import introspect_data_profile  # noqa: F401 - loaded with this module
+from tasks.introspect_data.role_check import role_warning
 
 #: how far `progress` has got when each stage starts (0..1); profiling fills the space up to `saving`
 STAGE_PROGRESS = {"connecting": 0.0, "testing": 0.05, "introspecting": 0.1, "profiling": 0.5, "saving": 0.95}
@@ -67,6 +68,7 @@ def introspect_data(payload: IntrospectDataInput, ctx: TaskContext) -> dict[str,
         _stage("testing")
         test = _test_connection(conn)
         metadata.set("connection_latency_ms", test.latency_ms).set("server_version", test.server_version)
+        warnings = _check_role(test, conn.source_type)
 
         _stage("introspecting")
         catalog = _introspect(conn, filters, ctx)
@@ -82,6 +84,7 @@ def introspect_data(payload: IntrospectDataInput, ctx: TaskContext) -> dict[str,
             )
     finally:
         conn.close()  # the cleanup hook closes it too (idempotent): that one also covers an abandoned attempt
+    warnings += profiling.profiled.warnings
 
     _stage("saving")
     snapshot_id = ctx.step(
@@ -92,6 +95,7 @@ def introspect_data(payload: IntrospectDataInput, ctx: TaskContext) -> dict[str,
         profiles=profiling.profiled.profiles,
         source=creds.safe_dict(),
         run_id=ctx.run_id,
+        warnings=[w.model_dump(mode="json") for w in warnings],
     )
     diff = snapshots.stored_diff(snapshot_id)
     changes = diff.summary() if diff is not None else None
@@ -112,10 +116,11 @@ def introspect_data(payload: IntrospectDataInput, ctx: TaskContext) -> dict[str,
         profiled_tables=len(profiling.profiled.profiles),
         profile_failures=len(profiling.profiled.warnings),
         profile_runs=profiling.child_runs,
-        warnings=profiling.profiled.warnings,
         duration_ms=duration_ms,
         connection_latency_ms=test.latency_ms,
         diff=changes,
+        role=test.role,
+        warnings=warnings,
         **counts,
     ).model_dump(mode="json")
 
@@ -142,6 +147,31 @@ def _test_connection(conn: Connector) -> ConnectionTest:
         raise error
     logger.info("connection ok", source_type=conn.source_type, latency_ms=test.latency_ms, server_version=test.server_version)
     return test
+
+
+def _check_role(test: ConnectionTest, source_type: str) -> list[SnapshotWarning]:
+    """Record what the role may do (metadata `role`) and warn when it is more than reading (metadata `warnings`, the
+    run log, and later the snapshot and the output)."""
+    role = test.role
+    if role is not None:
+        metadata.set("role", role.model_dump(mode="json"))
+    warning = role_warning(role, source_type)
+    if warning is None:
+        if role is not None and role.read_only:
+            logger.info("role is read-only", principal=role.principal)
+        elif role is not None:
+            logger.info("role privileges partly unknown", principal=role.principal, unknown=role.unknown())
+        return []
+    logger.warn(
+        "role is not read-only",
+        code=warning.code,
+        principal=warning.details["principal"],
+        capabilities=warning.details["capabilities"],
+        write_grants=warning.details["write_grants"][:5],
+        warning=warning.message,
+    )
+    metadata.set("warnings", [warning.model_dump(mode="json")])
+    return [warning]
 
 
 def _introspect(conn: Connector, filters: CatalogFilters | None, ctx: TaskContext) -> Catalog:

@@ -100,8 +100,11 @@ def test_a_source_from_registration_to_removal(
     assert MASK in ok(tp("sources", "show", "shop-db")).stdout
 
     # test
-    assert "ok: shop-db (mysql" in ok(tp("sources", "test", "shop-db")).stdout
-    assert "ok: warehouse (postgres" in ok(tp("sources", "test", pg_id)).stdout
+    tested = ok(tp("sources", "test", "shop-db")).stdout
+    assert "ok: shop-db (mysql" in tested and "is read-only" in tested and "warning" not in tested
+    tested = ok(tp("sources", "test", pg_id)).stdout
+    assert "ok: warehouse (postgres" in tested
+    assert "warning: the role postgres may do more than read: superuser, can_write" in tested
 
     # nothing introspected yet: catalog and diff say so (exit 1)
     one_line_error(tp("sources", "catalog", "warehouse"), 1, "no snapshot yet", "taskpack sources introspect warehouse")

@@ -6,6 +6,10 @@ the job stays RUNNING until `jobs.cancel` arrives, then ends DONE with BigQuery'
 canceled job (reason `stopped`, "Job execution was cancelled: User requested cancellation"). A statement containing
 `HIT_JOB_TIMEOUT` ends with reason `timeout` ("Job timed out after 1 sec"), as BigQuery does at job_timeout_ms.
 Other statements complete at once with one row. Inserted job bodies and cancel calls are kept for assertions.
+
+For the role check it also serves `datasets` ({dataset: {"access": [access entries], "tables": {table: [the
+permissions tables.testIamPermissions answers]}}}): datasets.list, datasets.get, tables.list and
+tables.testIamPermissions (which returns the subset of the asked permissions the table holds, as BigQuery does).
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ import pytest
 _JOBS = re.compile(r"^/bigquery/v2/projects/(?P<project>[^/]+)/jobs$")
 _JOB = re.compile(r"^/bigquery/v2/projects/(?P<project>[^/]+)/jobs/(?P<job>[^/]+)$")
 _CANCEL = re.compile(r"^/bigquery/v2/projects/(?P<project>[^/]+)/jobs/(?P<job>[^/]+)/cancel$")
+_DATASETS = re.compile(r"^/bigquery/v2/projects/(?P<project>[^/]+)/datasets$")
+_DATASET = re.compile(r"^/bigquery/v2/projects/(?P<project>[^/]+)/datasets/(?P<dataset>[^/]+)$")
+_TABLES = re.compile(r"^/bigquery/v2/projects/(?P<project>[^/]+)/datasets/(?P<dataset>[^/]+)/tables$")
+_TEST_IAM = re.compile(r"^/bigquery/v2/projects/(?P<project>[^/]+)/datasets/(?P<dataset>[^/]+)/tables/(?P<table>[^/:]+):testIamPermissions$")
 _RESULTS = re.compile(r"^/bigquery/v2/projects/(?P<project>[^/]+)/queries/(?P<job>[^/]+)$")
 
 CANCELED = {"reason": "stopped", "message": "Job execution was cancelled: User requested cancellation"}
@@ -33,6 +41,8 @@ class ReplayBigQuery:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.inserted: list[dict[str, Any]] = []
         self.cancels: list[str] = []
+        self.datasets: dict[str, dict[str, Any]] = {}
+        self.permission_checks: list[str] = []
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -86,6 +96,23 @@ class ReplayBigQuery:
                 return 200, {"kind": "bigquery#jobCancelResponse", "job": self._resource(m["project"], m["job"])}
             if method == "GET" and (m := _JOB.match(path)):
                 return 200, self._resource(m["project"], m["job"])
+        if method == "GET" and (m := _DATASETS.match(path)):
+            return 200, {"kind": "bigquery#datasetList", "datasets": [
+                {"kind": "bigquery#dataset", "id": f"{m['project']}:{d}", "datasetReference": {"projectId": m["project"], "datasetId": d}}
+                for d in self.datasets]}
+        if method == "GET" and (m := _DATASET.match(path)) and m["dataset"] in self.datasets:
+            return 200, {"kind": "bigquery#dataset", "id": f"{m['project']}:{m['dataset']}",
+                         "datasetReference": {"projectId": m["project"], "datasetId": m["dataset"]},
+                         "access": self.datasets[m["dataset"]].get("access", [])}
+        if method == "GET" and (m := _TABLES.match(path)) and m["dataset"] in self.datasets:
+            return 200, {"kind": "bigquery#tableList", "tables": [
+                {"kind": "bigquery#table", "id": f"{m['project']}:{m['dataset']}.{t}", "type": "TABLE",
+                 "tableReference": {"projectId": m["project"], "datasetId": m["dataset"], "tableId": t}}
+                for t in self.datasets[m["dataset"]]["tables"]]}
+        if method == "POST" and (m := _TEST_IAM.match(path)) and m["dataset"] in self.datasets:
+            self.permission_checks.append(f"{m['dataset']}.{m['table']}")
+            holds = self.datasets[m["dataset"]]["tables"].get(m["table"], [])
+            return 200, {"permissions": [p for p in body.get("permissions", []) if p in holds]}
         if method == "GET" and (m := _RESULTS.match(path)):
             return self._results(m["project"], m["job"], int(query.get("timeoutMs", ["10000"])[0]))
         return 404, {"error": {"code": 404, "message": f"replay has no {method} {path}", "errors": [{"reason": "notFound"}]}}

@@ -108,3 +108,11 @@ def wait_for_connections(admin: pymysql.Connection, expected: int, timeout_s: fl
         time.sleep(0.05)
         count = len(suite_processes(admin))
     return count
+
+
+# A statement that runs for minutes and that the read-only guard accepts (a sleep longer than the query's timeout is
+# refused by the guard before it reaches the server, so server-side timeouts are proved with real work instead).
+SLOW_MYSQL_QUERY = (
+    "SELECT COUNT(*) FROM information_schema.COLLATIONS a, information_schema.COLLATIONS b, "
+    "information_schema.COLLATIONS c, information_schema.COLLATIONS d"
+)

@@ -151,3 +151,8 @@ def scram_server() -> Iterator[dict[str, Any]]:
     finally:
         subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True, timeout=60)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+# A statement that runs for minutes and that the read-only guard accepts (a sleep longer than the query's timeout is
+# refused by the guard before it reaches the server, so server-side timeouts are proved with real work instead).
+SLOW_PG_QUERY = "SELECT count(*) FROM generate_series(1, 100000) a, generate_series(1, 100000) b"

@@ -7,6 +7,8 @@ fakesnow lacks), and queries by their text:
   code 000604 "SQL execution canceled" (SQLSTATE 57014);
 - a statement containing `HIT_STATEMENT_TIMEOUT` fails as Snowflake does at STATEMENT_TIMEOUT_IN_SECONDS:
   code 000630 "Statement reached its statement or warehouse timeout of 1 second(s) and was canceled.";
+- a statement whose exact text is a key of `results` returns those recorded columns and rows (text columns, as
+  SHOW commands return them); one whose text is in `refusals` fails with that (code, sqlstate, message);
 - anything else returns one row, `1`.
 Every query request body is kept, so tests can check what the connector sent (statement parameters, bindings).
 """
@@ -36,6 +38,8 @@ class ReplaySnowflake:
         self.queries: list[dict[str, Any]] = []
         self.cancel_bindings: list[Any] = []
         self.canceled = threading.Event()
+        self.results: dict[str, tuple[list[str], list[list[str | None]]]] = {}
+        self.refusals: dict[str, tuple[str, str, str]] = {}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
@@ -55,6 +59,10 @@ class ReplaySnowflake:
                 if self.canceled.wait(10):
                     return _error("000604", "57014", "SQL execution canceled")
                 return self._row()
+            if sql in self.refusals:
+                return _error(*self.refusals[sql])
+            if sql in self.results:
+                return self._table(*self.results[sql])
             if "HIT_STATEMENT_TIMEOUT" in sql:
                 return _error("000630", "57014", "Statement reached its statement or warehouse timeout of 1 second(s) and was canceled.")
             return self._row()
@@ -63,6 +71,14 @@ class ReplaySnowflake:
     @staticmethod
     def _row() -> dict[str, Any]:
         return {"data": {"parameters": [], "rowtype": _ROWTYPE, "rowset": [["1"]], "total": 1, "returned": 1,
+                         "queryId": "01replay-q", "queryResultFormat": "json"}, "success": True}
+
+    @staticmethod
+    def _table(columns: list[str], rows: list[list[str | None]]) -> dict[str, Any]:
+        rowtype = [{"name": name, "database": "", "schema": "", "table": "", "nullable": True, "type": "text",
+                    "byteLength": 16777216, "length": 16777216, "scale": None, "precision": None, "collation": None}
+                   for name in columns]
+        return {"data": {"parameters": [], "rowtype": rowtype, "rowset": rows, "total": len(rows), "returned": len(rows),
                          "queryId": "01replay-q", "queryResultFormat": "json"}, "success": True}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:

@@ -82,6 +82,21 @@ def test_connection_test_succeeds(crucible_endpoint: str) -> None:
     assert result.ok is True and result.error is None and result.latency_ms and result.latency_ms > 0
 
 
+def test_role_capabilities_without_test_iam_permissions_are_unknown_and_the_connection_stays_usable(
+    crucible_endpoint: str, nested_dataset: str
+) -> None:
+    """crucible lists the datasets and tables but answers tables.testIamPermissions with 501: every capability
+    unknown, the reason said, the connection test still ok."""
+    from connectors.capabilities import CAPABILITIES
+
+    with connect(credentials(crucible_endpoint)) as conn:
+        test = conn.test_connection()
+        assert test.ok and test.role is not None
+        assert test.role.unknown() == list(CAPABILITIES)
+        assert "tables not tested: testIamPermissions is not available here (501)" in test.role.findings
+        assert conn.query("SELECT 1 AS one").rows == [[1]]
+
+
 def test_unreachable_endpoint_is_a_retryable_network_error_quickly(crucible_endpoint: str) -> None:
     import socket
 

@@ -21,6 +21,7 @@ from connectors import (
 )
 from connectors.mysql import MySQLConnector
 from tests.connectors.mysql_support import (  # noqa: F401 - fixtures
+    SLOW_MYSQL_QUERY,
     mysql_admin,
     mysql_root_credentials,
     mysql_tester,
@@ -121,7 +122,7 @@ def test_show_statements_run_and_are_truncated(conn):
 def test_sleep_past_the_timeout_raises_query_timeout_and_leaves_nothing_running(conn, mysql_admin):
     started = time.perf_counter()
     with pytest.raises(QueryTimeoutError) as info:
-        conn.query("SELECT SLEEP(30)", timeout=1)
+        conn.query(SLOW_MYSQL_QUERY, timeout=1)
     assert time.perf_counter() - started < 3.0
     assert info.value.details["mysql_errno"] == 1969  # MariaDB's own max_statement_time stopped it
     assert not info.value.retryable
@@ -156,7 +157,7 @@ def test_client_watchdog_kills_a_statement_the_server_timeout_does_not_cover(con
     monkeypatch.setattr(connection_module, "with_mariadb_timeout", lambda sql, timeout_s: sql)
     started = time.perf_counter()
     with pytest.raises(QueryTimeoutError) as info:
-        conn.query("SELECT SLEEP(30)", timeout=1)
+        conn.query(SLOW_MYSQL_QUERY, timeout=1)
     assert time.perf_counter() - started < 3.0
     assert info.value.details["mysql_errno"] == 1317
 
@@ -190,7 +191,7 @@ def test_session_refuses_writes_even_when_the_guard_is_bypassed(mysql_root_crede
         cur.execute("CREATE OR REPLACE TABLE cmy_guard.canary2 (id INT PRIMARY KEY)")
         cur.execute("INSERT INTO cmy_guard.canary2 VALUES (1)")
     with connect(mysql_root_credentials) as connector:
-        monkeypatch.setattr(connector, "guard", lambda sql: sql)
+        monkeypatch.setattr(connector, "guard", lambda sql, timeout=None: sql)
         for sql in (
             "INSERT INTO cmy_guard.canary2 VALUES (2)",
             "DELETE FROM cmy_guard.canary2",
@@ -236,7 +237,7 @@ def test_connections_are_closed_whatever_happened(outcome, mysql_tester, mysql_a
             elif outcome == "query_error":
                 connector.query("SELECT * FROM no_such_table")
             elif outcome == "timeout":
-                connector.query("SELECT SLEEP(10)", timeout=0.5)
+                connector.query(SLOW_MYSQL_QUERY, timeout=0.5)
             else:
                 threading.Timer(0.3, connector.cancel).start()
                 connector.query("SELECT SLEEP(10)")

@@ -28,6 +28,7 @@ from connectors import (
 )
 from connectors.mysql.errors import map_error
 from tests.connectors.mysql_support import (  # noqa: F401 - fixtures
+    SLOW_MYSQL_QUERY,
     TEST_PASSWORD,
     mysql_admin,
     mysql_tester,
@@ -155,7 +156,7 @@ def test_password_never_appears_in_logs_errors_or_reprs(mysql_tester, mysql_admi
     wrong_database = {**mysql_tester, "database": "cmy_no_such_database"}
     for credentials, sql, kwargs in (
         (mysql_tester, "SELECT * FROM no_such_table", {}),
-        (mysql_tester, "SELECT SLEEP(5)", {"timeout": 0.5}),
+        (mysql_tester, SLOW_MYSQL_QUERY, {"timeout": 0.5}),
         (mysql_tester, "SELECT User FROM mysql.user", {}),
         (mysql_tester, "DELETE FROM cars_data", {}),
         (mysql_tester, "SELECT %s", {"params": [TEST_PASSWORD]}),  # the password as data is fine in the result...

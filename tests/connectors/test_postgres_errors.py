@@ -21,6 +21,7 @@ from connectors.errors import ConnectorError
 from connectors.postgres import PostgresConnector
 from connectors.postgres.errors import map_connect_error, map_query_error
 from tests.connectors.postgres_fixtures import (  # noqa: F401  (fixtures)
+    SLOW_PG_QUERY,
     admin_connection,
     credentials_from_url,
     pg_credentials,
@@ -203,7 +204,7 @@ def test_password_never_appears_in_logs_errors_or_reprs(
         for action in (
             lambda: connector.query("SELECT 1"),
             lambda: connector.query("SELECT * FROM cpg_nowhere"),
-            lambda: connector.query("SELECT pg_sleep(5)", timeout=0.2),
+            lambda: connector.query(SLOW_PG_QUERY, timeout=0.2),
             lambda: connector.introspect(),
         ):
             try:

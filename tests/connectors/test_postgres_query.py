@@ -29,6 +29,7 @@ from connectors.postgres import PostgresConnector
 from connectors.postgres.connection import plan_row_limit
 from tests.connectors.spider_loader import SPIDER_DEV_DIR
 from tests.connectors.postgres_fixtures import (  # noqa: F401  (fixtures)
+    SLOW_PG_QUERY,
     admin_connection,
     backends,
     pg_admin,
@@ -121,13 +122,13 @@ def test_show_and_explain_run_outside_a_cursor(pg_connector: PostgresConnector) 
 def test_timeout_stops_the_query_on_the_server(pg_connector: PostgresConnector, pg_admin: psycopg.Connection[Any]) -> None:
     started = time.monotonic()
     with pytest.raises(QueryTimeoutError) as excinfo:
-        pg_connector.query("SELECT pg_sleep(30)", timeout=1)
+        pg_connector.query(SLOW_PG_QUERY, timeout=1)
     assert time.monotonic() - started < 3
     assert excinfo.value.retryable is False and excinfo.value.details["sqlstate"] == "57014"
     assert wait_for_backends(pg_admin, pg_connector.application_name, 0, active_only=True) == 0
     leftover = pg_admin.execute(
         "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s AND pid <> pg_backend_pid()",
-        ["%pg_sleep(30)%"],
+        ["%generate_series(1, 100000) b%"],
     ).fetchone()
     assert leftover == (0,)
     assert pg_connector.query("SELECT 'still usable' AS s").rows == [["still usable"]]
@@ -207,7 +208,7 @@ def test_refused_statement_never_reaches_the_server(
 class _UnguardedConnector(PostgresConnector):
     """Skips the SQL guard, to prove the walls behind it stand on their own."""
 
-    def guard(self, sql: str) -> str:
+    def guard(self, sql: str, timeout: float | None = None) -> str:
         return sql
 
 
@@ -229,10 +230,17 @@ def writing_function(probe_table: str, postgres_url: str) -> Iterator[str]:
 def test_read_only_session_stops_writes_the_guard_cannot_see(
     writing_function: str, pg_connector: PostgresConnector, postgres_url: str
 ) -> None:
-    with pytest.raises(ReadOnlyViolation) as excinfo:
+    # The guard refuses a user-defined function it does not know...
+    with pytest.raises(ReadOnlyViolation) as refused:
         pg_connector.query("SELECT public.cpg_write_probe()")
-    assert excinfo.value.details["sqlstate"] == "25006"  # read_only_sql_transaction
-    assert pg_connector.query("SHOW transaction_read_only").rows == [["on"]]  # and it stays read-only
+    assert refused.value.construct == "public.cpg_write_probe" and "sqlstate" not in refused.value.details
+    # ...and when a source wrongly lists a writing function as its own read-only one, the session still stops it.
+    trusting = pg_connector.credentials.model_copy(update={"allowed_functions": ("public.cpg_write_probe",)})
+    with PostgresConnector(trusting, application_name=unique_app_name("trusting")) as connector:
+        with pytest.raises(ReadOnlyViolation) as excinfo:
+            connector.query("SELECT public.cpg_write_probe()")
+        assert excinfo.value.details["sqlstate"] == "25006"  # read_only_sql_transaction
+        assert connector.query("SHOW transaction_read_only").rows == [["on"]]  # and it stays read-only
     assert _probe_rows(postgres_url) == [(1,), (2,), (3,)]
 
 
@@ -268,7 +276,7 @@ def test_connections_are_always_given_back(pg_credentials: PostgresCredentials, 
     assert backends(pg_admin, app) == 0
     run(lambda c: c.query("SELECT 1"))  # success
     run(lambda c: c.query("SELECT * FROM cpg_no_such_table"))  # error
-    run(lambda c: c.query("SELECT pg_sleep(30)", timeout=0.5))  # timeout
+    run(lambda c: c.query(SLOW_PG_QUERY, timeout=0.5))  # timeout
 
     def cancelled(c: PostgresConnector) -> None:
         threading.Timer(0.3, c.cancel).start()

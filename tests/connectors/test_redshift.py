@@ -31,6 +31,7 @@ from connectors.redshift.catalog import (
 )
 from connectors.redshift.types import display_type, normalize_type
 from tests.connectors.postgres_fixtures import (  # noqa: F401  (fixtures)
+    SLOW_PG_QUERY,
     SPIDER_SCHEMAS,
     admin_connection,
     pg_credentials,
@@ -196,7 +197,7 @@ def test_redshift_queries_are_guarded_limited_and_read_only(redshift: RedshiftCo
 def test_redshift_timeout_and_cancel(redshift: RedshiftConnector, postgres_url: str) -> None:
     started = time.monotonic()
     with pytest.raises(QueryTimeoutError):
-        redshift.query("SELECT pg_sleep(30)", timeout=1)
+        redshift.query(SLOW_PG_QUERY, timeout=1)
     assert time.monotonic() - started < 3
     threading.Timer(0.4, redshift.cancel).start()
     with pytest.raises(QueryCanceledError):

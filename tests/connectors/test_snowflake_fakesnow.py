@@ -342,3 +342,16 @@ def test_secret_never_appears_in_logs_errors_or_reprs(fakesnow_server, scratch_t
     texts += [r.getMessage() + str(r.__dict__) for r in caplog.records]
     assert caplog.records  # the driver and the connector did log
     assert not [t for t in texts if SECRET in t]
+
+
+def test_role_capabilities_without_show_grants_are_unknown_and_the_session_stays_usable(connector) -> None:  # type: ignore[no-untyped-def]
+    """fakesnow answers CURRENT_USER() but not SHOW GRANTS: every capability unknown, the reason said, still connected."""
+    from connectors.capabilities import CAPABILITIES
+
+    test = connector.test_connection()
+    assert test.ok and test.role is not None
+    assert test.role.principal  # CURRENT_USER() answered
+    assert test.role.unknown() == list(CAPABILITIES) and test.role.read_only is None
+    assert test.role.read_only_session is False
+    assert test.role.findings[0].startswith("SHOW GRANTS refused (query_error)")
+    assert connector.query("SELECT 1 AS one").rows == [[1]]
