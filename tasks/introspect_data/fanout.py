@@ -164,9 +164,10 @@ def _chunk_outcome(chunk: list[dict[str, Any]], result: TaskRunResult, share: fl
     """A finished child's profiles and warnings; for a child that failed, a warning for every table of its chunk."""
     if result.ok:
         output = ProfileChunkOutput.model_validate(result.output)
-        for warning in output.warnings:
+        warnings = [w.model_copy(update={"details": {**w.details, "run_id": result.id}}) for w in output.warnings]
+        for warning in warnings:
             logger.warn("table profile failed", table=warning.details.get("table"), code=warning.code, run_id=result.id)
-        return ProfiledTables(profiles=output.profiles, warnings=output.warnings)
+        return ProfiledTables(profiles=output.profiles, warnings=warnings)
     error = result.error
     reason = f"{error.type}: {error.message}" if error else "no error recorded"
     logger.warn("profile run failed", run_id=result.id, status=result.status.value, error=reason, tables=len(chunk))

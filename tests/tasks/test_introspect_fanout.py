@@ -159,6 +159,8 @@ def test_a_table_whose_profile_times_out_becomes_a_warning_and_the_rest_go_on(
     assert run.output["profiled_tables"] == 2 and run.output["profile_failures"] == 1
     [warning] = profile_warnings(run.output)
     assert warning["code"] == "profile_timed_out" and warning["details"]["table"] == slow
+    tried = [c.id for c in children_of(run.id) if c.payload["tables"][0]["name"] == "slow_1"]
+    assert warning["details"].get("run_id") == (tried[0] if chunk_size == 1 else None)  # the child run that tried
     assert slow in warning["message"] and "1.5 s" in warning["message"]
     assert run.metadata["profile_warnings"] == [{"code": "profile_timed_out", "table": slow}]
     assert run.metadata["profile_failures"] == 1
