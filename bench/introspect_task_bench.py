@@ -9,8 +9,9 @@ demo warehouse (issue 9).
    (`connect()` + `introspect()` + `close()`) in the same process. One warm-up each, then they alternate and each
    reports its median, so a busy machine slows both alike. Goal: task <= 1.2x the connector.
 2. Profiling, PostgreSQL schema `rows` (200 tables x 50,000 rows, 6 columns): one introspect-data run with
-   profile=true, `profile_chunk_size` 10 and `profile_concurrency` 2 (20 child runs), on a fresh PostgreSQL runtime
-   database, with 1 and then 2 worker processes of concurrency 1 (so each process profiles one chunk at a time).
+   profile=true, `profile_chunk_size` 25 (the default) and `profile_concurrency` 2 (8 child runs), on a fresh
+   PostgreSQL runtime database, with 1 and then 2 worker processes of concurrency 1 (each profiles one chunk at a
+   time).
    Time from trigger to COMPLETED; the runs alternate (1, 2, 1, 2, ...) and each side reports its median. Goal:
    2 workers >= 1.6x faster.
 3. The demo warehouse, when the `demo` package and the DuckDB connector are importable: build it, then introspect it
@@ -46,7 +47,7 @@ BENCH_DB = "cpg_task_bench"
 STRUCTURE_TABLES = 2000
 ROW_TABLES = 200
 ROWS_PER_TABLE = 50_000
-CHUNK_SIZE = 10
+CHUNK_SIZE = 25  # the payload default
 PROFILE_CONCURRENCY = 2
 POLL = 0.05
 
@@ -268,7 +269,7 @@ def load() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of the task and of the connector (median)")
-    parser.add_argument("--profile-repeat", type=int, default=2, help="profiling runs per worker count (median)")
+    parser.add_argument("--profile-repeat", type=int, default=3, help="profiling runs per worker count (median)")
     parser.add_argument("--drop", action="store_true", help=f"drop the {BENCH_DB} database at the end")
     args = parser.parse_args()
 
