@@ -68,7 +68,8 @@ def profile_stage(
                              "concurrency": payload.profile_concurrency})
     metadata.set("profiled_tables", 0).set("profile_failures", 0)
     if len(chunks) <= 1:
-        outcome = ProfilingOutcome(_profile_here(conn, [TableRef.model_validate(t) for c in chunks for t in c], payload, ctx, progress))
+        tables = [TableRef.model_validate(t) for chunk in chunks for t in chunk]
+        outcome = ProfilingOutcome(_profile_here(conn, tables, payload, ctx, progress))
     else:
         conn.close()  # the parent holds no warehouse session while its children work
         outcome = _profile_in_children(chunks, payload, ctx, progress)
