@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from connectors import CredentialsError
-from runtime import ScheduleError, UnknownTaskError
+from runtime import InputError, UnknownTaskError
 from runtime.cli import DB_OPTION
 from store import NoSnapshotError, StoreError
 
@@ -44,7 +44,7 @@ def handle_errors(fn: F) -> F:
             fail(exc.message, 1)
         except (StoreError, CredentialsError) as exc:
             fail(exc.message, 2)
-        except (ScheduleError, UnknownTaskError) as exc:
+        except (InputError, UnknownTaskError) as exc:  # a bad schedule, trigger option or payload (runtime.limits)
             fail(str(exc), 2)
 
     return wrapper  # type: ignore[return-value]

@@ -1,4 +1,5 @@
-"""Connectors: one read-only interface over Snowflake, PostgreSQL, MySQL, BigQuery, SQL Server, Redshift, Databricks.
+"""Connectors: one read-only interface over Snowflake, PostgreSQL, MySQL, BigQuery, SQL Server, Redshift, Databricks,
+DuckDB.
 
     from connectors import connect
     with connect({"type": "postgres", "host": ..., "password": ...}) as conn:
@@ -33,6 +34,7 @@ from connectors.credentials import (
     Credentials,
     CredentialsError,
     DatabricksCredentials,
+    DuckDBCredentials,
     MySQLCredentials,
     PostgresCredentials,
     RedshiftCredentials,
@@ -64,6 +66,7 @@ _REGISTRY: dict[str, tuple[str, str, str, str]] = {
     "bigquery": ("connectors.bigquery", "BigQueryConnector", "bigquery", "google.cloud.bigquery"),
     "sqlserver": ("connectors.sqlserver", "SQLServerConnector", "sqlserver", "pyodbc"),
     "databricks": ("connectors.databricks", "DatabricksConnector", "databricks", "databricks.sql"),
+    "duckdb": ("connectors.duckdb", "DuckDBConnector", "duckdb", "duckdb"),
 }
 
 
@@ -101,6 +104,7 @@ __all__ = [
     "CredentialsError",
     "Database",
     "DatabricksCredentials",
+    "DuckDBCredentials",
     "ForeignKey",
     "MissingDriverError",
     "MySQLCredentials",

@@ -1,6 +1,6 @@
 """The interface every source implements.
 
-One shape for all seven warehouses (as SQLAlchemy keeps one dialect shape): a connector is opened lazily, used as a
+One shape for every source (as SQLAlchemy keeps one dialect shape): a connector is opened lazily, used as a
 context manager, and always closes what it opened, whatever happened. Every query passes the SQL guard first.
 """
 

@@ -184,7 +184,69 @@ class DatabricksCredentials(_Credentials):
         return self
 
 
-_TYPES = {"postgres", "redshift", "mysql", "snowflake", "bigquery", "sqlserver", "databricks"}
+#: how a file's name ends -> the DuckDB table function that reads it (see `DuckDBCredentials.files`)
+DUCKDB_FILE_READERS: dict[str, str] = {
+    ".parquet": "read_parquet",
+    ".pq": "read_parquet",
+    ".csv": "read_csv",
+    ".tsv": "read_csv",
+    ".csv.gz": "read_csv",
+    ".tsv.gz": "read_csv",
+    ".json": "read_json",
+    ".jsonl": "read_json",
+    ".ndjson": "read_json",
+}
+_VIEW_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def duckdb_file_reader(path: str) -> str | None:
+    """The table function for a file by its suffix (case-insensitive), None when DuckDB reads no such file for us."""
+    name = path.lower()
+    return next((reader for suffix, reader in DUCKDB_FILE_READERS.items() if name.endswith(suffix)), None)
+
+
+class DuckDBCredentials(_Credentials):
+    """A local DuckDB database file, opened read-only, and/or Parquet/CSV/JSON files exposed as views.
+
+    No secrets: a path on the worker's machine is all there is. `files` maps a view name to a file path; the
+    connector creates one temporary view per file before it cuts off every other file access (see
+    `connectors.duckdb.connection`), so those files, and only those, can be read through SQL.
+    """
+
+    type: Literal["duckdb"] = "duckdb"
+    path: str | None = Field(None, description="the DuckDB database file; none = only the `files` views")
+    files: dict[str, str] = Field(default_factory=dict, description="view name -> Parquet/CSV/JSON file path")
+
+    @field_validator("path")
+    @classmethod
+    def _a_file_path(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or value.strip() == ":memory:"):
+            raise ValueError("path must name a DuckDB database file")
+        return value
+
+    @field_validator("files")
+    @classmethod
+    def _views_over_known_files(cls, value: dict[str, str]) -> dict[str, str]:
+        for view, path in value.items():
+            if not _VIEW_NAME.match(view):
+                raise ValueError(f"view name {view!r} must be letters, digits and underscores, not starting with a digit")
+            if duckdb_file_reader(path) is None:
+                known = ", ".join(sorted(DUCKDB_FILE_READERS))
+                raise ValueError(f"file for view {view!r} must end in one of {known}")
+        lowered = [view.lower() for view in value]
+        duplicates = sorted({view for view in lowered if lowered.count(view) > 1})
+        if duplicates:  # DuckDB names are case-insensitive: "Orders" and "orders" would be one view
+            raise ValueError(f"view names differ only in case: {', '.join(duplicates)}")
+        return value
+
+    @model_validator(mode="after")
+    def _something_to_read(self) -> "DuckDBCredentials":
+        if self.path is None and not self.files:
+            raise ValueError("duckdb credentials need a path, files, or both")
+        return self
+
+
+_TYPES = {"postgres", "redshift", "mysql", "snowflake", "bigquery", "sqlserver", "databricks", "duckdb"}
 
 Credentials = Annotated[
     Union[
@@ -195,6 +257,7 @@ Credentials = Annotated[
         BigQueryCredentials,
         SQLServerCredentials,
         DatabricksCredentials,
+        DuckDBCredentials,
     ],
     Field(discriminator="type"),
 ]
@@ -246,6 +309,7 @@ __all__ = [
     "Credentials",
     "CredentialsError",
     "DatabricksCredentials",
+    "DuckDBCredentials",
     "MySQLCredentials",
     "PostgresCredentials",
     "RedshiftCredentials",

@@ -80,6 +80,7 @@ SAMPLING_POLICIES: dict[str, SamplingPolicy] = {
     "bigquery": SamplingPolicy(medium_method="SYSTEM", seeded=False, approx_distinct=True),
     "tsql": SamplingPolicy(medium_method="SYSTEM", seeded=True),
     "databricks": SamplingPolicy(medium_method=None, huge_method=None, approx_distinct=True),
+    "duckdb": SamplingPolicy(),  # TABLESAMPLE BERNOULLI/SYSTEM (p PERCENT) REPEATABLE (seed), as PostgreSQL
 }
 
 _ORDERABLE = {"integer", "decimal", "float", "string", "date", "time", "timestamp", "timestamp_tz"}

@@ -11,13 +11,16 @@ from runtime.context import TaskContext
 from runtime.definitions import Task, TaskDefinitionError, schema_task, task
 from runtime.errors import (
     AbortTaskRunError,
+    InputError,
     MetadataTooLargeError,
     OutsideRunError,
+    PayloadError,
     RunError,
     RunNotFoundError,
     TaskCancelledError,
     UnknownTaskError,
 )
+from runtime.executor_ids import ExecutorIdInUseError
 from runtime.metadata import metadata
 from runtime.models import BatchHandle, LogEntry, Run, RunHandle, RunList, RunStatus, TaskRunResult
 from runtime.queues import Queue
@@ -32,9 +35,12 @@ __all__ = [
     "AbortTaskRunError",
     "BatchHandle",
     "BatchItem",
+    "ExecutorIdInUseError",
+    "InputError",
     "LogEntry",
     "MetadataTooLargeError",
     "OutsideRunError",
+    "PayloadError",
     "Queue",
     "RetryConfig",
     "RetryDecision",

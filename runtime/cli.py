@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sys
 import threading
@@ -34,9 +35,24 @@ STATUS_STYLE = {
 DB_OPTION = typer.Option(None, "--database-url", envvar="TASKPACK_DATABASE_URL", help="default: the embedded SQLite file")
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _plain(text: str, *, one_line: bool = False) -> Text:
+    """User data as inert text: no Rich markup, no terminal escape sequences, nothing a terminal cannot encode."""
+    if one_line:
+        text = text.replace("\r", " ").replace("\n", " ")
+    return Text(_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]error:[/red] {message}")
+    """One line on stderr, no traceback: what was wrong, naming the field."""
+    err.print(Text.assemble(("error: ", "red"), _plain(message, one_line=True)), soft_wrap=True)
     raise typer.Exit(code)
+
+
+def _warn(message: str) -> None:
+    err.print(Text.assemble(("warning: ", "yellow"), _plain(message, one_line=True)), soft_wrap=True)
 
 
 def _id_column() -> Any:
@@ -151,13 +167,13 @@ def trigger(
     module: list[str] = typer.Option(None, "--module", "-m", help="task module for --local (default: the configured dirs)"),
 ) -> None:
     """Trigger a run; with --wait, show its status and metadata live (exit 1 unless it completes)."""
-    from runtime import tasks
+    from runtime import InputError, tasks
     from runtime.worker import Worker
 
     try:
-        body = json.loads(open(payload[1:]).read() if payload.startswith("@") else payload)
-    except (OSError, json.JSONDecodeError) as exc:
-        _fail(f"--payload is not valid JSON: {exc}")
+        body = _read_payload(payload)
+    except InputError as exc:
+        _fail(f"--{exc}")
     if module:
         from runtime.loader import load_tasks
 
@@ -188,12 +204,27 @@ def trigger(
             embedded.stop()
 
 
+def _read_payload(option: str) -> Any:
+    """`--payload`: JSON text, or @file. Checked by the same rules as every other way in (runtime.limits)."""
+    from runtime.errors import PayloadError
+    from runtime.limits import MAX_PAYLOAD_BYTES, parse_json
+
+    if not option.startswith("@"):
+        return parse_json(option, "payload")
+    try:
+        with open(option[1:], "rb") as handle:
+            data = handle.read(MAX_PAYLOAD_BYTES + 1)
+    except OSError as exc:
+        raise PayloadError(f"payload: cannot read {option[1:]!r}: {exc.strerror or type(exc).__name__}", field="payload") from None
+    return parse_json(data, "payload")
+
+
 def _progress_view(run: Any) -> Any:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
-    grid.add_row("run", run.id)
-    grid.add_row("task", run.task_id)
+    grid.add_row("run", _plain(run.id))
+    grid.add_row("task", _plain(run.task_id))
     grid.add_row("status", _status(run.status.value))
     grid.add_row("attempt", str(run.attempts))
     meta = dict(run.metadata)
@@ -205,7 +236,7 @@ def _progress_view(run: Any) -> Any:
     for key, value in meta.items():
         if key != "progress":
             text = json.dumps(value, default=str)
-            grid.add_row(key, text if len(text) < 120 else text[:117] + "…")
+            grid.add_row(_plain(str(key)), _plain(text if len(text) < 120 else text[:117] + "…"))
     return Panel(grid, title="taskpack run", border_style=STATUS_STYLE.get(run.status.value, "white"))
 
 
@@ -222,7 +253,7 @@ def follow(run_id: str, database_url: str | None) -> str:
     if run.status.value == "COMPLETED":
         console.print_json(json.dumps(run.output, default=str))
     elif run.error is not None:
-        err.print(f"[red]{run.error.type}[/red]: {run.error.message}")
+        err.print(Text.assemble((run.error.type, "red"), ": ", _plain(run.error.message)))
     return run.status.value
 
 
@@ -243,6 +274,9 @@ def runs_list(
         page = runs.list(status=status.upper() if status else None, task_id=task, tag=tag, limit=limit, cursor=cursor, database_url=database_url)
     except ValueError as exc:
         _fail(str(exc))
+    for run in page.data:
+        for warning in run.warnings:
+            _warn(f"run {run.id}: {warning}")
     if as_json:
         console.print_json(page.model_dump_json())
         return
@@ -252,7 +286,7 @@ def runs_list(
         duration = ""
         if run.started_at and run.finished_at:
             duration = f"{(run.finished_at - run.started_at).total_seconds():.2f}s"
-        table.add_row(run.id, run.task_id, _status(run.status.value), str(run.attempts), run.created_at.strftime("%Y-%m-%d %H:%M:%S"), duration, ", ".join(run.tags))
+        table.add_row(_plain(run.id), _plain(run.task_id), _status(run.status.value), str(run.attempts), run.created_at.strftime("%Y-%m-%d %H:%M:%S"), duration, _plain(", ".join(run.tags)))
     console.print(table)
     if page.next_cursor:
         console.print(f"more: --cursor {page.next_cursor}")
@@ -272,19 +306,22 @@ def runs_show(
     except RunNotFoundError as exc:
         _fail(str(exc), 1)
     entries = runs.logs(run_id, database_url=database_url) if logs else []
+    for warning in run.warnings:
+        _warn(f"run {run.id}: {warning}")
     if as_json:
         console.print_json(json.dumps({"run": run.model_dump(mode="json"), "logs": [e.model_dump(mode="json") for e in entries]}))
         return
     console.print(_progress_view(run))
-    console.print(Panel(json.dumps(run.payload, indent=2, default=str), title="payload"))
+    console.print(Panel(_plain(json.dumps(run.payload, indent=2, default=str)), title="payload"))
     if run.output is not None:
-        console.print(Panel(json.dumps(run.output, indent=2, default=str), title="output"))
+        console.print(Panel(_plain(json.dumps(run.output, indent=2, default=str)), title="output"))
     if run.error is not None:
-        console.print(Panel(f"{run.error.type}: {run.error.message}", title="error", border_style="red"))
+        console.print(Panel(_plain(f"{run.error.type}: {run.error.message}"), title="error", border_style="red"))
     if entries:
         table = Table("time", "attempt", "level", "message", "fields")
         for e in entries:
-            table.add_row(e.created_at.strftime("%H:%M:%S.%f")[:-3], str(e.attempt or ""), e.level, e.message, json.dumps(e.fields, default=str) if e.fields else "")
+            fields = json.dumps(e.fields, default=str) if e.fields else ""
+            table.add_row(e.created_at.strftime("%H:%M:%S.%f")[:-3], str(e.attempt or ""), _plain(e.level), _plain(e.message), _plain(fields))
         console.print(table)
 
 
@@ -308,7 +345,9 @@ def runs_replay(run_id: str, wait: bool = typer.Option(False, "--wait", "-w"), d
         handle = runs.replay(run_id, database_url=database_url)
     except (RunNotFoundError, LookupError) as exc:
         _fail(str(exc), 1)
-    console.print(f"replayed {run_id} as [bold]{handle.id}[/bold]")
+    except ValueError as exc:  # the stored payload no longer passes the door (limits, the task's schema)
+        _fail(str(exc))
+    console.print(Text.assemble("replayed ", _plain(run_id), " as ", (handle.id, "bold")))
     if wait:
         raise typer.Exit(0 if follow(handle.id, database_url) == "COMPLETED" else 1)
 
@@ -329,7 +368,7 @@ def schedules_list(
     table = Table("task", "cron", "timezone", "kind", "next run", "external id")
     table.columns.insert(0, _id_column())
     for s in found:
-        table.add_row(s.id, s.task_id, s.cron, s.timezone, s.kind, s.next_run_at.isoformat(), s.external_id or "")
+        table.add_row(_plain(s.id), _plain(s.task_id), _plain(s.cron), _plain(s.timezone), s.kind, s.next_run_at.isoformat(), _plain(s.external_id or ""))
     console.print(table)
 
 

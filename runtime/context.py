@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Awaitable, Callable, TypeVar
 
 from runtime.errors import OutsideRunError, TaskCancelledError
-from runtime.redaction import register_secret
+from runtime.redaction import RunSecrets
 
 T = TypeVar("T")
 log = logging.getLogger("taskpack")
@@ -51,6 +51,7 @@ class TaskContext:
         root_id: str | None,
         created_at: datetime | None,
         state: Any,
+        secrets: RunSecrets | None = None,
     ) -> None:
         self.run_id = run_id
         self.task_id = task_id
@@ -65,6 +66,8 @@ class TaskContext:
         self.root_id = root_id or run_id
         self.created_at = created_at
         self.state = state  # runtime.run_state.RunState: metadata + logs buffers
+        # This run's secret values (its payload's, and what its code registers); no other run sees them.
+        self.secrets = secrets if secrets is not None else RunSecrets()
         self.cancel_event = threading.Event()
         self.cancel_reason: str | None = None
         self._cancel_callbacks: list[Callable[[], Any]] = []
@@ -129,8 +132,8 @@ class TaskContext:
         return await run_step_async(name, fn, *args, **kwargs)
 
     def redact(self, secret: Any) -> None:
-        """Scrub this value from everything the run stores (logs, errors, metadata)."""
-        register_secret(secret)
+        """Scrub this value from everything this run stores (logs, errors, metadata, output); other runs unaffected."""
+        self.secrets.add(secret)
 
     def __repr__(self) -> str:
         return f"TaskContext(run_id={self.run_id!r}, task_id={self.task_id!r}, attempt={self.attempt})"

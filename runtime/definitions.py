@@ -115,6 +115,17 @@ class Task:
 
         return await tasks.batch_trigger_and_wait_async(self.id, items, timeout=timeout, **options)
 
+    @property
+    def payload_schema(self) -> dict[str, Any] | None:
+        """The payload's JSON Schema for schema tasks (published, so other processes can check payloads)."""
+        if self.schema is None:
+            return None
+        if not hasattr(self, "_payload_schema"):
+            from runtime.payload_schema import json_schema_of
+
+            self._payload_schema = json_schema_of(self.schema)
+        return self._payload_schema
+
     def describe(self) -> dict[str, Any]:
         """The definition as stored for other processes (the CLI, the HTTP API) that trigger without importing it."""
         return {
@@ -126,6 +137,7 @@ class Task:
             "machine": self.machine,
             "is_async": self.is_async,
             "has_schema": self.schema is not None,
+            "payload_schema": self.payload_schema,
             "description": self.description,
         }
 

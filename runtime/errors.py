@@ -7,11 +7,38 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from runtime.redaction import redact, redact_text
+from runtime.redaction import RunSecrets, redact, redact_text
 
 
 class TaskpackError(Exception):
     """Base of the runtime's own errors."""
+
+
+class InputError(TaskpackError, ValueError):
+    """Input refused at the door (CLI, Python API, HTTP API) before anything was stored.
+
+    `field` names what was wrong ("payload.credentials.port", "delay", "tags[2]"); the message starts with it and
+    never repeats the refused value, which may be a secret or a megabyte of text.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class TriggerOptionsError(InputError):
+    """A trigger option (delay, ttl, tags, idempotency key, ...) or the task id is invalid."""
+
+
+class PayloadError(InputError):
+    """A run's payload cannot be accepted: too big, too deep, not JSON-safe, or invalid for the task's schema.
+
+    `errors` lists each problem as {"field", "message"} when there are several (schema validation).
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message, field=field)
+        self.errors = errors or ([{"field": field, "message": message}] if field else [])
 
 
 class AbortTaskRunError(Exception):
@@ -64,7 +91,8 @@ class RunError(BaseModel):
     stack: str | None = None
 
     @classmethod
-    def from_exception(cls, exc: BaseException, *, code: str | None = None) -> "RunError":
+    def from_exception(cls, exc: BaseException, *, code: str | None = None, secrets: RunSecrets | None = None) -> "RunError":
+        """The stored form of `exc`, masked with `secrets` (default: the executing run's own)."""
         details = None
         retryable = None
         to_dict = getattr(exc, "to_dict", None)
@@ -79,11 +107,11 @@ class RunError(BaseModel):
         stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         return cls(
             type=type(exc).__name__,
-            message=redact_text(str(exc)) or type(exc).__name__,
+            message=redact_text(str(exc), secrets) or type(exc).__name__,
             code=code,
             retryable=retryable,
-            details=redact(details) if details else None,
-            stack=redact_text(stack)[-20_000:],
+            details=redact(details, secrets=secrets) if details else None,
+            stack=redact_text(stack, secrets)[-20_000:],
         )
 
 

@@ -27,6 +27,8 @@ from runtime.context import TaskContext, _current
 from runtime.definitions import Task, describe_validation_error, get_task
 from runtime.errors import AbortTaskRunError, RunError, RunFailed, TaskCancelledError
 from runtime.models import RunStatus
+from runtime.payload_schema import SchemaView
+from runtime.redaction import collect_secrets, redact_text, reset_secrets, scrub_secrets, use_secrets
 from runtime.retry import RetryDecision
 from runtime.run_state import RunState, states
 
@@ -105,6 +107,8 @@ def _make_context(definition: Task, run_id: str, payload: Any, options: dict[str
         root_id=options.get("root_id"),
         created_at=datetime.fromtimestamp(created, timezone.utc) if created else None,
         state=state,
+        # The run's own secrets: what its payload holds under secret names or SecretStr fields; ctx.redact adds more.
+        secrets=collect_secrets(payload, SchemaView.of(definition.payload_schema)),
     )
 
 
@@ -133,7 +137,8 @@ def _classify(exc: BaseException, ctx: TaskContext) -> AttemptResult:
 
 
 def _log_hook_failure(ctx: TaskContext, hook: str, exc: BaseException) -> None:
-    ctx.state.logs.add("error", f"{hook} hook failed", {"error": type(exc).__name__, "message": str(exc)}, ctx.attempt)
+    message = redact_text(str(exc), ctx.secrets)
+    ctx.state.logs.add("error", f"{hook} hook failed", {"error": type(exc).__name__, "message": message}, ctx.attempt)
     log.warning("run %s: %s hook failed: %s", ctx.run_id, hook, exc)
 
 
@@ -239,8 +244,9 @@ def _run_plan(definition: Task, payload: Any, options: dict[str, Any], ctx: Task
     try:
         parsed = definition.parse_payload(payload)
     except ValidationError as exc:
-        error = RunError(type="PayloadValidationError", message=describe_validation_error(exc))
+        error = RunError(type="PayloadValidationError", message=redact_text(describe_validation_error(exc), ctx.secrets))
         yield ("call", _finish_failure, (ctx, RunStatus.FAILED.value, error))
+    ctx.secrets.add_model_secrets(parsed)  # SecretStr values as validated (a key given as an object becomes text)
     if definition.on_start is not None:
         yield ("hook_step", "on_start", definition.on_start, (parsed, ctx))
     attempt = 1
@@ -254,7 +260,7 @@ def _run_plan(definition: Task, payload: Any, options: dict[str, Any], ctx: Task
             if definition.on_success is not None:
                 yield ("hook_step", "on_success", definition.on_success, (parsed, result.output, ctx))
             yield ("call", _flush, (ctx,))
-            return result.output
+            return scrub_secrets(result.output, ctx.secrets)  # the output is stored: not with this run's secrets
         if result.kind == "canceled":
             ctx.state.logs.add("warn", "run canceled", {}, attempt)
             yield ("call", _flush, (ctx,))
@@ -280,14 +286,15 @@ def _begin(task_id: str, payload: Any, options: dict[str, Any]) -> tuple[Task, T
     run_id = DBOS.workflow_id
     assert run_id is not None
     ctx = _make_context(definition, run_id, payload, options)
-    token = _current.set(ctx)
+    tokens = (_current.set(ctx), use_secrets(ctx.secrets))
     _register_running(ctx)
-    return definition, ctx, token
+    return definition, ctx, tokens
 
 
-def _end(ctx: TaskContext, token: Any) -> None:
+def _end(ctx: TaskContext, tokens: Any) -> None:
     _unregister_running(ctx)
-    _current.reset(token)
+    _current.reset(tokens[0])
+    reset_secrets(tokens[1])
     _flush(ctx)
     states.remove(ctx.run_id)
 

@@ -59,6 +59,7 @@ class Run(BaseModel):
     delay_until: datetime | None = None
     expires_at: datetime | None = None
     executor_id: str | None = None
+    warnings: list[str] = Field(default_factory=list, description="parts of the stored run that could not be read")
 
     @property
     def is_final(self) -> bool:

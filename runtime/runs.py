@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -11,11 +12,17 @@ from typing import Any
 import sqlalchemy as sa
 
 from runtime.backend import WORKFLOW_PREFIX, Backend, get_backend
-from runtime.errors import RunError, RunFailed, RunNotFoundError
+from runtime.definitions import get_task
+from runtime.errors import InputError, RunError, RunFailed, RunNotFoundError
+from runtime.limits import MAX_ID_CHARS, MAX_RUN_ID_CHARS, MAX_TASK_ID_CHARS, check_text
 from runtime.models import LogEntry, Run, RunHandle, RunList, RunStatus
-from runtime.redaction import redact
+from runtime.payload_schema import SchemaView
+from runtime.redaction import RunSecrets, collect_secrets, redact, redact_text
 from runtime.status import map_status, status_clause
-from runtime.store import run_logs, run_metadata
+from runtime.store import run_logs, run_metadata, task_definitions
+
+log = logging.getLogger("taskpack")
+UNDECODABLE = "[could not be decoded]"
 
 
 def _dt(ms: int | float | None) -> datetime | None:
@@ -33,37 +40,113 @@ def _stored_metadata(backend: Backend, run_ids: list[str]) -> dict[str, dict[str
         return {}
     with backend.engine.connect() as conn:
         rows = conn.execute(sa.select(run_metadata.c.run_id, run_metadata.c.data).where(run_metadata.c.run_id.in_(run_ids))).all()
-    return {r[0]: json.loads(r[1]) for r in rows}
+    found: dict[str, dict[str, Any]] = {}
+    for run_id, data in rows:
+        try:
+            found[run_id] = json.loads(data)
+        except (ValueError, TypeError):
+            log.warning("run %s: stored metadata is not JSON; shown as empty", run_id)
+            found[run_id] = {"_warning": "stored metadata could not be decoded"}
+    return found
 
 
-def _to_run(status: Any, metadata: dict[str, Any] | None, now: float) -> Run:
+def _schema_views(backend: Backend, task_ids: set[str]) -> dict[str, SchemaView | None]:
+    """Each task's payload schema (this process's definition, else the one workers published): marks secret fields."""
+    views: dict[str, SchemaView | None] = {}
+    missing = []
+    for task_id in task_ids:
+        definition = get_task(task_id)
+        if definition is not None:
+            views[task_id] = SchemaView.of(definition.payload_schema)
+        else:
+            missing.append(task_id)
+    if missing:
+        with backend.engine.connect() as conn:
+            rows = conn.execute(sa.select(task_definitions.c.id, task_definitions.c.definition).where(task_definitions.c.id.in_(missing))).all()
+        for task_id, definition in rows:
+            try:
+                described = definition if isinstance(definition, dict) else json.loads(definition)
+                views[task_id] = SchemaView.of(described.get("payload_schema"))
+            except Exception:
+                views[task_id] = None
+    return views
+
+
+def _task_of(status: Any) -> str:
+    try:
+        return str(_attrs(status.attributes).get("task") or "") or (status.name or "").removeprefix(WORKFLOW_PREFIX)
+    except Exception:
+        return (status.name or "").removeprefix(WORKFLOW_PREFIX)
+
+
+def _to_run(status: Any, metadata: dict[str, Any] | None, now: float, schema: SchemaView | None = None, output_undecodable: bool = False) -> Run:
+    """What callers see of a stored run; a row that cannot be read whole still gives a Run, with `warnings`."""
+    try:
+        return _read_run(status, metadata, now, schema, output_undecodable)
+    except Exception as exc:  # a row no code path of ours wrote: show what is certain, never fail the page
+        log.warning("run %s could not be read: %s", status.workflow_id, type(exc).__name__)
+        return _placeholder(status.workflow_id, status.name, status.created_at, f"the stored run could not be read ({type(exc).__name__})")
+
+
+def _placeholder(run_id: str, name: str | None, created_ms: Any, warning: str) -> Run:
+    return Run(
+        id=run_id,
+        task_id=(name or "").removeprefix(WORKFLOW_PREFIX) or "?",
+        status=RunStatus.CRASHED,
+        created_at=_dt(created_ms) or datetime.now(timezone.utc),
+        warnings=[warning],
+    )
+
+
+def _read_run(status: Any, metadata: dict[str, Any] | None, now: float, schema: SchemaView | None, output_undecodable: bool) -> Run:
+    warnings: list[str] = []
     attrs = _attrs(status.attributes)
     run_status = map_status(status.status, attrs, status.error, now, status.dequeued_at)
+    inputs = status.input
+    args: tuple[Any, ...] | list[Any] = ()
+    if isinstance(inputs, dict) and isinstance(inputs.get("args"), (list, tuple)):
+        args = inputs["args"]
+    elif inputs is not None:  # DBOS hands back the raw stored text when it cannot decode it: never show that
+        warnings.append("the stored payload could not be decoded")
+    # Masks scoped to this run: its payload's secrets, never another run's.
+    secrets = collect_secrets(args[0], schema) if args else RunSecrets()
     error = None
     if isinstance(status.error, RunFailed):
-        error = RunError(**status.error.error)
+        error = RunError(**redact(status.error.error, secrets=secrets))
+    elif isinstance(status.error, BaseException):
+        error = RunError.from_exception(status.error, secrets=secrets)
     elif status.error is not None:
-        error = RunError.from_exception(status.error)
+        warnings.append("the stored error could not be decoded")
+        error = RunError(type="UndecodableError", message="the stored error could not be decoded")
     elif run_status is RunStatus.EXPIRED:
         error = RunError(type="RunExpired", message="the run was not started before its ttl")
-    args = (status.input or {}).get("args") or ()
     run_options = args[1] if len(args) > 1 and isinstance(args[1], dict) else {}
     started = status.dequeued_at if status.status not in ("ENQUEUED", "DELAYED") else None
     attempts = int(attrs.get("attempt") or (1 if started else 0))
     if isinstance(status.error, RunFailed):
         attempts = status.error.attempts
     final = run_status.is_final
+    output = None
+    if run_status is RunStatus.COMPLETED:
+        if output_undecodable:
+            warnings.append("the stored output could not be decoded")
+            output = UNDECODABLE
+        else:
+            output = redact(status.output, secrets=secrets)
+    for warning in warnings:
+        log.warning("run %s: %s", status.workflow_id, warning)
     return Run(
         id=status.workflow_id,
         task_id=attrs.get("task") or (status.name or "").removeprefix(WORKFLOW_PREFIX),
         status=run_status,
         # The stored payload must keep secrets (the run needs them); what callers see has them masked.
-        payload=redact(args[0]) if args else None,
-        output=redact(status.output) if run_status is RunStatus.COMPLETED else None,
+        payload=redact(args[0], secrets=secrets, schema=schema) if args else (UNDECODABLE if inputs is not None else None),
+        output=output,
         error=error,
         attempts=attempts,
-        metadata=metadata if metadata is not None else dict(run_options.get("metadata") or {}),
-        tags=list(attrs.get("tags") or []),
+        metadata=redact(metadata if metadata is not None else dict(run_options.get("metadata") or {}), secrets=secrets),
+        tags=[redact_text(str(t), secrets) for t in attrs.get("tags") or []],
+        warnings=warnings,
         created_at=_dt(status.created_at) or datetime.now(timezone.utc),
         started_at=_dt(started),
         finished_at=_dt(status.completed_at or status.updated_at) if final else None,
@@ -85,24 +168,78 @@ def _encode_cursor(created_at: int, run_id: str) -> str:
 def _decode_cursor(cursor: str) -> tuple[int, str]:
     try:
         created, run_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        check_text(run_id, "cursor", max_chars=MAX_RUN_ID_CHARS)
         return int(created), run_id
     except Exception:
-        raise ValueError(f"invalid cursor {cursor!r}") from None
+        shown = cursor[:40] + "…" if isinstance(cursor, str) and len(cursor) > 40 else cursor
+        raise InputError(f"cursor: invalid cursor {shown!r}", field="cursor") from None
+
+
+def _check_run_id(run_id: Any) -> str:
+    """An id that cannot name a run is not looked up (PostgreSQL would reject a NUL or a lone surrogate in it)."""
+    try:
+        return check_text(run_id, "run_id", max_chars=MAX_RUN_ID_CHARS)
+    except InputError:
+        raise RunNotFoundError(run_id if isinstance(run_id, str) else repr(run_id)) from None
+
+
+def _filter_values(value: Any, field: str, max_chars: int) -> list[str]:
+    values = value if isinstance(value, list) else [value]
+    return [check_text(v, field, max_chars=max_chars) for v in values]
 
 
 class Runs:
     def _statuses(self, backend: Backend, run_ids: list[str]) -> list[Any]:
-        found = backend.client.list_workflows(workflow_ids=run_ids, load_input=True, load_output=True)
+        """DBOS's statuses of `run_ids`, in order; a row DBOS cannot load becomes a placeholder Run, not an error."""
+        try:
+            found = backend.client.list_workflows(workflow_ids=run_ids, load_input=True, load_output=True)
+        except Exception as exc:
+            if len(run_ids) > 1:
+                return [s for run_id in run_ids for s in self._statuses(backend, [run_id])]
+            return self._unreadable(backend, run_ids[0], exc)
         by_id = {s.workflow_id: s for s in found}
         return [by_id[i] for i in run_ids if i in by_id]
 
+    @staticmethod
+    def _unreadable(backend: Backend, run_id: str, exc: BaseException) -> list[Any]:
+        ws = backend.workflows
+        with backend.sys_engine.connect() as conn:
+            row = conn.execute(sa.select(ws.c.name, ws.c.created_at).where(ws.c.workflow_uuid == run_id)).first()
+        if row is None:
+            return []
+        log.warning("run %s could not be loaded: %s", run_id, type(exc).__name__)
+        return [_placeholder(run_id, row[0], row[1], f"the stored run could not be loaded ({type(exc).__name__})")]
+
+    @staticmethod
+    def _undecodable_outputs(backend: Backend, statuses: list[Any]) -> set[str]:
+        """Runs whose output DBOS could not decode: it then hands back the stored text itself, which may hold
+        pickled secrets. A decoded string never equals its own serialized form, so equality tells them apart."""
+        texts = {s.workflow_id: s.output for s in statuses if isinstance(s.output, str)}
+        if not texts:
+            return set()
+        ws = backend.workflows
+        with backend.sys_engine.connect() as conn:
+            rows = conn.execute(sa.select(ws.c.workflow_uuid, ws.c.output).where(ws.c.workflow_uuid.in_(list(texts)))).all()
+        return {run_id for run_id, raw in rows if raw is not None and raw == texts.get(run_id)}
+
+    def _load(self, backend: Backend, run_ids: list[str], now: float) -> list[Run]:
+        loaded = self._statuses(backend, run_ids)
+        statuses = [s for s in loaded if not isinstance(s, Run)]
+        meta = _stored_metadata(backend, [s.workflow_id for s in statuses])
+        views = _schema_views(backend, {_task_of(s) for s in statuses})
+        undecodable = self._undecodable_outputs(backend, statuses)
+        return [
+            s if isinstance(s, Run) else _to_run(s, meta.get(s.workflow_id), now, views.get(_task_of(s)), s.workflow_id in undecodable)
+            for s in loaded
+        ]
+
     def retrieve(self, run_id: str, *, database_url: str | None = None) -> Run:
+        run_id = _check_run_id(run_id)
         backend = get_backend(database_url)
-        found = self._statuses(backend, [run_id])
+        found = self._load(backend, [run_id], time.time())
         if not found:
             raise RunNotFoundError(run_id)
-        meta = _stored_metadata(backend, [run_id])
-        return _to_run(found[0], meta.get(run_id), time.time())
+        return found[0]
 
     def list(
         self,
@@ -125,10 +262,10 @@ class Runs:
             wanted = [RunStatus(s) for s in (status if isinstance(status, list) else [status])]
             query = query.where(sa.or_(*[status_clause(ws, s, now) for s in wanted]))
         if task_id is not None:
-            ids = task_id if isinstance(task_id, list) else [task_id]
+            ids = _filter_values(task_id, "task_id", MAX_TASK_ID_CHARS)
             query = query.where(ws.c.name.in_([WORKFLOW_PREFIX + t for t in ids]))
         if tag is not None:
-            query = query.where(self._tag_clause(backend, tag if isinstance(tag, list) else [tag]))
+            query = query.where(self._tag_clause(backend, _filter_values(tag, "tag", MAX_ID_CHARS)))
         if cursor:
             created, last_id = _decode_cursor(cursor)
             query = query.where(sa.or_(ws.c.created_at < created, sa.and_(ws.c.created_at == created, ws.c.workflow_uuid < last_id)))
@@ -136,9 +273,7 @@ class Runs:
         with backend.sys_engine.connect() as conn:
             rows = conn.execute(query).all()
         page, more = rows[:limit], len(rows) > limit
-        ids = [r[0] for r in page]
-        meta = _stored_metadata(backend, ids)
-        data = [_to_run(s, meta.get(s.workflow_id), now) for s in self._statuses(backend, ids)]
+        data = self._load(backend, [r[0] for r in page], now) if page else []
         return RunList(data=data, next_cursor=_encode_cursor(page[-1][1], page[-1][0]) if more and page else None)
 
     @staticmethod
@@ -154,6 +289,7 @@ class Runs:
 
     def cancel(self, run_id: str, *, database_url: str | None = None) -> Run:
         """Cancel a run and its child runs. A queued run never starts; an executing attempt is stopped and cleaned up."""
+        run_id = _check_run_id(run_id)
         backend = get_backend(database_url)
         run = self.retrieve(run_id, database_url=database_url)
         if run.is_final:
@@ -170,18 +306,24 @@ class Runs:
         """A new run of the same task with the same payload and tags."""
         from runtime.triggering import tasks
 
+        run_id = _check_run_id(run_id)
         backend = get_backend(database_url)
         found = self._statuses(backend, [run_id])
         if not found:
             raise RunNotFoundError(run_id)
-        run = _to_run(found[0], {}, time.time())
-        args = (found[0].input or {}).get("args") or ()
-        return tasks.trigger(run.task_id, args[0] if args else None, tags=run.tags or None, database_url=database_url)
+        status = found[0]
+        inputs = None if isinstance(status, Run) else status.input
+        if not (isinstance(inputs, dict) and isinstance(inputs.get("args"), (list, tuple))):
+            raise InputError(f"run {run_id}: its stored payload could not be decoded, so it cannot be replayed", field="run_id")
+        args = inputs["args"]
+        tags = list(_attrs(status.attributes).get("tags") or [])
+        return tasks.trigger(_task_of(status), args[0] if args else None, tags=tags or None, database_url=database_url)
 
     def wait(self, run_id: str, timeout: float | None = None, *, database_url: str | None = None) -> Run:
         """Block until the run is final; raises TimeoutError after `timeout` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.01
+        run_id = _check_run_id(run_id)
         backend = get_backend(database_url)
         run = self.retrieve(run_id, database_url=database_url)  # often final already: one full read, no polling
         if run.is_final:
@@ -210,6 +352,7 @@ class Runs:
         return map_status(row[0], _attrs(row[1]), None, time.time(), row[2])
 
     def logs(self, run_id: str, *, database_url: str | None = None) -> list[LogEntry]:
+        run_id = _check_run_id(run_id)
         backend = get_backend(database_url)
         with backend.engine.connect() as conn:
             rows = conn.execute(sa.select(run_logs).where(run_logs.c.run_id == run_id).order_by(run_logs.c.id)).mappings().all()

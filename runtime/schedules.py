@@ -20,14 +20,16 @@ from pydantic import BaseModel
 
 from runtime.backend import Backend, get_backend
 from runtime.definitions import Task, task as define_task
+from runtime.errors import InputError
+from runtime.limits import MAX_CRON_CHARS, MAX_ID_CHARS, MAX_KEY_CHARS, MAX_TASK_ID_CHARS, MAX_TIMEZONE_CHARS, check_text
 from runtime.store import schedules_table
 
 log = logging.getLogger("taskpack")
 UPCOMING = 5
 
 
-class ScheduleError(ValueError):
-    """A schedule's cron expression, timezone or task is invalid."""
+class ScheduleError(InputError):
+    """A schedule's cron expression, timezone, task, external id or deduplication key is invalid (or it does not exist)."""
 
 
 class Schedule(BaseModel):
@@ -57,16 +59,18 @@ class ScheduledPayload(BaseModel):
 
 
 def _zone(name: str) -> ZoneInfo:
+    check_text(name, "timezone", max_chars=MAX_TIMEZONE_CHARS, error=ScheduleError)
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ScheduleError(f"unknown timezone {name!r} (use an IANA name such as 'Europe/Paris')") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ScheduleError(f"timezone: unknown timezone {name!r} (use an IANA name such as 'Europe/Paris')", field="timezone") from None
 
 
 def validate_cron(cron: str) -> str:
+    check_text(cron, "cron", max_chars=MAX_CRON_CHARS, error=ScheduleError)
     cron = " ".join(cron.split())
     if len(cron.split()) != 5 or not croniter.is_valid(cron):
-        raise ScheduleError(f"invalid cron expression {cron!r}: expected five fields 'minute hour day month weekday'")
+        raise ScheduleError(f"cron: invalid cron expression {cron!r}: expected five fields 'minute hour day month weekday'", field="cron")
     return cron
 
 
@@ -121,8 +125,13 @@ class Schedules:
     ) -> Schedule:
         """Create a schedule; with a `deduplication_key` that exists already, update that schedule instead."""
         task_id = task.id if isinstance(task, Task) else task
+        check_text(task_id, "task", max_chars=MAX_TASK_ID_CHARS, error=ScheduleError)
         cron = validate_cron(cron)
         _zone(timezone)
+        if external_id is not None:
+            check_text(external_id, "external_id", max_chars=MAX_ID_CHARS, error=ScheduleError)
+        if deduplication_key is not None:
+            check_text(deduplication_key, "deduplication_key", max_chars=MAX_KEY_CHARS, error=ScheduleError)
         backend = get_backend(database_url)
         from runtime.triggering import task_info
 
@@ -175,6 +184,8 @@ class Schedules:
                 self._upsert(backend, f"sched_decl_{task_id}", task_id, cron, tz, None, None, "DECLARATIVE")
 
     def list(self, *, task: str | None = None, database_url: str | None = None) -> list[Schedule]:
+        if task is not None:
+            check_text(task, "task", max_chars=MAX_TASK_ID_CHARS, error=ScheduleError)
         backend = get_backend(database_url)
         query = sa.select(schedules_table).order_by(schedules_table.c.created_at)
         if task is not None:
@@ -183,6 +194,7 @@ class Schedules:
             return [_row_to_schedule(r) for r in conn.execute(query).all()]
 
     def retrieve(self, schedule_id: str, *, database_url: str | None = None) -> Schedule:
+        _check_schedule_id(schedule_id)
         backend = get_backend(database_url)
         with backend.engine.connect() as conn:
             row = conn.execute(sa.select(schedules_table).where(schedules_table.c.id == schedule_id)).first()
@@ -191,6 +203,7 @@ class Schedules:
         return _row_to_schedule(row)
 
     def delete(self, schedule_id: str, *, database_url: str | None = None) -> None:
+        _check_schedule_id(schedule_id)
         backend = get_backend(database_url)
         with backend.engine.begin() as conn:
             res = conn.execute(sa.delete(schedules_table).where(schedules_table.c.id == schedule_id))
@@ -240,5 +253,14 @@ class Schedules:
                 log.error("schedule %s could not trigger %s: %s", row.id, row.task_id, exc)
         return started
 
+
+def _check_schedule_id(schedule_id: Any) -> None:
+    try:
+        check_text(schedule_id, "schedule_id", max_chars=MAX_SCHEDULE_ID_CHARS, error=ScheduleError)
+    except ScheduleError:
+        raise ScheduleError(f"no schedule with id {schedule_id!r}"[:200], field="schedule_id") from None
+
+
+MAX_SCHEDULE_ID_CHARS = 64  # the schedules table's key column
 
 schedules = Schedules()

@@ -6,29 +6,36 @@ import asyncio
 import json
 import time
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 import sqlalchemy as sa
 from dbos import DBOS
+from dbos import error as dbos_error
 from pydantic import BaseModel, Field
 from pydantic_core import to_jsonable_python
 
 from runtime.backend import APP_VERSION, Backend, get_backend, workflow_name
 from runtime.context import maybe_current_context
 from runtime.definitions import get_task
-from runtime.durations import to_seconds
-from runtime.errors import RunFailed, RunError, UnknownTaskError
+from runtime.errors import InputError, PayloadError, RunFailed, RunError, TriggerOptionsError, UnknownTaskError
+from runtime.limits import (
+    MAX_ATTEMPTS,
+    MAX_DEPTH,
+    MAX_KEY_CHARS,
+    MAX_TASK_ID_CHARS,
+    check_count,
+    check_duration,
+    check_json_value,
+    check_tags,
+    check_text,
+)
 from runtime.models import BatchHandle, RunHandle, RunStatus, TaskRunResult
+from runtime.payload_schema import check_against_schema, check_with_model
 from runtime.queues import DEFAULT_QUEUE
 from runtime.run_state import METADATA_LIMIT_BYTES
 from runtime.store import idempotency_keys, task_definitions
 
 DEFAULT_IDEMPOTENCY_TTL_S = 30 * 86400
-MAX_TAGS = 10
-
-
-class TriggerOptionsError(ValueError):
-    """A trigger option is invalid; the message names it."""
 
 
 class BatchItem(BaseModel):
@@ -42,9 +49,39 @@ def new_run_id() -> str:
 
 
 def _payload(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    return to_jsonable_python(value)
+    """The payload as JSON data, checked at the door: nothing is stored for a payload refused here."""
+    try:
+        if isinstance(value, BaseModel):
+            # Secrets revealed: a SecretStr dumped as '**********' would reach the run instead of the password.
+            value = _reveal_secrets(value.model_dump(mode="python", by_alias=True))
+        body = to_jsonable_python(value)
+    except RecursionError:
+        raise PayloadError(f"payload: nested deeper than {MAX_DEPTH} levels", field="payload") from None
+    except (ValueError, TypeError) as exc:  # PydanticSerializationError; pydantic's own depth limit (far above ours)
+        if "depth" in str(exc):
+            raise PayloadError(f"payload: nested deeper than {MAX_DEPTH} levels", field="payload") from None
+        raise PayloadError(f"payload: cannot be encoded as JSON ({type(exc).__name__}: {str(exc)[:200]})", field="payload") from None
+    check_json_value(body, "payload")
+    return body
+
+
+def _reveal_secrets(value: Any) -> Any:
+    if hasattr(type(value), "get_secret_value"):  # pydantic's SecretStr / SecretBytes
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return {k: _reveal_secrets(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_reveal_secrets(v) for v in value]
+    return value
+
+
+def _check_against_task_schema(task_id: str, info: dict[str, Any], body: Any) -> None:
+    """A schema_task's payload is validated now, not when a worker picks the run up: refused = no run."""
+    definition = get_task(task_id)
+    if definition is not None and definition.schema is not None:
+        check_with_model(definition.schema, body, definition.payload_schema)
+    elif isinstance(info.get("payload_schema"), dict):
+        check_against_schema(info["payload_schema"], body)
 
 
 def task_info(backend: Backend, task_id: str) -> dict[str, Any]:
@@ -60,26 +97,17 @@ def task_info(backend: Backend, task_id: str) -> dict[str, Any]:
 
 
 def _validate_tags(tags: Any) -> list[str]:
-    if tags is None:
-        return []
-    if isinstance(tags, str):
-        tags = [tags]
-    tags = list(tags)
-    if len(tags) > MAX_TAGS:
-        raise TriggerOptionsError(f"tags: at most {MAX_TAGS} tags per run, got {len(tags)}")
-    for tag in tags:
-        if not isinstance(tag, str) or not (1 <= len(tag) <= 128):
-            raise TriggerOptionsError(f"tags: each tag must be a string of 1 to 128 characters, got {tag!r}")
-    return tags
+    return check_tags(tags)
 
 
-def _run_is_spent(backend: Backend, run_id: str, now: float) -> bool:
-    """True when the run behind an idempotency key no longer holds it (failed, canceled, expired, or missing)."""
+def _run_is_spent(backend: Backend, run_id: str, now: float) -> bool | None:
+    """Whether the run behind an idempotency key has let go of it (failed, canceled, expired); None if it does not
+    exist yet (its trigger is between settling the key and enqueueing, or died there)."""
     ws = backend.workflows
     with backend.sys_engine.connect() as conn:
         row = conn.execute(sa.select(ws.c.status, ws.c.attributes).where(ws.c.workflow_uuid == run_id)).first()
     if row is None:
-        return True
+        return None
     status, attrs = row[0], row[1] or {}
     if isinstance(attrs, str):
         attrs = json.loads(attrs)
@@ -90,31 +118,40 @@ def _run_is_spent(backend: Backend, run_id: str, now: float) -> bool:
 
 
 def claim_idempotency_key(backend: Backend, scope_key: str, run_id: str, ttl: float) -> tuple[str, bool]:
-    """(run id to use, True if it is an existing run). Race-safe: concurrent triggers agree on one run."""
-    now = time.time()
+    """(run id the key maps to, True if that run exists and still holds the key).
+
+    The key row is where concurrent triggers agree: the first insert wins, and moving a freed key to a new run is a
+    compare-and-set on the run it held, so every trigger ends on the run id the row names. False means that run is
+    not enqueued yet (its trigger is on its way, or died after settling the key): the caller enqueues that id, and
+    DBOS refuses a workflow id twice, so when several do, one run starts (see `_enqueue_once`).
+    """
     table = idempotency_keys
-    for _ in range(5):
+    for _ in range(20):
+        now = time.time()
         with backend.engine.connect() as conn:
             row = conn.execute(sa.select(table.c.run_id, table.c.expires_at).where(table.c.scope_key == scope_key)).first()
-        if row is not None:
-            live = row[1] is None or row[1] > now
-            if live and not _run_is_spent(backend, row[0], now):
-                return row[0], True
-            with backend.engine.begin() as conn:
-                res = conn.execute(
-                    sa.update(table)
-                    .where(table.c.scope_key == scope_key, table.c.run_id == row[0])
-                    .values(run_id=run_id, expires_at=now + ttl, created_at=now)
-                )
-            if res.rowcount == 1:
-                return run_id, False
-            continue
-        try:
-            with backend.engine.begin() as conn:
-                conn.execute(sa.insert(table).values(scope_key=scope_key, run_id=run_id, expires_at=now + ttl, created_at=now))
+        if row is None:
+            try:
+                with backend.engine.begin() as conn:
+                    conn.execute(sa.insert(table).values(scope_key=scope_key, run_id=run_id, expires_at=now + ttl, created_at=now))
+            except sa.exc.IntegrityError:
+                continue  # a concurrent trigger inserted the key first: follow its row
             return run_id, False
-        except sa.exc.IntegrityError:
-            continue
+        held_by, key_expires_at = row
+        spent = _run_is_spent(backend, held_by, now)
+        if key_expires_at is None or key_expires_at > now:
+            if spent is None:
+                return held_by, False
+            if not spent:
+                return held_by, True
+        with backend.engine.begin() as conn:
+            moved = conn.execute(
+                sa.update(table)
+                .where(table.c.scope_key == scope_key, table.c.run_id == held_by)
+                .values(run_id=run_id, expires_at=now + ttl, created_at=now)
+            ).rowcount
+        if moved == 1:
+            return run_id, False
     raise RuntimeError(f"could not settle idempotency key {scope_key!r} after concurrent updates")
 
 
@@ -134,27 +171,36 @@ def _build(
     metadata: dict[str, Any] | None,
     parent_id: str | None,
     root_id: str | None,
+    info: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], Any, str | None]:
-    """(DBOS enqueue options, run options for the workflow, payload, idempotency scope key)."""
-    info = task_info(backend, task_id)
+    """(DBOS enqueue options, run options for the workflow, payload, idempotency scope key).
+
+    Every option and the payload are checked here (runtime.limits), before anything is written.
+    """
+    check_text(task_id, "task_id", max_chars=MAX_TASK_ID_CHARS)
+    info = info if info is not None else task_info(backend, task_id)
     tag_list = _validate_tags(tags)
-    if max_attempts is not None and (not isinstance(max_attempts, int) or max_attempts < 1):
-        raise TriggerOptionsError("max_attempts: must be an integer >= 1")
-    duration_s = to_seconds(max_duration, what="max_duration")
+    check_count(max_attempts, "max_attempts", minimum=1, maximum=MAX_ATTEMPTS)
+    duration_s = check_duration(max_duration, "max_duration")
     if duration_s is not None and duration_s <= 0:
-        raise TriggerOptionsError("max_duration: must be positive")
-    delay_s = to_seconds(delay, what="delay")
-    ttl_s = to_seconds(ttl, what="ttl")
+        raise TriggerOptionsError("max_duration: must be positive", field="max_duration")
+    delay_s = check_duration(delay, "delay")
+    ttl_s = check_duration(ttl, "ttl")
     if metadata is not None:
         if not isinstance(metadata, dict):
-            raise TriggerOptionsError("metadata: must be an object")
-        size = len(json.dumps(to_jsonable_python(metadata)).encode())
-        if size > METADATA_LIMIT_BYTES:
-            raise TriggerOptionsError(f"metadata: {size} bytes is over the {METADATA_LIMIT_BYTES} byte limit")
-    if concurrency_key is not None and (not isinstance(concurrency_key, str) or not concurrency_key):
-        raise TriggerOptionsError("concurrency_key: must be a non-empty string")
-    if idempotency_key is not None and (not isinstance(idempotency_key, str) or not idempotency_key):
-        raise TriggerOptionsError("idempotency_key: must be a non-empty string")
+            raise TriggerOptionsError("metadata: must be an object", field="metadata")
+        try:
+            metadata = to_jsonable_python(metadata)
+        except (ValueError, TypeError) as exc:
+            raise TriggerOptionsError(f"metadata: cannot be encoded as JSON ({type(exc).__name__})", field="metadata") from None
+        check_json_value(metadata, "metadata", max_bytes=METADATA_LIMIT_BYTES, error=TriggerOptionsError)
+    if concurrency_key is not None:
+        check_text(concurrency_key, "concurrency_key", max_chars=MAX_KEY_CHARS)
+    if idempotency_key is not None:
+        check_text(idempotency_key, "idempotency_key", max_chars=MAX_KEY_CHARS)
+    ttl_key = check_duration(idempotency_key_ttl, "idempotency_key_ttl")
+    body = _payload(payload)
+    _check_against_task_schema(task_id, info, body)
 
     now = time.time()
     queue = info.get("queue") or DEFAULT_QUEUE
@@ -189,9 +235,8 @@ def _build(
     if delay_s:
         enqueue["delay_seconds"] = delay_s
     scope = f"{task_id}:{idempotency_key}" if idempotency_key else None
-    ttl_key = to_seconds(idempotency_key_ttl, what="idempotency_key_ttl") if idempotency_key_ttl is not None else DEFAULT_IDEMPOTENCY_TTL_S
-    run_options["_idempotency_ttl"] = ttl_key
-    return enqueue, run_options, _payload(payload), scope
+    run_options["_idempotency_ttl"] = ttl_key if ttl_key is not None else DEFAULT_IDEMPOTENCY_TTL_S
+    return enqueue, run_options, body, scope
 
 
 def _in_event_loop() -> bool:
@@ -202,13 +247,31 @@ def _in_event_loop() -> bool:
         return False
 
 
-def _build_with_defaults(backend: Backend, task_id: str, payload: Any, options: dict[str, Any], parent_id: str, root_id: str):  # type: ignore[no-untyped-def]
-    allowed = {"idempotency_key", "idempotency_key_ttl", "delay", "ttl", "tags", "max_attempts", "concurrency_key", "max_duration", "metadata"}
-    unknown = set(options) - allowed
+_OPTIONS = frozenset({"idempotency_key", "idempotency_key_ttl", "delay", "ttl", "tags", "max_attempts", "concurrency_key", "max_duration", "metadata"})
+
+
+def _build_with_defaults(backend: Backend, task_id: str, payload: Any, options: dict[str, Any], parent_id: str | None, root_id: str | None, info: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
+    unknown = set(options) - _OPTIONS
     if unknown:
-        raise TriggerOptionsError(f"unknown trigger option(s): {', '.join(sorted(unknown))}")
-    values = {name: options.get(name) for name in allowed}
-    return _build(backend, task_id, payload, parent_id=parent_id, root_id=root_id, **values)
+        raise TriggerOptionsError(f"unknown trigger option(s): {', '.join(sorted(map(str, unknown)))[:200]}")
+    values = {name: options.get(name) for name in _OPTIONS}
+    return _build(backend, task_id, payload, parent_id=parent_id, root_id=root_id, info=info, **values)
+
+
+def _check_batch(backend: Backend, task_id: str, items: list["BatchItem"], options: dict[str, Any]) -> None:
+    """Check every item before the first run is created: a batch is refused whole, never half-triggered."""
+    check_text(task_id, "task_id", max_chars=MAX_TASK_ID_CHARS)
+    info = task_info(backend, task_id)
+    for index, item in enumerate(items):
+        try:
+            _build_with_defaults(backend, task_id, item.payload, {**options, **item.options}, None, None, info)
+        except InputError as exc:
+            field = f"items[{index}].{exc.field}" if exc.field else f"items[{index}]"
+            message = f"items[{index}].{exc}" if exc.field and str(exc).startswith(exc.field) else f"items[{index}]: {exc}"
+            raised = type(exc)(message, field=field)
+            if isinstance(exc, PayloadError) and isinstance(raised, PayloadError):
+                raised.errors = [{**e, "field": f"items[{index}].{e['field']}"} for e in exc.errors]
+            raise raised from None
 
 
 def _in_workflow() -> bool:
@@ -263,13 +326,11 @@ class Tasks:
             # so a replayed parent finds the same child instead of starting another.
             run_id, cached = DBOS.run_step({"name": "taskpack.child_id"}, _choose_run_id, backend.url, scope, key_ttl)
             if not cached:
-                enqueue["workflow_id"] = run_id
-                DBOS.enqueue_workflow_with_options(enqueue, body, run_options)
+                cached = _enqueue_once(DBOS.enqueue_workflow_with_options, _with_run_id(enqueue, run_id, scope), body, run_options)
             return RunHandle(id=run_id, task_id=task_id, is_cached=cached)
         run_id, cached = _choose_run_id(backend.url, scope, key_ttl)
         if not cached:
-            enqueue["workflow_id"] = run_id
-            backend.client.enqueue(enqueue, body, run_options)
+            cached = _enqueue_once(backend.client.enqueue, _with_run_id(enqueue, run_id, scope), body, run_options)
         return RunHandle(id=run_id, task_id=task_id, is_cached=cached)
 
     async def trigger_async(self, task_id: str, payload: Any = None, **options: Any) -> RunHandle:
@@ -285,8 +346,12 @@ class Tasks:
         key_ttl = run_options.pop("_idempotency_ttl")
         run_id, cached = await DBOS.run_step_async({"name": "taskpack.child_id"}, _choose_run_id, backend.url, scope, key_ttl)
         if not cached:
-            enqueue["workflow_id"] = run_id
-            await DBOS.enqueue_workflow_with_options_async(enqueue, body, run_options)
+            try:
+                await DBOS.enqueue_workflow_with_options_async(_with_run_id(enqueue, run_id, scope), body, run_options)
+            except Exception as exc:
+                if not dbos_error.is_workflow_id_in_use_error(exc):
+                    raise
+                cached = True
         return RunHandle(id=run_id, task_id=task_id, is_cached=cached)
 
     async def trigger_and_wait_async(self, task_id: str, payload: Any = None, *, timeout: float | None = None, **options: Any) -> TaskRunResult:
@@ -294,7 +359,10 @@ class Tasks:
         return (await self._wait_async([handle], timeout))[0]
 
     async def batch_trigger_and_wait_async(self, task_id: str, items: list[Any], *, timeout: float | None = None, **options: Any) -> list[TaskRunResult]:
-        handles = [await self.trigger_async(task_id, item.payload, **{**options, **item.options}) for item in map(_as_batch_item, items)]
+        batch = _batch_items(items)
+        backend = get_backend(options.get("database_url"))
+        await asyncio.to_thread(_check_batch, backend, task_id, batch, {k: v for k, v in options.items() if k != "database_url"})
+        handles = [await self.trigger_async(task_id, item.payload, **{**options, **item.options}) for item in batch]
         return await self._wait_async(handles, timeout)
 
     async def _wait_async(self, handles: list[RunHandle], timeout: float | None) -> list[TaskRunResult]:
@@ -304,15 +372,14 @@ class Tasks:
         return await _durable_wait_async(ctx, handles)
 
     def batch_trigger(self, task_id: str, items: list[Any], **options: Any) -> BatchHandle:
-        """Trigger one run per item; an item is a payload, or a BatchItem / {"payload":…, "options":{…}}."""
-        if not isinstance(items, list) or not items:
-            raise TriggerOptionsError("batch_trigger needs a non-empty list of items")
-        if len(items) > 1000:
-            raise TriggerOptionsError(f"batch_trigger takes at most 1000 items, got {len(items)}")
-        handles = []
-        for item in items:
-            item = _as_batch_item(item)
-            handles.append(self.trigger(task_id, item.payload, **{**options, **item.options}))
+        """Trigger one run per item; an item is a payload, or a BatchItem / {"payload":…, "options":{…}}.
+
+        Every item is checked first: one invalid item refuses the whole batch and no run is created.
+        """
+        batch = _batch_items(items)
+        backend = get_backend(options.get("database_url"))
+        _check_batch(backend, task_id, batch, {k: v for k, v in options.items() if k != "database_url"})
+        handles = [self.trigger(task_id, item.payload, **{**options, **item.options}) for item in batch]
         return BatchHandle(batch_id=f"batch_{uuid.uuid4().hex[:16]}", runs=handles)
 
     def trigger_and_wait(self, task_id: str, payload: Any = None, *, timeout: float | None = None, **options: Any) -> TaskRunResult:
@@ -337,10 +404,30 @@ class Tasks:
 
 
 def _choose_run_id(url: str, scope: str | None, key_ttl: float) -> tuple[str, bool]:
+    """(run id, True if it is an existing run holding the idempotency key); otherwise the id still has to be enqueued."""
     run_id = new_run_id()
     if scope is None:
         return run_id, False
     return claim_idempotency_key(get_backend(url), scope, run_id, key_ttl)
+
+
+def _with_run_id(enqueue: dict[str, Any], run_id: str, scope: str | None) -> dict[str, Any]:
+    options = {**enqueue, "workflow_id": run_id}
+    if scope is not None:
+        # A keyed run id may be enqueued by a concurrent trigger of the same key too; "reject" says which one created it.
+        options["workflow_id_reuse_policy"] = "reject"
+    return options
+
+
+def _enqueue_once(enqueue: Callable[..., Any], options: dict[str, Any], body: Any, run_options: dict[str, Any]) -> bool:
+    """Enqueue the run; True (cached) when its id already existed because a concurrent trigger created it first."""
+    try:
+        enqueue(options, body, run_options)
+    except Exception as exc:
+        if not dbos_error.is_workflow_id_in_use_error(exc):
+            raise
+        return True
+    return False
 
 
 def _durable_wait(ctx: Any, handles: list[RunHandle]) -> list[TaskRunResult]:
@@ -393,8 +480,22 @@ def _as_batch_item(item: Any) -> BatchItem:
     if isinstance(item, BatchItem):
         return item
     if isinstance(item, dict) and "payload" in item and set(item) <= {"payload", "options"}:
-        return BatchItem.model_validate(item)
+        try:
+            return BatchItem.model_validate(item)
+        except ValueError:
+            raise TriggerOptionsError("a batch item's options must be an object", field="options") from None
     return BatchItem(payload=item)
+
+
+MAX_BATCH_ITEMS = 1000
+
+
+def _batch_items(items: Any) -> list[BatchItem]:
+    if not isinstance(items, list) or not items:
+        raise TriggerOptionsError("items: batch_trigger needs a non-empty list of items", field="items")
+    if len(items) > MAX_BATCH_ITEMS:
+        raise TriggerOptionsError(f"items: batch_trigger takes at most {MAX_BATCH_ITEMS} items, got {len(items)}", field="items")
+    return [_as_batch_item(item) for item in items]
 
 
 tasks = Tasks()

@@ -11,8 +11,6 @@ its unfinished runs recovered by the others.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 from typing import Any, Iterable
@@ -24,6 +22,7 @@ from runtime.backend import APP_NAME, APP_VERSION, Backend, get_backend, set_act
 from runtime.config import load_config, resolve_database_url
 from runtime.definitions import Task
 from runtime.execution import ensure_workflow, running
+from runtime.executor_ids import ExecutorClaim, claim_executor_id, claim_free_slot, heartbeat, release
 from runtime.loader import load_tasks
 from runtime.queues import Queue
 from runtime.run_state import states
@@ -67,6 +66,8 @@ class Worker:
         self.run_schedules = run_schedules
         self.shutdown_timeout = shutdown_timeout
         self.executor_id: str | None = None
+        self._claim: ExecutorClaim | None = None
+        self._id_lost = False
         self.tasks: list[Task] = []
         self.backend: Backend | None = None
         self._stop = threading.Event()
@@ -90,6 +91,7 @@ class Worker:
             self._start()
         except BaseException:
             set_active(None)
+            self._release_executor_id()  # a worker that never ran must not block its id until the heartbeat expires
             with _instance_lock:
                 _current_worker.clear()
             raise
@@ -143,9 +145,7 @@ class Worker:
         finally:
             self._started = False
             set_active(None)
-            if self.backend is not None and self.executor_id is not None:
-                with self.backend.engine.begin() as conn:
-                    conn.execute(sa.delete(workers_table).where(workers_table.c.executor_id == self.executor_id))
+            self._release_executor_id()
             with _instance_lock:
                 _current_worker.clear()
 
@@ -190,29 +190,19 @@ class Worker:
                     conn.execute(sa.insert(task_definitions).values(id=definition.id, definition=described, updated_at=now))
 
     def _claim_executor_id(self, backend: Backend) -> str:
-        """A stable id: host plus the lowest free slot, reusing a dead worker's slot so its runs resume here."""
-        host = socket.gethostname()
-        now = time.time()
-        row_values = {"hostname": host, "pid": os.getpid(), "concurrency": self.concurrency, "tasks": [t.id for t in self.tasks], "started_at": now, "last_seen_at": now}
-        candidates = [self.requested_executor_id] if self.requested_executor_id else [f"{host}-{i}" for i in range(256)]
-        for executor_id in candidates:
-            with backend.engine.begin() as conn:
-                row = conn.execute(sa.select(workers_table.c.last_seen_at).where(workers_table.c.executor_id == executor_id)).first()
-                if row is None:
-                    try:
-                        conn.execute(sa.insert(workers_table).values(executor_id=executor_id, **row_values))
-                        return executor_id
-                    except sa.exc.IntegrityError:
-                        continue
-                if self.requested_executor_id or now - row[0] > self.dead_worker_after:
-                    res = conn.execute(
-                        sa.update(workers_table)
-                        .where(workers_table.c.executor_id == executor_id, workers_table.c.last_seen_at == row[0])
-                        .values(**row_values)
-                    )
-                    if res.rowcount == 1:
-                        return executor_id
-        raise WorkerError("no free executor slot on this host")
+        """The requested id, refused while another worker heartbeats on it (ExecutorIdInUseError); without one, the
+        lowest free slot of this host, reusing a dead worker's slot so its runs resume here."""
+        options = {"dead_after": self.dead_worker_after, "concurrency": self.concurrency, "tasks": [t.id for t in self.tasks]}
+        if self.requested_executor_id:
+            self._claim = claim_executor_id(backend, self.requested_executor_id, **options)
+        else:
+            self._claim = claim_free_slot(backend, **options)
+        return self._claim.executor_id
+
+    def _release_executor_id(self) -> None:
+        if self.backend is not None and self._claim is not None:
+            release(self.backend, self._claim)
+            self._claim = None
 
     def _spawn(self, target: Any, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -262,19 +252,17 @@ class Worker:
                 log.warning("worker housekeeping: %s", exc)
 
     def _heartbeat(self) -> None:
-        assert self.backend is not None
-        now = time.time()
-        with self.backend.engine.begin() as conn:
-            updated = conn.execute(
-                sa.update(workers_table).where(workers_table.c.executor_id == self.executor_id).values(last_seen_at=now)
-            ).rowcount
-            if not updated:  # declared dead by a peer during a long pause: come back
-                conn.execute(
-                    sa.insert(workers_table).values(
-                        executor_id=self.executor_id, hostname=socket.gethostname(), pid=os.getpid(),
-                        concurrency=self.concurrency, tasks=[t.id for t in self.tasks], started_at=now, last_seen_at=now,
-                    )
+        assert self.backend is not None and self._claim is not None
+        kept = heartbeat(self.backend, self._claim, concurrency=self.concurrency, tasks=[t.id for t in self.tasks])
+        if kept is None:
+            if not self._id_lost:
+                log.error(
+                    "worker %s was silent past %gs and another worker has taken its executor id over (and its runs)",
+                    self.executor_id, self.dead_worker_after,
                 )
+            self._id_lost = True
+            return
+        self._claim, self._id_lost = kept, False
 
     def _recover_dead_workers(self) -> None:
         """Re-enqueue the unfinished runs of workers that stopped heartbeating (one living worker claims each)."""

@@ -1,6 +1,6 @@
 """Fixtures and helpers shared by the MySQL/MariaDB connector tests (test_mysql_*.py import what they use).
 
-The tests connect as their own user `cmy_tester` with a password (the local root has none, and the auth and
+The tests connect as their own user `cmy_tester_<random>` with a password (the local root has none, and the auth and
 secret-leak tests need one), so the server's process list can be filtered to this suite's connections even when
 other engineers' tests use the same server. Everything this suite creates is named `cmy_*`.
 """
@@ -19,7 +19,8 @@ from sqlalchemy.engine import make_url
 from tests.connectors.spider_loader import load_spider_dev
 
 PREFIX = "cmy_"
-TEST_USER = "cmy_tester"
+#: per run, so two test runs on one server never drop each other's user (MariaDB user names: at most 80 chars)
+TEST_USER = f"cmy_tester_{secrets.token_hex(4)}"
 #: recognisable, so a leak is easy to spot; random per run so nothing real is ever baked in
 TEST_PASSWORD = f"cmyPw-{secrets.token_urlsafe(12)}"
 

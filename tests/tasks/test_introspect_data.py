@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import pytest
 import sqlalchemy as sa
 
-from runtime import RunStatus, Worker, runs, schedules, tasks
+from runtime import PayloadError, RunStatus, Worker, runs, schedules, tasks
 from runtime.backend import reset_backends
 from store import snapshots, sources
 from store.database import store_engine
@@ -25,6 +25,7 @@ from tasks.introspect_data import task as introspect_module
 from tasks.introspect_data.interfaces import IntrospectDataOutput
 from tests.connectors.postgres_fixtures import scram_server  # noqa: F401 - fixture
 from tests.runtime.conftest import make_database
+from tests.runtime.raw_store import enqueue_unchecked
 from tests.tasks.introspect_fixtures import (  # noqa: F401 - fixtures
     MYSQL_COUNTS,
     PG_SHOP_COUNTS,
@@ -236,24 +237,38 @@ def test_closed_port_is_a_network_error_that_is_retried(worker: Worker, pg_sourc
     assert len(retries) == 1 and retries[0].attempt == 1
 
 
-def test_invalid_credentials_fail_at_once_naming_the_field(worker: Worker) -> None:
+def test_invalid_credentials_are_refused_at_trigger_naming_the_field(worker: Worker) -> None:
     secret = "tid-should-never-echo-1234"
     bad = {"type": "postgres", "host": "127.0.0.1", "username": "u", "password": secret, "port": "not-a-port"}
-    run = run_to_end({"data_source_id": "ds-invalid", "credentials": bad})
+    with pytest.raises(PayloadError) as info:
+        tasks.trigger(TASK, {"data_source_id": "ds-invalid", "credentials": bad})
+    message = str(info.value)
+    assert info.value.field == "payload.credentials"
+    assert "database" in message and "port" in message
+    assert secret not in message and "not-a-port" not in message
+    assert runs.list(task_id=TASK).data == []  # refused: no run was created
+
+
+def test_invalid_credentials_that_reach_a_worker_fail_at_once_naming_the_field(worker: Worker) -> None:
+    """A payload stored without the trigger-time check (an older client) still fails once, without echoing secrets."""
+    secret = "tid-should-never-echo-1234"
+    bad = {"type": "postgres", "host": "127.0.0.1", "username": "u", "password": secret, "port": "not-a-port"}
+    run = runs.wait(enqueue_unchecked(worker.database_url, TASK, {"data_source_id": "ds-invalid", "credentials": bad}), timeout=60)
     assert run.status is RunStatus.FAILED
     assert run.error is not None and run.error.type == "PayloadValidationError"
     assert "credentials" in run.error.message and "database" in run.error.message and "port" in run.error.message
     assert secret not in run.error.message and "not-a-port" not in run.error.message
+    assert secret not in run.model_dump_json()
     assert "stage" not in run.metadata  # the task function never ran
     assert run.attempts == 1
     assert run.finished_at is not None and run.started_at is not None
     assert (run.finished_at - run.started_at).total_seconds() < 1  # failed at once, no retry delay
 
 
-def test_unknown_source_type_fails_at_once(worker: Worker) -> None:
-    run = run_to_end({"data_source_id": "ds-unknown", "credentials": {"type": "oracle", "host": "x"}})
-    assert run.status is RunStatus.FAILED
-    assert "credentials" in run.error.message and "oracle" in run.error.message  # type: ignore[union-attr]
+def test_unknown_source_type_is_refused_at_trigger(worker: Worker) -> None:
+    with pytest.raises(PayloadError, match="oracle") as info:
+        tasks.trigger(TASK, {"data_source_id": "ds-unknown", "credentials": {"type": "oracle", "host": "x"}})
+    assert info.value.field == "payload.credentials"
 
 
 # -- cancel and timeout ------------------------------------------------------------------------------------------------
