@@ -21,8 +21,7 @@ from typing import Any
 from connectors import Catalog, Connector, TableRef
 from runtime import BatchItem, RunStatus, TaskContext, TaskRunResult, logger, metadata, runs
 from store import SnapshotWarning
-from store.sources import plain_credentials
-from tasks.introspect_data.interfaces import IntrospectDataInput, ProfileChunkOutput
+from tasks.introspect_data.interfaces import IntrospectDataInput, ProfileChunkInput, ProfileChunkOutput
 from tasks.introspect_data.profile_task import introspect_data_profile
 from tasks.introspect_data.profiling import (
     PROFILE_FAILED,
@@ -111,7 +110,6 @@ def _profile_in_children(
 ) -> ProfilingOutcome:
     total = sum(len(chunk) for chunk in chunks)
     span = progress[1] - progress[0]
-    inline = plain_credentials(payload.credentials) if payload.credentials is not None else None
     logger.info("profiling fans out", tables=total, chunks=len(chunks), concurrency=payload.profile_concurrency)
     # Children add to these counters from their own processes: what this run set must be stored first.
     metadata.flush()
@@ -123,7 +121,7 @@ def _profile_in_children(
     for first in range(0, len(chunks), payload.profile_concurrency):
         ctx.raise_if_cancelled()
         group = chunks[first : first + payload.profile_concurrency]
-        items = [_child_item(chunk, payload, inline, span * len(chunk) / total) for chunk in group]
+        items = [_child_item(chunk, payload, span * len(chunk) / total) for chunk in group]
         results = introspect_data_profile.batch_trigger_and_wait(items, tags=tags)
         ctx.raise_if_cancelled()
         outcome.child_runs += len(results)
@@ -145,18 +143,17 @@ def cancel_children(tag: str) -> None:
         logger.info("profile run canceled with its parent", run_id=child.id)
 
 
-def _child_item(
-    chunk: list[dict[str, Any]], payload: IntrospectDataInput, inline: dict[str, Any] | None, share: float
-) -> BatchItem:
-    child: dict[str, Any] = {
-        "data_source_id": payload.data_source_id,
-        "tables": chunk,
-        "sample_size": payload.profile_sample_size,
-        "table_timeout": payload.profile_table_timeout,
-        "parent_progress_share": round(share, 6),
-    }
-    if inline is not None:
-        child["credentials"] = inline  # the parent's own inline credentials, in the same typed field (see profile_task.py)
+def _child_item(chunk: list[dict[str, Any]], payload: IntrospectDataInput, share: float) -> BatchItem:
+    child = ProfileChunkInput(
+        data_source_id=payload.data_source_id,
+        # Only a parent given inline credentials passes them on, in the same typed field (see profile_task.py); the
+        # runtime stores a model payload with its SecretStr values, as it stored the parent's.
+        credentials=payload.credentials,
+        tables=[TableRef.model_validate(t) for t in chunk],
+        sample_size=payload.profile_sample_size,
+        table_timeout=payload.profile_table_timeout,
+        parent_progress_share=round(share, 6),
+    )
     max_duration = math.ceil(len(chunk) * payload.profile_table_timeout + CHILD_SETUP_S)
     return BatchItem(payload=child, options={"max_duration": max_duration})
 
