@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field
 
 from connectors import Catalog, TableProfile
+from connectors.gc_pause import building_long_lived_objects
 from store.database import store_engine
 from store.diff import SnapshotDiff, diff_catalogs
 from store.errors import NoSnapshotError, SnapshotNotFoundError
@@ -27,6 +28,8 @@ class SnapshotWarning(BaseModel):
 
     `role_not_read_only` (from introspect-data): the connected role may do more than read; details hold the
     principal, the capabilities it holds, write_grants and findings (connectors.RoleCapabilities).
+    `profile_failed` / `profile_timed_out` (from introspect-data's profiling): one table has no profile; details hold
+    `table` (`database.schema.table`), `error`, `code`, and `run_id` of the child run that tried, when one did.
     """
 
     code: str
@@ -77,6 +80,23 @@ def save_snapshot(
     Idempotent per `run_id`. A malformed warning is refused (ValueError) before anything is written.
     """
     checked = [SnapshotWarning.model_validate(w).model_dump(mode="json") for w in warnings or []]
+    # Dumping, decoding, diffing and encoding two catalogs of tens of thousands of columns allocates hundreds of
+    # thousands of short-lived dicts; with the cyclic collector running they set off collections that re-scan the
+    # whole heap of a worker (its own catalogs included), which cost more than the work (about half of a save of
+    # 2,000 tables). Paused, reference counting frees them all the same.
+    with building_long_lived_objects():
+        return _save(data_source_id, catalog, profiles, source, run_id, checked, database_url)
+
+
+def _save(
+    data_source_id: str,
+    catalog: Catalog,
+    profiles: list[TableProfile] | None,
+    source: dict[str, Any] | None,
+    run_id: str | None,
+    checked: list[dict[str, Any]],
+    database_url: str | None,
+) -> str:
     engine = store_engine(database_url)
     t = snapshots_table
     snapshot_id = snapshot_id_for_run(run_id) if run_id else f"snap_{uuid.uuid4().hex}"

@@ -11,8 +11,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from connectors import CatalogFilters, Credentials, RoleCapabilities, parse_credentials
+from connectors import CatalogFilters, Credentials, RoleCapabilities, TableProfile, TableRef, parse_credentials
 from store import DiffSummary, SnapshotWarning
+
+
+def _credentials_or_none(value: Any) -> Any:
+    """`connectors.parse_credentials` for a payload's optional credentials.
+
+    It raises CredentialsError (a ValueError) whose message names each bad field and never the value; pydantic turns
+    it into a validation error at `credentials`, which the runtime reports as is.
+    """
+    return None if value is None else parse_credentials(value)
 
 
 class IntrospectDataInput(BaseModel):
@@ -38,15 +47,21 @@ class IntrospectDataInput(BaseModel):
     profile_views: bool = Field(
         False, description="also profile views (runs each view's query on the source, which can be expensive)"
     )
+    profile_chunk_size: int = Field(
+        25, ge=1, le=1_000,
+        description="tables per child run when profiling fans out; when every table fits in one chunk, this run "
+        "profiles them itself (no child run)",
+    )
+    profile_concurrency: int = Field(
+        4, ge=1, le=64, description="child runs of this run profiling at the same time (each holds one warehouse session)"
+    )
+    profile_table_timeout: float = Field(
+        300.0, ge=0.1, le=3_600,
+        description="seconds one table's profile may take; past it its statement is canceled on the server and the "
+        "table becomes a `profile_timed_out` warning",
+    )
 
-    @field_validator("credentials", mode="before")
-    @classmethod
-    def _parse_credentials(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        # parse_credentials raises CredentialsError (a ValueError) whose message names each bad field and never the
-        # value; pydantic turns it into a validation error at `credentials`, which the runtime reports as is.
-        return parse_credentials(value)
+    _parse_credentials = field_validator("credentials", mode="before")(_credentials_or_none)
 
 
 class IntrospectDataOutput(BaseModel):
@@ -62,7 +77,10 @@ class IntrospectDataOutput(BaseModel):
     views: int
     columns: int
     profiled_tables: int = 0
-    profile_failures: int = Field(0, description="tables whose profile failed (logged; the run still completes)")
+    profile_failures: int = Field(
+        0, description="tables whose profile failed or timed out (each is a warning; the run still completes)"
+    )
+    profile_runs: int = Field(0, description="child runs the profiling fanned out to (0: profiled in this run)")
     duration_ms: float
     connection_latency_ms: float | None = None
     diff: DiffSummary | None = Field(
@@ -70,7 +88,9 @@ class IntrospectDataOutput(BaseModel):
     )
     role: RoleCapabilities | None = Field(None, description="what the connected role may do beyond reading")
     warnings: list[SnapshotWarning] = Field(
-        default_factory=list, description="e.g. role_not_read_only (tasks/introspect_data/role_check.py); also stored with the snapshot"
+        default_factory=list,
+        description="role_not_read_only (role_check.py), profile_failed / profile_timed_out (profiling.py), one per "
+        "table; also stored with the snapshot",
     )
 
 
@@ -80,3 +100,33 @@ class ScheduledIntrospectionOutput(BaseModel):
     data_source_id: str
     run_id: str
     output: IntrospectDataOutput
+
+
+# -- the profiling child run ------------------------------------------------------------------------------------------
+class ProfileChunkInput(BaseModel):
+    """One chunk of tables for `introspect-data-profile`, a child of `introspect-data` (see profile_task.py).
+
+    A registered source travels as its id alone: the child decrypts its credentials from the store, as the parent
+    did. Only a parent that was itself given inline credentials passes them on, typed as the same `Credentials` model,
+    so whatever protects secret payload fields of a schema task protects them here too.
+    """
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    data_source_id: str = Field(min_length=1, max_length=200)
+    credentials: Credentials | None = Field(None, description="only when the parent run was given inline credentials")
+    tables: list[TableRef] = Field(min_length=1, max_length=1_000)
+    sample_size: int = Field(10_000, ge=100, le=1_000_000)
+    table_timeout: float = Field(300.0, ge=0.1, le=3_600)
+    parent_progress_share: float = Field(
+        0.0, ge=0.0, le=1.0, description="added to the parent's `progress` when this chunk is done"
+    )
+
+    _parse_credentials = field_validator("credentials", mode="before")(_credentials_or_none)
+
+
+class ProfileChunkOutput(BaseModel):
+    """What a profiling child returns: the profiles it made and a warning for each table it could not profile."""
+
+    profiles: list[TableProfile] = Field(default_factory=list)
+    warnings: list[SnapshotWarning] = Field(default_factory=list)

@@ -5,6 +5,9 @@ analyst agent searches the latest snapshot. Stages, in run metadata for the UI:
 
     connecting -> testing -> introspecting -> profiling (only with profile=true) -> saving
 
+Profiling (fanout.py) happens in this run for a few tables, or fans out to `introspect-data-profile` child runs
+(profile_task.py) for a big source; a table that fails or times out becomes a warning and the rest go on.
+
 Failures keep the connector's typed error (AuthError, NetworkError, ...). Errors that retrying cannot fix
 (`retryable=False`: wrong password, missing database, permission denied) fail the run after one attempt; network
 errors are retried with backoff. Whatever happens (success, error, timeout, cancel) the connector is closed, and a
@@ -13,30 +16,15 @@ cancel or timeout also stops the statement running on the server.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
-from pydantic import SecretStr
-
-import connectors
-from connectors import (
-    Catalog,
-    CatalogFilters,
-    ConnectionTest,
-    Connector,
-    ConnectorError,
-    Credentials,
-    NetworkError,
-    TableProfile,
-    TableRef,
-)
+from connectors import Catalog, CatalogFilters, ConnectionTest, Connector, ConnectorError, Credentials
 from connectors import errors as connector_errors
 from runtime import (
     AbortTaskRunError,
     Queue,
     RetryConfig,
-    RetryDecision,
     ScheduledPayload,
     TaskContext,
     logger,
@@ -45,7 +33,10 @@ from runtime import (
     task,
 )
 from store import SnapshotWarning, StoreError, snapshots, sources
+from tasks.introspect_data.connections import close_connector, open_connector, registered_source, retry_only_transient
+from tasks.introspect_data.fanout import ProfilingOutcome, profile_stage
 from tasks.introspect_data.interfaces import IntrospectDataInput, IntrospectDataOutput, ScheduledIntrospectionOutput
+from tasks.introspect_data.profile_task import introspect_data_profile  # noqa: F401 - loaded with this module
 from tasks.introspect_data.role_check import role_warning
 
 #: how far `progress` has got when each stage starts (0..1); profiling fills the space up to `saving`
@@ -53,29 +44,6 @@ STAGE_PROGRESS = {"connecting": 0.0, "testing": 0.05, "introspecting": 0.1, "pro
 #: share of the introspecting stage done after each bulk catalog query a connector reports
 INTROSPECTION_STEPS = {"relations": 0.3, "columns": 0.6, "keys": 0.8, "views": 0.9, "done": 1.0}
 TABLE_KINDS = ("table", "external", "materialized_view")
-PROFILABLE_KINDS = ("table", "materialized_view")
-
-# Connectors of attempts executing in this process, so the cleanup hook can close them even when the attempt's thread
-# was abandoned after a timeout or cancel (Python cannot stop a thread; closing its connection can).
-_open_connectors: dict[tuple[str, int], Connector] = {}
-_open_lock = threading.Lock()
-
-
-# -- hooks -----------------------------------------------------------------------------------------------------------
-def close_connector(payload: IntrospectDataInput, ctx: TaskContext) -> None:
-    """Cleanup after every attempt: close the attempt's connector (idempotent; cancels a statement still running)."""
-    with _open_lock:
-        conn = _open_connectors.pop((ctx.run_id, ctx.attempt), None)
-    if conn is not None and not conn.closed:
-        conn.close()
-        logger.info("connector closed", source_type=conn.source_type, attempt=ctx.attempt)
-
-
-def retry_only_transient(payload: IntrospectDataInput, error: BaseException, ctx: TaskContext) -> RetryDecision | None:
-    """A connector error that retrying cannot fix (auth, not found, permission) fails the run at once."""
-    if isinstance(error, ConnectorError) and not error.retryable:
-        return RetryDecision(skip_retry=True)
-    return None
 
 
 # -- the task ----------------------------------------------------------------------------------------------------------
@@ -94,12 +62,8 @@ def introspect_data(payload: IntrospectDataInput, ctx: TaskContext) -> dict[str,
     metadata.set("data_source_id", payload.data_source_id)
     _stage("connecting")
     creds, filters = _resolve_source(payload)
-    _register_secrets(creds, ctx)
     metadata.set("source_type", creds.type)
-    conn = connectors.connect(creds)  # lazy: nothing touches the network before the connection test
-    with _open_lock:
-        _open_connectors[(ctx.run_id, ctx.attempt)] = conn
-    ctx.on_cancel(conn.cancel)  # a cancel or timeout stops the statement on the server, not just our wait for it
+    conn = open_connector(creds, ctx)  # lazy: nothing touches the network before the connection test
     try:
         _stage("testing")
         test = _test_connection(conn)
@@ -112,13 +76,15 @@ def introspect_data(payload: IntrospectDataInput, ctx: TaskContext) -> dict[str,
         metadata.set("counts", counts)
         logger.info("catalog introspected", **counts, round_trips=catalog.round_trips)
 
-        profiles: list[TableProfile] = []
-        failures = 0
+        profiling = ProfilingOutcome.nothing()
         if payload.profile and payload.max_tables_to_profile > 0:
             _stage("profiling")
-            profiles, failures = _profile_tables(conn, catalog, payload, ctx)
+            profiling = profile_stage(
+                conn, catalog, payload, ctx, progress=(STAGE_PROGRESS["profiling"], STAGE_PROGRESS["saving"])
+            )
     finally:
         conn.close()  # the cleanup hook closes it too (idempotent): that one also covers an abandoned attempt
+    warnings += profiling.profiled.warnings
 
     _stage("saving")
     snapshot_id = ctx.step(
@@ -126,7 +92,7 @@ def introspect_data(payload: IntrospectDataInput, ctx: TaskContext) -> dict[str,
         snapshots.save_snapshot,
         data_source_id=payload.data_source_id,
         catalog=catalog,
-        profiles=profiles,
+        profiles=profiling.profiled.profiles,
         source=creds.safe_dict(),
         run_id=ctx.run_id,
         warnings=[w.model_dump(mode="json") for w in warnings],
@@ -147,8 +113,9 @@ def introspect_data(payload: IntrospectDataInput, ctx: TaskContext) -> dict[str,
         snapshot_id=snapshot_id,
         source_type=catalog.source_type,
         server_version=catalog.server_version or test.server_version,
-        profiled_tables=len(profiles),
-        profile_failures=failures,
+        profiled_tables=len(profiling.profiled.profiles),
+        profile_failures=len(profiling.profiled.warnings),
+        profile_runs=profiling.child_runs,
         duration_ms=duration_ms,
         connection_latency_ms=test.latency_ms,
         diff=changes,
@@ -168,23 +135,8 @@ def _resolve_source(payload: IntrospectDataInput) -> tuple[Credentials, CatalogF
     """The payload's credentials, or those registered for the data source (scheduled runs carry no secret)."""
     if payload.credentials is not None:
         return payload.credentials, payload.filters
-    try:  # decrypted here, inside the worker: the run's payload carries only the id
-        source = sources.find_source_by_id(payload.data_source_id)
-    except StoreError as exc:  # no key, a changed key, a registration that no longer validates: retrying cannot help
-        raise AbortTaskRunError(exc.message) from None
-    if source is None:
-        raise AbortTaskRunError(
-            f"no credentials in the payload and no data source registered with id {payload.data_source_id!r}"
-        )
+    source = registered_source(payload.data_source_id)  # decrypted here, inside the worker
     return source.credentials, payload.filters if payload.filters is not None else source.filters
-
-
-def _register_secrets(creds: Any, ctx: TaskContext) -> None:
-    """Every secret field of the credentials is scrubbed from anything the run stores (logs, errors, metadata)."""
-    for name in type(creds).model_fields:
-        value = getattr(creds, name)
-        if isinstance(value, SecretStr):
-            ctx.redact(value)
 
 
 def _test_connection(conn: Connector) -> ConnectionTest:
@@ -248,34 +200,6 @@ def introspection_fraction(step: str, fields: dict[str, Any]) -> float | None:
     if isinstance(done, (int, float)) and isinstance(total, (int, float)) and total > 0:
         return min(1.0, max(0.0, done / total))
     return INTROSPECTION_STEPS.get(step)
-
-
-def _profile_tables(
-    conn: Connector, catalog: Catalog, payload: IntrospectDataInput, ctx: TaskContext
-) -> tuple[list[TableProfile], int]:
-    """Profile up to `max_tables_to_profile` tables in catalog order; a table that fails is logged and skipped."""
-    kinds = PROFILABLE_KINDS + (("view",) if payload.profile_views else ())
-    chosen = [(db, sch, t) for db, sch, t in catalog.iter_tables() if t.kind in kinds][: payload.max_tables_to_profile]
-    total = len(chosen)
-    metadata.set("profile", {"done": 0, "total": total, "failed": 0})
-    span = STAGE_PROGRESS["saving"] - STAGE_PROGRESS["profiling"]
-    profiles: list[TableProfile] = []
-    failed = 0
-    for index, (db, sch, table) in enumerate(chosen, start=1):
-        ctx.raise_if_cancelled()
-        name = f"{sch.name}.{table.name}"
-        metadata.set("profile", {"done": index - 1, "total": total, "failed": failed, "current": name})
-        try:
-            profiles.append(conn.profile(TableRef(name=table.name, schema=sch.name, database=db.name), payload.profile_sample_size))
-        except ConnectorError as exc:
-            if isinstance(exc, NetworkError) or ctx.is_cancelled:
-                raise  # the connection is gone or the run is stopping: not a problem of this one table
-            failed += 1
-            logger.warn("table profile failed", table=name, error=type(exc).__name__, code=exc.code, message=exc.message)
-        metadata.set("progress", round(STAGE_PROGRESS["profiling"] + span * index / max(total, 1), 4))
-    metadata.set("profile", {"done": total, "total": total, "failed": failed})
-    logger.info("tables profiled", profiled=len(profiles), failed=failed)
-    return profiles, failed
 
 
 # -- helpers -----------------------------------------------------------------------------------------------------------

@@ -51,6 +51,16 @@ def test_each_column_attribute_is_reported_as_old_and_new() -> None:
     assert not (diff.tables_added or diff.tables_removed or diff.columns_added or diff.columns_removed)
 
 
+def test_a_primary_key_change_alone_is_reported_and_what_is_not_compared_is_not() -> None:
+    """Tables whose columns are equal skip the per-column comparison; a key change alone must still be found, and a
+    change of an attribute the diff does not compare (row count, ordinal) must still report nothing."""
+    key_only = BASE.model_copy(update={"primary_key": ["id", "note"]})
+    assert [c.column for c in diff_catalogs(catalog(BASE), catalog(key_only)).columns_changed] == ["db.s.orders.note"]
+    moved = [c.model_copy(update={"ordinal": i + 5}) for i, c in enumerate(BASE.columns)]
+    quiet = BASE.model_copy(update={"row_count": 12345, "columns": moved})
+    assert diff_catalogs(catalog(BASE), catalog(quiet)).is_empty
+
+
 def test_added_and_removed_tables_and_columns_are_fully_qualified_and_views_count_as_tables() -> None:
     view = Table(name="order_totals", kind="view", columns=[col("total")])
     new_table = Table(name="refunds", columns=[col("id"), col("order_id")])

@@ -20,6 +20,7 @@ from store import snapshots, sources
 from store.database import store_engine
 from store.tables import data_sources as data_sources_table
 from store.tables import snapshots as snapshots_table
+from tasks.introspect_data import connections
 from tasks.introspect_data import task as introspect_module
 from tasks.introspect_data.interfaces import IntrospectDataOutput
 from tests.connectors.postgres_fixtures import scram_server  # noqa: F401 - fixture
@@ -154,7 +155,10 @@ def test_profile_true_saves_profiles_of_at_most_n_tables(worker: Worker, pg_sour
     )
     assert run.status is RunStatus.COMPLETED, run.error
     assert run.output["profiled_tables"] == 3 and run.output["profile_failures"] == 0
-    assert run.metadata["profile"] == {"done": 3, "total": 3, "failed": 0}
+    assert run.metadata["profile"] == {"total": 3, "chunks": 1, "chunk_size": 25, "concurrency": 4}
+    assert run.metadata["profiled_tables"] == 3 and run.metadata["profile_failures"] == 0
+    assert run.output["profile_runs"] == 0  # 3 tables fit one chunk: no child run
+    assert [w for w in run.output["warnings"] if w["code"].startswith("profile_")] == []
     snapshot = snapshots.latest_snapshot("ds-profiled")
     assert snapshot is not None and len(snapshot.profiles) == 3
     by_table = {p.table: p for p in snapshot.profiles}
@@ -316,7 +320,7 @@ def test_cancel_or_timeout_stops_the_server_query_and_closes_the_connector(worke
             time.sleep(0.1)
             live = runs.retrieve(handle.id)
         assert live.metadata["stage"] == "profiling"
-        assert live.metadata["profile"]["current"] == f"{pg_source.slow_schema}.slow_rows"
+        assert live.metadata["profile_current"] == f"test.{pg_source.slow_schema}.slow_rows"
         stopped_at = time.monotonic()
         if how == "cancel":
             runs.cancel(handle.id)
@@ -326,9 +330,9 @@ def test_cancel_or_timeout_stops_the_server_query_and_closes_the_connector(worke
         assert _session_gone(admin, pid), "the connector's server session outlived the run"
     assert snapshots.latest_snapshot("ds-slow") is None
     deadline = time.monotonic() + 2
-    while introspect_module._open_connectors and time.monotonic() < deadline:
+    while connections.open_connector_count() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not introspect_module._open_connectors  # the cleanup hook ran: it closed and forgot the connector
+    assert connections.open_connector_count() == 0  # the cleanup hook ran: it closed and forgot the connector
 
 
 def test_cancel_on_mariadb_kills_the_query_and_closes_the_connection(worker: Worker, mysql_slow_source: MySQLSlowSource) -> None:
