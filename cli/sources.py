@@ -17,7 +17,6 @@ import connectors
 from cli.common import DB_OPTION, console, err, fail, handle_errors, print_json, read_json
 from runtime import Schedule
 from store import NoSnapshotError, SnapshotDiff, snapshots, source_schedules, sources
-from store.database import store_engine
 from store.secrets import keyring
 
 app = typer.Typer(help="Registered data sources: credentials encrypted at rest, catalogs, diffs, schedules.", no_args_is_help=True)
@@ -121,7 +120,7 @@ def remove(ref: str = SOURCE, database_url: Optional[str] = DB_OPTION) -> None:
 def rotate_key(database_url: Optional[str] = DB_OPTION) -> None:
     """Re-encrypt every source's credentials with the current key (TASKPACK_SECRET_KEY_PREVIOUS may then go)."""
     count = sources.rotate_key(database_url=database_url)
-    origin = keyring(store_engine(database_url)).origin
+    origin = keyring(database_url).origin
     console.print(f"re-encrypted the credentials of {count} data source{'s' if count != 1 else ''} with the current key ({escape(origin)})")
 
 
