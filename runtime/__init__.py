@@ -23,6 +23,7 @@ from runtime.errors import (
     UnknownTaskError,
 )
 from runtime.executor_ids import ExecutorIdInUseError
+from runtime.key_rotation import rotate_run_secrets
 from runtime.metadata import metadata
 from runtime.models import BatchHandle, LogEntry, Run, RunHandle, RunList, RunStatus, TaskRunResult
 from runtime.queues import Queue
@@ -71,6 +72,7 @@ __all__ = [
     "logger",
     "metadata",
     "project_root",
+    "rotate_run_secrets",
     "runs",
     "schedules",
     "secret_keyring",

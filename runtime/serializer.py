@@ -158,3 +158,45 @@ class _Opener:
         if kind == _SECRET_BYTES:
             return SecretBytes(base64.b64decode(value))
         return value
+
+
+# -- rotation -------------------------------------------------------------------------------------------------------------
+class _Token:
+    """A sealed value read without its key: what rotation re-encrypts and writes back in its place."""
+
+    def __init__(self, kind: str, token: str | None) -> None:
+        self.kind = kind
+        self.token = token
+
+
+class _RotatingPickler(pickle.Pickler):
+    def __init__(self, file: io.BytesIO, ring: Keyring, what: str) -> None:
+        super().__init__(file, protocol=pickle.DEFAULT_PROTOCOL)
+        self._ring = ring
+        self._what = what
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, _Token):
+            return (_sealed, (obj.kind, self._ring.rotate(obj.token, what=self._what) if obj.token else None))
+        return NotImplemented
+
+
+def reseal(serialized: str, ring: Keyring, what: str) -> tuple[str, int]:
+    """(`serialized` with every token in it, sealed values and payload envelopes alike, re-encrypted with the current
+    key; how many tokens there were). Nothing is decrypted into the process beyond MultiFernet.rotate's own work."""
+    from runtime.sealing import rotate_envelopes
+
+    count = 0
+
+    def hold(kind: str, token: str | None) -> _Token:
+        nonlocal count
+        count += 1
+        return _Token(kind, token)
+
+    value = _Unpickler(io.BytesIO(base64.b64decode(serialized)), hold).load()
+    value, envelopes = rotate_envelopes(value, ring, what)
+    if not count and not envelopes:
+        return serialized, 0
+    buffer = io.BytesIO()
+    _RotatingPickler(buffer, ring, what).dump(value)
+    return base64.b64encode(buffer.getvalue()).decode("ascii"), count + envelopes

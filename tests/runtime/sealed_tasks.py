@@ -109,3 +109,27 @@ def plain_parent(payload: dict, ctx) -> dict[str, Any]:
 def plain_child(payload: dict, ctx) -> str:
     record(payload["token"], {"child_words": payload["words"]})
     return "done"
+
+
+GATES: dict[str, Any] = {}
+
+
+def gate(token: str) -> Any:
+    import threading
+
+    return GATES.setdefault(token, threading.Event())
+
+
+class HoldInput(BaseModel):
+    token: str
+    login: Login
+
+
+@schema_task(id="t-vault-hold", schema=HoldInput, retry=RetryConfig(max_attempts=1))
+def vault_hold(payload: HoldInput, ctx) -> str:
+    """Records a step holding the secret, then waits (executing) until the test opens its gate."""
+    fetched = ctx.step("fetch", _fetch, payload.login)
+    record(payload.token, "fetched")
+    gate(payload.token).wait(30)
+    record(payload.token, {"step_password": fetched.login.password.get_secret_value()})
+    return "done"
