@@ -18,7 +18,7 @@ new payload would otherwise make a worker decrypt it on the caller's behalf (nex
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 __all__ = ["ENVELOPE_KEY", "KeyringSource", "envelope", "find_envelope", "is_envelope", "open_envelopes", "refuse_envelopes",
            "rotate_envelopes", "seal_secret_fields"]
@@ -26,19 +26,12 @@ __all__ = ["ENVELOPE_KEY", "KeyringSource", "envelope", "find_envelope", "is_env
 from runtime.envelope import ENVELOPE_KEY, envelope, is_envelope
 from runtime.errors import PayloadError
 from runtime.limits import field_path
+from runtime.redaction import SchemaView
 from runtime.secret_key import Keyring
 
 MAX_DEPTH = 200
 
 KeyringSource = Callable[[], Keyring]
-
-
-class SchemaView(Protocol):
-    """Where a value sits in the payload's JSON Schema (runtime.payload_schema.SchemaView)."""
-
-    def is_secret(self) -> bool: ...
-    def child(self, key: str) -> "SchemaView | None": ...
-    def item(self, index: int) -> "SchemaView | None": ...
 
 
 def find_envelope(value: Any, path: tuple[str | int, ...] = (), depth: int = 0) -> tuple[str | int, ...] | None:
