@@ -27,12 +27,12 @@ import logging
 import pickle
 from typing import Any
 
-from dbos._serialization import Serializer
+from dbos import Serializer
 from pydantic import SecretBytes, SecretStr
 
+from runtime.envelope import envelope
 from runtime.errors import SecretKeyError
 from runtime.redaction import MASK, RunSecrets, active_secrets
-from runtime.envelope import envelope
 from runtime.sealing import KeyringSource
 from runtime.secret_key import Keyring
 
@@ -48,6 +48,8 @@ def _sealed(kind: str, token: str | None) -> Any:
 
 
 class SealingSerializer(Serializer):
+    """DBOS's pickle, with secrets as tokens; `opens=True` only for the worker's own DBOS (see the module's doc)."""
+
     def __init__(self, keys: KeyringSource, *, opens: bool) -> None:
         self._keys = keys
         self.opens = opens
