@@ -15,10 +15,9 @@ from rich.table import Column, Table
 
 import connectors
 from cli.common import DB_OPTION, console, err, fail, handle_errors, print_json, read_json
-from runtime import Schedule
+from runtime import Schedule, rotate_run_secrets
 from store import NoSnapshotError, SnapshotDiff, snapshots, source_schedules, sources
-from store.database import store_engine
-from store.secrets import keyring
+from store.secrets import ENV_PREVIOUS, keyring, store_errors
 
 app = typer.Typer(help="Registered data sources: credentials encrypted at rest, catalogs, diffs, schedules.", no_args_is_help=True)
 
@@ -119,10 +118,14 @@ def remove(ref: str = SOURCE, database_url: Optional[str] = DB_OPTION) -> None:
 @app.command("rotate-key")
 @handle_errors
 def rotate_key(database_url: Optional[str] = DB_OPTION) -> None:
-    """Re-encrypt every source's credentials with the current key (TASKPACK_SECRET_KEY_PREVIOUS may then go)."""
+    """Re-encrypt every source's credentials, and the secrets of runs not finished yet, with the current key."""
     count = sources.rotate_key(database_url=database_url)
-    origin = keyring(store_engine(database_url)).origin
+    origin = keyring(database_url).origin
     console.print(f"re-encrypted the credentials of {count} data source{'s' if count != 1 else ''} with the current key ({escape(origin)})")
+    with store_errors():
+        runs = rotate_run_secrets(database_url)
+    console.print(f"re-encrypted the secrets of {runs} unfinished run{'s' if runs != 1 else ''} (payloads, recorded steps); "
+                  f"finished runs keep theirs: keep the old key in {ENV_PREVIOUS} while you may replay them")
 
 
 # -- the source itself -----------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 This module is the whole public API; DBOS stays behind it.
 """
 
-from runtime.backend import database_engine
+from runtime.backend import database_engine, secret_keyring
 from runtime.config import project_root
 from runtime.context import TaskContext
 from runtime.definitions import Task, TaskDefinitionError, schema_task, task
@@ -17,10 +17,13 @@ from runtime.errors import (
     PayloadError,
     RunError,
     RunNotFoundError,
+    SecretDecryptError,
+    SecretKeyError,
     TaskCancelledError,
     UnknownTaskError,
 )
 from runtime.executor_ids import ExecutorIdInUseError
+from runtime.key_rotation import rotate_run_secrets
 from runtime.metadata import metadata
 from runtime.models import BatchHandle, LogEntry, Run, RunHandle, RunList, RunStatus, TaskRunResult
 from runtime.queues import Queue
@@ -28,6 +31,7 @@ from runtime.retry import RetryConfig, RetryDecision
 from runtime.runlog import logger
 from runtime.runs import runs
 from runtime.schedules import Schedule, ScheduledPayload, ScheduleError, schedules
+from runtime.secret_key import Keyring
 from runtime.triggering import BatchItem, TriggerOptionsError, tasks
 from runtime.worker import Worker
 
@@ -37,6 +41,7 @@ __all__ = [
     "BatchItem",
     "ExecutorIdInUseError",
     "InputError",
+    "Keyring",
     "LogEntry",
     "MetadataTooLargeError",
     "OutsideRunError",
@@ -53,6 +58,8 @@ __all__ = [
     "Schedule",
     "ScheduleError",
     "ScheduledPayload",
+    "SecretDecryptError",
+    "SecretKeyError",
     "Task",
     "TaskCancelledError",
     "TaskContext",
@@ -65,8 +72,10 @@ __all__ = [
     "logger",
     "metadata",
     "project_root",
+    "rotate_run_secrets",
     "runs",
     "schedules",
+    "secret_keyring",
     "schema_task",
     "task",
     "tasks",

@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from dbos import DBOS, DBOSClient
 
 from runtime.config import resolve_database_url
+from runtime.secret_key import Keyring, load_keyring
+from runtime.serializer import SealingSerializer
 from runtime.store import create_store_engine, create_tables
 
 APP_VERSION = "taskpack-1"
@@ -35,10 +37,17 @@ class Backend:
         _quiet_dbos_logs()
         DBOS.migrate(url)
         create_tables(self.engine)
-        self.client = DBOSClient(system_database_url=url, application_name=APP_NAME)
+        # Readers outside the worker never decrypt what DBOS recorded: sealed values read back as envelopes.
+        self.client = DBOSClient(
+            system_database_url=url, application_name=APP_NAME, serializer=SealingSerializer(self.keyring, opens=False)
+        )
         self.sys_db = self.client._sys_db
         self.workflows = self.sys_db.tables.workflow_status
         self.sys_engine: sa.Engine = self.sys_db.engine
+
+    def keyring(self) -> Keyring:
+        """The keys for this database (runtime.secret_key): a key file may stand in for the environment on SQLite only."""
+        return load_keyring(sqlite=self.is_sqlite, database="PostgreSQL")
 
     def attributes_field(self, key: str) -> sa.ColumnElement[Any]:
         return self.workflows.c.attributes[key]
@@ -75,6 +84,15 @@ def database_engine(database_url: str | None = None) -> sa.Engine:
     database through this one door, so they share its pool, its SQLite WAL set-up and its URL resolution.
     """
     return get_backend(database_url).engine
+
+
+def secret_keyring(database_url: str | None = None) -> Keyring:
+    """The Fernet keys that encrypt secrets in the runtime's database (the running Worker's, else the configured one).
+
+    SecretKeyError when there is none (PostgreSQL without TASKPACK_SECRET_KEY) or it is unusable. The store encrypts
+    registered credentials with it, so one key (and one rotation) covers everything the database holds.
+    """
+    return get_backend(database_url).keyring()
 
 
 def set_active(backend: Backend | None) -> None:

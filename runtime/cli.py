@@ -167,7 +167,7 @@ def trigger(
     module: list[str] = typer.Option(None, "--module", "-m", help="task module for --local (default: the configured dirs)"),
 ) -> None:
     """Trigger a run; with --wait, show its status and metadata live (exit 1 unless it completes)."""
-    from runtime import InputError, tasks
+    from runtime import InputError, SecretKeyError, tasks
     from runtime.worker import Worker
 
     try:
@@ -193,7 +193,7 @@ def trigger(
                 task_id, body, tags=tag or None, idempotency_key=idempotency_key, delay=delay, ttl=ttl,
                 concurrency_key=concurrency_key, max_attempts=max_attempts, max_duration=max_duration, database_url=database_url,
             )
-        except (LookupError, ValueError) as exc:
+        except (LookupError, ValueError, SecretKeyError) as exc:  # SecretKeyError: no key to encrypt a SecretStr field
             _fail(str(exc))
         console.print(f"run [bold]{handle.id}[/bold]{' (existing run for this idempotency key)' if handle.is_cached else ''}")
         if wait:
@@ -338,14 +338,14 @@ def runs_cancel(run_id: str, database_url: Optional[str] = DB_OPTION) -> None:
 
 @runs_app.command("replay")
 def runs_replay(run_id: str, wait: bool = typer.Option(False, "--wait", "-w"), database_url: Optional[str] = DB_OPTION) -> None:
-    from runtime import RunNotFoundError, runs
+    from runtime import RunNotFoundError, SecretKeyError, runs
 
     _load_local_tasks()
     try:
         handle = runs.replay(run_id, database_url=database_url)
     except (RunNotFoundError, LookupError) as exc:
         _fail(str(exc), 1)
-    except ValueError as exc:  # the stored payload no longer passes the door (limits, the task's schema)
+    except (ValueError, SecretKeyError) as exc:  # the stored payload no longer passes the door, or no key opens it
         _fail(str(exc))
     console.print(Text.assemble("replayed ", _plain(run_id), " as ", (handle.id, "bold")))
     if wait:

@@ -41,6 +41,21 @@ class PayloadError(InputError):
         self.errors = errors or ([{"field": field, "message": message}] if field else [])
 
 
+class SecretKeyError(TaskpackError, RuntimeError):
+    """The encryption key is missing, malformed or kept in an unsafe file (runtime.secret_key).
+
+    `message` is one line fit for a user: it names the variable or the file, never a key or a secret.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class SecretDecryptError(SecretKeyError):
+    """A stored token cannot be read with the current key nor with any of TASKPACK_SECRET_KEY_PREVIOUS."""
+
+
 class AbortTaskRunError(Exception):
     """Raise inside a task to fail the run at once: no further attempts."""
 

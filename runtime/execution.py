@@ -25,12 +25,13 @@ from pydantic import ValidationError
 from runtime.backend import get_backend, workflow_name
 from runtime.context import TaskContext, _current
 from runtime.definitions import Task, describe_validation_error, get_task
-from runtime.errors import AbortTaskRunError, RunError, RunFailed, TaskCancelledError
+from runtime.errors import AbortTaskRunError, RunError, RunFailed, SecretKeyError, TaskCancelledError
 from runtime.models import RunStatus
 from runtime.payload_schema import SchemaView
 from runtime.redaction import collect_secrets, redact_text, reset_secrets, scrub_secrets, use_secrets
 from runtime.retry import RetryDecision
 from runtime.run_state import RunState, states
+from runtime.sealing import open_envelopes
 
 log = logging.getLogger("taskpack")
 
@@ -242,6 +243,11 @@ def _run_plan(definition: Task, payload: Any, options: dict[str, Any], ctx: Task
     if expires_at is not None and (yield ("step", "taskpack.check_ttl", _check_expired, (float(expires_at),))):
         yield ("call", _finish_failure, (ctx, RunStatus.EXPIRED.value, RunError(type="RunExpired", message="the run was not started before its ttl")))
     try:
+        payload = _opened(definition, payload, ctx)
+    except SecretKeyError as exc:  # no key, or not the one that sealed the payload: retrying cannot help
+        error = RunError(type=type(exc).__name__, message=exc.message, code="SECRET_UNREADABLE", retryable=False)
+        yield ("call", _finish_failure, (ctx, RunStatus.FAILED.value, error))
+    try:
         parsed = definition.parse_payload(payload)
     except ValidationError as exc:
         error = RunError(type="PayloadValidationError", message=redact_text(describe_validation_error(exc), ctx.secrets))
@@ -279,6 +285,16 @@ def _run_plan(definition: Task, payload: Any, options: dict[str, Any], ctx: Task
         yield ("call", _flush, (ctx,))
         yield ("sleep", delay)
         attempt += 1
+
+
+def _opened(definition: Task, payload: Any, ctx: TaskContext) -> Any:
+    """The payload with its encrypted fields (runtime.sealing) decrypted, for this attempt's memory only: it is never
+    handed to DBOS, and its secret values join the run's, so nothing the run stores or shows carries them."""
+    opened = open_envelopes(payload, get_backend().keyring)
+    if opened is not payload:
+        ctx.payload = opened
+        collect_secrets(opened, SchemaView.of(definition.payload_schema), into=ctx.secrets)
+    return opened
 
 
 def _begin(task_id: str, payload: Any, options: dict[str, Any]) -> tuple[Task, TaskContext, Any]:

@@ -24,6 +24,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, SecretBytes, SecretStr
 
+from runtime.envelope import is_envelope
+
 MASK = "[REDACTED]"
 TOO_DEEP = "[nested too deep to show]"
 MAX_WALK_DEPTH = 200
@@ -161,6 +163,19 @@ class RunSecrets:
         pattern = self._compiled()
         return text if pattern is None else pattern.sub(MASK, text)
 
+    def touches(self, text: str) -> bool:
+        """True when `text` is one of the values, or holds one long enough to be searched for."""
+        if text in self._values:
+            return True
+        pattern = self._compiled()
+        return pattern is not None and pattern.search(text) is not None
+
+    def appear_in(self, data: bytes) -> bool:
+        """True when any value's UTF-8 bytes occur in `data` (a quick, conservative test before a closer look)."""
+        with self._lock:
+            values = list(self._values)
+        return any(v.encode("utf-8", "surrogatepass") in data for v in values)
+
     def _compiled(self) -> re.Pattern[str] | None:
         with self._lock:
             if self._pattern is None:
@@ -260,8 +275,8 @@ class _Masker:
             return MASK
         if value is None or isinstance(value, bool):
             return value
-        if schema is not None and schema.is_secret():
-            return MASK
+        if (schema is not None and schema.is_secret()) or is_envelope(value):
+            return MASK  # an envelope is an encrypted secret (runtime.sealing): its token is not for showing either
         kind = secret_key_kind(key) if key is not None else None
         if kind == "password" and not isinstance(value, (dict, list, tuple)):
             return MASK
@@ -319,7 +334,7 @@ def collect_secrets(payload: Any, schema: SchemaView | None = None, into: RunSec
 
 
 def _collect(value: Any, key: str | None, schema: SchemaView | None, found: RunSecrets, depth: int) -> None:
-    if depth > MAX_WALK_DEPTH or value is None or isinstance(value, bool):
+    if depth > MAX_WALK_DEPTH or value is None or isinstance(value, bool) or is_envelope(value):
         return
     secret_here = (schema is not None and schema.is_secret()) or (key is not None and secret_key_kind(key) is not None)
     if isinstance(value, dict):
@@ -342,13 +357,16 @@ def _collect(value: Any, key: str | None, schema: SchemaView | None, found: RunS
 def scrub_secrets(value: Any, secrets: RunSecrets, _depth: int = 0) -> Any:
     """`value` with the run's secret values masked inside its strings, and nothing else changed.
 
-    For what a run returns: the output is stored, so it must not carry the run's secrets, but its field names are the
-    task's business (an output field named `token_count` is not masked here; listings apply the name rules).
+    For what a run returns: the output is stored, so it must not carry the run's secrets (nor any SecretStr / SecretBytes
+    value), but its field names are the task's business (an output field named `token_count` is not masked here;
+    listings apply the name rules).
     """
-    if not len(secrets) or _depth > MAX_WALK_DEPTH:
+    if isinstance(value, (SecretStr, SecretBytes)):
+        return MASK  # an output is for showing: it never carries a secret out, even one typed as such
+    if _depth > MAX_WALK_DEPTH:
         return value
     if isinstance(value, str):
-        return MASK if value in secrets else secrets.scrub(value)
+        return value if not len(secrets) else MASK if value in secrets else secrets.scrub(value)
     if isinstance(value, dict):
         return {k: scrub_secrets(v, secrets, _depth + 1) for k, v in value.items()}
     if isinstance(value, list):

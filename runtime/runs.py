@@ -303,8 +303,12 @@ class Runs:
         return self.retrieve(run_id, database_url=database_url)
 
     def replay(self, run_id: str, *, database_url: str | None = None) -> RunHandle:
-        """A new run of the same task with the same payload and tags."""
-        from runtime.triggering import tasks
+        """A new run of the same task with the same payload and tags.
+
+        Encrypted payload fields are re-used as stored; they are decrypted here only to validate the payload again, so
+        a replay needs the key they were written with (current or TASKPACK_SECRET_KEY_PREVIOUS).
+        """
+        from runtime.triggering import replaying, tasks
 
         run_id = _check_run_id(run_id)
         backend = get_backend(database_url)
@@ -317,7 +321,8 @@ class Runs:
             raise InputError(f"run {run_id}: its stored payload could not be decoded, so it cannot be replayed", field="run_id")
         args = inputs["args"]
         tags = list(_attrs(status.attributes).get("tags") or [])
-        return tasks.trigger(_task_of(status), args[0] if args else None, tags=tags or None, database_url=database_url)
+        with replaying():  # the stored payload's encrypted fields go back as they are (runtime.sealing)
+            return tasks.trigger(_task_of(status), args[0] if args else None, tags=tags or None, database_url=database_url)
 
     def wait(self, run_id: str, timeout: float | None = None, *, database_url: str | None = None) -> Run:
         """Block until the run is final; raises TimeoutError after `timeout` seconds."""

@@ -6,7 +6,9 @@ import asyncio
 import json
 import time
 import uuid
-from typing import Any, Callable
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Callable, Iterator
 
 import sqlalchemy as sa
 from dbos import DBOS
@@ -30,9 +32,10 @@ from runtime.limits import (
     check_text,
 )
 from runtime.models import BatchHandle, RunHandle, RunStatus, TaskRunResult
-from runtime.payload_schema import check_against_schema, check_with_model
+from runtime.payload_schema import SchemaView, check_against_schema, check_with_model
 from runtime.queues import DEFAULT_QUEUE
 from runtime.run_state import METADATA_LIMIT_BYTES
+from runtime.sealing import open_envelopes, refuse_envelopes, seal_secret_fields
 from runtime.store import idempotency_keys, task_definitions
 
 DEFAULT_IDEMPOTENCY_TTL_S = 30 * 86400
@@ -73,6 +76,31 @@ def _reveal_secrets(value: Any) -> Any:
     if isinstance(value, (list, tuple, set, frozenset)):
         return [_reveal_secrets(v) for v in value]
     return value
+
+
+# Set while `runs.replay` triggers: the stored payload's envelopes are passed back as they are (see runtime.sealing).
+_replaying: ContextVar[bool] = ContextVar("taskpack_replaying", default=False)
+
+
+@contextmanager
+def replaying() -> Iterator[None]:
+    token = _replaying.set(True)
+    try:
+        yield
+    finally:
+        _replaying.reset(token)
+
+
+def _sealed(backend: Backend, task_id: str, info: dict[str, Any], body: Any) -> Any:
+    """The payload as it will be stored: validated in plain text, then each SecretStr field of the task's schema
+    (from this process's definition, else the one workers published) replaced by an encrypted envelope."""
+    if _replaying.get():
+        plain = open_envelopes(body, backend.keyring)  # validated as the worker will see it; the envelopes are kept
+    else:
+        refuse_envelopes(body)
+        plain = body
+    _check_against_task_schema(task_id, info, plain)
+    return seal_secret_fields(body, SchemaView.of(info.get("payload_schema")), backend.keyring)
 
 
 def _check_against_task_schema(task_id: str, info: dict[str, Any], body: Any) -> None:
@@ -199,8 +227,7 @@ def _build(
     if idempotency_key is not None:
         check_text(idempotency_key, "idempotency_key", max_chars=MAX_KEY_CHARS)
     ttl_key = check_duration(idempotency_key_ttl, "idempotency_key_ttl")
-    body = _payload(payload)
-    _check_against_task_schema(task_id, info, body)
+    body = _sealed(backend, task_id, info, _payload(payload))
 
     now = time.time()
     queue = info.get("queue") or DEFAULT_QUEUE

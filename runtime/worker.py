@@ -27,6 +27,7 @@ from runtime.loader import load_tasks
 from runtime.queues import Queue
 from runtime.run_state import states
 from runtime.schedules import schedules
+from runtime.serializer import SealingSerializer
 from runtime.store import task_definitions, workers_table
 
 log = logging.getLogger("taskpack")
@@ -113,6 +114,8 @@ class Worker:
                 "executor_id": self.executor_id,
                 "log_level": "WARNING",
                 "notification_listener_polling_interval_sec": 0.05,
+                # The worker is the one reader that decrypts what DBOS recorded (runtime.serializer).
+                "serializer": SealingSerializer(backend.keyring, opens=True),
             }
         )
         queues = self._queues()

@@ -5,6 +5,8 @@ Messages name what was wrong (the source, the snapshot, the environment variable
 
 from __future__ import annotations
 
+import runtime
+
 
 class StoreError(Exception):
     """Base of every store error; `message` is one line fit for a user."""
@@ -34,9 +36,9 @@ class NoSnapshotError(StoreError, LookupError):
     """The source has no snapshot yet (or only one, where a diff needs two): introspect it first."""
 
 
-class SecretKeyError(StoreError, RuntimeError):
-    """The encryption key is missing, malformed or kept in an unsafe file."""
+class SecretKeyError(StoreError, runtime.SecretKeyError):
+    """The encryption key is missing, malformed or kept in an unsafe file (the runtime's error, as a StoreError)."""
 
 
-class SecretDecryptError(SecretKeyError):
+class SecretDecryptError(SecretKeyError, runtime.SecretDecryptError):
     """A stored token cannot be read with the current key nor with any of TASKPACK_SECRET_KEY_PREVIOUS."""

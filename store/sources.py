@@ -222,7 +222,7 @@ def _registry(database_url: str | None) -> tuple[sa.Engine, Keyring]:
     """The engine and the keys: every registry call checks the key first, so a PostgreSQL store without
     TASKPACK_SECRET_KEY (or an unsafe key file) fails at once, whatever the command."""
     engine = store_engine(database_url)
-    return engine, keyring(engine)
+    return engine, keyring(database_url)
 
 
 def _check_name(name: str) -> None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Iterator
 
 import pytest
+from cryptography.fernet import Fernet
 
 PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))
@@ -17,6 +19,21 @@ PG_USER = os.environ.get("TEST_PG_USER", "postgres")
 MYSQL_HOST = os.environ.get("TEST_MYSQL_HOST", "127.0.0.1")
 MYSQL_PORT = int(os.environ.get("TEST_MYSQL_PORT", "3306"))
 MYSQL_USER = os.environ.get("TEST_MYSQL_USER", "root")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_secret_key() -> Iterator[str]:
+    """A Fernet key for the whole session, in the environment (so worker subprocesses have it too).
+
+    Runs encrypt their payloads' SecretStr fields with it, on PostgreSQL runtime databases (where a key is required)
+    and on SQLite (where no test may generate the repository's own `.taskpack/secret.key`). Tests about a missing,
+    changed or file-generated key change or remove it with monkeypatch, which restores it afterwards.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        key = Fernet.generate_key().decode()
+        patch.setenv("TASKPACK_SECRET_KEY", key)
+        patch.delenv("TASKPACK_SECRET_KEY_PREVIOUS", raising=False)
+        yield key
 
 
 def _reachable(host: str, port: int) -> bool:

@@ -10,9 +10,9 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
 
+from runtime.secret_key import ENV_KEY, ENV_PREVIOUS, _create_key_file, key_file_path
 from store import SecretDecryptError, SecretKeyError, sources
 from store.database import store_engine
-from store.secrets import ENV_KEY, ENV_PREVIOUS, _create_key_file, key_file_path
 from store.tables import data_sources
 from tests.runtime.conftest import make_database
 
