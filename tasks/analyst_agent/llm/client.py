@@ -13,7 +13,7 @@ import concurrent.futures
 import json
 import threading
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import openai
 from openai.types.chat import ChatCompletion
@@ -77,8 +77,6 @@ class ModelClient:
         #: may switch to "json_object_schema" when the endpoint turns json_schema down (llama-cpp-python does)
         self.structured_output = self.endpoint.structured_output
         self._secret = self.endpoint.api_key.get_secret_value()
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._executor_lock = threading.Lock()
         # max_retries=0: this class is the only place that retries (see backoff.py)
         self._openai = openai.OpenAI(
             api_key=self._secret,
@@ -89,8 +87,6 @@ class ModelClient:
 
     # -- lifecycle ---------------------------------------------------------------------------------------------------
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
         self._openai.close()
 
     def __enter__(self) -> ModelClient:
@@ -301,7 +297,7 @@ class ModelClient:
 
         if self.cancel_event is None:
             return create()
-        future = self._executor().submit(create)
+        future = _in_daemon_thread(create)
         while True:
             done, _ = concurrent.futures.wait([future], timeout=CANCEL_POLL_SECONDS)
             if done:
@@ -309,12 +305,6 @@ class ModelClient:
             if self.cancel_event.is_set():
                 future.cancel()
                 self._raise_if_cancelled()
-
-    def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
-        with self._executor_lock:
-            if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="model-call")
-            return self._pool
 
     def _checked(self, completion: object) -> ChatCompletion:
         """The completion, unless the endpoint's 200 is not one (a proxy's HTML page, a body without choices)."""
@@ -378,3 +368,21 @@ class ModelClient:
         ]
 
 
+
+
+def _in_daemon_thread(call: Callable[[], object]) -> concurrent.futures.Future[object]:
+    """`call()` in a daemon thread, its outcome in a future. Not a ThreadPoolExecutor: the interpreter joins pool
+    threads at exit, so one abandoned (cancelled) request still waiting on a slow model would keep the process alive
+    until the model answered."""
+    future: concurrent.futures.Future[object] = concurrent.futures.Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(call())
+        except BaseException as exc:  # handed to the waiting caller, who re-raises it
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="model-call", daemon=True).start()
+    return future
