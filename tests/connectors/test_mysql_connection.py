@@ -107,7 +107,8 @@ def test_a_query_with_its_own_large_limit_is_stopped_on_the_server(conn, mysql_a
     # The statement's LIMIT exceeds max_rows, so no LIMIT is appended: the stream is cut with KILL QUERY instead.
     started = time.perf_counter()
     result = conn.query("SELECT seq FROM seq_1_to_50000000 LIMIT 40000000", max_rows=5)
-    assert time.perf_counter() - started < 3.0
+    # reading all 40M rows takes far longer; the margin is for a loaded 2-core machine, not a late kill
+    assert time.perf_counter() - started < 10.0
     assert result.rows == [[1], [2], [3], [4], [5]] and result.truncated
     assert running_statements(mysql_admin) == []
     assert conn.query("SELECT 2").rows == [[2]]  # the connection survived the kill
