@@ -211,6 +211,7 @@ def _attempt_sync(definition: Task, payload: Any, ctx: TaskContext) -> AttemptRe
             box["out"] = definition.fn(payload, ctx) if definition.takes_ctx else definition.fn(payload)
         except BaseException as exc:  # noqa: BLE001 - everything is reported as the attempt's outcome
             box["exc"] = exc
+        box["finished_at"] = time.monotonic()
 
     thread = threading.Thread(
         target=contextvars.copy_context().run, args=(target,), name=f"taskpack-{ctx.run_id}-{ctx.attempt}", daemon=True
@@ -225,6 +226,11 @@ def _attempt_sync(definition: Task, payload: Any, ctx: TaskContext) -> AttemptRe
             thread.join(CANCEL_GRACE_S)
             return AttemptResult("timeout" if ctx.cancel_reason == "timeout" else "canceled")
         thread.join(min(0.05, max(remaining, 0.001)))
+    if box.get("finished_at", deadline) > deadline and not ctx.is_cancelled:
+        # it ended past max_duration while this loop was not scheduled (a loaded machine): still a timeout, so the
+        # outcome depends on how long the attempt took, not on when the watcher happened to look
+        ctx.signal_cancel("timeout")
+        return AttemptResult("timeout")
     if "exc" in box:
         return _classify(box["exc"], ctx)
     if ctx.is_cancelled:
