@@ -117,13 +117,14 @@ def insert_unless_present(conn: sa.Connection, table: sa.Table, values: dict[str
 
     ON CONFLICT DO NOTHING without a target covers every unique constraint of the table on both databases, and on
     PostgreSQL waits for a concurrent transaction inserting the same key, so the loser sees the winner's row on its
-    next statement (READ COMMITTED) instead of failing.
+    next statement (READ COMMITTED) instead of failing. RETURNING yields the row only when it was written.
     """
     name = conn.dialect.name
+    key = list(table.primary_key.columns)[0]
     if name == "postgresql":
-        statement: Any = postgresql.insert(table).values(**values).on_conflict_do_nothing()
+        statement: Any = postgresql.insert(table).values(**values).on_conflict_do_nothing().returning(key)
     elif name == "sqlite":
-        statement = sqlite.insert(table).values(**values).on_conflict_do_nothing()
+        statement = sqlite.insert(table).values(**values).on_conflict_do_nothing().returning(key)
     else:  # pragma: no cover - the runtime database is SQLite or PostgreSQL
         try:
             with conn.begin_nested():
@@ -131,4 +132,5 @@ def insert_unless_present(conn: sa.Connection, table: sa.Table, values: dict[str
             return True
         except sa.exc.IntegrityError:
             return False
-    return conn.execute(statement).rowcount == 1
+    # RETURNING, not rowcount: the runtime's PostgreSQL driver reports -1 for this statement
+    return conn.execute(statement).first() is not None
