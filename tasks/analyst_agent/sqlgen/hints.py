@@ -67,6 +67,7 @@ def error_hints(error: str, tables: Mapping[str, Sequence[str]]) -> list[str]:
         column = _bare(missing)
         owners = tables_with_column(tables, column)
         if owners:
+            column = next(c for c in tables[owners[0]] if c.lower() == column.lower())  # the schema's spelling
             hints.append(
                 f"column {column} exists in table(s) {', '.join(owners)}: take it from there "
                 f"(join that table if the query does not use it yet)"
@@ -95,13 +96,13 @@ def error_hints(error: str, tables: Mapping[str, Sequence[str]]) -> list[str]:
     return hints
 
 
-def _string_filters(sql: str, dialect: str) -> list[tuple[str, str]]:
-    """(column, literal) pairs of the query's `col = 'x'`, `col LIKE 'x'`, `col IN ('x', ...)` filters."""
+def _string_filters(sql: str, dialect: str) -> list[tuple[str, str, bool]]:
+    """(column, literal, is_pattern) of the query's `col = 'x'`, `col LIKE '%x%'`, `col IN ('x', ...)` filters."""
     try:
         tree = sqlglot.parse_one(sql, read=_read_dialect(dialect))
     except (SqlglotError, ValueError):
         return []
-    pairs: list[tuple[str, str]] = []
+    pairs: list[tuple[str, str, bool]] = []
     for node in tree.find_all(exp.EQ, exp.Like, exp.ILike, exp.NEQ, exp.In):
         column = node.this if isinstance(node.this, exp.Column) else None
         if isinstance(node, exp.In):
@@ -113,10 +114,11 @@ def _string_filters(sql: str, dialect: str) -> list[tuple[str, str]]:
             literals = [other] if isinstance(other, exp.Literal) and other.is_string else []
         if column is None:
             continue
+        pattern = isinstance(node, (exp.Like, exp.ILike))
         for literal in literals:
-            text = literal.this.strip("%") if isinstance(node, (exp.Like, exp.ILike)) else literal.this
-            if text:
-                pairs.append((column.name, text))
+            text = literal.this.strip("%") if pattern else literal.this
+            if text and not (pattern and ("%" in text or "_" in text)):
+                pairs.append((column.name, text, pattern))
     return pairs
 
 
@@ -149,20 +151,20 @@ def empty_result_hints(sql: str, ctx: SqlContext, probe: Prober | None = None) -
     """Hints for a query that returned no rows: literals it filters on that the data does not hold, with the stored
     spellings nearest to them. Empty when every literal occurs (the empty answer may well be right)."""
     hints: list[str] = []
-    for column, literal in _string_filters(sql, ctx.dialect)[:MAX_PROBED_LITERALS]:
+    for column, literal, pattern in _string_filters(sql, ctx.dialect)[:MAX_PROBED_LITERALS]:
         owners = tables_with_column(ctx.tables, column)
         for table in owners:
             real_column = next(c for c in ctx.tables[table] if c.lower() == column.lower())
             stored = ctx.values.get((table, real_column))
             if stored is not None:
-                if literal in stored:
+                if literal in stored or (pattern and any(literal.lower() in v.lower() for v in stored)):
                     break
                 lowered = literal.lower()
                 similar = [v for v in stored if lowered in v.lower() or v.lower() in lowered]
                 similar = similar or difflib.get_close_matches(literal, list(stored), n=3, cutoff=0.6)
             elif probe is not None:
                 similar = list(probe(table, real_column, literal))
-                if literal in similar:
+                if literal in similar or (pattern and similar):
                     break
             else:
                 continue
@@ -176,5 +178,5 @@ def empty_result_hints(sql: str, ctx: SqlContext, probe: Prober | None = None) -
 
 
 def normalized_sql(sql: str) -> str:
-    """A spelling-insensitive form, to tell whether the model only repeated itself."""
-    return re.sub(r"\s+", " ", sql.strip().rstrip(";")).lower()
+    """A whitespace-insensitive form, to tell whether the model only repeated itself (case kept: literals count)."""
+    return re.sub(r"\s+", " ", sql.strip().rstrip(";").strip())

@@ -136,7 +136,7 @@ def write_sql(
         out.attempts.append(attempt)
         new_hints = state.doubts(sql, result)
         rank = _rank(result, new_hints is not None)
-        if best is None or rank > best[0]:
+        if best is None or rank >= best[0]:  # the later of equals: it saw more feedback
             best = (rank, sql, result)
         last_sql, last_result, hints = sql, result, new_hints
 
@@ -170,9 +170,11 @@ def write_sql(
         out.error = out.attempts[-1].error if out.attempts else "the model wrote no query"
         return out
     _, sql, result = best
+    if result.error is not None:
+        out.error = result.error  # no query executed: the attempts keep what was tried
+        return out
     out.sql = sql
     out.columns = list(result.columns)
     out.rows = [tuple(r) for r in list(result.rows)[: ctx.max_rows]]
     out.row_count = result.row_count
-    out.error = result.error
     return out
