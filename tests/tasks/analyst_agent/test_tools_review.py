@@ -158,3 +158,48 @@ def test_recheck_metric_finds_what_is_wrong(demo_env: ToolEnv, demo_connector: C
 
     drifted = recheck_metric(demo_env, _stored(demo_env, "SELECT count(*) AS orders FROM orders", {"type": "number", "y": "n"}))
     assert not drifted.ok and "the chart uses n" in drifted.problems[0]
+
+
+# -- references on PostgreSQL and MariaDB catalogs (mixed-case names, schemas, two-part names) --------------------------
+from connectors import CatalogFilters  # noqa: E402
+from connectors.postgres import PostgresConnector  # noqa: E402
+from tests.connectors.mysql_support import mysql_admin, mysql_tester, spider_mysql  # noqa: E402,F401 - fixtures
+from tests.connectors.postgres_fixtures import pg_credentials, spider_pg, unique_app_name  # noqa: E402,F401 - fixtures
+
+
+@pytest.mark.postgres
+def test_references_on_a_postgres_catalog(pg_credentials, spider_pg) -> None:  # noqa: F811
+    with PostgresConnector(pg_credentials, application_name=unique_app_name("review")) as conn:
+        catalog = conn.introspect(CatalogFilters(include_schemas=["cpg_pets_1"]))
+        env_dialect = conn.dialect
+    good = check_references(
+        'SELECT s."LName", count(*) FROM cpg_pets_1."Student" s JOIN cpg_pets_1."Has_Pet" h ON h."StuID" = s."StuID" '
+        'GROUP BY s."LName"',
+        env_dialect,
+        catalog,
+    )
+    assert good.ok, good.problems
+    assert sorted(t.split(".")[-1] for t in good.tables) == ["Has_Pet", "Student"]
+    bad = check_references('SELECT s."Salary" FROM cpg_pets_1."Student" s', env_dialect, catalog)
+    assert bad.unknown_columns == ["Student.salary"] and not bad.ok
+    wrong_schema = check_references('SELECT 1 FROM cpg_other."Student"', env_dialect, catalog)
+    assert wrong_schema.unknown_tables == ["cpg_other.student"]
+
+
+@pytest.mark.mysql
+def test_references_on_a_mariadb_catalog(mysql_tester, spider_mysql) -> None:  # noqa: F811
+    import connectors
+
+    with connectors.connect(mysql_tester) as conn:
+        catalog = conn.introspect(CatalogFilters(include_schemas=["cmy_pets_1"]))
+        dialect = conn.dialect
+    assert catalog.table_count >= 3
+    good = check_references(
+        "SELECT p.PetType, avg(p.weight) FROM cmy_pets_1.Pets p JOIN cmy_pets_1.Has_Pet h ON h.PetID = p.PetID "
+        "GROUP BY p.PetType",
+        dialect,
+        catalog,
+    )
+    assert good.ok, good.problems
+    bad = check_references("SELECT p.colour FROM cmy_pets_1.Pets p", dialect, catalog)
+    assert bad.unknown_columns == ["Pets.colour"]
