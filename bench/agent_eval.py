@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import statistics
 import sys
 import time
@@ -227,7 +228,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     model.add_argument("--no-link-values", action="store_true", help="no question literals linked to stored values")
     model.add_argument("--max-repairs", type=int, default=2, help="repair rounds after an error or a doubtful result")
     model.add_argument("--no-vote", action="store_true", help="no vote when the answer stays doubtful")
-    model.add_argument("--vote-samples", type=int, default=4, help="sampled queries in a vote")
+    model.add_argument("--vote-samples", type=int, default=3, help="sampled queries in a vote")
     model.add_argument("--no-baseline", action="store_true", help="skip the single-prompt baseline")
     model.add_argument("--details", type=Path, default=None, help="write one JSON line per answer to this file")
     model.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -269,6 +270,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     return result
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main_with_model(args: argparse.Namespace, model: "ModelClient | None" = None) -> dict[str, float]:
     """EX of the agent's SQL and of the baseline with one model (the configured endpoint unless one is passed)."""
     from bench.agent_eval_sql import ModelSettings, SqlEvaluation, open_details
@@ -304,13 +309,26 @@ def main_with_model(args: argparse.Namespace, model: "ModelClient | None" = None
             progress=None if args.quiet else sys.stderr,
             details=details,
         )
-        result = evaluation.run(dataset, questions)
+        partial = False
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            result = evaluation.run(dataset, questions)
+        except KeyboardInterrupt:  # stopped early (Ctrl-C, SIGTERM): report what was measured, marked partial
+            if not evaluation.agent:
+                raise
+            partial = True
+            result = evaluation.bench()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     finally:
         if details is not None:
             details.close()
         if own:
             client.close()
     result["load_avg_1m"] = round(os.getloadavg()[0], 2)
+    if partial:
+        result["partial"] = True
+        print(f"STOPPED EARLY: {len(evaluation.agent)} of {len(questions)} questions answered")
     databases_used = len({q.database for q in questions})
     print(
         f"agent SQL: {len(questions)} questions (seed {args.seed}) from {databases_used} databases; model "

@@ -23,7 +23,7 @@ from tasks.analyst_agent.sqlgen.prompts import first_messages, repair_messages
 MAX_SQL_TOKENS = 320
 REDRAW_TEMPERATURE = 0.8
 VOTE_TEMPERATURE = 0.7
-DEFAULT_VOTE_SAMPLES = 4
+DEFAULT_VOTE_SAMPLES = 3
 _FENCE = re.compile(r"^```\w*\s*|\s*```$")
 
 
