@@ -35,6 +35,9 @@ from tasks.analyst_agent.tools.env import ToolEnv
 TRANSIENT_ATTEMPTS = 3
 TRANSIENT_BASE_DELAY_S = 0.5
 MAX_SQL_CHARS = 100_000
+#: a text cell longer than this is cut (a model reads previews; a run's stored steps must not hold megabyte cells)
+MAX_CELL_CHARS = 10_000
+CUT_MARK = "…[cut]"
 
 _FENCE = re.compile(r"^\s*```[A-Za-z]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
 
@@ -142,7 +145,7 @@ def execute_sql(env: ToolEnv, sql: str) -> SqlResult:
             ok=True,
             columns=[c.name for c in result.columns],
             column_types=[c.type for c in result.columns],
-            rows=[[json_safe(v) for v in row] for row in result.rows],
+            rows=[[_bounded(json_safe(v)) for v in row] for row in result.rows],
             row_count=result.row_count,
             truncated=result.truncated,
             max_rows=env.max_rows,
@@ -175,6 +178,14 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
     return str(value)
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
+        return value[:MAX_CELL_CHARS] + CUT_MARK
+    if isinstance(value, (list, dict)) and len(str(value)) > MAX_CELL_CHARS:
+        return str(value)[:MAX_CELL_CHARS] + CUT_MARK
+    return value
 
 
 def _refused(sql: str, code: str, message: str) -> SqlResult:

@@ -18,6 +18,7 @@ import connectors
 from connectors import Connector, NetworkError, QueryCanceledError, QueryError
 from connectors.postgres import PostgresConnector
 from tasks.analyst_agent.tools import SqlResult, ToolEnv, clean_sql, execute_sql, json_safe
+from tasks.analyst_agent.tools.sql import MAX_CELL_CHARS
 from tests.connectors.mysql_support import (  # noqa: F401 - fixtures
     SLOW_MYSQL_QUERY,
     mysql_admin,
@@ -71,6 +72,11 @@ def test_a_huge_result_stops_at_the_row_limit(demo_connector: Connector) -> None
     assert "25 rows (the limit; more exist" in result.for_model()
     cross = execute_sql(_env(demo_connector, max_rows=10), "SELECT a.order_id FROM orders a, orders b")
     assert cross.ok and cross.row_count == 10 and cross.truncated  # 560 million rows never produced
+    wide = execute_sql(_env(demo_connector), "SELECT repeat('x', 2000000) AS big, [1, 2] AS small, 'ok' AS tail")
+    big, small, tail = wide.rows[0]
+    assert len(big) == MAX_CELL_CHARS + len("…[cut]") and big.endswith("…[cut]")
+    assert (small, tail) == ([1, 2], "ok")
+    assert len(wide.for_model(cell_chars=50).splitlines()[-1]) < 100
 
 
 @pytest.mark.parametrize(
