@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from store.agent_tables import agent_engine, chat_turns, chats, insert_unless_present
 from store.errors import StoreError
 
-CHAT_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}")
+CHAT_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}")
 MAX_QUESTION = 20_000
 MAX_ANSWER = 100_000
 MAX_TITLE = 200
@@ -65,10 +65,10 @@ class Chat(BaseModel):
 
 
 def check_chat_id(chat_id: Any) -> str:
-    """The chat id if it is 1 to 128 letters, digits, '_', '.', ':' or '-' (it is also the run's concurrency key)."""
+    """The chat id if it is 1 to 200 letters, digits, '_', '.', ':' or '-' (it is also the run's concurrency key)."""
     if not isinstance(chat_id, str) or not CHAT_ID_PATTERN.fullmatch(chat_id):
         raise InvalidChatError(
-            "invalid chat id: 1 to 128 letters, digits, '_', '.', ':' or '-', starting with a letter or digit"
+            "invalid chat id: 1 to 200 letters, digits, '_', '.', ':' or '-', starting with a letter or digit"
         )
     return chat_id
 

@@ -127,7 +127,7 @@ def create_metric(
         "version": 1,
         **fields,
         "columns": list(columns) if columns is not None else None,
-        "data_source_id": _required_text(data_source_id, "data_source_id", 64),
+        "data_source_id": _required_text(data_source_id, "data_source_id", 200),
         "chat_id": chat_id,
         "run_id": run_id,
         "tool_call_id": tool_call_id,

@@ -51,9 +51,11 @@ def test_racing_runs_get_distinct_positions_and_a_repeated_run_one_turn(store_ur
 
 
 def test_bad_ids_and_text_are_refused_and_a_chat_stays_on_its_source(store_url: str) -> None:
-    for bad in ("", " chat", "../etc/passwd", "a" * 129, "chat\x00x", "chat;drop", "-lead", 7, None):
+    for bad in ("", " chat", "../etc/passwd", "a" * 201, "chat\x00x", "chat;drop", "-lead", 7, None):
         with pytest.raises(InvalidChatError, match="invalid chat id"):
             chats.ensure_chat(bad, data_source_id="src_a", database_url=store_url)  # type: ignore[arg-type]
+    longest = "c" + "-" * 198 + "z"
+    assert chats.ensure_chat(longest, data_source_id="src_a", database_url=store_url).id == longest  # as the payload allows
     chats.ensure_chat("c", data_source_id="src_a", database_url=store_url)
     with pytest.raises(InvalidChatError, match="belongs to data source 'src_a'"):
         chats.ensure_chat("c", data_source_id="src_b", database_url=store_url)
