@@ -173,3 +173,54 @@ def test_tool_definitions_are_openai_functions_for_every_tool() -> None:
     metric = next(d for d in definitions if d["function"]["name"] == "create_metric")["function"]
     assert metric["parameters"]["type"] == "object" and "sql" in metric["parameters"]["properties"]
     assert metric["description"].startswith("Save a query as a metric")
+
+
+# -- metrics on PostgreSQL and MariaDB sources -------------------------------------------------------------------------
+import connectors  # noqa: E402
+from connectors.postgres import PostgresConnector  # noqa: E402
+from tests.connectors.mysql_support import (  # noqa: E402,F401 - fixtures
+    SLOW_MYSQL_QUERY,
+    mysql_admin,
+    mysql_tester,
+    running_statements,
+    spider_mysql,
+)
+from tests.connectors.postgres_fixtures import pg_credentials, spider_pg, unique_app_name  # noqa: E402,F401 - fixtures
+
+
+@pytest.mark.postgres
+def test_a_metric_on_a_postgres_source_keeps_mixed_case_columns(pg_credentials, spider_pg, store_url: str) -> None:  # noqa: F811
+    with PostgresConnector(pg_credentials, application_name=unique_app_name("saving")) as conn:
+        env = ToolEnv(connector=conn, data_source_id="src_pg", run_id="run_pg", database_url=store_url)
+        sql = 'SELECT "Major", count(*) AS "Students" FROM cpg_pets_1."Student" GROUP BY "Major" ORDER BY 2 DESC'
+        outcome = create_metric(
+            env, _metric_args(name="Students per major", sql=sql, chart={"type": "bar", "x": "major", "y": "students"}),
+            tool_call_id="call_1",
+        )  # fmt: skip
+        assert outcome.ok, outcome.error
+        assert (outcome.metric.chart.x, outcome.metric.chart.y) == ("Major", ["Students"])
+        assert sum(row[1] for row in outcome.result.rows) == 34
+        refused = create_metric(env, _metric_args(sql='SELECT 1; DROP TABLE cpg_pets_1."Student"'), tool_call_id="call_2")
+        assert refused.ok is False and "read-only guard" in refused.error
+    assert [m.id for m in metric_store.list_metrics(data_source_id="src_pg", database_url=store_url)] == [outcome.metric.id]
+
+
+@pytest.mark.mysql
+def test_a_metric_on_a_mariadb_source(mysql_tester, spider_mysql, mysql_admin, store_url: str) -> None:  # noqa: F811
+    with connectors.connect(mysql_tester) as conn:
+        env = ToolEnv(connector=conn, data_source_id="src_my", run_id="run_my", database_url=store_url)
+        sql = "SELECT PetType, avg(weight) AS avg_weight FROM cmy_pets_1.Pets GROUP BY PetType ORDER BY PetType"
+        outcome = create_metric(
+            env, _metric_args(name="Weight by pet type", sql=sql, chart={"type": "bar", "x": "PetType", "y": "avg_weight"}),
+            tool_call_id="call_1",
+        )  # fmt: skip
+        assert outcome.ok, outcome.error
+        assert [row[0] for row in outcome.result.rows] == ["cat", "dog"]
+        timeout = create_metric(
+            ToolEnv(connector=conn, data_source_id="src_my", run_id="run_my", database_url=store_url, timeout_s=1.0),
+            _metric_args(sql=SLOW_MYSQL_QUERY, chart={"type": "number"}),
+            tool_call_id="call_2",
+        )
+        assert timeout.ok is False and "the query was stopped; make it cheaper" in timeout.error
+        assert running_statements(mysql_admin) == []
+    assert len(metric_store.list_metrics(data_source_id="src_my", database_url=store_url)) == 1
