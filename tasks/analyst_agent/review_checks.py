@@ -216,7 +216,7 @@ _SCALES = {
 }  # fmt: skip
 _DATE_LIKE = re.compile(r"\b\d{4}-\d{1,2}(?:-\d{1,2})?(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\b|\b\d{1,2}:\d{2}(?::\d{2})?\b")
 _NUMBER = re.compile(
-    r"(?<![\w.,])(?P<sign>[-−])?(?:[$€£¥]\s?)?(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<frac>\d+))?"
+    r"(?<![\w.,#])(?P<sign>[-−])?(?:[$€£¥]\s?)?(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<frac>\d+))?"
     r"(?:\s?(?P<unit>%|percent\b|k\b|K\b|thousand\b|mn\b|MM\b|M\b|million\b|millions\b|bn\b|B\b|billion\b|billions\b))?"
     r"(?![\w]|\.\d|,\d{3})"
 )

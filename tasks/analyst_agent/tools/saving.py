@@ -21,6 +21,10 @@ from tasks.analyst_agent.tools.env import ToolEnv
 from tasks.analyst_agent.tools.sql import SqlResult, execute_sql
 
 
+#: rows of a saved metric's result shown back to the model
+PREVIEW_ROWS = 10
+
+
 class MetricOutcome(BaseModel):
     ok: bool
     error: str | None = None
@@ -34,9 +38,11 @@ class MetricOutcome(BaseModel):
             return f"ERROR: {self.error}"
         m = self.metric
         text = f"saved metric {m.id} (version {m.version}): {m.name!r}, chart {m.chart.type}"
-        if self.result is not None:
-            text += f", {self.result.row_count} rows"
-        return text + (f". WARNING: {self.warning}" if self.warning else "")
+        if self.warning:
+            text += f". WARNING: {self.warning}"
+        if self.result is not None and self.result.ok and self.result.rows:
+            text += "\n" + self.result.for_model(preview_rows=PREVIEW_ROWS)  # the numbers the answer may state
+        return text
 
     def record(self) -> dict[str, Any]:
         return {

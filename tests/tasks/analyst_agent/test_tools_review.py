@@ -123,7 +123,7 @@ def test_number_parsing_keeps_precision_and_units() -> None:
         "-4": (-4.0, 0.5, False),
     }
     assert numbers_in_text("on 2025-09-30T10:00:00 and 2025-07 at 09:15") == []
-    assert numbers_in_text("Q3, H1, 1st, 2nd, v2, x86") == []
+    assert numbers_in_text("Q3, H1, 1st, 2nd, v2, x86, #1") == []
     assert answer_problems("no numbers here", [RESULT]) == []
 
 

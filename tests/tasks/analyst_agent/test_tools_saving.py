@@ -53,7 +53,10 @@ def test_a_metric_is_saved_only_after_its_sql_ran(demo_env: ToolEnv) -> None:
     channels = execute_sql(demo_env, "SELECT count(DISTINCT channel_id) FROM orders").rows[0][0]
     assert outcome.result.row_count == channels > 1 and outcome.metric.columns == ["channel", "revenue"]
     assert outcome.metric.run_id == "run_tools_1" and outcome.metric.chat_id == "chat_1"
-    assert outcome.for_model().startswith(f"saved metric {outcome.metric.id} (version 1)")
+    shown = outcome.for_model().splitlines()
+    assert shown[0] == f"saved metric {outcome.metric.id} (version 1): 'Revenue by channel', chart bar"
+    assert shown[1] == f"{channels} rows:" and shown[2] == "channel | revenue"
+    assert shown[3].split(" | ")[0] == outcome.result.rows[0][0] and len(shown) == 3 + channels
     assert metric_store.list_metrics(database_url=demo_env.database_url) == [outcome.metric]
 
     failing = create_metric(demo_env, _metric_args(sql="SELECT channel FROM revenue_by_region"), tool_call_id="call_2")
