@@ -229,12 +229,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     model.add_argument("--max-repairs", type=int, default=2, help="repair rounds after an error or a doubtful result")
     model.add_argument("--no-vote", action="store_true", help="no vote when the answer stays doubtful")
     model.add_argument("--vote-samples", type=int, default=3, help="sampled queries in a vote")
+    model.add_argument("--head", type=int, default=None, help="only the first N of the seeded sample (ablations)")
     model.add_argument("--no-baseline", action="store_true", help="skip the single-prompt baseline")
     model.add_argument("--details", type=Path, default=None, help="write one JSON line per answer to this file")
     model.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be >= 1")
+    if args.head is not None and args.head < 1:
+        parser.error("--head must be >= 1")
     if args.k < 1 or args.examples < 0 or args.samples < 0 or args.max_repairs < 0 or args.vote_samples < 0:
         parser.error("--k must be >= 1; --examples, --samples, --max-repairs, --vote-samples must be >= 0")
     return args
@@ -285,6 +288,8 @@ def main_with_model(args: argparse.Namespace, model: "ModelClient | None" = None
     except DatasetError as error:
         raise SystemExit(f"dataset error: {error}") from None
     questions = pick_questions(dataset.questions, args.limit, args.seed)
+    if args.head is not None:
+        questions = questions[: args.head]  # the same questions a full run with this --limit and --seed starts with
     embedder = None if args.no_embeddings else load_embedder()
     settings = ModelSettings(
         k=args.k,

@@ -70,17 +70,21 @@ def test_model_mode_scores_the_agent_and_the_baseline_in_one_run(tmp_path: Path,
     assert [r["question"] for r in rows if r["kind"] == "agent"] == [q.question for q in picked]
 
 
-def test_without_the_baseline_only_the_agent_runs(capsys) -> None:  # type: ignore[no-untyped-def]
-    args = agent_eval.parse_args(["--databases", "pets_1", "--limit", "2", "--no-embeddings", "--no-baseline", "--quiet"])
+def test_without_the_baseline_only_the_agent_runs_on_the_head_of_the_sample(capsys) -> None:  # type: ignore[no-untyped-def]
+    args = agent_eval.parse_args(
+        ["--databases", "pets_1", "--limit", "6", "--head", "2", "--no-embeddings", "--no-baseline", "--quiet"]
+    )
     with gold_answering_model(wrong_baseline=False) as model, ModelClient(model.endpoint()) as client:
         result = agent_eval.main_with_model(args, model=client)
         assert all("CREATE TABLE" not in r.last_message() for r in model.requests) and len(model.requests) == 2
+        picked = agent_eval.pick_questions(read_questions(DEFAULT_DATASET / "questions.csv", ["pets_1"]), 6, 0)[:2]
+        assert [f"Question: {q.question}" in r.last_message() for q, r in zip(picked, model.requests)] == [True, True]
     assert result["ex"] == 1.0 and result["baseline_ex"] == 0.0
     assert "baseline:" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
-    "argv", [["--k", "0"], ["--examples", "-1"], ["--max-repairs", "-2"], ["--vote-samples", "-1"]]
+    "argv", [["--k", "0"], ["--examples", "-1"], ["--max-repairs", "-2"], ["--vote-samples", "-1"], ["--head", "0"]]
 )
 def test_bad_model_options_are_refused(argv: list[str], capsys) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SystemExit):
