@@ -229,6 +229,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     model.add_argument("--max-repairs", type=int, default=2, help="repair rounds after an error or a doubtful result")
     model.add_argument("--no-vote", action="store_true", help="no vote when the answer stays doubtful")
     model.add_argument("--vote-samples", type=int, default=3, help="sampled queries in a vote")
+    model.add_argument(
+        "--only-databases", type=str, default=None, help="comma-separated: of the seeded sample, only these databases' "
+        "questions (to split one run over processes; merge with --report)"
+    )
+    model.add_argument("--report", type=Path, nargs="+", default=None, help="no model: merge --details files")
     model.add_argument("--head", type=int, default=None, help="only the first N of the seeded sample (ablations)")
     model.add_argument("--no-baseline", action="store_true", help="skip the single-prompt baseline")
     model.add_argument("--details", type=Path, default=None, help="write one JSON line per answer to this file")
@@ -273,6 +278,38 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     return result
 
 
+def report_details(args: argparse.Namespace, questions: list[Question]) -> dict[str, float]:
+    """The table and BENCH line of a run split over processes (`--only-databases`), from their `--details` files.
+    Every question of the seeded sample must have been answered by the agent (and the baseline, unless skipped)."""
+    from bench.agent_eval_sql import ModelSettings, SqlEvaluation
+
+    rows = [json.loads(line) for path in args.report for line in path.read_text(encoding="utf-8").splitlines() if line]
+    wanted = {(q.database, q.question) for q in questions}
+    kinds = ("agent",) if args.no_baseline else ("agent", "baseline")
+    for kind in kinds:
+        answered = {(r["db"], r["question"]) for r in rows if r["kind"] == kind}
+        missing = wanted - answered
+        if missing:
+            raise SystemExit(f"--report: {len(missing)} question(s) of the sample have no {kind} answer in the files")
+    evaluation = SqlEvaluation(
+        model=None,  # type: ignore[arg-type]  # nothing is asked: the answers are in the files
+        embedder=None,
+        settings=ModelSettings(
+            k=args.k, examples=args.examples, link_values=not args.no_link_values, max_repairs=args.max_repairs,
+            vote=not args.no_vote, vote_samples=args.vote_samples, baseline=not args.no_baseline,
+        ),  # fmt: skip
+    )
+    evaluation.load_details([r for r in rows if (r["db"], r["question"]) in wanted])
+    result = evaluation.bench()
+    print(
+        f"agent SQL: {len(questions)} questions (seed {args.seed}) from {len({q.database for q in questions})} "
+        f"databases; merged from {len(args.report)} file(s) of --details"
+    )
+    print(evaluation.table())
+    print("BENCH " + json.dumps(result))
+    return result
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -290,6 +327,11 @@ def main_with_model(args: argparse.Namespace, model: "ModelClient | None" = None
     questions = pick_questions(dataset.questions, args.limit, args.seed)
     if args.head is not None:
         questions = questions[: args.head]  # the same questions a full run with this --limit and --seed starts with
+    if args.only_databases:
+        keep = {d.strip() for d in args.only_databases.split(",") if d.strip()}
+        questions = [q for q in questions if q.database in keep]
+    if args.report:
+        return report_details(args, questions)
     embedder = None if args.no_embeddings else load_embedder()
     settings = ModelSettings(
         k=args.k,

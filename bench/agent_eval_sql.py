@@ -45,6 +45,8 @@ from tasks.analyst_agent.sqlgen.prompts import first_messages
 from tasks.analyst_agent.sqlgen.writer import MAX_SQL_TOKENS, clean_sql
 
 QUERY_TIMEOUT_S = 15.0
+_SCORED_KEYS = {"kind", "db", "question", "sql", "correct", "seconds", "model_seconds", "calls", "prompt_tokens",
+                "completion_tokens", "error"}  # fmt: skip
 MAX_RESULT_ROWS = 100_000
 
 
@@ -305,17 +307,42 @@ class SqlEvaluation:
         self.first.append(
             Scored(q.database, q.question, first_sql, first_ok, 0.0, 0.0, 1, 0, 0, first_error)
         )
+        scored.extra.update(first_correct=first_ok, recall=self.recall5[-1])
         self._log("agent", scored)
 
     def _log(self, kind: str, s: Scored) -> None:
         if self.details:
             row = {"kind": kind, "db": s.database, "question": s.question, "sql": s.sql, "correct": s.correct,
                    "seconds": round(s.seconds, 3), "model_seconds": round(s.model_seconds, 3),
-                   "calls": s.model_calls, "error": s.error, **s.extra}  # fmt: skip
+                   "calls": s.model_calls, "prompt_tokens": s.prompt_tokens,
+                   "completion_tokens": s.completion_tokens, "error": s.error, **s.extra}  # fmt: skip
             self.details.write(json.dumps(row, default=str) + "\n")
             self.details.flush()
 
     # -- reporting ----------------------------------------------------------------------------------------------------
+    def load_details(self, rows: list[dict[str, Any]]) -> None:
+        """The figures of earlier runs from their `--details` lines (runs split over databases, merged here): every
+        question answered by the agent counts, with its baseline answer when one was logged."""
+        seen: set[tuple[str, str, str]] = set()
+        for row in rows:
+            key = (row["kind"], row["db"], row["question"])
+            if key in seen:
+                continue  # a question answered by two runs counts once
+            seen.add(key)
+            extra = {k: v for k, v in row.items() if k not in _SCORED_KEYS}
+            scored = Scored(
+                row["db"], row["question"], row["sql"], bool(row["correct"]), float(row["seconds"]),
+                float(row["model_seconds"]), int(row["calls"]), int(row.get("prompt_tokens", 0)),
+                int(row.get("completion_tokens", 0)), row.get("error"), extra,
+            )  # fmt: skip
+            if row["kind"] == "baseline":
+                self.baseline.append(scored)
+                continue
+            self.agent.append(scored)
+            self.recall5.append(float(row["recall"]))
+            first = Scored(row["db"], row["question"], None, bool(row["first_correct"]), 0.0, 0.0, 1, 0, 0)
+            self.first.append(first)
+
     def bench(self) -> dict[str, float]:
         agent, base = Summary("agent", self.agent), Summary("baseline", self.baseline)
         return {

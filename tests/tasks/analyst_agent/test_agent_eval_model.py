@@ -124,3 +124,31 @@ def test_gold_order_and_the_baselines_schema() -> None:
     assert gold_orders("SELECT a FROM t UNION SELECT a FROM u ORDER BY a")
     ddl = whole_schema_ddl(PETS)
     assert ddl.count("CREATE TABLE") == 3 and "PetType" in ddl
+
+
+def test_a_run_split_over_databases_merges_into_one_report(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    common = ["--databases", "pets_1,battle_death", "--limit", "8", "--seed", "1", "--no-embeddings", "--quiet"]
+    gold = {q.question: q.sql for q in read_questions(DEFAULT_DATASET / "questions.csv", ["pets_1", "battle_death"])}
+
+    def respond(request: RecordedRequest) -> Reply:
+        question = re.search(r"^Question: (.*)$", request.last_message(), re.M)
+        assert question is not None
+        sql = "SELECT 'wrong'" if "CREATE TABLE" in request.last_message() else gold[question.group(1)]
+        return Reply(content=json.dumps({"sql": sql}))
+
+    parts = []
+    for db in ("pets_1", "battle_death"):
+        path = tmp_path / f"{db}.jsonl"
+        args = agent_eval.parse_args([*common, "--only-databases", db, "--details", str(path)])
+        with ScriptedModel(respond) as model, ModelClient(model.endpoint()) as client:
+            part = agent_eval.main_with_model(args, model=client)
+        parts.append((part["questions"], path))
+    assert sum(n for n, _ in parts) == 8 and all(n > 0 for n, _ in parts)
+    capsys.readouterr()
+    merged = agent_eval.main_with_model(agent_eval.parse_args([*common, "--report", *(str(p) for _, p in parts)]))
+    out = capsys.readouterr().out
+    assert merged["questions"] == 8 and merged["ex"] == 1.0 and merged["baseline_ex"] == 0.0
+    assert merged["first_answer_ex"] == 1.0 and merged["recall_at_5"] == 1.0 and merged["model_calls_per_question"] == 1
+    assert "merged from 2 file(s)" in out and json.loads(out.strip().splitlines()[-1].removeprefix("BENCH ")) == merged
+    with pytest.raises(SystemExit, match="have no agent answer"):
+        agent_eval.main_with_model(agent_eval.parse_args([*common, "--report", str(parts[0][1])]))
