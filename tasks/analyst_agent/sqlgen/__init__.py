@@ -8,7 +8,7 @@ See README.md beside this file for the pipeline and what each part measured on s
 """
 
 from tasks.analyst_agent.sqlgen.compare import result_key, same_result
-from tasks.analyst_agent.sqlgen.examples import ExampleIndex, question_skeleton
+from tasks.analyst_agent.sqlgen.examples import ExampleIndex, question_skeleton, verified_examples
 from tasks.analyst_agent.sqlgen.interfaces import (
     Attempt,
     Example,
@@ -38,5 +38,6 @@ __all__ = [
     "render_schema",
     "result_key",
     "same_result",
+    "verified_examples",
     "write_sql",
 ]

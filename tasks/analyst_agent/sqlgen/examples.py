@@ -93,3 +93,27 @@ class ExampleIndex:
             scored.append((-score, i))
         scored.sort()
         return [self.examples[i] for _, i in scored[:k]]
+
+
+def verified_examples(
+    data_source_id: str,
+    question: str,
+    names: Iterable[str] = (),
+    k: int = 3,
+    *,
+    database_url: str | None = None,
+) -> list[Example]:
+    """The k verified pairs of this source (store.examples) most like `question`: same-source pairs, which, unlike
+    pairs from other databases, name the tables and columns the model must use. `names` are the source's table and
+    column names (masked in the skeletons)."""
+    from store.examples import list_examples
+
+    if k <= 0:
+        return []
+    stored = list_examples(data_source_id, database_url=database_url)
+    if not stored:
+        return []
+    names = list(names)
+    pairs = [Example(question=e.question, sql=e.sql, source=data_source_id) for e in stored]
+    index = ExampleIndex.build(pairs, [question_skeleton(p.question, names) for p in pairs])
+    return index.similar(question_skeleton(question, names), k)

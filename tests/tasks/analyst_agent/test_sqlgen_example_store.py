@@ -93,3 +93,16 @@ def sqlite_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]
         yield f"sqlite:///{tmp_path / 'store.sqlite'}"
     finally:
         reset_backends()
+
+
+def test_verified_examples_of_the_source_are_chosen_by_question_skeleton(sqlite_url: str) -> None:
+    from tasks.analyst_agent.sqlgen import verified_examples
+
+    examples.add_example("wh", "How many orders were placed in 2024?", "SELECT count(*) FROM orders WHERE y = 2024", database_url=sqlite_url)
+    examples.add_example("wh", "Which channel brought the most revenue?", "SELECT channel FROM sales GROUP BY 1 ORDER BY sum(revenue) DESC LIMIT 1", database_url=sqlite_url)
+    examples.add_example("other", "Which channel brought the most revenue?", "SELECT 1", database_url=sqlite_url)
+    found = verified_examples("wh", "Which region brought the most revenue?", ["sales", "channel", "region", "revenue"], 1, database_url=sqlite_url)
+    assert [e.sql for e in found] == ["SELECT channel FROM sales GROUP BY 1 ORDER BY sum(revenue) DESC LIMIT 1"]
+    assert found[0].source == "wh"
+    assert verified_examples("nobody", "Which region?", [], 3, database_url=sqlite_url) == []
+    assert verified_examples("wh", "Which region?", [], 0, database_url=sqlite_url) == []
