@@ -18,7 +18,8 @@ class Period:
     end: date  # inclusive
 
     def line(self) -> str:
-        return f"{self.name}: {self.start.isoformat()} to {self.end.isoformat()} (>= '{self.start.isoformat()}' and < '{(self.end + timedelta(days=1)).isoformat()}')"
+        """The period as the filter to write: half-open, so timestamps on its last day count."""
+        return f"{self.name}: >= '{self.start.isoformat()}' and < '{(self.end + timedelta(days=1)).isoformat()}'"
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,11 @@ class DateContext:
             Period("last month", last_m, this_m - timedelta(days=1)),
             Period("last year", date(today.year - 1, 1, 1), date(today.year - 1, 12, 31)),
             Period("this year (so far)", date(today.year, 1, 1), max(date(today.year, 1, 1), today - timedelta(days=1))),
-            Period("last 30 days", today - timedelta(days=30), today - timedelta(days=1)),
         ]
 
     def prompt_text(self) -> str:
         lines = [f"Today is {self.as_of.isoformat()} ({self.reason})."]
-        lines += ["Date ranges (use these literals):"] + [f"- {p.line()}" for p in self.periods()]
+        lines += ["Date filters:"] + [f"- {p.line()}" for p in self.periods()]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, str | None]:

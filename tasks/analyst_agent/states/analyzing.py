@@ -145,7 +145,13 @@ def finished(memory: RunMemory) -> bool:
 # -- running a tool ------------------------------------------------------------------------------------------------
 def _run(memory: RunMemory, env: ToolEnv, name: str, arguments: Any, call_id: str, round_name: str) -> Any:
     started = time.perf_counter()
-    outcome = run_tool(env, name, arguments, tool_call_id=call_id)
+    repeated = _failed_before(memory, name, arguments)
+    if repeated is not None:  # at temperature 0 a small model repeats a failing query word for word (sqlgen/README)
+        memory.failing_sql_streak += 1
+        outcome: Any = ToolFailure(tool=name, error=f"this exact query already failed ({repeated}); write a different "
+                                   "one, using only the tables and columns of the schema")
+    else:
+        outcome = run_tool(env, name, arguments, tool_call_id=call_id)
     seconds = round(time.perf_counter() - started, 3)
     summary = _absorb(memory, name, outcome)
     args = arguments.model_dump(mode="json") if hasattr(arguments, "model_dump") else dict(arguments or {})
@@ -158,10 +164,28 @@ def _run(memory: RunMemory, env: ToolEnv, name: str, arguments: Any, call_id: st
     return outcome
 
 
+def _normalized(sql: str) -> str:
+    return " ".join(sql.replace(";", " ").split()).lower()
+
+
+def _failed_before(memory: RunMemory, name: str, arguments: Any) -> str | None:
+    """The error of an identical query that already failed in this run, when the model sends it again."""
+    if name != "execute_sql":
+        return None
+    sql = getattr(arguments, "sql", None) if not isinstance(arguments, dict) else arguments.get("sql")
+    if not isinstance(sql, str):
+        return None
+    wanted = _normalized(sql)
+    for query in memory.queries:
+        if not query.ok and _normalized(query.sql) == wanted:
+            return query.error or "error"
+    return None
+
+
 def _absorb(memory: RunMemory, name: str, outcome: Any) -> str:
     """Fold a tool's outcome into the memory; a one-line summary for the tool-call log."""
     if isinstance(outcome, ToolFailure):
-        return outcome.error
+        return outcome.error[:500]
     if isinstance(outcome, SqlResult):
         record_query(memory, outcome, "explore")
         if outcome.ok:

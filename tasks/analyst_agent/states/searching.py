@@ -17,17 +17,23 @@ from runtime import logger, project_root
 from tasks.analyst_agent.dates import date_context
 from tasks.analyst_agent.interfaces import AnalystInput
 from tasks.analyst_agent.memory import ChosenTable, RunMemory
-from tasks.analyst_agent.search import ColumnValues, FileIndexCache, TableKey, index_for_snapshot
+from tasks.analyst_agent.search import ColumnValues, FileIndexCache, TableHit, TableKey, index_for_snapshot
 from tasks.analyst_agent.sqlgen import SqlContext, build_context
 from tasks.analyst_agent.tools.env import ToolEnv
 from tasks.analyst_agent.tools.sql import execute_sql
 
-#: tables handed to the SQL writer (measured: pooled recall@5 0.978; more tables cost prompt tokens)
+#: at most this many tables go to the SQL writer (pooled recall@5 0.978, search/README.md)
 SEARCH_K = 5
+#: ... and only those scoring at least this share of the best one: a 1.5B model given five tables for a question one
+#: view answers joins tables it does not need (seen on the demo: campaigns joined into revenue_by_channel). On the
+#: demo's questions 0.55 keeps the answer's tables (orders + order_items, products + order_items, the one view) and
+#: drops the rest; tables the search moved up to complete a join path are always kept.
+RELATIVE_CUT = 0.55
 #: a text column with at most this many distinct values has them indexed for value linking
 MAX_LINKED_DISTINCT = 100
-#: date/timestamp columns probed for where the data ends
-MAX_DATE_PROBES = 6
+#: date/timestamp columns per table, and tables, probed for where the data ends
+MAX_DATE_PROBES = 4
+MAX_DATE_PROBE_TABLES = 3
 INDEX_DIR = ".taskpack/search-index"
 
 
@@ -37,7 +43,7 @@ def search(memory: RunMemory, catalog: Catalog, profiles: Sequence[TableProfile]
     cache = FileIndexCache(project_root() / INDEX_DIR)
     values = column_values(profiles)
     index = index_for_snapshot(cache, memory.snapshot_id, catalog, profiles, values)
-    hits = index.search(search_text(memory), k=SEARCH_K)
+    hits = choose_tables(index.search(search_text(memory), k=SEARCH_K))
     keys = [hit.key for hit in hits]
     context = sql_context(memory, catalog, profiles, keys)
     names = list(context.tables)
@@ -58,6 +64,17 @@ def search(memory: RunMemory, catalog: Catalog, profiles: Sequence[TableProfile]
     memory.date_text = dates.prompt_text()
     logger.info("tables chosen", tables=names, as_of=memory.dates["as_of"], data_ends=memory.dates["data_ends"])
     return memory
+
+
+def choose_tables(hits: Sequence[TableHit]) -> list[TableHit]:
+    """The hits worth showing the model: the best, and every other within `RELATIVE_CUT` of it or on a join path."""
+    if not hits:
+        return []
+    best = max(hit.score for hit in hits)
+    return [
+        hit for i, hit in enumerate(hits)
+        if i == 0 or hit.score >= RELATIVE_CUT * best or any(r.detail.startswith("joins ") for r in hit.reasons)
+    ]
 
 
 def search_text(memory: RunMemory) -> str:
@@ -103,30 +120,43 @@ def _name_for(key: TableKey, context: SqlContext) -> str:
 
 
 def data_ends(env: ToolEnv, catalog: Catalog, keys: Sequence[TableKey], context: SqlContext) -> date | None:
-    """The latest date in the chosen tables' date and timestamp columns (one guarded query per table), ignoring
-    dates after today. None when there is none or the probe fails: the dates then count from today."""
+    """The latest date in the data: `max()` of the date and timestamp columns of the chosen base tables, then of the
+    source's largest tables (facts carry the events), one guarded query per table, at most `MAX_DATE_PROBE_TABLES`
+    tables. Views are probed only when nothing else has a date (a view's `date_trunc('quarter', ...)` column ends on
+    the quarter's first day). Dates after today are ignored. None when no probe succeeds: periods count from today."""
     today = datetime.now(timezone.utc).date()
     latest: date | None = None
-    probes = 0
-    tables = {(d.name, s.name, t.name): t for d, s, t in catalog.iter_tables()}
-    for key in keys:
-        table = tables.get(tuple(key))
-        if table is None or probes >= MAX_DATE_PROBES:
-            continue
-        columns = [c.name for c in table.columns if c.normalized_type in ("date", "timestamp")][: MAX_DATE_PROBES - probes]
-        if not columns:
-            continue
-        probes += len(columns)
-        sql = probe_sql(_name_for(key, context), columns, env.dialect)
-        result = execute_sql(env, sql)
+    for table_name, columns in date_probes(catalog, keys, context):
+        result = execute_sql(env, probe_sql(table_name, columns, env.dialect))
         if not result.ok or not result.rows:
-            logger.debug("date probe failed", table=key.table, error=result.error)
+            logger.debug("date probe failed", table=table_name, error=result.error)
             continue
         for value in result.rows[0]:
             day = _as_date(value)
             if day is not None and day <= today and (latest is None or day > latest):
                 latest = day
     return latest
+
+
+def date_probes(catalog: Catalog, keys: Sequence[TableKey], context: SqlContext) -> list[tuple[str, list[str]]]:
+    """(table as the SQL names it, its date/timestamp columns) to probe, chosen tables first, then the largest."""
+    chosen = {tuple(k) for k in keys}
+    entries = []
+    for db, schema, table in catalog.iter_tables():
+        columns = [c.name for c in table.columns if c.normalized_type in ("date", "timestamp")]
+        if columns:
+            key = TableKey(db.name, schema.name, table.name)
+            entries.append((key, table, columns[:MAX_DATE_PROBES]))
+    bases = [e for e in entries if e[1].kind != "view"] or entries
+    bases.sort(key=lambda e: (tuple(e[0]) not in chosen, -(e[1].row_count or 0)))
+    return [
+        (_name_for(key, context) if tuple(key) in chosen else _qualified_name(key), columns)
+        for key, _, columns in bases[:MAX_DATE_PROBE_TABLES]
+    ]
+
+
+def _qualified_name(key: TableKey) -> str:
+    return key.table if key.schema in ("main", "public", "dbo") else f"{key.schema}.{key.table}"
 
 
 def probe_sql(table: str, columns: Sequence[str], dialect: str) -> str:

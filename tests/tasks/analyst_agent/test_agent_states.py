@@ -80,7 +80,7 @@ def test_a_question_goes_through_every_state_and_ends_with_a_reviewed_answer_and
     assert "revenue_by_channel" in out["tables"]
     assert any(t["reasons"] for t in run.metadata["tables"])
     assert run.metadata["dates"]["as_of"] == "2025-07-01" and run.metadata["dates"]["data_ends"] == "2025-06-30"
-    assert "last quarter: 2025-04-01 to 2025-06-30" in json.dumps(model.requests[0].messages)
+    assert "last quarter: >= '2025-04-01' and < '2025-07-01'" in model.requests[0].messages[0]["content"]
     # the plan is shown and ticked off
     assert [t["done"] for t in run.metadata["plan"]] == [True, True]
     # one metric, stored once, with the executed SQL and its rows
