@@ -233,6 +233,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--only-databases", type=str, default=None, help="comma-separated: of the seeded sample, only these databases' "
         "questions (to split one run over processes; merge with --report)"
     )
+    model.add_argument(
+        "--questions-from", type=Path, default=None,
+        help="JSON lines with db and question (e.g. picked from --details): of the seeded sample, only these",
+    )
     model.add_argument("--report", type=Path, nargs="+", default=None, help="no model: merge --details files")
     model.add_argument("--head", type=int, default=None, help="only the first N of the seeded sample (ablations)")
     model.add_argument("--no-baseline", action="store_true", help="skip the single-prompt baseline")
@@ -330,6 +334,10 @@ def main_with_model(args: argparse.Namespace, model: "ModelClient | None" = None
     if args.only_databases:
         keep = {d.strip() for d in args.only_databases.split(",") if d.strip()}
         questions = [q for q in questions if q.database in keep]
+    if args.questions_from:
+        picked = [json.loads(line) for line in args.questions_from.read_text(encoding="utf-8").splitlines() if line]
+        wanted = {(row["db"], row["question"]) for row in picked}
+        questions = [q for q in questions if (q.database, q.question) in wanted]
     if args.report:
         return report_details(args, questions)
     embedder = None if args.no_embeddings else load_embedder()

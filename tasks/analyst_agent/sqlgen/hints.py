@@ -59,27 +59,72 @@ def tables_with_column(tables: Mapping[str, Sequence[str]], column: str) -> list
     return [t for t, cols in tables.items() if any(c.lower() == wanted for c in cols)]
 
 
-def error_hints(error: str, tables: Mapping[str, Sequence[str]]) -> list[str]:
-    """What the schema says about the thing an error names (empty when the error names nothing we know about)."""
+def query_aliases(sql: str | None, dialect: str | None) -> dict[str, tuple[str, str]]:
+    """lowercased alias (or bare table name) -> (the alias as written, the table), for every table the query reads."""
+    if not sql:
+        return {}
+    try:
+        tree = sqlglot.parse_one(sql, read=_read_dialect(dialect or "") or None)
+    except (SqlglotError, ValueError):
+        return {}
+    aliases: dict[str, tuple[str, str]] = {}
+    for table in tree.find_all(exp.Table):
+        if table.name:
+            aliases[table.alias_or_name.lower()] = (table.alias_or_name, table.name)
+            aliases.setdefault(table.name.lower(), (table.name, table.name))
+    return aliases
+
+
+def _owner_in_query(owner: str, aliases: Mapping[str, tuple[str, str]]) -> str | None:
+    """How the query already refers to table `owner` (its alias as written), if it reads it."""
+    bare = owner.split(".")[-1].lower()
+    named = [(key, spelled) for key, (spelled, t) in aliases.items() if t.lower() == bare]
+    aliased = [spelled for key, spelled in named if key != bare]
+    return (aliased or [spelled for _, spelled in named] or [None])[0]
+
+
+def _missing_column_hint(
+    missing: str, tables: Mapping[str, Sequence[str]], sql: str | None, dialect: str | None
+) -> str:
+    parts = [p.strip("\"`[]") for p in missing.split(".")]
+    column, qualifier = parts[-1], (parts[-2] if len(parts) > 1 else None)
+    owners = tables_with_column(tables, column)
+    if not owners:
+        every = [f"{t}.{c}" for t, cols in tables.items() for c in cols]
+        close = difflib.get_close_matches(column.lower(), [e.split(".")[-1].lower() for e in every], n=4, cutoff=0.6)
+        similar = [e for e in every if e.split(".")[-1].lower() in close][:MAX_LISTED]
+        return f"there is no column {column}" + (
+            f"; similar columns: {', '.join(similar)}" if similar else "; use only the columns of the schema"
+        )
+    column = next(c for c in tables[owners[0]] if c.lower() == column.lower())  # the schema's spelling
+    aliases = query_aliases(sql, dialect)
+    used = [(o, _owner_in_query(o, aliases)) for o in owners]
+    in_query = [(o, a) for o, a in used if a is not None]
+    start = ""
+    if qualifier is not None and qualifier.lower() in aliases:
+        meant = aliases[qualifier.lower()][1]
+        if meant.lower() != qualifier.lower():
+            start = f"{qualifier} stands for {meant}, which has no column {column}; "
+        else:
+            start = f"{meant} has no column {column}; "
+    if in_query:
+        owner, alias = in_query[0]
+        return start + f"{column} is a column of {owner}, which the query reads as {alias}: write {alias}.{column}"
+    return start + (
+        f"{column} is a column of {', '.join(owners)}: join {owners[0]} (see the foreign keys) and take {column} from it"
+    )
+
+
+def error_hints(
+    error: str, tables: Mapping[str, Sequence[str]], sql: str | None = None, dialect: str | None = None
+) -> list[str]:
+    """What the schema says about the thing an error names (empty when the error names nothing we know about).
+    With the failed `sql`, a hint also says which table an alias stands for and how the query already names the
+    table that has the column (the 1.5B model otherwise keeps writing `T2.x` for a column of T1)."""
     hints: list[str] = []
     missing = _first(_MISSING_COLUMN, error)
     if missing:
-        column = _bare(missing)
-        owners = tables_with_column(tables, column)
-        if owners:
-            column = next(c for c in tables[owners[0]] if c.lower() == column.lower())  # the schema's spelling
-            hints.append(
-                f"column {column} exists in table(s) {', '.join(owners)}: take it from there "
-                f"(join that table if the query does not use it yet)"
-            )
-        else:
-            every = [f"{t}.{c}" for t, cols in tables.items() for c in cols]
-            close = difflib.get_close_matches(column.lower(), [e.split(".")[-1].lower() for e in every], n=4, cutoff=0.6)
-            similar = [e for e in every if e.split(".")[-1].lower() in close][:MAX_LISTED]
-            hints.append(
-                f"there is no column {column}"
-                + (f"; similar columns: {', '.join(similar)}" if similar else "; use only the columns of the schema")
-            )
+        hints.append(_missing_column_hint(missing, tables, sql, dialect))
     table = _first(_MISSING_TABLE, error)
     if table:
         bare = _bare(table)

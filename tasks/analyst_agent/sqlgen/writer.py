@@ -70,7 +70,7 @@ class _Run:
     def doubts(self, sql: str, result: ExecResult) -> list[str] | None:
         """None when the result is trustworthy; else the hints for a repair (maybe none for an error)."""
         if result.error is not None:
-            return error_hints(result.error, self.ctx.tables)
+            return error_hints(result.error, self.ctx.tables, sql, self.ctx.dialect)
         if result.row_count == 0:
             hints = empty_result_hints(sql, self.ctx, self.probe)
             return hints or None

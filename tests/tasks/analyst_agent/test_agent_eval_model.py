@@ -150,5 +150,11 @@ def test_a_run_split_over_databases_merges_into_one_report(tmp_path: Path, capsy
     assert merged["questions"] == 8 and merged["ex"] == 1.0 and merged["baseline_ex"] == 0.0
     assert merged["first_answer_ex"] == 1.0 and merged["recall_at_5"] == 1.0 and merged["model_calls_per_question"] == 1
     assert "merged from 2 file(s)" in out and json.loads(out.strip().splitlines()[-1].removeprefix("BENCH ")) == merged
+    only = tmp_path / "only.jsonl"
+    only.write_text(parts[0][1].read_text().splitlines()[-1] + "\n")  # one agent answer of the first part
+    one = agent_eval.main_with_model(
+        agent_eval.parse_args([*common, "--report", str(parts[0][1]), "--questions-from", str(only)])
+    )
+    assert one["questions"] == 1
     with pytest.raises(SystemExit, match="have no agent answer"):
         agent_eval.main_with_model(agent_eval.parse_args([*common, "--report", str(parts[0][1])]))

@@ -119,7 +119,24 @@ TABLES = {"singer": ["Singer_ID", "Name", "Country"], "concert": ["concert_ID", 
 )
 def test_a_missing_column_is_located_in_every_engines_wording(error: str) -> None:
     assert error_hints(error, TABLES) == [
-        "column Country exists in table(s) singer: take it from there (join that table if the query does not use it yet)"
+        "Country is a column of singer: join singer (see the foreign keys) and take Country from it"
+    ]
+
+
+def test_with_the_failed_query_a_hint_resolves_aliases() -> None:
+    sql = "SELECT T2.Country FROM singer AS T1 JOIN concert AS T2 ON T1.Singer_ID = T2.concert_ID"
+    assert error_hints("no such column: T2.Country", TABLES, sql, "sqlite") == [
+        "T2 stands for concert, which has no column Country; Country is a column of singer, which the query reads as "
+        "T1: write T1.Country"
+    ]
+    assert error_hints("no such column: Country", TABLES, "SELECT Country FROM concert", "sqlite") == [
+        "Country is a column of singer: join singer (see the foreign keys) and take Country from it"
+    ]
+    assert error_hints("no such column: concert.Country", TABLES, "SELECT concert.Country FROM concert JOIN singer", "sqlite") == [
+        "concert has no column Country; Country is a column of singer, which the query reads as singer: write singer.Country"
+    ]
+    assert error_hints("no such column: T9.Country", TABLES, "not sql (((", "sqlite") == [
+        "Country is a column of singer: join singer (see the foreign keys) and take Country from it"
     ]
 
 

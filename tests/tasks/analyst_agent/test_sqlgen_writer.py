@@ -60,7 +60,7 @@ def test_an_sql_error_goes_back_verbatim_with_a_hint_and_the_repair_is_kept(scri
         Step(
             answer("SELECT DISTINCT PetType FROM Pets"),
             expect=lambda r: "no such column: PetType" in r.last_message()
-            and "column PetType exists in table(s) Pets" in r.last_message()
+            and "PetType is a column of Pets: join Pets" in r.last_message()
             and wrong in r.last_message(),
         ),
     )
