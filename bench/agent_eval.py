@@ -223,6 +223,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--misses", type=int, default=0, help="print up to N pooled questions missed at k=5")
     model = parser.add_argument_group("with a model (without --search-only)")
     model.add_argument("--k", type=int, default=5, help="tables the search keeps for the prompt")
+    model.add_argument(
+        "--prune", choices=("agent", "topk"), default="agent",
+        help="agent: the searching state's cut of the top k (choose_tables); topk: all top k tables",
+    )
     model.add_argument("--examples", type=int, default=0, help="few-shot examples from the other databases")
     model.add_argument("--samples", type=int, default=2, help="sample values per text column in the schema")
     model.add_argument("--no-link-values", action="store_true", help="no question literals linked to stored values")
@@ -300,7 +304,7 @@ def report_details(args: argparse.Namespace, questions: list[Question]) -> dict[
         embedder=None,
         settings=ModelSettings(
             k=args.k, examples=args.examples, link_values=not args.no_link_values, max_repairs=args.max_repairs,
-            vote=not args.no_vote, vote_samples=args.vote_samples, baseline=not args.no_baseline,
+            vote=not args.no_vote, vote_samples=args.vote_samples, baseline=not args.no_baseline, prune=args.prune,
         ),  # fmt: skip
     )
     evaluation.load_details([r for r in rows if (r["db"], r["question"]) in wanted])
@@ -351,6 +355,7 @@ def main_with_model(args: argparse.Namespace, model: "ModelClient | None" = None
         vote_samples=args.vote_samples,
         baseline=not args.no_baseline,
         seed=args.seed,
+        prune=args.prune,
     )
     own = model is None
     client = model if model is not None else ModelClient(resolve_endpoint())

@@ -30,6 +30,7 @@ from connectors.catalog import Catalog
 from tasks.analyst_agent.llm.client import ModelClient
 from tasks.analyst_agent.search import CatalogIndex
 from tasks.analyst_agent.search.dense import Embedder
+from tasks.analyst_agent.states.searching import choose_tables
 from tasks.analyst_agent.sqlgen import (
     Example,
     ExampleIndex,
@@ -164,6 +165,7 @@ class ModelSettings:
     vote_samples: int = 4
     baseline: bool = True
     seed: int = 0
+    prune: str = "agent"  # "agent": the searching state's choose_tables over the top k; "topk": all top k
 
 
 def _correct(execute: Callable[[str], ExecResult], sql: str | None, gold: ExecResult, ordered: bool) -> tuple[bool, str | None]:
@@ -270,6 +272,9 @@ class SqlEvaluation:
         s = self.settings
         started = time.perf_counter()
         hits = index.search(q.question, s.k, embedder=self.embedder)
+        found = {h.table.lower() for h in hits}
+        if s.prune == "agent":
+            hits = choose_tables(hits)
         shots = (
             examples.similar(question_skeleton(q.question, names), s.examples, exclude_source=q.database)
             if examples
@@ -284,8 +289,8 @@ class SqlEvaluation:
             vote_samples=s.vote_samples, seed=s.seed,
         )  # fmt: skip
         seconds = time.perf_counter() - started
-        found = {h.table.lower() for h in hits}
         self.recall5.append(len(q.gold & found) / len(q.gold))
+        kept = {h.table.lower() for h in hits}
         ordered = gold_orders(q.sql)
         correct, error = _correct(execute, outcome.sql, gold, ordered)
         u = outcome.usage
@@ -307,7 +312,7 @@ class SqlEvaluation:
         self.first.append(
             Scored(q.database, q.question, first_sql, first_ok, 0.0, 0.0, 1, 0, 0, first_error)
         )
-        scored.extra.update(first_correct=first_ok, recall=self.recall5[-1])
+        scored.extra.update(first_correct=first_ok, recall=self.recall5[-1], kept_recall=len(q.gold & kept) / len(q.gold))
         self._log("agent", scored)
 
     def _log(self, kind: str, s: Scored) -> None:
@@ -371,7 +376,7 @@ class SqlEvaluation:
             )
         s = self.settings
         lines.append(
-            f"{'agent first answer (search top-%d, compact schema%s)' % (s.k, ', values' if s.link_values else ''):<58} "
+            f"{'agent first answer (search top-%d%s, compact schema%s)' % (s.k, ' cut' if s.prune == 'agent' else '', ', values' if s.link_values else ''):<58} "
             f"{first.ex:>6.3f} {'-':>6} {1.0:>7.2f} {'-':>12} {'-':>11}"
         )
         label = f"agent: + repair (<= {s.max_repairs})" + (" + vote when doubtful" if s.vote else "")
