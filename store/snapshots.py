@@ -20,6 +20,7 @@ from connectors.gc_pause import building_long_lived_objects
 from store.database import store_engine
 from store.diff import SnapshotDiff, diff_catalogs
 from store.errors import NoSnapshotError, SnapshotNotFoundError
+from store.index_cache import delete_indexes, index_engine
 from store.tables import snapshots as snapshots_table
 
 
@@ -138,18 +139,22 @@ def prune_snapshots(data_source_id: str, *, keep: int, database_url: str | None 
     if keep < 1:
         raise ValueError("keep must be at least 1")
     t = snapshots_table
-    with store_engine(database_url).begin() as conn:
+    with index_engine(database_url).begin() as conn:
         kept = sa.select(t.c.id).where(t.c.data_source_id == data_source_id).order_by(*_newest_first()).limit(keep).scalar_subquery()
         doomed = [r[0] for r in conn.execute(sa.select(t.c.id).where(t.c.data_source_id == data_source_id, t.c.id.not_in(kept)))]
         if doomed:
             conn.execute(sa.delete(t).where(t.c.id.in_(doomed)))
+            delete_indexes(conn, doomed)  # after the snapshots: see store/index_cache.py on racing puts
     return len(doomed)
 
 
 def delete_snapshots(data_source_id: str, *, database_url: str | None = None) -> int:
-    """Delete every snapshot of a data source (it is being removed); returns how many."""
-    with store_engine(database_url).begin() as conn:
-        return conn.execute(sa.delete(snapshots_table).where(snapshots_table.c.data_source_id == data_source_id)).rowcount
+    """Delete every snapshot of a data source (it is being removed), and their search indexes; returns how many."""
+    t = snapshots_table
+    with index_engine(database_url).begin() as conn:
+        deleted = conn.execute(sa.delete(t).where(t.c.data_source_id == data_source_id)).rowcount
+        delete_indexes(conn, data_source_id=data_source_id)  # after the snapshots: see store/index_cache.py
+        return deleted
 
 
 def get_snapshot(snapshot_id: str, *, database_url: str | None = None) -> Snapshot | None:
