@@ -457,6 +457,48 @@ def _enqueue_once(enqueue: Callable[..., Any], options: dict[str, Any], body: An
     return False
 
 
+#: A run waiting for its children reads each child's status itself, first every CHILD_POLL_MIN_S and then less often,
+#: up to CHILD_POLL_MAX_S, and only then asks DBOS for the result (recorded, so a resumed parent does not wait
+#: again). DBOS's own wait reads once a second: a parent that fans out in rounds lost up to a second per round.
+CHILD_POLL_MIN_S = 0.02
+CHILD_POLL_MAX_S = 0.25
+
+
+def _until_final(ctx: Any, run_id: str) -> None:
+    """Return once the child run is final (or unknown: DBOS then reports it); raise if this run is canceled."""
+    from runtime.errors import RunNotFoundError
+    from runtime.runs import Runs
+
+    backend = get_backend()
+    delay = CHILD_POLL_MIN_S
+    while True:
+        ctx.raise_if_cancelled()
+        try:
+            if Runs._peek(backend, run_id).is_final:
+                return
+        except RunNotFoundError:
+            return
+        ctx.cancel_event.wait(delay)
+        delay = min(delay * 1.5, CHILD_POLL_MAX_S)
+
+
+async def _until_final_async(ctx: Any, run_id: str) -> None:
+    from runtime.errors import RunNotFoundError
+    from runtime.runs import Runs
+
+    backend = get_backend()
+    delay = CHILD_POLL_MIN_S
+    while True:
+        ctx.raise_if_cancelled()
+        try:
+            if (await asyncio.to_thread(Runs._peek, backend, run_id)).is_final:
+                return
+        except RunNotFoundError:
+            return
+        await asyncio.sleep(delay)
+        delay = min(delay * 1.5, CHILD_POLL_MAX_S)
+
+
 def _durable_wait(ctx: Any, handles: list[RunHandle]) -> list[TaskRunResult]:
     """Wait inside a run: DBOS records each child's result, so a resumed parent does not wait again."""
     from runtime.execution import _set_attributes
@@ -466,6 +508,7 @@ def _durable_wait(ctx: Any, handles: list[RunHandle]) -> list[TaskRunResult]:
     try:
         for handle in handles:
             ctx.raise_if_cancelled()
+            _until_final(ctx, handle.id)
             child = DBOS.retrieve_workflow(handle.id)
             try:
                 results.append(_child_result(handle, child.get_result(), None))
@@ -493,6 +536,7 @@ async def _durable_wait_async(ctx: Any, handles: list[RunHandle]) -> list[TaskRu
     try:
         for handle in handles:
             ctx.raise_if_cancelled()
+            await _until_final_async(ctx, handle.id)
             child = await DBOS.retrieve_workflow_async(handle.id)
             try:
                 results.append(_child_result(handle, await child.get_result(), None))
