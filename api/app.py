@@ -1,0 +1,122 @@
+"""`create_app()`: the platform's HTTP API (FastAPI), realtime streams and, when present, webhooks and the dashboard.
+
+    from api.app import create_app
+    from api.settings import ApiSettings
+    app = create_app(ApiSettings(database_url="postgresql://..."))   # then uvicorn.run(app)
+
+One app per process. Its lifespan starts the realtime poller (one for every subscriber), the optional embedded
+worker (`taskpack serve` without `--no-worker`: the SQLite default needs one in the same process), and the start-up
+hooks of the feature packages. Routers come from `CORE_ROUTERS` and from each module in `FEATURE_MODULES` that
+exists: such a module exposes `router` (an APIRouter, or a list of them) and may expose `startup(app)` and
+`shutdown(app)` (plain functions, called in the lifespan, in that order / in reverse). Adding a feature is one line.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Callable
+
+from fastapi import APIRouter, FastAPI
+
+from api.auth.rate_limit import RateLimiter
+from api.errors import install_error_handlers
+from api.middleware import BodyLimitMiddleware
+from api.realtime import RunFeed
+from api.realtime import router as realtime_router
+from api.routes import auth, runs, schedules, tasks
+from api.settings import ApiSettings
+
+log = logging.getLogger("taskpack.api")
+
+CORE_ROUTERS: tuple[APIRouter, ...] = (auth.router, tasks.router, runs.router, schedules.router, realtime_router)
+# Optional packages mounted when they exist (engineer W's webhooks and dashboard).
+FEATURE_MODULES: tuple[str, ...] = ("api.webhooks.routes", "api.dashboard.routes")
+
+DESCRIPTION = """Trigger and follow analyst-taskpack's runs over HTTP, shaped like Trigger.dev's API.
+
+Every `/api/*` request needs `Authorization: Bearer <secret key>` (`taskpack keys create --env dev`). Browsers use a
+public access token (`POST /api/v1/auth/public-token`, or the one a trigger returns) that can read only its runs.
+Errors are `{"error": {"code", "message", "metadata"}}`."""
+
+
+def _feature_modules() -> list[Any]:
+    found = []
+    for name in FEATURE_MODULES:
+        try:
+            spec = importlib.util.find_spec(name)
+        except ModuleNotFoundError:  # its package does not exist in this checkout
+            spec = None
+        if spec is not None:
+            found.append(importlib.import_module(name))  # a feature that exists but fails to import fails the app
+    return found
+
+
+def create_app(
+    settings: ApiSettings | None = None,
+    *,
+    worker_factory: Callable[[], Any] | None = None,
+) -> FastAPI:
+    """The API app. `worker_factory` returns an unstarted `runtime.Worker` to run inside this process's lifespan."""
+    settings = settings or ApiSettings.from_env()
+    features = _feature_modules()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = worker_factory() if worker_factory is not None else None
+        started: list[Any] = []
+        if worker is not None:
+            worker.start()
+            app.state.worker = worker
+        app.state.run_feed.start()
+        try:
+            for module in features:
+                if callable(getattr(module, "startup", None)):
+                    module.startup(app)
+                started.append(module)
+            yield
+        finally:
+            for module in reversed(started):
+                if callable(getattr(module, "shutdown", None)):
+                    try:
+                        module.shutdown(app)
+                    except Exception:
+                        log.exception("shutdown of %s failed", module.__name__)
+            app.state.run_feed.stop()
+            if worker is not None:
+                worker.stop()
+
+    app = FastAPI(title="analyst-taskpack API", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_burst, settings.rate_limit_refill, settings.rate_limit_interval_s)
+    app.state.run_feed = RunFeed(settings.database_url, settings.realtime_poll_interval_s)
+    app.state.worker = None
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    for router in CORE_ROUTERS:
+        app.include_router(router)
+    for module in features:
+        routers = module.router if isinstance(module.router, (list, tuple)) else [module.router]
+        for router in routers:
+            app.include_router(router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The factory `taskpack serve` / `taskpack dev` hand to uvicorn (`--factory`): settings from the environment,
+    an embedded worker unless TASKPACK_SERVE_WORKER=0."""
+    import os
+
+    settings = ApiSettings.from_env(os.environ.get("TASKPACK_DATABASE_URL") or None)
+    factory = None
+    if os.environ.get("TASKPACK_SERVE_WORKER", "1") != "0":
+        concurrency = int(os.environ.get("TASKPACK_SERVE_CONCURRENCY", "8"))
+
+        def factory() -> Any:
+            from runtime import Worker
+
+            return Worker(database_url=settings.database_url, concurrency=concurrency, shutdown_timeout=10)
+
+    return create_app(settings, worker_factory=factory)
