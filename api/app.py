@@ -13,6 +13,7 @@ exists: such a module exposes `router` (an APIRouter, or a list of them) and may
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 import logging
@@ -68,7 +69,7 @@ def create_app(
         worker = worker_factory() if worker_factory is not None else None
         started: list[Any] = []
         if worker is not None:
-            worker.start()
+            await asyncio.to_thread(worker.start)  # DBOS refuses some set-up calls from inside an event loop
             app.state.worker = worker
         app.state.run_feed.start()
         try:
@@ -86,7 +87,7 @@ def create_app(
                         log.exception("shutdown of %s failed", module.__name__)
             app.state.run_feed.stop()
             if worker is not None:
-                worker.stop()
+                await asyncio.to_thread(worker.stop)
 
     app = FastAPI(title="analyst-taskpack API", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings

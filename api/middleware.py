@@ -1,4 +1,8 @@
-"""ASGI middleware: refuse request bodies over the limit (413) before they are read whole.
+"""ASGI middleware: refuse request bodies over the limit (413) before they are read whole, in the error envelope.
+
+(Starlette's RequestBodyLimitMiddleware / FastAPI's `max_body_size` answer some oversize bodies with a plain-text
+"Content Too Large" instead of `{"error": {...}}`, and only once an endpoint reads the body; this one refuses a
+declared oversize body before routing or authentication.)
 
 A declared `Content-Length` over the limit is refused at once, without reading a byte; a body sent without one
 (chunked) is counted as it arrives and refused as soon as it passes the limit, so a client cannot make the server
