@@ -12,6 +12,7 @@ The dependencies are plain functions (FastAPI runs them in its thread pool: the 
 from __future__ import annotations
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import tokens
 from api.auth.principal import Principal
@@ -20,6 +21,8 @@ from api.settings import ApiSettings
 from store import api_keys
 
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="taskpack"'}
+# Documents the scheme in /openapi.json (the "Authorize" button of /docs); the header is parsed below, not by it.
+bearer_scheme = HTTPBearer(auto_error=False, description="a secret key (tp_<env>_…) or a public access token")
 
 
 def _unauthorized(message: str, code: str = "unauthorized") -> ApiError:
@@ -77,21 +80,42 @@ def _settings(request: Request) -> ApiSettings:
     return request.app.state.settings
 
 
-def require_secret_key(request: Request) -> Principal:
+def _guarded(request: Request, credential: str, *, allow_public: bool) -> Principal:
+    """Authenticate; every refused credential also spends a token of the client address's bucket, so guessing keys
+    from one address is rate limited like using one (429 once the bucket is empty)."""
+    try:
+        principal = authenticate(credential, _settings(request), allow_public=allow_public)
+    except ApiError as exc:
+        if exc.status == 401:
+            _spend_failure(request)
+        raise
+    return _limited(request, principal)
+
+
+def _spend_failure(request: Request) -> None:
+    address = request.client.host if request.client else "unknown"
+    wait = request.app.state.rate_limiter.take(f"failed-auth:{address}")
+    if wait is not None:
+        retry = request.app.state.rate_limiter.retry_after_header(wait)
+        raise ApiError(429, "rate_limited", f"too many refused credentials from this address; retry after {retry} s",
+                       metadata={"retryAfterSeconds": int(retry)}, headers={"Retry-After": retry})
+
+
+def require_secret_key(request: Request, _: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)) -> Principal:
     credential = bearer_credential(request)
     if credential is None:
         raise _unauthorized("missing API key: send 'Authorization: Bearer <secret key>'", "missing_api_key")
-    return _limited(request, authenticate(credential, _settings(request), allow_public=False))
+    return _guarded(request, credential, allow_public=False)
 
 
-def require_reader(request: Request) -> Principal:
+def require_reader(request: Request, _: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)) -> Principal:
     credential = bearer_credential(request)
     if credential is None:
         raise _unauthorized("missing API key: send 'Authorization: Bearer <secret key or public access token>'", "missing_api_key")
-    return _limited(request, authenticate(credential, _settings(request), allow_public=True))
+    return _guarded(request, credential, allow_public=True)
 
 
-def require_stream_reader(request: Request) -> Principal:
+def require_stream_reader(request: Request, _: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)) -> Principal:
     """Like `require_reader`, also taking a public token as `?token=` (a browser's EventSource cannot set headers).
     A secret key is never accepted in the URL: URLs end up in logs and browser histories."""
     credential = bearer_credential(request)
@@ -102,7 +126,7 @@ def require_stream_reader(request: Request) -> Principal:
         if query.startswith(api_keys.KEY_PREFIX):
             raise _unauthorized("a secret key may not travel in the URL; send it in the Authorization header", "key_in_url")
         credential = query
-    return _limited(request, authenticate(credential, _settings(request), allow_public=True))
+    return _guarded(request, credential, allow_public=True)
 
 
 SecretKey = Depends(require_secret_key)

@@ -8,6 +8,7 @@ revoking that key ends its tokens too (checked on every use).
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 
 import jwt
 
+import runtime
 from store import api_keys
 
 ALGORITHM = "HS256"
@@ -57,8 +59,17 @@ class PublicToken:
     expires_at: float
 
 
+_secrets: dict[str, bytes] = {}
+_secrets_lock = threading.Lock()
+
+
 def _secret(database_url: str | None) -> bytes:
-    return api_keys.signing_secret(PURPOSE, database_url=database_url)
+    """The signing secret, read (and decrypted) once per process and database: it never changes once created."""
+    database = runtime.database_engine(database_url).url.render_as_string(hide_password=False)
+    with _secrets_lock:
+        if database not in _secrets:
+            _secrets[database] = api_keys.signing_secret(PURPOSE, database_url=database_url)
+        return _secrets[database]
 
 
 def issue(key_id: str, environment: str, scopes: TokenScopes, ttl_s: int, *, database_url: str | None = None) -> str:

@@ -178,6 +178,7 @@ def test_openapi_schema_and_docs(api: Api) -> None:
         assert "/api/v1/tasks/{task_id}/trigger" in schema["paths"] and "/realtime/v1/runs/{run_id}" in schema["paths"]
         props = schema["components"]["schemas"]["TriggerOptions"]["properties"]
         assert {"idempotencyKey", "idempotencyKeyTTL", "concurrencyKey", "maxAttempts"} <= set(props)
+        assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
         docs = anonymous.get("/docs")
         assert docs.status_code == 200 and "swagger" in docs.text.lower()
 

@@ -199,3 +199,13 @@ def test_500_hides_the_internals(api: Api, client: httpx.Client, monkeypatch: py
     response = client.get("/api/v1/runs")
     err = error_of(response, 500)
     assert err == {"code": "internal_error", "message": "internal server error", "metadata": {}}
+
+
+def test_429_guessing_keys_from_one_address_is_rate_limited(api: Api) -> None:
+    app = create_app(ApiSettings(database_url=api.database_url, rate_limit_burst=3, rate_limit_refill=1, rate_limit_interval_s=60))
+    with LiveServer(app) as server, httpx.Client(base_url=server.url) as c:
+        guesses = [c.get("/api/v1/runs", headers={"Authorization": f"Bearer tp_dev_{n:032d}"}) for n in range(4)]
+        assert [g.status_code for g in guesses] == [401, 401, 401, 429]
+        assert error_of(guesses[3], 429)["code"] == "rate_limited" and "retry-after" in guesses[3].headers
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {api.key().key}"}) as good:
+            assert good.get("/api/v1/runs", params={"limit": 1}).status_code == 200  # a real key has its own bucket
