@@ -87,6 +87,10 @@
     text("started-at", run.startedAt);
     text("finished-at", run.finishedAt);
     text("attempts", run.attempts);
+    if (run.startedAt) {
+      var seconds = Math.max(0, ((run.finishedAt ? Date.parse(run.finishedAt) : Date.now()) - Date.parse(run.startedAt)) / 1000);
+      text("duration", seconds < 120 ? seconds.toFixed(1) + " s" : (seconds / 60).toFixed(1) + " min");
+    }
     text("metadata", pretty(run.metadata || {}));
     text("output", run.output == null ? "" : pretty(run.output));
     var error = document.getElementById("error");
