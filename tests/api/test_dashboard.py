@@ -272,3 +272,23 @@ def test_static_files_are_a_fixed_list(client: TestClient) -> None:
 def test_the_dashboard_is_not_in_the_openapi_schema(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert "/runs" not in paths and "/login" not in paths and "/api/v1/webhooks" in paths
+
+
+def test_a_source_page_shows_its_latest_catalog(client: TestClient, db: str, key: str) -> None:
+    from connectors.catalog import Catalog
+    from store import snapshots, sources
+
+    login(client, key)
+    source = sources.add_source("shop", {"type": "postgres", "host": "db.internal", "database": "shop", "username": "r",
+                                         "password": "pw-not-shown"}, database_url=db)
+    catalog = Catalog.model_validate({"source_type": "postgres", "server_version": "16.4", "databases": [{"name": "shop", "schemas": [
+        {"name": "sales", "tables": [{"name": "orders", "row_count": 23685, "primary_key": ["id"], "columns": [
+            {"ordinal": 1, "name": "id", "data_type": "bigint", "normalized_type": "integer", "nullable": False},
+            {"ordinal": 2, "name": "<b>channel</b>", "data_type": "text", "normalized_type": "string", "comment": "web or store"}]}]}]}]})
+    snapshots.save_snapshot(data_source_id=source.id, catalog=catalog, database_url=db)
+    html = client.get(f"/sources/{source.name}").text
+    assert "shop.sales.orders" in html and "23,685 rows" in html and "2 columns" in html
+    assert "web or store" in html and "<b>channel</b>" not in html and "&lt;b&gt;channel&lt;/b&gt;" in html
+    assert "pw-not-shown" not in html
+    listing = client.get("/sources").text
+    assert "1</td>" in listing and "pw-not-shown" not in listing

@@ -283,3 +283,52 @@ def test_a_worker_restart_mid_retry_still_delivers(kind: str, tmp_path: Path, re
         stop_worker(second)
         reset_backends()
         drop()
+
+
+def _resolving(mapping: dict[str, str]):  # type: ignore[no-untyped-def]
+    import socket as socket_module
+
+    real = socket_module.getaddrinfo
+
+    def fake(host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if host in mapping:
+            return [(socket_module.AF_INET, socket_module.SOCK_STREAM, 6, "", (mapping[host], port))]
+        return real(host, port, *args, **kwargs)
+
+    return fake
+
+
+def test_a_host_name_is_pinned_to_the_address_checked_and_keeps_its_host_header(
+    db: str, receiver: Receiver, emitter: EventEmitter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.webhooks import ssrf
+
+    monkeypatch.setattr(ssrf.socket, "getaddrinfo", _resolving({"hooks.test": "127.0.0.1"}))
+    port = receiver.server.server_address[1]
+    endpoint = registry.create_endpoint(f"http://hooks.test:{port}/hooks", ["run.completed"], database_url=db)
+    tasks.trigger("wh-ok", None, database_url=db)
+    got = receiver.wait_for(1)
+    assert got[0].headers["host"] == f"hooks.test:{port}" and got[0].path == "/hooks"
+    verified(endpoint.secret, got[0])
+
+
+def test_dns_rebinding_to_an_internal_address_after_registration_is_refused(
+    db: str, receiver: Receiver, emitter: EventEmitter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Registered while the name pointed at a public address; by delivery time it points at loopback."""
+    from api.webhooks import ssrf
+
+    monkeypatch.delenv(ALLOW_PRIVATE_ENV)
+    monkeypatch.setattr(ssrf.socket, "getaddrinfo", _resolving({"rebind.test": "93.184.216.34"}))
+    checked = ssrf.check_url(f"http://rebind.test:{receiver.server.server_address[1]}/hooks")
+    endpoint = registry.create_endpoint(checked.url, ["run.completed"], database_url=db)
+    monkeypatch.setattr(ssrf.socket, "getaddrinfo", _resolving({"rebind.test": "127.0.0.1"}))
+    tasks.trigger("wh-ok", None, database_url=db)
+    deadline = time.monotonic() + 30
+    page: list = []
+    while time.monotonic() < deadline:
+        page = registry.list_messages(endpoint.id, database_url=db).data
+        if page and page[0].attempt_log:
+            break
+        time.sleep(0.1)
+    assert "loopback" in (page[0].attempt_log[0].error or "") and receiver.requests == []
