@@ -71,6 +71,9 @@ def create_app(
         if worker is not None:
             await asyncio.to_thread(worker.start)  # DBOS refuses some set-up calls from inside an event loop
             app.state.worker = worker
+        # Open the database (DBOS's migrations, the key tables) and read the token secret now, not in the first
+        # requests: fifty clients arriving together would otherwise all wait on that.
+        await asyncio.to_thread(_warm_up, settings)
         app.state.run_feed.start()
         try:
             for module in features:
@@ -103,6 +106,17 @@ def create_app(
         for router in routers:
             app.include_router(router)
     return app
+
+
+def _warm_up(settings: ApiSettings) -> None:
+    from api.auth import tokens
+    from store import api_keys
+
+    api_keys.list_keys(include_revoked=False, database_url=settings.database_url)
+    try:
+        tokens.signing_key(settings.database_url)
+    except Exception as exc:  # e.g. no TASKPACK_SECRET_KEY on PostgreSQL: requests will say so (503), start anyway
+        log.warning("public access tokens are not available yet: %s", exc)
 
 
 def app_from_env() -> FastAPI:

@@ -26,6 +26,7 @@ class ApiSettings:
     rate_limit_burst: int = 750
     rate_limit_refill: int = 250
     rate_limit_interval_s: float = 10.0
+    trigger_concurrency: int | None = None  # triggers at once in this process; None: 1 on SQLite, 16 on PostgreSQL
     realtime_poll_interval_s: float = 0.05  # one poller per process, whatever the number of subscribers
     realtime_ping_interval_s: float = 15.0
     public_token_default_ttl_s: int = 900  # Trigger.dev's 15 minutes

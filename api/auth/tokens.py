@@ -63,7 +63,7 @@ _secrets: dict[str, bytes] = {}
 _secrets_lock = threading.Lock()
 
 
-def _secret(database_url: str | None) -> bytes:
+def signing_key(database_url: str | None) -> bytes:
     """The signing secret, read (and decrypted) once per process and database: it never changes once created."""
     database = runtime.database_engine(database_url).url.render_as_string(hide_password=False)
     with _secrets_lock:
@@ -85,7 +85,7 @@ def issue(key_id: str, environment: str, scopes: TokenScopes, ttl_s: int, *, dat
         "jti": uuid.uuid4().hex,
         "scopes": scopes.to_claim(),
     }
-    return jwt.encode(claims, _secret(database_url), algorithm=ALGORITHM)
+    return jwt.encode(claims, signing_key(database_url), algorithm=ALGORITHM)
 
 
 def looks_like_jwt(value: str) -> bool:
@@ -99,7 +99,7 @@ def verify(token: str, *, database_url: str | None = None) -> PublicToken:
     try:
         claims = jwt.decode(
             token,
-            _secret(database_url),
+            signing_key(database_url),
             algorithms=[ALGORITHM],
             audience=AUDIENCE,
             issuer=ISSUER,

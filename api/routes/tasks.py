@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -26,6 +27,7 @@ from api.schemas import (
     TriggerResponse,
 )
 from runtime.backend import get_backend
+from runtime.config import resolve_database_url
 from runtime.definitions import all_tasks
 from runtime.store import task_definitions
 from runtime.triggering import BatchItem, _check_batch
@@ -43,6 +45,21 @@ def _refused(exc: runtime.InputError, prefix: str = "") -> ApiError:
     return ApiError(422, code, str(exc), metadata={"field": field, "errors": errors})
 
 
+def trigger_slots(request: Request) -> asyncio.Semaphore:
+    """How many triggers this process runs at once. Requests wait here first come, first served (an asyncio
+    semaphore is FIFO; threads racing for SQLite's one write lock are not: its busy handler sleeps up to 100 ms
+    between retries, so some requests wait seconds while others pass). On SQLite 2 at a time (one writes while the
+    other prepares), on PostgreSQL as many as the connection pool holds."""
+    slots = getattr(request.app.state, "trigger_slots", None)
+    if slots is None:
+        settings = request.app.state.settings
+        size = settings.trigger_concurrency
+        if size is None:
+            size = 2 if resolve_database_url(settings.database_url).startswith("sqlite") else 16
+        slots = request.app.state.trigger_slots = asyncio.Semaphore(size)
+    return slots
+
+
 def _token(request: Request, principal: Principal, runs: list[str]) -> str:
     settings = request.app.state.settings
     return issue(principal.key_id, principal.environment, TokenScopes(runs=frozenset(runs)),
@@ -50,9 +67,14 @@ def _token(request: Request, principal: Principal, runs: list[str]) -> str:
 
 
 @router.post("/batch", response_model=BatchResponse, summary="Trigger a batch of runs (of one or several tasks)")
-def batch_trigger(body: BatchRequest, request: Request, principal: Principal = SecretKey) -> BatchResponse:
+async def batch_trigger(body: BatchRequest, request: Request, principal: Principal = SecretKey) -> BatchResponse:
     """Every item is checked before the first run is created: one invalid item refuses the whole batch (422 naming
     `items[i]...`), an unknown task is a 404 and nothing is triggered."""
+    async with trigger_slots(request):
+        return await asyncio.to_thread(_batch_trigger, body, request, principal)
+
+
+def _batch_trigger(body: BatchRequest, request: Request, principal: Principal) -> BatchResponse:
     url = request.app.state.settings.database_url
     backend = get_backend(url)
     by_task: dict[str, list[tuple[int, BatchItem]]] = {}
@@ -89,9 +111,14 @@ def _renumbered(exc: runtime.InputError, indexes: list[int]) -> ApiError:
 
 
 @router.post("/{task_id}/trigger", response_model=TriggerResponse, summary="Trigger a run")
-def trigger(task_id: str, body: TriggerRequest, request: Request, principal: Principal = SecretKey) -> TriggerResponse:
+async def trigger(task_id: str, body: TriggerRequest, request: Request, principal: Principal = SecretKey) -> TriggerResponse:
     """Start a run of `task_id`. With `options.idempotencyKey`, triggering again returns the same run (`isCached`).
     The response carries a public access token that can read this run only."""
+    async with trigger_slots(request):
+        return await asyncio.to_thread(_trigger, task_id, body, request, principal)
+
+
+def _trigger(task_id: str, body: TriggerRequest, request: Request, principal: Principal) -> TriggerResponse:
     url = request.app.state.settings.database_url
     try:
         handle = runtime.tasks.trigger(task_id, body.payload, database_url=url, **trigger_kwargs(body.options))

@@ -111,22 +111,24 @@ def test_the_database_never_holds_the_key(api: Api) -> None:
 
 def test_key_check_time_does_not_depend_on_how_much_of_the_key_matches(api: Api) -> None:
     """Keys are found by their SHA-256 and compared with compare_digest: a guess sharing 36 characters with a real key
-    costs what a guess sharing none costs (medians within a factor of 2 on a loaded machine)."""
+    costs what a guess sharing none costs (interleaved medians within a factor of 3 on a loaded machine)."""
     real = api.key().key
     near = real[:-1] + ("A" if real[-1] != "A" else "B")
     far = "tp_dev_" + "Z" * 32
 
-    def median_time(candidate: str) -> float:
-        samples = []
-        for _ in range(60):
-            started = time.perf_counter()
-            assert api_keys.verify_key(candidate, database_url=api.database_url) is None
-            samples.append(time.perf_counter() - started)
-        return statistics.median(samples)
+    def check(candidate: str) -> float:
+        started = time.perf_counter()
+        assert api_keys.verify_key(candidate, database_url=api.database_url) is None
+        return time.perf_counter() - started
 
-    median_time(far)  # warm up
-    near_t, far_t = median_time(near), median_time(far)
-    assert 0.5 < near_t / far_t < 2.0, (near_t, far_t)
+    for _ in range(20):  # warm up
+        check(far)
+    near_s, far_s = [], []
+    for _ in range(200):  # interleaved, so a burst of load on the machine hits both alike
+        near_s.append(check(near))
+        far_s.append(check(far))
+    near_t, far_t = statistics.median(near_s), statistics.median(far_s)
+    assert 1 / 3 < near_t / far_t < 3.0, (near_t, far_t)
 
 
 def _raw_request(api: Api, raw: bytes) -> bytes:
