@@ -22,6 +22,7 @@ from typing import Any, AsyncIterator, Callable
 
 from fastapi import APIRouter, FastAPI
 
+from api import access_log
 from api.auth.rate_limit import RateLimiter
 from api.errors import install_error_handlers
 from api.middleware import BodyLimitMiddleware
@@ -98,6 +99,7 @@ def create_app(
     app.state.run_feed = RunFeed(settings.database_url, settings.realtime_poll_interval_s)
     app.state.worker = None
     install_error_handlers(app)
+    access_log.install()
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     for router in CORE_ROUTERS:
         app.include_router(router)

@@ -221,3 +221,23 @@ def test_wrong_content_type_and_methods(client: httpx.Client) -> None:
     response = client.post("/api/v1/tasks/api-echo/trigger", content=b"payload=1", headers={"content-type": "application/x-www-form-urlencoded"})
     assert response.status_code in (400, 422)
     error_of(response, response.status_code)
+
+
+def test_tokens_in_the_query_never_reach_the_access_log(api: Api, client: httpx.Client, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    run_id, token = _run_and_token(client)
+    api.wait_run(client, run_id)
+    logger = logging.getLogger("uvicorn.access")
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        with caplog.at_level(logging.INFO, logger="uvicorn.access"), api.client() as browser:
+            response = browser.get(f"/realtime/v1/runs/{run_id}", params={"token": token, "x": "1"})
+            assert response.status_code == 200
+            time.sleep(0.2)
+    finally:
+        logger.setLevel(previous)
+    lines = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
+    assert any(f"/realtime/v1/runs/{run_id}?token=[REDACTED]&x=1" in line for line in lines), lines
+    assert not any(token in line for line in lines)
