@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 import runtime
@@ -203,15 +203,31 @@ def run_page(request: Request, run_id: str) -> Response:
     run = _run_or_404(request, run_id)
     if isinstance(run, Response):
         return run
-    token = tokens.issue(
-        principal.key_id, principal.environment, tokens.TokenScopes(runs=frozenset({run.id})), RUN_TOKEN_TTL_S,
-        database_url=_url(request),
-    )
+    token = _run_token(request, principal, run.id)
     data = run_json(run)
     return _page(
         request, "run.html", run=run, data=data, token=token, progress=views.progress(run.metadata),
         timeline=views.timeline(run.task_id, run.metadata, run.status.value), logs=_logs(request, run.id),
         duration=views.duration(run), known_stages=views.KNOWN_STAGES.get(run.task_id, []), nav="runs",
+    )
+
+
+@router.get("/runs/{run_id}/token")
+def run_token(request: Request, run_id: str) -> Response:
+    """A fresh public access token for this run's stream, for a page open longer than the last one lasted."""
+    principal = session.principal(request)
+    if principal is None:
+        return JSONResponse({"error": {"code": "unauthorized", "message": "log in again", "metadata": {}}}, status_code=401)
+    run = _run_or_404(request, run_id)
+    if isinstance(run, Response):
+        return JSONResponse({"error": {"code": "run_not_found", "message": "no such run", "metadata": {}}}, status_code=404)
+    return JSONResponse({"token": _run_token(request, principal, run.id)}, headers={"cache-control": "no-store"})
+
+
+def _run_token(request: Request, principal: Any, run_id: str) -> str:
+    return tokens.issue(
+        principal.key_id, principal.environment, tokens.TokenScopes(runs=frozenset({run_id})), RUN_TOKEN_TTL_S,
+        database_url=_url(request),
     )
 
 

@@ -292,3 +292,16 @@ def test_a_source_page_shows_its_latest_catalog(client: TestClient, db: str, key
     assert "pw-not-shown" not in html
     listing = client.get("/sources").text
     assert "1</td>" in listing and "pw-not-shown" not in listing
+
+
+def test_a_fresh_stream_token_for_a_page_open_long(client: TestClient, db: str, key: str) -> None:
+    handle = tasks.trigger("dash-echo", {"a": 1}, database_url=db)
+    other = tasks.trigger("dash-echo", {"a": 2}, database_url=db)
+    assert client.get(f"/runs/{handle.id}/token").status_code == 401
+    login(client, key)
+    response = client.get(f"/runs/{handle.id}/token")
+    assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
+    token = response.json()["token"]
+    assert client.get(f"/api/v1/runs/{handle.id}", headers={"authorization": f"Bearer {token}"}).status_code == 200
+    assert client.get(f"/api/v1/runs/{other.id}", headers={"authorization": f"Bearer {token}"}).status_code == 403
+    assert client.get("/runs/run_nope/token").status_code == 404

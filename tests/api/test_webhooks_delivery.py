@@ -332,3 +332,25 @@ def test_dns_rebinding_to_an_internal_address_after_registration_is_refused(
             break
         time.sleep(0.1)
     assert "loopback" in (page[0].attempt_log[0].error or "") and receiver.requests == []
+
+
+def test_runs_changed_since_pages_in_change_order(db: str, worker: Worker) -> None:
+    """The runtime read the emitter relies on: every run whose state moved, oldest change first, paged without gaps."""
+    start = time.time() - 1.5  # SQLite keeps change times to the second
+    handles = [tasks.trigger("wh-ok", {"i": i}, database_url=db) for i in range(5)]
+    for handle in handles:
+        runs.wait(handle.id, timeout=30, database_url=db)
+    seen: list[str] = []
+    since, after_id = start, None
+    for _ in range(20):
+        page = runs.changed_since(since, after_id=after_id, limit=2, database_url=db)
+        seen += [r.id for r in page.data]
+        assert len(page.data) <= 2
+        if page.next is None:
+            break
+        since, after_id = page.next
+    assert sorted(seen) == sorted(h.id for h in handles) and len(seen) == len(set(seen))
+    assert all(r.status is RunStatus.COMPLETED for r in runs.changed_since(start, database_url=db).data)
+    assert runs.changed_since(time.time() + 5, database_url=db).data == []
+    with pytest.raises(ValueError):
+        runs.changed_since(start, limit=0, database_url=db)

@@ -109,20 +109,38 @@
 
   if (root.dataset.final === "true" || !window.EventSource) return;
   var live = document.getElementById("live");
-  var url = "/realtime/v1/runs/" + encodeURIComponent(runId) + "?token=" + encodeURIComponent(root.dataset.token);
-  var source = new EventSource(url);
-  source.addEventListener("open", function () { live.textContent = "live"; live.className = "live on"; });
-  source.addEventListener("run", function (event) {
-    var run;
-    try { run = JSON.parse(event.data); } catch (e) { return; }
-    if (render(run)) {
-      live.textContent = "finished";
-      live.className = "live";
-      source.close();
-    }
-  });
-  source.addEventListener("error", function () {
-    if (source.readyState === EventSource.CLOSED) { live.textContent = "disconnected"; live.className = "live off"; }
-    else { live.textContent = "reconnecting…"; }
-  });
+  var token = root.dataset.token;
+  var retries = 0;
+  var source = null;
+
+  // The token lasts 15 minutes: when the stream is refused (or drops for good), get a fresh one and reconnect;
+  // the first event of a new stream is the run as it is, so nothing is missed.
+  function connect() {
+    var url = "/realtime/v1/runs/" + encodeURIComponent(runId) + "?token=" + encodeURIComponent(token);
+    source = new EventSource(url);
+    source.addEventListener("open", function () { retries = 0; live.textContent = "live"; live.className = "live on"; });
+    source.addEventListener("run", function (event) {
+      var run;
+      try { run = JSON.parse(event.data); } catch (e) { return; }
+      if (render(run)) {
+        live.textContent = "finished";
+        live.className = "live";
+        source.close();
+        source = null;
+      }
+    });
+    source.addEventListener("error", function () {
+      if (!source || source.readyState !== EventSource.CLOSED) { live.textContent = "reconnecting…"; return; }
+      source = null;
+      if (++retries > 5) { live.textContent = "disconnected"; live.className = "live off"; return; }
+      live.textContent = "reconnecting…";
+      setTimeout(function () {
+        fetch("/runs/" + encodeURIComponent(runId) + "/token", { credentials: "same-origin" })
+          .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.json(); })
+          .then(function (body) { token = body.token; connect(); })
+          .catch(function () { live.textContent = "disconnected"; live.className = "live off"; });
+      }, 500 * retries);
+    });
+  }
+  connect();
 })();
