@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Callable
 
 from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from api import access_log
 from api.auth.rate_limit import RateLimiter
@@ -101,6 +102,14 @@ def create_app(
     install_error_handlers(app)
     access_log.install()
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        # Credentials are bearer keys and tokens, never cookies, so any origin may be allowed: a page elsewhere can
+        # only use a token it was given. allow_credentials stays off (the dashboard's cookie never goes cross-origin).
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=False,
+            allow_methods=["GET", "POST", "PUT", "DELETE"], allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+            max_age=600,
+        )
     for router in CORE_ROUTERS:
         app.include_router(router)
     for module in features:

@@ -16,6 +16,7 @@ ENV_ENVIRONMENT = "TASKPACK_ENV"
 ENV_RATE_BURST = "TASKPACK_API_RATE_LIMIT_BURST"
 ENV_RATE_REFILL = "TASKPACK_API_RATE_LIMIT_REFILL"
 ENV_RATE_INTERVAL = "TASKPACK_API_RATE_LIMIT_INTERVAL"
+ENV_CORS_ORIGINS = "TASKPACK_API_CORS_ORIGINS"
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class ApiSettings:
     realtime_ping_interval_s: float = 15.0
     public_token_default_ttl_s: int = 900  # Trigger.dev's 15 minutes
     public_token_max_ttl_s: int = 7 * 86400
+    # Browsers on these origins may call /api and /realtime (bearer credentials only: no cookies cross-origin).
+    cors_origins: tuple[str, ...] = ("*",)
 
     @classmethod
     def from_env(cls, database_url: str | None = None, **overrides: object) -> "ApiSettings":
@@ -47,5 +50,7 @@ class ApiSettings:
                     values[field] = kind(os.environ[env])
                 except ValueError:
                     raise ValueError(f"{env}: expected a number") from None
+        if os.environ.get(ENV_CORS_ORIGINS) is not None:
+            values["cors_origins"] = tuple(o.strip() for o in os.environ[ENV_CORS_ORIGINS].split(",") if o.strip())
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -182,3 +182,32 @@ def test_openapi_schema_and_docs(api: Api) -> None:
         docs = anonymous.get("/docs")
         assert docs.status_code == 200 and "swagger" in docs.text.lower()
 
+
+
+def test_racing_triggers_with_one_key_get_one_run(api: Api, secret: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = f"race-{uuid.uuid4().hex}"
+
+    def trigger(_: int) -> dict:
+        with api.client(secret) as c:
+            return c.post("/api/v1/tasks/api-echo/trigger", json={"payload": 1, "options": {"idempotencyKey": key, "tags": [key[:40]]}}).json()
+
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(trigger, range(12)))
+    assert len({a["id"] for a in answers}) == 1
+    assert sum(1 for a in answers if a["isCached"] is False) == 1
+    with api.client(secret) as c:
+        assert len(c.get("/api/v1/runs", params={"tag": key[:40]}).json()["data"]) == 1
+
+
+def test_cors_lets_a_browser_elsewhere_use_a_token(api: Api) -> None:
+    with api.client() as browser:
+        preflight = browser.options(
+            "/realtime/v1/runs/run_x",
+            headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"},
+        )
+        assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == "*"
+        assert "access-control-allow-credentials" not in preflight.headers
+        simple = browser.get("/openapi.json", headers={"Origin": "https://app.example"})
+        assert simple.headers["access-control-allow-origin"] == "*"
