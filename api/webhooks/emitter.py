@@ -37,6 +37,7 @@ log = logging.getLogger("taskpack.webhooks")
 CURSOR = "run-events"
 OVERLAP_S = 3.0
 PAGE = 200
+REDISPATCH_AFTER_S = 10.0  # a message this old without a delivery run lost it (its process stopped in between)
 CREATED_SLACK = timedelta(seconds=1)  # DBOS keeps SQLite creation times to the second
 MAX_BODY_BYTES = 256 * 1024
 FAILED = {RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.CRASHED, RunStatus.EXPIRED}
@@ -161,7 +162,7 @@ class EventEmitter:
         registry.set_delivery_run(message_id, handle.id, database_url=self.database_url)
 
     def _redispatch(self, now: float) -> int:
-        stale = registry.undispatched_messages(now - 10.0, database_url=self.database_url)
+        stale = registry.undispatched_messages(now - REDISPATCH_AFTER_S, database_url=self.database_url)
         for message_id in stale:
             self._dispatch(message_id)
         return len(stale)

@@ -354,3 +354,26 @@ def test_runs_changed_since_pages_in_change_order(db: str, worker: Worker) -> No
     assert runs.changed_since(time.time() + 5, database_url=db).data == []
     with pytest.raises(ValueError):
         runs.changed_since(start, limit=0, database_url=db)
+
+
+def test_a_message_whose_delivery_was_never_triggered_is_sent_by_the_next_poll(
+    db: str, receiver: Receiver, worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API process stopped between inserting a message and triggering its delivery: nothing is lost."""
+    from api.webhooks import emitter as emitter_module
+
+    monkeypatch.setattr(emitter_module, "REDISPATCH_AFTER_S", 0.0)
+    endpoint = registry.create_endpoint(receiver.url, ["run.completed"], database_url=db)
+    body = json.dumps({"type": "run.completed", "timestamp": "2026-01-01T00:00:00Z", "data": {"id": "run_orphan"}})
+    message_id = registry.add_message(endpoint.id, "run.completed", "run_orphan", body, database_url=db)
+    assert message_id is not None
+    assert registry.add_message(endpoint.id, "run.completed", "run_orphan", body, database_url=db) is None  # once
+    time.sleep(0.05)
+    e = EventEmitter(database_url=db)
+    e.poll_once()  # first start: sets the watermark
+    e.poll_once()
+    got = receiver.wait_for(1)
+    assert got[0].headers["webhook-id"] == message_id and verified(endpoint.secret, got[0])["data"]["id"] == "run_orphan"
+    e.poll_once()  # dispatched once: its delivery run is recorded now
+    time.sleep(1.0)
+    assert len(receiver.requests) == 1
