@@ -271,9 +271,16 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 async def _follow(
-    request: Request, sub: Subscription, first: list[RunEvent], *, end_when_final: bool, known: list[RunEvent] = ()  # type: ignore[assignment]
+    request: Request,
+    sub: Subscription,
+    first: list[RunEvent],
+    *,
+    end_when_final: bool,
+    known: list[RunEvent] = (),  # type: ignore[assignment]
+    until: float | None = None,
 ) -> AsyncIterator[str]:
-    """The stream: `first` events, then changes; `known` are states the client has already (Last-Event-ID)."""
+    """The stream: `first` events, then changes; `known` are states the client has already (Last-Event-ID). It ends
+    at `until` (a public token's expiry): the client must come back with a fresh token."""
     feed = _feed(request)
     ping = request.app.state.settings.realtime_ping_interval_s
     sent: dict[str, RunEvent] = {e.run_id: e for e in known}
@@ -285,10 +292,14 @@ async def _follow(
             if end_when_final and event.finished:
                 return
         while not sub.closed:
+            left = None if until is None else until - time.time()
+            if left is not None and left <= 0:
+                return
             try:
-                events = await asyncio.wait_for(sub.next(), timeout=ping)
+                events = await asyncio.wait_for(sub.next(), timeout=ping if left is None else min(ping, left))
             except asyncio.TimeoutError:
-                yield ": ping\n\n"
+                if until is None or time.time() < until:
+                    yield ": ping\n\n"
                 continue
             for event in events:
                 previous = sent.get(event.run_id)
@@ -317,9 +328,9 @@ async def stream_run(run_id: str, request: Request, principal: Principal = Strea
         feed.unsubscribe(sub)
         raise runtime.RunNotFoundError(run_id)
     if _last_event_id(request) == first.version and not first.finished:
-        stream = _follow(request, sub, [], end_when_final=True, known=[first])  # the client has this state already
+        stream = _follow(request, sub, [], end_when_final=True, known=[first], until=principal.expires_at)  # known state
     else:
-        stream = _follow(request, sub, [first], end_when_final=True)
+        stream = _follow(request, sub, [first], end_when_final=True, until=principal.expires_at)
     return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
@@ -350,5 +361,5 @@ async def stream_tag(
     ordered = sorted(snap.values(), key=lambda e: e.changed_ms)
     initial = [e for e in ordered if since is None or e.changed_ms > since]
     known = [e for e in ordered if since is not None and e.changed_ms <= since]
-    stream = _follow(request, sub, initial, end_when_final=False, known=known)
+    stream = _follow(request, sub, initial, end_when_final=False, known=known, until=principal.expires_at)
     return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)

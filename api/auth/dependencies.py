@@ -60,7 +60,7 @@ def authenticate(credential: str, settings: ApiSettings, *, allow_public: bool) 
             raise _unauthorized("this public access token belongs to another environment", "wrong_environment")
         if not allow_public:
             raise ApiError(403, "forbidden", "a public access token may only read runs; use a secret key")
-        return Principal("public_token", token.key_id, token.environment, token.scopes)
+        return Principal("public_token", token.key_id, token.environment, token.scopes, token.expires_at)
     raise _unauthorized("invalid or revoked API key", "invalid_api_key")
 
 

@@ -14,6 +14,7 @@ class Principal:
     key_id: str  # the secret key, or the key that issued the public token (its rate-limit bucket)
     environment: str
     scopes: TokenScopes | None = None  # None: a secret key, no restriction
+    expires_at: float | None = None  # a public token's expiry (epoch seconds): streams it opened end then
 
     @property
     def is_secret_key(self) -> bool:

@@ -179,3 +179,17 @@ def test_ping_comments_keep_a_quiet_stream_alive_and_a_gone_client_is_dropped(ap
             assert feed.subscriber_count == 0
     finally:
         client.post(f"/api/v1/runs/{run['id']}/cancel")
+
+
+def test_a_stream_opened_with_a_token_ends_when_the_token_expires(api: Api, client: httpx.Client) -> None:
+    run = _trigger(client, "api-holds")
+    token = client.post("/api/v1/auth/public-token", json={"scopes": {"read": {"runs": [run["id"]]}}, "expires_in": 2}).json()["token"]
+    try:
+        with api.client() as browser:
+            started = time.monotonic()
+            with SSEStream(browser, f"/realtime/v1/runs/{run['id']}", params={"token": token}) as stream:
+                assert stream.next_event().data["id"] == run["id"]
+                assert stream.ended.wait(15), "the stream outlived its token"
+            assert time.monotonic() - started < 15
+    finally:
+        client.post(f"/api/v1/runs/{run['id']}/cancel")
