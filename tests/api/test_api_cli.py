@@ -138,13 +138,27 @@ def test_serve_runs_the_api_with_an_embedded_worker(db: str, tmp_path: Path) -> 
 def test_serve_without_worker_leaves_runs_queued(db: str, tmp_path: Path) -> None:
     project = _project(tmp_path)
     key = api_keys.create_key("dev", database_url=db).key
-    proc, base = _start(["serve", "--no-worker"], project, db)
-    try:
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client:
-            # no worker ever registered the task and this process does not define it: unknown
-            assert client.post("/api/v1/tasks/cli-hello/trigger", json={}).status_code == 404
-    finally:
+    with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+        proc, base = _start(["serve", "--no-worker"], project, db)
+        try:  # no worker has published the task yet, and this process does not define it
+            assert client.post(f"{base}/api/v1/tasks/cli-hello/trigger", json={}).status_code == 404
+        finally:
+            _stop(proc)
+        proc, base = _start(["serve"], project, db)  # a worker publishes the task's definition
         _stop(proc)
+        proc, base = _start(["serve", "--no-worker"], project, db)
+        try:
+            run_id = client.post(f"{base}/api/v1/tasks/cli-hello/trigger", json={}).json()["id"]
+            time.sleep(2)
+            assert client.get(f"{base}/api/v1/runs/{run_id}").json()["status"] == "QUEUED"  # nobody executes it
+        finally:
+            _stop(proc)
+        proc, base = _start(["serve"], project, db)
+        try:
+            assert _run(base, key, None)["status"] == "COMPLETED"
+            assert client.get(f"{base}/api/v1/runs/{run_id}").json()["status"] == "COMPLETED"  # picked up later
+        finally:
+            _stop(proc)
 
 
 def test_dev_reloads_when_a_task_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
