@@ -18,10 +18,14 @@ import importlib
 import importlib.util
 import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from api import access_log
 from api.auth.rate_limit import RateLimiter
@@ -33,6 +37,8 @@ from api.routes import auth, runs, schedules, tasks
 from api.settings import ApiSettings
 
 log = logging.getLogger("taskpack.api")
+SWAGGER_DIR = Path(__file__).resolve().parent / "static" / "swagger"
+DOCS_STATIC_PATH = "/docs/static"
 
 CORE_ROUTERS: tuple[APIRouter, ...] = (auth.router, tasks.router, runs.router, schedules.router, realtime_router)
 # Optional packages mounted when they exist (engineer W's webhooks and dashboard).
@@ -94,7 +100,7 @@ def create_app(
             if worker is not None:
                 await asyncio.to_thread(worker.stop)
 
-    app = FastAPI(title="analyst-taskpack API", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="analyst-taskpack API", version="1", description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit_burst, settings.rate_limit_refill, settings.rate_limit_interval_s)
     app.state.run_feed = RunFeed(settings.database_url, settings.realtime_poll_interval_s)
@@ -110,6 +116,7 @@ def create_app(
             allow_methods=["GET", "POST", "PUT", "DELETE"], allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
             max_age=600,
         )
+    _mount_docs(app)
     for router in CORE_ROUTERS:
         app.include_router(router)
     for module in features:
@@ -117,6 +124,20 @@ def create_app(
         for router in routers:
             app.include_router(router)
     return app
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """`/docs`: Swagger UI from the vendored files under api/static/swagger (FastAPI's default page loads it from a
+    CDN, which an offline machine cannot reach)."""
+    app.mount(DOCS_STATIC_PATH, StaticFiles(directory=SWAGGER_DIR), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} - docs",
+            swagger_js_url=f"{DOCS_STATIC_PATH}/swagger-ui-bundle.js", swagger_css_url=f"{DOCS_STATIC_PATH}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_STATIC_PATH}/favicon-32x32.png",
+        )
 
 
 def _warm_up(settings: ApiSettings) -> None:

@@ -181,6 +181,10 @@ def test_openapi_schema_and_docs(api: Api) -> None:
         assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
         docs = anonymous.get("/docs")
         assert docs.status_code == 200 and "swagger" in docs.text.lower()
+        assert "cdn" not in docs.text and "https://" not in docs.text  # works offline: nothing from a CDN
+        assert anonymous.get("/docs/static/swagger-ui-bundle.js").status_code == 200
+        assert anonymous.get("/docs/static/swagger-ui.css").headers["content-type"].startswith("text/css")
+        assert anonymous.get("/docs/static/../app.py").status_code == 404
 
 
 
