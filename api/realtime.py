@@ -10,9 +10,9 @@ not sent the state it already has (a run stream skips its first event when nothi
 runs that have not changed since that moment).
 
 One poller thread per process (`RunFeed`) serves every subscriber: each poll reads small change markers (status and
-update time from the runs table, the version of the run metadata), by primary key for the runs that streams follow,
-and by update time for tag streams; only runs whose markers moved are loaded whole, once, and handed to every
-subscriber that wants them. A slow subscriber gets the latest state of each run (older ones are dropped, never
+update time from the runs table, the version of the run metadata) by primary key, for the runs that streams follow
+and, for tag streams, the runs with the tag that are unfinished or new (indexed reads: a finished run never changes);
+only runs whose markers moved are loaded whole, once, and handed to every subscriber that wants them. A slow subscriber gets the latest state of each run (older ones are dropped, never
 queued without bound).
 """
 
@@ -43,6 +43,7 @@ from runtime.store import run_metadata
 log = logging.getLogger("taskpack.api")
 router = APIRouter(prefix="/realtime/v1", tags=["realtime"])
 TAG_LOOKBACK_MS = 3000  # commits carry their writer's clock: look back this far so a late commit is not missed
+UNFINISHED = ("ENQUEUED", "DELAYED", "PENDING")  # DBOS's statuses of runs that may still change
 RECHECK_EVERY_S = 1.0  # statuses that change with time alone (a delay passing, a ttl expiring)
 TIME_DRIVEN = {"DELAYED", "QUEUED"}
 MAX_TAG_INITIAL = 100
@@ -55,11 +56,21 @@ class RunEvent:
     changed_ms: int
     finished: bool
     data: dict[str, Any]
+    loaded_at: float = 0.0  # monotonic time just before the run was read: its state is at least this recent
+
+    @property
+    def digest(self) -> str:
+        return digest_of(self.version)
 
 
 def version_of(data: dict[str, Any], changed_ms: int) -> str:
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()[:12]
     return f"{changed_ms}-{digest}"
+
+
+def digest_of(version: str | None) -> str:
+    """The part of a version that says what the client saw (the change time may move with nothing visible)."""
+    return str(version).rsplit("-", 1)[-1]
 
 
 def changed_ms_of(version: str | None) -> int | None:
@@ -109,6 +120,7 @@ class RunFeed:
         self._thread: threading.Thread | None = None
         self._markers: dict[str, tuple[Any, ...]] = {}
         self._statuses: dict[str, Any] = {}  # last status sent per run: DELAYED/QUEUED ones are re-read now and then
+        self._tag_live: set[str] = set()  # runs of followed tags seen at the last poll
         self._last_scan_ms: int | None = None
         self._last_recheck = 0.0
         self.polls = 0  # for tests and the bench: the poller's work does not grow with subscribers
@@ -169,14 +181,16 @@ class RunFeed:
                         found[run_id] = (status, wf_ms, int(version or 0), int((updated or 0) * 1000))
         return found
 
-    def _recent_changes(self, backend: Backend, since_ms: int) -> set[str]:
-        """Runs whose row or metadata changed since `since_ms` (for tag streams, which follow runs not known yet)."""
+    def _tag_candidates(self, backend: Backend, tags: set[str], created_since_ms: int) -> set[str]:
+        """Runs a tag stream may need to hear about: those with the tag not finished yet, and those with the tag created
+        since the last poll (a run may start and finish between two polls). A finished run never changes again, so
+        nothing else can move. Both reads are indexed (status, created_at; on PostgreSQL the attributes' GIN index)."""
         ws = backend.workflows
+        has_tag = runtime.runs._tag_clause(backend, sorted(tags))  # the runtime's own tag filter (runs.list uses it)
+        live = sa.select(ws.c.workflow_uuid).where(ws.c.status.in_(UNFINISHED), has_tag)
+        recent = sa.select(ws.c.workflow_uuid).where(ws.c.created_at >= created_since_ms, has_tag)
         with backend.sys_engine.connect() as conn:
-            ids = {r[0] for r in conn.execute(sa.select(ws.c.workflow_uuid).where(ws.c.updated_at >= since_ms))}
-        with backend.engine.connect() as conn:
-            ids |= {r[0] for r in conn.execute(sa.select(run_metadata.c.run_id).where(run_metadata.c.updated_at >= since_ms / 1000))}
-        return ids
+            return set(conn.execute(live).scalars()) | set(conn.execute(recent).scalars())
 
     def snapshot(self, run_ids: list[str]) -> dict[str, RunEvent]:
         """Each run as an event, now (the first event of a stream); unknown ids are left out."""
@@ -191,13 +205,14 @@ class RunFeed:
         return events
 
     def _load(self, run_id: str, marker: tuple[Any, ...]) -> RunEvent | None:
+        loaded_at = time.monotonic()
         try:
             run = runtime.runs.retrieve(run_id, database_url=self.database_url)
         except runtime.RunNotFoundError:
             return None
         data = run_json(run)
         changed = max(int(marker[1]), int(marker[3]))
-        return RunEvent(run_id, version_of(data, changed), changed, run.is_final, data)
+        return RunEvent(run_id, version_of(data, changed), changed, run.is_final, data, loaded_at)
 
     # -- the poller ----------------------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -207,6 +222,7 @@ class RunFeed:
             if not subs:
                 self._markers.clear()
                 self._statuses.clear()
+                self._tag_live = set()
                 self._last_scan_ms = None
                 self._wake.wait(1.0)
                 self._wake.clear()
@@ -228,7 +244,10 @@ class RunFeed:
         candidates = set(run_ids)
         if tags:
             since = (self._last_scan_ms or now_ms) - TAG_LOOKBACK_MS
-            candidates |= self._recent_changes(backend, since)
+            found = self._tag_candidates(backend, tags, since)
+            # and the runs that were unfinished at the last poll: the poll where they finish, they leave `live`
+            candidates |= found | self._tag_live
+            self._tag_live = found
             self._last_scan_ms = now_ms
         markers = self._markers_by_id(backend, sorted(candidates)) if candidates else {}
         recheck = time.monotonic() - self._last_recheck >= RECHECK_EVERY_S
@@ -303,7 +322,9 @@ async def _follow(
                 continue
             for event in events:
                 previous = sent.get(event.run_id)
-                if previous is not None and (event.version == previous.version or event.changed_ms < previous.changed_ms):
+                # the same state again (its change time moved, nothing visible did), or a state read before the one
+                # the client has (the poller read it before this stream's first snapshot): nothing to send
+                if previous is not None and (event.digest == previous.digest or event.loaded_at < previous.loaded_at):
                     continue
                 sent[event.run_id] = event
                 yield sse_event(event)
@@ -327,7 +348,8 @@ async def stream_run(run_id: str, request: Request, principal: Principal = Strea
     if first is None:
         feed.unsubscribe(sub)
         raise runtime.RunNotFoundError(run_id)
-    if _last_event_id(request) == first.version and not first.finished:
+    resume = _last_event_id(request)
+    if resume is not None and digest_of(resume) == first.digest and not first.finished:
         stream = _follow(request, sub, [], end_when_final=True, known=[first], until=principal.expires_at)  # known state
     else:
         stream = _follow(request, sub, [first], end_when_final=True, until=principal.expires_at)

@@ -43,12 +43,15 @@ def test_run_stream_follows_progress_and_ends_when_finished(api: Api, client: ht
         assert first.data["status"] in ("QUEUED", "EXECUTING") and first.data["isFinished"] is False
         seen = [first]
         for i in range(3):
-            _wait_for(stream, lambda d, i=i: d["metadata"].get("progress") == pytest.approx((i + 1) / 3))
+            if seen[-1].data["metadata"].get("progress") != pytest.approx((i + 1) / 3):  # the first event may have it
+                seen.append(_wait_for(stream, lambda d, i=i: d["metadata"].get("progress") == pytest.approx((i + 1) / 3)))
             api_tasks.gate(f"{token}:{i}").set()
         last = _wait_for(stream, lambda d: d["isFinished"])
         assert last.data["status"] == "COMPLETED" and last.data["finishedAt"] and last.data["output"] == {"done": 3}
         assert stream.next_event(timeout=10) is None  # the server closed the stream after the final event
         assert len({e.id for e in seen + [last]}) == len(seen + [last])
+        progress = [e.data["metadata"].get("progress", 0) for e in seen + [last]]
+        assert progress == sorted(progress)  # never an older state after a newer one
 
 
 def test_last_event_id_resumes_without_repeating_the_known_state(api: Api, client: httpx.Client) -> None:
