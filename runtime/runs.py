@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import BaseModel
 
 from runtime.backend import WORKFLOW_PREFIX, Backend, get_backend
 from runtime.definitions import get_task
@@ -356,6 +357,36 @@ class Runs:
             return RunStatus.FAILED  # final; the exact terminal status comes from the full retrieve
         return map_status(row[0], _attrs(row[1]), None, time.time(), row[2])
 
+    def changed_since(
+        self, since: float, *, after_id: str | None = None, limit: int = 200, database_url: str | None = None
+    ) -> "RunChanges":
+        """Runs whose status or attributes changed at or after `since` (epoch seconds), oldest change first.
+
+        For watchers outside the worker (the API's webhook events): every transition DBOS records (enqueued,
+        dequeued, attempt, finished, canceled) moves a run's change time. Times have the database's resolution (one
+        second on SQLite), and a transaction may commit a change stamped earlier than one already read, so a watcher
+        re-reads a few seconds before its watermark and dedupes. `next` is `(since, after_id)` for the next page.
+        """
+        if not 1 <= limit <= 500:
+            raise ValueError("limit must be between 1 and 500")
+        backend = get_backend(database_url)
+        ws = backend.workflows
+        since_ms = round(since * 1000)
+        query = sa.select(ws.c.workflow_uuid, ws.c.updated_at).where(ws.c.name.like(f"{WORKFLOW_PREFIX}%"))
+        if after_id is None:
+            query = query.where(ws.c.updated_at >= since_ms)
+        else:
+            query = query.where(
+                sa.or_(ws.c.updated_at > since_ms, sa.and_(ws.c.updated_at == since_ms, ws.c.workflow_uuid > after_id))
+            )
+        query = query.order_by(ws.c.updated_at, ws.c.workflow_uuid).limit(limit + 1)
+        with backend.sys_engine.connect() as conn:
+            rows = conn.execute(query).all()
+        page, more = rows[:limit], len(rows) > limit
+        data = self._load(backend, [r[0] for r in page], time.time()) if page else []
+        until = page[-1][1] / 1000 if page and page[-1][1] is not None else None
+        return RunChanges(data=data, updated_until=until, next=(page[-1][1] / 1000, page[-1][0]) if more else None)
+
     def logs(self, run_id: str, *, database_url: str | None = None) -> list[LogEntry]:
         run_id = _check_run_id(run_id)
         backend = get_backend(database_url)
@@ -372,6 +403,14 @@ class Runs:
             )
             for r in rows
         ]
+
+
+class RunChanges(BaseModel):
+    """A page of `runs.changed_since`: the runs, the latest change time read, and where the next page starts."""
+
+    data: list[Run]
+    updated_until: float | None = None
+    next: tuple[float, str] | None = None
 
 
 runs = Runs()
