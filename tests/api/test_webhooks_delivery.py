@@ -94,6 +94,9 @@ def test_fails_twice_then_succeeds_same_webhook_id_three_times(db: str, receiver
     assert message.attempt_log[0].error == "HTTP 500"
     delivery_run = runs.wait(message.delivery_run_id, timeout=30, database_url=db)
     assert delivery_run.status is RunStatus.COMPLETED and delivery_run.attempts == 3
+    # three signed attempts later, the secret is still nowhere in the database (steps, logs, messages) in clear
+    stored = database_bytes(db)
+    assert not any(n in stored for n in needles(endpoint.secret) + needles(endpoint.secret.removeprefix("whsec_")))
 
 
 def test_schedule_spent_marks_the_message_failed(db: str, receiver: Receiver, emitter: EventEmitter) -> None:
