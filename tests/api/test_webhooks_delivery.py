@@ -86,7 +86,11 @@ def test_fails_twice_then_succeeds_same_webhook_id_three_times(db: str, receiver
     assert bodies[0]["data"]["output"]["password"] == "[REDACTED]"
     assert all(r.headers["content-type"] == "application/json" for r in got)
 
+    deadline = time.monotonic() + 30
     page = registry.list_messages(endpoint.id, database_url=db)
+    while page.data[0].status != "succeeded" and time.monotonic() < deadline:  # recorded just after the response
+        time.sleep(0.1)
+        page = registry.list_messages(endpoint.id, database_url=db)
     assert len(page.data) == 1
     message = page.data[0]
     assert message.status == "succeeded" and message.attempts == 3 and message.run_id == run.id
@@ -380,3 +384,18 @@ def test_a_message_whose_delivery_was_never_triggered_is_sent_by_the_next_poll(
     e.poll_once()  # dispatched once: its delivery run is recorded now
     time.sleep(1.0)
     assert len(receiver.requests) == 1
+
+
+def test_retry_after_of_a_429_is_honoured(db: str, receiver: Receiver, emitter: EventEmitter) -> None:
+    """The schedule says 0.5 s; the receiver asks for 3 s: the next attempt waits 3 s."""
+    receiver.answers = [(429, {"retry-after": "3"}), 200]
+    endpoint = registry.create_endpoint(receiver.url, ["run.completed"], database_url=db)
+    tasks.trigger("wh-ok", None, database_url=db)
+    got = receiver.wait_for(2)
+    assert got[1].at - got[0].at >= 2.9
+    deadline = time.monotonic() + 30
+    message = registry.list_messages(endpoint.id, database_url=db).data[0]
+    while message.status != "succeeded" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        message = registry.list_messages(endpoint.id, database_url=db).data[0]
+    assert [a.status_code for a in message.attempt_log] == [429, 200]
