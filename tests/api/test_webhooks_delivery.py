@@ -132,7 +132,7 @@ def test_410_disables_the_endpoint(db: str, receiver: Receiver, emitter: EventEm
     disabled = registry.get_endpoint(endpoint.id, database_url=db)
     assert not disabled.enabled and "410" in (disabled.disabled_reason or "")
     message = registry.list_messages(endpoint.id, database_url=db).data[0]
-    assert message.status == "failed" and message.attempts == 1
+    assert message.status == "failed" and message.attempts == 1 and message.attempt_log[0].status_code == 410
     assert runs.wait(message.delivery_run_id, timeout=30, database_url=db).status is RunStatus.FAILED
     # later runs send nothing to a disabled endpoint
     later = tasks.trigger("wh-ok", None, database_url=db)
