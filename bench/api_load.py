@@ -187,6 +187,7 @@ def main() -> None:
         serve(args.serve[0], int(args.serve[1]))
         return
 
+    load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="api-bench-"))
     os.environ["TASKPACK_PROJECT_ROOT"] = str(tmp)
     if not os.environ.get("TASKPACK_SECRET_KEY"):
@@ -259,7 +260,9 @@ def main() -> None:
             drop()
 
     backend = "PostgreSQL" if args.pg else "SQLite"
-    print(f"\nHTTP API load, {backend}, server = API + embedded worker (16 runs at once) in one process, 2 shared cores\n")
+    load_after = os.getloadavg()[0]
+    print(f"\nHTTP API load, {backend}, server = API + embedded worker (16 runs at once) in one process, "
+          f"{os.cpu_count()} cores shared (load average {load_before:.1f} before, {load_after:.1f} after)\n")
     print(f"{'measure':<52} {'value':>12}")
     print("-" * 65)
     rows = [
@@ -295,6 +298,7 @@ def main() -> None:
         "realtime_p95_ms": round(percentile(rt, 95), 1) if rt else None,
         "realtime_periodic_flush_p95_ms": round(percentile(rt_periodic, 95), 1) if rt_periodic else None,
         "database": backend,
+        "load_average": round(max(load_before, load_after), 1),
     }))
 
 

@@ -16,7 +16,7 @@ from typing import Optional
 
 import typer
 
-from cli.common import DB_OPTION, fail
+from cli.common import DB_OPTION, err, fail
 
 FACTORY = "api.app:app_from_env"
 
@@ -43,6 +43,20 @@ def _environment(database_url: Optional[str], worker: bool, concurrency: int, en
     os.environ["TASKPACK_SERVE_CONCURRENCY"] = str(concurrency)
 
 
+def _hint_keys() -> None:
+    """One line when nobody could call the API yet: no active key for the environment this server accepts."""
+    from store import api_keys
+
+    env = os.environ.get("TASKPACK_ENV") or "dev"
+    try:
+        keys = [k for k in api_keys.list_keys(include_revoked=False) if k.environment == env]
+    except Exception as exc:  # the app reports database problems itself, with more context
+        err.print(f"[yellow]warning:[/yellow] cannot read the API keys: {type(exc).__name__}")
+        return
+    if not keys:
+        err.print(f"no API key for the {env} environment yet: create one with [bold]taskpack keys create --env {env}[/bold]", soft_wrap=True)
+
+
 def _check_port(port: int) -> None:
     if not 0 < port < 65536:
         fail(f"--port: {port} is not a TCP port")
@@ -61,6 +75,7 @@ def serve(
 
     _check_port(port)
     _environment(database_url, worker, concurrency, env)
+    _hint_keys()
     uvicorn.run(FACTORY, factory=True, host=host, port=port, log_level="info", timeout_graceful_shutdown=5, proxy_headers=False)
 
 
@@ -78,6 +93,7 @@ def dev(
 
     _check_port(port)
     _environment(database_url, True, concurrency, env)
+    _hint_keys()
     root = project_root()
     watched = [d for d in [*load_config().dirs, "api", "runtime", "store", "connectors", "cli"] if (root / d).is_dir()]
     uvicorn.run(

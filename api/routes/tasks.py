@@ -6,10 +6,10 @@ import asyncio
 import json
 import re
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Body, Request
 
 import runtime
 from api.auth import Principal, TokenScopes
@@ -111,11 +111,13 @@ def _renumbered(exc: runtime.InputError, indexes: list[int]) -> ApiError:
 
 
 @router.post("/{task_id}/trigger", response_model=TriggerResponse, summary="Trigger a run")
-async def trigger(task_id: str, body: TriggerRequest, request: Request, principal: Principal = SecretKey) -> TriggerResponse:
-    """Start a run of `task_id`. With `options.idempotencyKey`, triggering again returns the same run (`isCached`).
-    The response carries a public access token that can read this run only."""
+async def trigger(
+    task_id: str, request: Request, body: Annotated[TriggerRequest | None, Body()] = None, principal: Principal = SecretKey
+) -> TriggerResponse:
+    """Start a run of `task_id` (no body: no payload, default options). With `options.idempotencyKey`, triggering
+    again returns the same run (`isCached`). The response carries a public access token that can read this run only."""
     async with trigger_slots(request):
-        return await asyncio.to_thread(_trigger, task_id, body, request, principal)
+        return await asyncio.to_thread(_trigger, task_id, body or TriggerRequest(), request, principal)
 
 
 def _trigger(task_id: str, body: TriggerRequest, request: Request, principal: Principal) -> TriggerResponse:

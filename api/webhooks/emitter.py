@@ -5,7 +5,8 @@ enabled endpoint subscribed to the event, inserts one message per (endpoint, run
 run with the message id as idempotency key:
 
 - `run.started` once a run has started; `run.completed`; `run.failed` (FAILED, TIMED_OUT, CRASHED, EXPIRED: `data.status`
-  says which); `run.canceled`. A run that started and ended between two polls gets both events.
+  says which); `run.canceled`. A run that started and ended between two polls gets both events, except a canceled
+  one: the run store forgets a canceled run's start time, so it gets `run.canceled` alone.
 - Exactly once per endpoint, whatever happens: the message's unique (endpoint, run, event) makes a re-read window, a
   restarted process or several API processes on one PostgreSQL database insert it once; a message whose delivery run
   was not recorded (the process stopped in between) is triggered again by the next poll, and its idempotency key
@@ -132,7 +133,8 @@ class EventEmitter:
             if page.next is None:
                 break
             since, after_id = page.next
-        registry.write_cursor(CURSOR, min(max(latest, watermark), now), database_url=url)
+        # nothing changed for a while: move on anyway, so each poll reads a window of seconds, not all since then
+        registry.write_cursor(CURSOR, min(max(latest, watermark, now - OVERLAP_S), now), database_url=url)
         return created
 
     def _emit(self, run: runtime.Run, endpoints: list[registry.Endpoint]) -> int:

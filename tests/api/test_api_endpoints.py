@@ -27,6 +27,12 @@ def test_trigger_then_retrieve_a_completed_run_in_camel_case(api: Api, client: h
     assert "task_id" not in run and "created_at" not in run
 
 
+def test_trigger_without_a_body(api: Api, client: httpx.Client) -> None:
+    response = client.post("/api/v1/tasks/api-echo/trigger")
+    assert response.status_code == 200, response.text
+    assert api.wait_run(client, response.json()["id"])["output"] == {"echo": None}
+
+
 def test_idempotency_key_over_http_gives_the_same_run(client: httpx.Client) -> None:
     key = f"idem-{uuid.uuid4().hex}"
     first = client.post("/api/v1/tasks/api-echo/trigger", json={"payload": 1, "options": {"idempotencyKey": key}}).json()

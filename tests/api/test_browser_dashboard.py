@@ -187,3 +187,24 @@ def test_runs_list_filters_in_the_browser(browser_page, server: ServerThread, db
         assert page.get_attribute("tr.run-row", "data-run-id") == echo.id
         assert "tag=blue" in page.url  # the filter is in the address: shareable, survives a reload
     assert page.js_errors == []  # type: ignore[attr-defined]
+
+
+def test_the_run_page_outlives_its_stream_token(browser_page, server: ServerThread, db: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Stream tokens last 15 minutes; here 3 s. The stream ends when its token does; the page fetches a fresh one and
+    follows the run to the end without a reload."""
+    from api.dashboard import routes as dashboard_routes
+
+    monkeypatch.setattr(dashboard_routes, "RUN_TOKEN_TTL_S", 3)
+    page = browser_page
+    navigations: list[str] = []
+    with worker_thread(db):
+        handle = tasks.trigger("dash-stages", {"pause": 2.5}, database_url=db)  # about 10 s: several token lifetimes
+        page.goto(f"{server.url}/runs/{handle.id}")
+        page.on("framenavigated", lambda frame: navigations.append(frame.url) if frame == page.main_frame else None)
+        refreshed: list[str] = []
+        page.on("request", lambda req: refreshed.append(req.url) if req.url.endswith(f"/runs/{handle.id}/token") else None)
+        wait_text(page, "#run-status", "COMPLETED", timeout=90)
+    assert navigations == []
+    assert refreshed, "the page never asked for a fresh token"
+    assert float(page.eval_on_selector("#progress", "e => e.value")) == 1.0
+    assert page.text_content("#live").strip() == "finished"

@@ -198,3 +198,16 @@ def test_jitter_stays_within_20_percent_is_stable_and_honours_retry_after() -> N
     assert next_delay(payload, 3) is None  # spent: two delays, three attempts
     assert next_delay(payload, 1, retry_after=1000) == 1000
     assert next_delay(payload, 1, retry_after=10**9) == 86400  # capped at a day
+
+
+def test_every_worker_finds_the_delivery_task_through_the_project_dirs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`taskpack worker` and `taskpack serve`'s embedded worker load the task dirs of trigger_config.py: the delivery
+    task must be among them, or webhooks would wait for a worker that never comes."""
+    from pathlib import Path
+
+    from runtime.loader import discover_modules, load_tasks
+
+    monkeypatch.setenv("TASKPACK_PROJECT_ROOT", str(Path(__file__).resolve().parents[2]))
+    modules = discover_modules()
+    assert "api.webhooks.tasks.delivery" in modules
+    assert [t.id for t in load_tasks(["api.webhooks.tasks.delivery"])] == ["webhook-delivery"]

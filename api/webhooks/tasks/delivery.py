@@ -69,7 +69,6 @@ def attempt_delivery(payload: dict[str, Any], attempt: int) -> dict[str, Any]:
         state, wait = "succeeded", None
     elif outcome.gone:
         state, wait = "failed", None
-        registry.disable_endpoint(endpoint.id, f"the receiver answered 410 Gone to message {message_id}")
     else:
         wait = next_delay(payload, attempt, outcome.retry_after)
         state = "pending" if wait is not None else "failed"
@@ -85,6 +84,8 @@ def attempt_delivery(payload: dict[str, Any], attempt: int) -> dict[str, Any]:
         outcome=state,  # type: ignore[arg-type]
         next_attempt_at=time.time() + wait if wait is not None else None,
     )
+    if outcome.gone:  # after the attempt is recorded: whoever sees the endpoint disabled also sees why
+        registry.disable_endpoint(endpoint.id, f"the receiver answered 410 Gone to message {message_id}")
     result = "delivered" if outcome.succeeded else "gone" if outcome.gone else "failed"
     return {"result": result, **outcome.as_dict()}
 
