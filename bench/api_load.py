@@ -8,8 +8,9 @@
    in the database than distinct keys), all terminal. Reports requests/s and latency percentiles.
 2. Realtime: a task sets metadata 200 times (`metadata.set` + `metadata.flush()`, 100 ms apart) with the time it
    did so; a client on `GET /realtime/v1/runs/{id}` notes when each value arrives. p50/p95 of the difference.
-   Then 30 updates left to the worker's periodic flush (every `metadata_flush_interval`, 0.5 s by default, 0.6 s
-   apart), which is what a task that never calls flush sees.
+   Then 200 updates left to the worker's periodic flush (every `metadata_flush_interval`, 0.25 s by default, 0.35 s
+   apart), which is what a task that never calls flush sees: that one is the headline `realtime_p95_ms` (the
+   issue's "metadata.set -> event"); the explicit-flush figures are `realtime_flush_p50_ms`/`realtime_flush_p95_ms`.
 
 The server is a separate process (`taskpack serve` as the CLI builds it: API + embedded worker, 16 runs at once),
 so the clients' CPU is not the server's GIL. The rate limit is raised for the bench (one key sends 1,000 requests
@@ -40,7 +41,7 @@ from runtime import metadata, task  # noqa: E402
 N_REQUESTS = int(os.environ.get("BENCH_API_REQUESTS", "1000"))
 CLIENTS = int(os.environ.get("BENCH_API_CLIENTS", "50"))
 N_REALTIME = int(os.environ.get("BENCH_REALTIME_UPDATES", "200"))
-N_REALTIME_PERIODIC = int(os.environ.get("BENCH_REALTIME_PERIODIC_UPDATES", "30"))
+N_REALTIME_PERIODIC = int(os.environ.get("BENCH_REALTIME_PERIODIC_UPDATES", "200"))
 PG = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 
 
@@ -249,7 +250,7 @@ def main() -> None:
         rps = len(results) / load["elapsed"]
 
         rt = realtime_latencies(base, key, N_REALTIME, 0.1, True)
-        rt_periodic = realtime_latencies(base, key, N_REALTIME_PERIODIC, 0.6, False)
+        rt_periodic = realtime_latencies(base, key, N_REALTIME_PERIODIC, 0.35, False)
     finally:
         server.terminate()
         try:
@@ -294,9 +295,10 @@ def main() -> None:
         "all_terminal": len(finished) == len(runs) and len(runs) >= load["distinct_keys"],
         "requests_per_s": round(rps, 1),
         "p95_ms": round(percentile(latencies, 95), 1),
-        "realtime_p50_ms": round(statistics.median(rt), 1) if rt else None,
-        "realtime_p95_ms": round(percentile(rt, 95), 1) if rt else None,
-        "realtime_periodic_flush_p95_ms": round(percentile(rt_periodic, 95), 1) if rt_periodic else None,
+        "realtime_p50_ms": round(statistics.median(rt_periodic), 1) if rt_periodic else None,
+        "realtime_p95_ms": round(percentile(rt_periodic, 95), 1) if rt_periodic else None,
+        "realtime_flush_p50_ms": round(statistics.median(rt), 1) if rt else None,
+        "realtime_flush_p95_ms": round(percentile(rt, 95), 1) if rt else None,
         "database": backend,
         "load_average": round(max(load_before, load_after), 1),
     }))
