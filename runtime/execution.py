@@ -22,6 +22,7 @@ from typing import Any, Callable, Generator
 from dbos import DBOS
 from pydantic import ValidationError
 
+from runtime import wakeups
 from runtime.backend import get_backend, workflow_name
 from runtime.context import TaskContext, _current
 from runtime.definitions import Task, describe_validation_error, get_task
@@ -319,6 +320,7 @@ def _end(ctx: TaskContext, tokens: Any) -> None:
     reset_secrets(tokens[1])
     _flush(ctx)
     states.remove(ctx.run_id)
+    wakeups.run_ended()  # waiters in this process look again now (runtime/wakeups.py)
 
 
 def _execute_sync(task_id: str, payload: Any, options: dict[str, Any]) -> Any:

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel
 
+from runtime import wakeups
 from runtime.backend import WORKFLOW_PREFIX, Backend, get_backend
 from runtime.definitions import get_task
 from runtime.errors import InputError, RunError, RunFailed, RunNotFoundError
@@ -189,6 +190,13 @@ def _filter_values(value: Any, field: str, max_chars: int) -> list[str]:
     return [check_text(v, field, max_chars=max_chars) for v in values]
 
 
+#: `wait` looks at a run's status after POLL_MIN_S, then 1.5x later each time, at most every POLL_MAX_S; after a run of
+#: this process ended, the next look comes after WAKE_POLL_S (see runtime/wakeups.py)
+POLL_MIN_S = 0.01
+POLL_MAX_S = 0.2
+WAKE_POLL_S = 0.005
+
+
 class Runs:
     def _statuses(self, backend: Backend, run_ids: list[str]) -> list[Any]:
         """DBOS's statuses of `run_ids`, in order; a row DBOS cannot load becomes a placeholder Run, not an error."""
@@ -328,9 +336,10 @@ class Runs:
     def wait(self, run_id: str, timeout: float | None = None, *, database_url: str | None = None) -> Run:
         """Block until the run is final; raises TimeoutError after `timeout` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.01
+        delay = POLL_MIN_S
         run_id = _check_run_id(run_id)
         backend = get_backend(database_url)
+        seen = wakeups.generation()
         run = self.retrieve(run_id, database_url=database_url)  # often final already: one full read, no polling
         if run.is_final:
             return run
@@ -340,8 +349,11 @@ class Runs:
                 return self.retrieve(run_id, database_url=database_url)
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"run {run_id} still {status.value} after {timeout} s")
-            time.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
-            delay = min(delay * 1.5, 0.2)
+            now = wakeups.wait(seen, delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
+            if now != seen:  # a run of this process ended (maybe this one): DBOS records its status right after
+                seen, delay = now, WAKE_POLL_S
+            else:
+                delay = min(delay * 1.5, POLL_MAX_S)
 
     @staticmethod
     def _peek(backend: Backend, run_id: str) -> RunStatus:

@@ -4,7 +4,7 @@ A question names literals ("orders shipped to Lyon", "tickets marked 'urgent'");
 holding them only if the snapshot has the values. The shared profiler keeps a column's five most frequent values;
 a text column with a handful of distinct values (statuses, countries, channels) deserves all of them. So after a
 table's profile, its text columns with more distinct values than the profile kept but at most
-`LOW_CARDINALITY_VALUES` get their complete list, most frequent first, in `top_values`: one more statement per
+`LOW_CARDINALITY_VALUES`, each repeated (a category, not a small table's names or emails), get their complete list, most frequent first, in `top_values`: one more statement per
 table, over the same sample (the profiler's own sampling, seeded where the source takes a seed), through the
 connector's `query()` (the read-only guard, the row limit, the timeout). Tables with no such column cost nothing.
 """
@@ -19,15 +19,21 @@ from connectors.profiling import SAMPLING_POLICIES, SamplingPolicy, sample_query
 LOW_CARDINALITY_VALUES = 100
 
 
+#: hints of columns whose values are per-row data, never a category, whatever their count (a small table's emails)
+NOT_CATEGORIES = frozenset({"email", "url", "json", "identifier", "datetime"})
+
+
 def columns_to_complete(profile: TableProfile) -> list[int]:
-    """Indexes of the profile's text columns whose distinct values are more than it kept, and at most 100."""
-    return [
-        i
-        for i, c in enumerate(profile.columns)
-        if c.normalized_type == "string"
-        and c.distinct_count is not None
-        and len(c.top_values) < c.distinct_count <= LOW_CARDINALITY_VALUES
-    ]
+    """Indexes of the profile's text columns whose distinct values are more than it kept, at most 100, and repeated
+    (each value on two rows or more on average): categories, not one value per row such as a small table's names."""
+    chosen = []
+    for i, c in enumerate(profile.columns):
+        if c.normalized_type != "string" or c.distinct_count is None or c.semantic_hint in NOT_CATEGORIES:
+            continue
+        non_null = profile.sampled_rows * (1 - (c.null_fraction or 0.0))
+        if len(c.top_values) < c.distinct_count <= LOW_CARDINALITY_VALUES and c.distinct_count <= non_null / 2:
+            chosen.append(i)
+    return chosen
 
 
 def complete_column_values(conn: Connector, profile: TableProfile, sample_size: int, timeout: float) -> TableProfile:

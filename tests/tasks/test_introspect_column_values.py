@@ -113,6 +113,12 @@ def duck(tmp_path: Path) -> Iterator[Connector]:
             "INSERT INTO channels SELECT g, 'channel ' || (g % 8), CASE WHEN g % 2 = 0 THEN 'north' ELSE 'south' END,"
             " 'code-' || (g % 101) FROM range(1, 2021) t(g)"
         )
+        # 30 people: 30 names and 30 emails (one per row: not categories), 3 teams of 10 (a category)
+        db.execute("CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT, email TEXT, team TEXT, city TEXT)")
+        db.execute(
+            "INSERT INTO people SELECT g, 'person ' || g, 'p' || g || '@example.com', 'team ' || (g % 3),"
+            " 'city ' || (g % 12) FROM range(1, 31) t(g)"
+        )
     conn = connectors.connect(connectors.parse_credentials({"type": "duckdb", "path": str(path)}))
     try:
         yield conn
@@ -144,3 +150,13 @@ def test_a_failed_values_statement_keeps_the_ordinary_profile(duck: Connector) -
     gone = profile.model_copy(update={"table": "no_such_table"})  # as if the table was dropped after its profile
     kept = _with_column_values(duck, gone, TableDeadline(duck, 30.0), 10_000, 30.0, _NotCancelled())  # type: ignore[arg-type]
     assert kept is gone and len(column(kept, "channel").top_values) == 5
+
+
+def test_one_value_per_row_is_not_a_category_even_in_a_small_table(duck: Connector) -> None:
+    profile = duck.profile("people", 10_000)
+    by_name = {c.name: i for i, c in enumerate(profile.columns)}
+    assert column(profile, "name").distinct_count == 30 and column(profile, "email").semantic_hint == "email"
+    assert columns_to_complete(profile) == [by_name["city"]]  # 12 cities over 30 rows; team has 3 (all kept)
+    done = complete_column_values(duck, profile, 10_000, 30.0)
+    assert len(column(done, "city").top_values) == 12
+    assert len(column(done, "name").top_values) == 5 and len(column(done, "email").top_values) == 5

@@ -113,18 +113,27 @@ class MiniLMEmbedder:
         out = np.zeros((len(texts), DIMENSION), np.float32)
         if not texts:
             return out
-        encodings = self._tokenizer.encode_batch(list(texts))  # type: ignore[union-attr]
-        ids = [e.ids if len(e.ids) <= limit else e.ids[: limit - 1] + [e.ids[-1]] for e in encodings]
+        # Only the first `limit` pieces are read: a text is cut to its first `limit` words before tokenizing (each
+        # word is at least one piece, and pieces never span words, so the ids are the same as the whole text's, cut).
+        # At 20,000 tables cut to 12 pieces this is a third of the tokenizer's work.
+        encodings = self._tokenizer.encode_batch([first_words(t, limit) for t in texts])  # type: ignore[union-attr]
+        all_ids = [e.ids if len(e.ids) <= limit else e.ids[: limit - 1] + [e.ids[-1]] for e in encodings]
+        # texts that read the same once cut (copies of a table, long names sharing their start) run the model once
+        slot: dict[tuple[int, ...], int] = {}
+        row_of = [slot.setdefault(tuple(x), len(slot)) for x in all_ids]
+        ids = [list(x) for x in slot]
+        vectors = np.zeros((len(ids), DIMENSION), np.float32)
         # similar lengths batched together: padding then costs little
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         chunks = [order[start : start + BATCH] for start in range(0, len(order), BATCH)]
         if len(chunks) == 1 or self._workers == 1:
             for chunk in chunks:
-                out[chunk] = self._run([ids[i] for i in chunk])
-            return out
-        with ThreadPoolExecutor(max_workers=self._workers) as pool:
-            for chunk, rows in zip(chunks, pool.map(lambda c: self._run([ids[i] for i in c]), chunks)):
-                out[chunk] = rows
+                vectors[chunk] = self._run([ids[i] for i in chunk])
+        else:
+            with ThreadPoolExecutor(max_workers=self._workers) as pool:
+                for chunk, rows in zip(chunks, pool.map(lambda c: self._run([ids[i] for i in c]), chunks)):
+                    vectors[chunk] = rows
+        out[:] = vectors[row_of]
         return out
 
     def _run(self, batch: list[list[int]]) -> np.ndarray:
@@ -141,6 +150,12 @@ class MiniLMEmbedder:
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+
+
+def first_words(text: str, count: int) -> str:
+    """The text's first `count` whitespace-separated words (the text itself when it has no more)."""
+    parts = text.split(None, count)
+    return text if len(parts) <= count else " ".join(parts[:count])
 
 
 _default: MiniLMEmbedder | None = None

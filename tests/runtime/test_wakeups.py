@@ -1,0 +1,48 @@
+"""A run that ends in this process wakes this process's `runs.wait` at once, instead of after its poll delay."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Iterator
+
+import pytest
+
+from runtime import RunStatus, Worker, runs, tasks, wakeups  # noqa: F401
+import sys
+
+import runtime.runs  # noqa: F401 - the module (the package exports the `runs` object under the same name)
+
+runs_module = sys.modules["runtime.runs"]
+from tests.runtime import wake_tasks
+
+
+def test_wait_returns_when_a_run_ends_and_at_once_when_one_ended_since() -> None:
+    seen = wakeups.generation()
+    timer = threading.Timer(0.2, wakeups.run_ended)
+    started = time.monotonic()
+    timer.start()
+    now = wakeups.wait(seen, 10.0)
+    assert now == seen + 1 and time.monotonic() - started < 5.0  # woken, not the 10 s timeout
+    started = time.monotonic()
+    assert wakeups.wait(seen, 10.0) == now and time.monotonic() - started < 1.0  # ended since `seen`: no sleep
+    assert wakeups.wait(now, 0.05) == now  # nothing ended: the timeout
+
+
+@pytest.fixture
+def worker(db_url: str) -> Iterator[Worker]:
+    with Worker(database_url=db_url, tasks=[wake_tasks], concurrency=2, queue_polling_interval=0.05) as w:
+        yield w
+
+
+def test_runs_wait_in_the_workers_process_notices_the_end_without_its_poll_delay(
+    worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With every poll 6 s apart, only the wake-up can make wait() return soon after the 0.3 s run.
+    monkeypatch.setattr(runs_module, "POLL_MIN_S", 6.0)
+    monkeypatch.setattr(runs_module, "POLL_MAX_S", 6.0)
+    handle = tasks.trigger("wake-child", {"seconds": 0.3})
+    started = time.monotonic()
+    run = runs.wait(handle.id, timeout=60)
+    assert run.status is RunStatus.COMPLETED
+    assert time.monotonic() - started < 5.0
