@@ -112,7 +112,8 @@ def take_turn(memory: RunMemory, env: ToolEnv, model: ModelClient, options: Agen
     action = reply.parsed.step
     memory.conversation.append({"role": "assistant", "content": action_json(action)})
     name = action.action
-    outcome = _run(memory, env, name, tool_arguments(action, memory.last_good_sql), call_id, round_name)
+    known = {_normalized(r["sql"]): list(r["columns"]) for r in memory.results}
+    outcome = _run(memory, env, name, tool_arguments(action, memory.last_good_sql, known), call_id, round_name)
     if memory.answer is None and memory.clarifying_question is None:
         memory.conversation.append({"role": "user", "content": f"{name} result:\n{outcome.for_model()}"})
     return memory
