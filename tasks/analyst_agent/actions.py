@@ -112,6 +112,21 @@ class AgentTurn(BaseModel):
     step: Action
 
 
+NoQueryAction = Annotated[
+    Union[CreateMetric, ModifyMetric, CreateDashboard, ModifyDashboard, AskClarifyingQuestion, Done],
+    Field(discriminator="action"),
+]
+
+
+class AgentTurnNoQuery(BaseModel):
+    """The turn after the model sent a query that already ran: any action but `execute_sql`, so the grammar moves
+    it on (the offline model otherwise re-sent the same successful query turn after turn)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step: NoQueryAction
+
+
 class FinalAnswer(BaseModel):
     """The structured reply when the loop must stop (the step limit): the answer and nothing else."""
 

@@ -72,6 +72,7 @@ class RunMemory(BaseModel):
     steps_taken: int = 0
     step_limit_reached: bool = False
     failing_sql_streak: int = 0
+    no_query_next: bool = Field(False, description="the next turn may not query: the last one re-sent a query that ran")
     last_good_sql: str | None = None
     last_good_columns: list[str] = Field(default_factory=list)
     queries: list[SqlQueryRecord] = Field(default_factory=list)

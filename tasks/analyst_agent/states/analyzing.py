@@ -12,14 +12,17 @@ import dataclasses
 import time
 from typing import Any, Sequence
 
+from pydantic import BaseModel
+
 from connectors import Catalog, TableProfile
 from runtime import logger
-from tasks.analyst_agent.actions import AgentTurn, Done, FinalAnswer, tool_arguments
+from tasks.analyst_agent.actions import AgentTurn, AgentTurnNoQuery, Done, FinalAnswer, tool_arguments
 from tasks.analyst_agent.interfaces import AgentOptions, DashboardResult, MetricResult, SqlQueryRecord
 from tasks.analyst_agent.llm import ModelClient, ModelReply
 from tasks.analyst_agent.memory import RunMemory, ToolCallRecord, clipped, live
 from tasks.analyst_agent.prompts.analyzing import (
     action_json,
+    result_text,
     analyzing_messages,
     sql_attempts_exhausted_text,
     step_limit_text,
@@ -106,7 +109,8 @@ def take_turn(memory: RunMemory, env: ToolEnv, model: ModelClient, options: Agen
             if memory.answer is not None or memory.clarifying_question is not None:
                 break
         return memory
-    schema = FinalAnswer if final_reason is not None else AgentTurn
+    schema = FinalAnswer if final_reason is not None else (AgentTurnNoQuery if memory.no_query_next else AgentTurn)
+    memory.no_query_next = False
     reply = model.chat(messages, response_format=schema, temperature=options.temperature,
                        max_tokens=MAX_ACTION_TOKENS, seed=7 + memory.steps_taken)
     action = reply.parsed.step
@@ -147,10 +151,15 @@ def finished(memory: RunMemory) -> bool:
 def _run(memory: RunMemory, env: ToolEnv, name: str, arguments: Any, call_id: str, round_name: str) -> Any:
     started = time.perf_counter()
     repeated = _failed_before(memory, name, arguments)
+    ran = _ran_before(memory, name, arguments)
     if repeated is not None:  # at temperature 0 a small model repeats a failing query word for word (sqlgen/README)
         memory.failing_sql_streak += 1
         outcome: Any = ToolFailure(tool=name, error=f"this exact query already failed ({repeated}); write a different "
                                    "one, using only the tables and columns of the schema")
+    elif ran is not None:
+        memory.no_query_next = True
+        outcome = AlreadyRan(text=f"this query already ran; its result:\n{ran}\nUse it: save it with create_metric "
+                                  "(sql null) or answer with done.")
     else:
         outcome = run_tool(env, name, arguments, tool_call_id=call_id)
     seconds = round(time.perf_counter() - started, 3)
@@ -183,10 +192,36 @@ def _failed_before(memory: RunMemory, name: str, arguments: Any) -> str | None:
     return None
 
 
+def _ran_before(memory: RunMemory, name: str, arguments: Any) -> str | None:
+    """The result (as the model saw it) of an identical query that already returned rows in this run."""
+    if name != "execute_sql":
+        return None
+    sql = getattr(arguments, "sql", None) if not isinstance(arguments, dict) else arguments.get("sql")
+    if not isinstance(sql, str):
+        return None
+    wanted = _normalized(sql)
+    for result in memory.results:
+        if _normalized(result["sql"]) == wanted:
+            return result_text(result["columns"], result["rows"], len(result["rows"]))
+    return None
+
+
+class AlreadyRan(BaseModel):
+    """A query the model sent again: not run again, its earlier result shown."""
+
+    ok: bool = True
+    text: str
+
+    def for_model(self) -> str:
+        return self.text
+
+
 def _absorb(memory: RunMemory, name: str, outcome: Any) -> str:
     """Fold a tool's outcome into the memory; a one-line summary for the tool-call log."""
     if isinstance(outcome, ToolFailure):
         return outcome.error[:500]
+    if isinstance(outcome, AlreadyRan):
+        return "already ran: not run again"
     if isinstance(outcome, SqlResult):
         record_query(memory, outcome, "explore")
         if outcome.ok:
