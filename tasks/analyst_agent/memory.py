@@ -64,6 +64,7 @@ class RunMemory(BaseModel):
     dates: dict[str, Any] = Field(default_factory=dict)
     date_text: str = ""
     plan: list[TodoItem] = Field(default_factory=list)
+    examples_used: list[str] = Field(default_factory=list, description="verified pairs shown to the SQL writer")
     main_sql: str | None = None
     main_columns: list[str] = Field(default_factory=list)
     main_rows: list[list[Any]] = Field(default_factory=list)

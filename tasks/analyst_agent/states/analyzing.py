@@ -28,6 +28,7 @@ from tasks.analyst_agent.prompts.analyzing import (
     step_limit_text,
 )
 from tasks.analyst_agent.sqlgen import ExecResult, write_sql
+from tasks.analyst_agent.sqlgen.examples import verified_examples
 from tasks.analyst_agent.states.planning import tick
 from tasks.analyst_agent.states.searching import sql_context, table_keys
 from tasks.analyst_agent.tools import (
@@ -44,6 +45,8 @@ from tasks.analyst_agent.tools import (
 from tasks.analyst_agent.tools import Done as DoneOutcome
 
 MAX_ACTION_TOKENS = 400
+#: verified question -> SQL pairs of the same source shown to the SQL writer
+EXAMPLES_SHOWN = 2
 #: rows of a metric kept in the result (the store keeps the SQL; the UI re-runs it for the full result)
 PREVIEW_ROWS = 20
 
@@ -53,6 +56,12 @@ def write_main_sql(memory: RunMemory, env: ToolEnv, model: ModelClient, catalog:
                    profiles: Sequence[TableProfile], options: AgentOptions) -> RunMemory:
     """The SQL writer's answer to the question, executed through the guarded `execute_sql`; every attempt recorded."""
     context = sql_context(memory, catalog, profiles, table_keys(memory), max_rows=options.max_rows)
+    names = list(context.tables) + [c for columns in context.tables.values() for c in columns]
+    examples = verified_examples(memory.data_source_id, memory.question, names, k=EXAMPLES_SHOWN,
+                                 database_url=env.database_url)
+    if examples:  # the source's own verified pairs (few-shot from other databases hurt the 1.5B model: sqlgen/README)
+        context = dataclasses.replace(context, examples=tuple(examples))
+        memory.examples_used = [e.question for e in examples]
     if memory.date_text or memory.instructions:
         extra = "\n\n".join(x for x in (memory.date_text, memory.instructions) if x)
         context = dataclasses.replace(context, schema_text=f"{context.schema_text}\n\n{extra}")
