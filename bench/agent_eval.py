@@ -4,7 +4,7 @@ Run as a script:
 - `python bench/agent_eval.py [--limit N] [--seed S] [--databases a,b] [--details out.jsonl]`: the agent's SQL on the
   dataset's questions with the configured model (the offline one unless OPENAI_* is set), the single-prompt baseline
   in the same run; see `bench/agent_eval_sql.py` for the rule and the pipeline. Ablation switches: `--k`,
-  `--examples`, `--samples`, `--no-link-values`, `--max-repairs`, `--no-vote`, `--no-baseline`.
+  `--examples`, `--samples`, `--no-link-values`, `--max-repairs`, `--vote`, `--prune`, `--no-baseline`.
 - `python bench/agent_eval.py --search-only [--pool data/spider-schemas] [--limit N] [--databases a,b]`: the search.
 
 The search-only mode:
@@ -231,7 +231,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     model.add_argument("--samples", type=int, default=2, help="sample values per text column in the schema")
     model.add_argument("--no-link-values", action="store_true", help="no question literals linked to stored values")
     model.add_argument("--max-repairs", type=int, default=2, help="repair rounds after an error or a doubtful result")
-    model.add_argument("--no-vote", action="store_true", help="no vote when the answer stays doubtful")
+    model.add_argument("--vote", action="store_true", help="vote over sampled queries when the answer stays doubtful")
     model.add_argument("--vote-samples", type=int, default=3, help="sampled queries in a vote")
     model.add_argument(
         "--only-databases", type=str, default=None, help="comma-separated: of the seeded sample, only these databases' "
@@ -304,7 +304,7 @@ def report_details(args: argparse.Namespace, questions: list[Question]) -> dict[
         embedder=None,
         settings=ModelSettings(
             k=args.k, examples=args.examples, link_values=not args.no_link_values, max_repairs=args.max_repairs,
-            vote=not args.no_vote, vote_samples=args.vote_samples, baseline=not args.no_baseline, prune=args.prune,
+            vote=args.vote, vote_samples=args.vote_samples, baseline=not args.no_baseline, prune=args.prune,
         ),  # fmt: skip
     )
     evaluation.load_details([r for r in rows if (r["db"], r["question"]) in wanted])
@@ -351,7 +351,7 @@ def main_with_model(args: argparse.Namespace, model: "ModelClient | None" = None
         samples=args.samples,
         link_values=not args.no_link_values,
         max_repairs=args.max_repairs,
-        vote=not args.no_vote,
+        vote=args.vote,
         vote_samples=args.vote_samples,
         baseline=not args.no_baseline,
         seed=args.seed,

@@ -134,12 +134,14 @@ def _show(run_id: str, output: dict[str, Any]) -> None:
         table = Table("metric", "chart", "rows", "id", title="metrics", title_justify="left")
         for metric in output["metrics"]:
             chart = metric.get("chart") or {}
-            table.add_row(escape(metric["name"]), f"{chart.get('type')} {chart.get('x') or ''} {', '.join(chart.get('y') or [])}",
+            drawn = " ".join(x for x in [chart.get("type"), chart.get("x"), ", ".join(chart.get("y") or [])] if x)
+            table.add_row(escape(metric["name"]), escape(drawn),
                           str(metric.get("row_count")), metric["id"])
         console.print(table)
         preview = output["metrics"][0]
         if preview.get("rows"):
-            rows = Table(*[escape(c) for c in preview.get("columns") or []], title=escape(preview["name"]), title_justify="left")
+            console.print(f"first rows of {escape(preview['name'])}:")
+            rows = Table(*[escape(c) for c in preview.get("columns") or []])
             for row in preview["rows"][:10]:
                 rows.add_row(*[escape(str(v)) for v in row])
             console.print(rows)

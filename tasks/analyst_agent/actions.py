@@ -112,6 +112,21 @@ class AgentTurn(BaseModel):
     step: Action
 
 
+NoQueryAction = Annotated[
+    Union[CreateMetric, ModifyMetric, CreateDashboard, ModifyDashboard, AskClarifyingQuestion, Done],
+    Field(discriminator="action"),
+]
+
+
+class AgentTurnNoQuery(BaseModel):
+    """The turn after the model sent a query that already ran: any action but `execute_sql`, so the grammar moves
+    it on (the offline model otherwise re-sent the same successful query turn after turn)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step: NoQueryAction
+
+
 class FinalAnswer(BaseModel):
     """The structured reply when the loop must stop (the step limit): the answer and nothing else."""
 
@@ -120,7 +135,8 @@ class FinalAnswer(BaseModel):
     step: Done
 
 
-def tool_arguments(action: _Action, last_good_sql: str | None) -> dict[str, Any]:
+def tool_arguments(action: _Action, last_good_sql: str | None,
+                   known_columns: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """The structured action as the arguments of the tool of the same name (tools/args.py): the flat chart fields
     folded into a `chart` object, a metric without SQL given the last query that returned rows."""
     data = action.arguments()
@@ -133,8 +149,30 @@ def tool_arguments(action: _Action, last_good_sql: str | None) -> dict[str, Any]
             data["chart"] = chart
         if isinstance(action, CreateMetric) and not data.get("sql"):
             data["sql"] = last_good_sql or ""
+        columns = (known_columns or {}).get(_normalized(data.get("sql") or ""))
+        if columns is not None and "chart" in data:
+            data["chart"] = _chart_on(data["chart"], columns)
     if isinstance(action, (ModifyMetric, ModifyDashboard)):
         data = {k: v for k, v in data.items() if v is not None}
     elif isinstance(action, CreateMetric) and data.get("time_frame") is None:
         data.pop("time_frame", None)
     return data
+
+
+def _normalized(sql: str) -> str:
+    return " ".join(sql.replace(";", " ").split()).lower()
+
+
+def _chart_on(chart: dict[str, Any], columns: list[str]) -> dict[str, Any]:
+    """A chart on a query whose columns are known: names matched case-insensitively to the real ones; a chart that
+    still names a column the query does not return becomes a table (the rows as they are) instead of a failed save,
+    which would cost the offline model another turn (~5-50 s) to fix a label."""
+    by_lower = {c.lower(): c for c in columns}
+    fixed = dict(chart)
+    if fixed.get("x"):
+        fixed["x"] = by_lower.get(str(fixed["x"]).lower(), fixed["x"])
+    fixed["y"] = [by_lower.get(str(y).lower(), y) for y in fixed.get("y") or []]
+    named = ([fixed["x"]] if fixed.get("x") else []) + fixed["y"]
+    if any(name not in columns for name in named):
+        return {"type": "table", "y": []}
+    return fixed

@@ -164,3 +164,6 @@ class AnalystResult(BaseModel):
     chat_id: str | None = None
     review: dict[str, Any] = Field(default_factory=dict, description="what reviewing found and whether it repaired")
     tables: list[str] = Field(default_factory=list, description="the tables searching chose")
+    examples_used: list[str] = Field(
+        default_factory=list, description="questions of the source's verified question -> SQL pairs shown to the SQL writer"
+    )

@@ -64,6 +64,7 @@ class RunMemory(BaseModel):
     dates: dict[str, Any] = Field(default_factory=dict)
     date_text: str = ""
     plan: list[TodoItem] = Field(default_factory=list)
+    examples_used: list[str] = Field(default_factory=list, description="verified pairs shown to the SQL writer")
     main_sql: str | None = None
     main_columns: list[str] = Field(default_factory=list)
     main_rows: list[list[Any]] = Field(default_factory=list)
@@ -72,6 +73,7 @@ class RunMemory(BaseModel):
     steps_taken: int = 0
     step_limit_reached: bool = False
     failing_sql_streak: int = 0
+    no_query_next: bool = Field(False, description="the next turn may not query: the last one re-sent a query that ran")
     last_good_sql: str | None = None
     last_good_columns: list[str] = Field(default_factory=list)
     queries: list[SqlQueryRecord] = Field(default_factory=list)

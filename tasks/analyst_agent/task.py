@@ -276,6 +276,7 @@ def result_of(memory: RunMemory) -> AnalystResult:
         chat_id=memory.chat_id,
         review={k: v for k, v in memory.review.items()},
         tables=[t.name for t in memory.tables],
+        examples_used=memory.examples_used,
     )
 
 

@@ -19,7 +19,7 @@ STRUCTURED_RULES = """You are a data analyst answering with numbers you queried.
 - {"action": "create_dashboard", "name", "description", "metric_ids"} / {"action": "modify_dashboard", ...}.
 - {"action": "ask_clarifying_question", "question"}: only when the question cannot be answered as asked.
 - {"action": "done", "answer"}: the final answer in one to three sentences, with the numbers from the results.
-Save the query that answers the question as a metric, then answer with done."""
+Save the query that answers the question as a metric (sql null = that query; chart columns must be result columns), then answer with done."""
 
 TOOL_RULES = """You are a data analyst answering with numbers you queried. Use the tools: execute_sql to query (you see rows or the error), create_metric to save the query that answers the question as a chart, create_dashboard for several metrics, ask_clarifying_question only when the question cannot be answered as asked, and done with the final answer (one to three sentences, the numbers from the results)."""
 
@@ -32,7 +32,7 @@ def analyzing_messages(memory: RunMemory, *, structured: bool) -> list[dict[str,
         opening += "\nPlan:\n" + "\n".join(f"- {item.text}" for item in memory.plan)
     if memory.main_sql:
         opening += (
-            f"\n\nThis query answers the question (checked on the database):\n{memory.main_sql}\n"
+            f"\n\nThis query answers the question (it already ran; do not run it again):\n{memory.main_sql}\n"
             f"{result_text(memory.main_columns, memory.main_rows, len(memory.main_rows))}"
         )
     elif memory.main_error:

@@ -12,19 +12,23 @@ import dataclasses
 import time
 from typing import Any, Sequence
 
+from pydantic import BaseModel
+
 from connectors import Catalog, TableProfile
 from runtime import logger
-from tasks.analyst_agent.actions import AgentTurn, Done, FinalAnswer, tool_arguments
+from tasks.analyst_agent.actions import AgentTurn, AgentTurnNoQuery, Done, FinalAnswer, tool_arguments
 from tasks.analyst_agent.interfaces import AgentOptions, DashboardResult, MetricResult, SqlQueryRecord
 from tasks.analyst_agent.llm import ModelClient, ModelReply
 from tasks.analyst_agent.memory import RunMemory, ToolCallRecord, clipped, live
 from tasks.analyst_agent.prompts.analyzing import (
     action_json,
+    result_text,
     analyzing_messages,
     sql_attempts_exhausted_text,
     step_limit_text,
 )
 from tasks.analyst_agent.sqlgen import ExecResult, write_sql
+from tasks.analyst_agent.sqlgen.examples import verified_examples
 from tasks.analyst_agent.states.planning import tick
 from tasks.analyst_agent.states.searching import sql_context, table_keys
 from tasks.analyst_agent.tools import (
@@ -41,6 +45,8 @@ from tasks.analyst_agent.tools import (
 from tasks.analyst_agent.tools import Done as DoneOutcome
 
 MAX_ACTION_TOKENS = 400
+#: verified question -> SQL pairs of the same source shown to the SQL writer
+EXAMPLES_SHOWN = 2
 #: rows of a metric kept in the result (the store keeps the SQL; the UI re-runs it for the full result)
 PREVIEW_ROWS = 20
 
@@ -50,6 +56,12 @@ def write_main_sql(memory: RunMemory, env: ToolEnv, model: ModelClient, catalog:
                    profiles: Sequence[TableProfile], options: AgentOptions) -> RunMemory:
     """The SQL writer's answer to the question, executed through the guarded `execute_sql`; every attempt recorded."""
     context = sql_context(memory, catalog, profiles, table_keys(memory), max_rows=options.max_rows)
+    names = list(context.tables) + [c for columns in context.tables.values() for c in columns]
+    examples = verified_examples(memory.data_source_id, memory.question, names, k=EXAMPLES_SHOWN,
+                                 database_url=env.database_url)
+    if examples:  # the source's own verified pairs (few-shot from other databases hurt the 1.5B model: sqlgen/README)
+        context = dataclasses.replace(context, examples=tuple(examples))
+        memory.examples_used = [e.question for e in examples]
     if memory.date_text or memory.instructions:
         extra = "\n\n".join(x for x in (memory.date_text, memory.instructions) if x)
         context = dataclasses.replace(context, schema_text=f"{context.schema_text}\n\n{extra}")
@@ -106,13 +118,15 @@ def take_turn(memory: RunMemory, env: ToolEnv, model: ModelClient, options: Agen
             if memory.answer is not None or memory.clarifying_question is not None:
                 break
         return memory
-    schema = FinalAnswer if final_reason is not None else AgentTurn
+    schema = FinalAnswer if final_reason is not None else (AgentTurnNoQuery if memory.no_query_next else AgentTurn)
+    memory.no_query_next = False
     reply = model.chat(messages, response_format=schema, temperature=options.temperature,
                        max_tokens=MAX_ACTION_TOKENS, seed=7 + memory.steps_taken)
     action = reply.parsed.step
     memory.conversation.append({"role": "assistant", "content": action_json(action)})
     name = action.action
-    outcome = _run(memory, env, name, tool_arguments(action, memory.last_good_sql), call_id, round_name)
+    known = {_normalized(r["sql"]): list(r["columns"]) for r in memory.results}
+    outcome = _run(memory, env, name, tool_arguments(action, memory.last_good_sql, known), call_id, round_name)
     if memory.answer is None and memory.clarifying_question is None:
         memory.conversation.append({"role": "user", "content": f"{name} result:\n{outcome.for_model()}"})
     return memory
@@ -146,10 +160,15 @@ def finished(memory: RunMemory) -> bool:
 def _run(memory: RunMemory, env: ToolEnv, name: str, arguments: Any, call_id: str, round_name: str) -> Any:
     started = time.perf_counter()
     repeated = _failed_before(memory, name, arguments)
+    ran = _ran_before(memory, name, arguments)
     if repeated is not None:  # at temperature 0 a small model repeats a failing query word for word (sqlgen/README)
         memory.failing_sql_streak += 1
         outcome: Any = ToolFailure(tool=name, error=f"this exact query already failed ({repeated}); write a different "
                                    "one, using only the tables and columns of the schema")
+    elif ran is not None:
+        memory.no_query_next = True
+        outcome = AlreadyRan(text=f"this query already ran; its result:\n{ran}\nUse it: save it with create_metric "
+                                  "(sql null) or answer with done.")
     else:
         outcome = run_tool(env, name, arguments, tool_call_id=call_id)
     seconds = round(time.perf_counter() - started, 3)
@@ -182,10 +201,36 @@ def _failed_before(memory: RunMemory, name: str, arguments: Any) -> str | None:
     return None
 
 
+def _ran_before(memory: RunMemory, name: str, arguments: Any) -> str | None:
+    """The result (as the model saw it) of an identical query that already returned rows in this run."""
+    if name != "execute_sql":
+        return None
+    sql = getattr(arguments, "sql", None) if not isinstance(arguments, dict) else arguments.get("sql")
+    if not isinstance(sql, str):
+        return None
+    wanted = _normalized(sql)
+    for result in memory.results:
+        if _normalized(result["sql"]) == wanted:
+            return result_text(result["columns"], result["rows"], len(result["rows"]))
+    return None
+
+
+class AlreadyRan(BaseModel):
+    """A query the model sent again: not run again, its earlier result shown."""
+
+    ok: bool = True
+    text: str
+
+    def for_model(self) -> str:
+        return self.text
+
+
 def _absorb(memory: RunMemory, name: str, outcome: Any) -> str:
     """Fold a tool's outcome into the memory; a one-line summary for the tool-call log."""
     if isinstance(outcome, ToolFailure):
         return outcome.error[:500]
+    if isinstance(outcome, AlreadyRan):
+        return "already ran: not run again"
     if isinstance(outcome, SqlResult):
         record_query(memory, outcome, "explore")
         if outcome.ok:

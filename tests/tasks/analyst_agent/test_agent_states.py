@@ -300,3 +300,19 @@ def test_an_unknown_source_fails_at_once_with_a_message_for_the_user(world: Agen
     assert run.status is RunStatus.FAILED and run.error.code == "source_not_found"
     assert "is not registered" in run.error.message
     assert model.requests == []
+
+
+def test_the_sources_own_verified_pairs_are_shown_to_the_sql_writer(world: AgentWorld, model: ScriptedModel) -> None:
+    from store import examples
+
+    examples.add_example(world.source_id, "Which channel had the most orders in 2024 Q4?",
+                         "SELECT channel FROM revenue_by_channel WHERE quarter = DATE '2024-10-01' ORDER BY orders DESC LIMIT 1",
+                         database_url=world.url)
+    model.add(plan_step(),
+              Step(structured({"sql": MAIN_SQL}), expect=lambda r: "Which channel had the most orders in 2024 Q4?" in last_user(r)
+                   and "ORDER BY orders DESC" in last_user(r), name="sql-with-example"),
+              action_step(done_action(answer_for(world))))
+    run = ask_and_wait(world)
+    assert run.status is RunStatus.COMPLETED, run.error
+    model.assert_done()
+    assert run.output["examples_used"] == ["Which channel had the most orders in 2024 Q4?"]

@@ -174,3 +174,33 @@ def test_a_failing_query_sent_again_is_not_run_again_and_counts_as_a_failure(env
     assert memory.failing_sql_streak == 2
     assert "this exact query already failed" in memory.conversation[-1]["content"]
     assert analyzing.must_stop(memory, AgentOptions(max_sql_repairs=1)) is not None
+
+
+def test_a_metric_chart_on_a_known_query_gets_the_real_column_names_or_becomes_a_table() -> None:
+    sql = "SELECT channel, revenue FROM revenue_by_channel"
+    known = {sql.lower(): ["channel", "revenue"]}
+    cased = CreateMetric.model_validate(metric_action(sql, x="Channel", y=["Revenue"]))
+    assert tool_arguments(cased, None, known)["chart"] == {"type": "bar", "x": "channel", "y": ["revenue"]}
+    wrong = CreateMetric.model_validate(metric_action(sql, x="channel", y=["total_sales"]))
+    assert tool_arguments(wrong, None, known)["chart"] == {"type": "table", "y": []}
+    unknown = CreateMetric.model_validate(metric_action("SELECT 1 AS n", x="a", y=["b"]))
+    assert tool_arguments(unknown, None, known)["chart"] == {"type": "bar", "x": "a", "y": ["b"]}  # the tool decides
+
+
+def test_a_query_that_already_ran_is_not_run_again_and_the_next_turn_may_not_query(env: ToolEnv) -> None:
+    query = {"action": "execute_sql", "sql": CHANNEL_SQL}
+    script = [
+        Step(structured({"step": query})),
+        Step(structured({"step": query})),
+        Step(structured({"step": {"action": "done", "answer": "Email."}}),
+             expect=lambda r: r.schema_name == "AgentTurnNoQuery"
+             and '"const": "execute_sql"' not in json.dumps(r.body["response_format"])),
+    ]
+    with ScriptedModel(script) as model:
+        client = ModelClient(model.endpoint())
+        memory = memory_for()
+        for _ in range(3):
+            memory = analyzing.take_turn(memory, env, client, AgentOptions(), tools=False)
+        model.assert_done()
+    assert len(memory.queries) == 1 and memory.answer == "Email."
+    assert "this query already ran; its result:" in memory.conversation[3]["content"]

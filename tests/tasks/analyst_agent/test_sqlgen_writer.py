@@ -140,7 +140,7 @@ def test_a_query_still_failing_after_the_repairs_is_settled_by_a_vote(scripted_m
         answer("SELECT w FROM Pets"),
     )
     with client(scripted_model) as model:
-        out = write_sql(model, context(pets, "How many pets?"), sqlite_executor(PETS), max_repairs=2, vote_samples=4)
+        out = write_sql(model, context(pets, "How many pets?"), sqlite_executor(PETS), max_repairs=2, vote_when_doubtful=True, vote_samples=4)
     scripted_model.assert_done()
     assert out.voted and out.ok and out.rows == [(3,)] and out.sql == "SELECT count(*) FROM Pets"
     assert [a.kind for a in out.attempts] == ["first", "repair", "repair"] and len(out.candidates) == 4
