@@ -109,10 +109,11 @@ def show(ref: str = SOURCE, as_json: bool = typer.Option(False, "--json"), datab
 @app.command("remove")
 @handle_errors
 def remove(ref: str = SOURCE, database_url: Optional[str] = DB_OPTION) -> None:
-    """Delete a source with its schedule and its snapshots."""
+    """Delete a source with its schedule, its snapshots and the agent's metrics, dashboards and chats on it."""
     removed = sources.remove_source(ref, database_url=database_url)
     schedule = f", schedule {removed.schedule_id}" if removed.schedule_id else ""
-    console.print(f"removed {escape(removed.name)} ({removed.id}): {removed.snapshots_deleted} snapshots{schedule}")
+    agent = f", {removed.metrics_deleted} metrics, {removed.dashboards_deleted} dashboards, {removed.chats_deleted} chats"
+    console.print(f"removed {escape(removed.name)} ({removed.id}): {removed.snapshots_deleted} snapshots{agent}{schedule}")
 
 
 @app.command("rotate-key")

@@ -134,3 +134,28 @@ def insert_unless_present(conn: sa.Connection, table: sa.Table, values: dict[str
             return False
     # RETURNING, not rowcount: the runtime's PostgreSQL driver reports -1 for this statement
     return conn.execute(statement).first() is not None
+
+
+def delete_source_data(data_source_id: str, *, database_url: str | None = None) -> dict[str, int]:
+    """Delete every metric, dashboard and chat (with its turns) of a data source; how many of each, by id.
+
+    Called when a source is removed: its saved SQL names tables of a warehouse the platform no longer knows, and a
+    chat left behind would resume against a source id that no longer resolves.
+    """
+    engine = agent_engine(database_url)
+    with engine.begin() as conn:
+        counts = {
+            "metrics": conn.execute(
+                sa.select(sa.func.count(sa.distinct(metric_versions.c.metric_id))).where(metric_versions.c.data_source_id == data_source_id)
+            ).scalar_one(),
+            "dashboards": conn.execute(
+                sa.select(sa.func.count(sa.distinct(dashboard_versions.c.dashboard_id))).where(dashboard_versions.c.data_source_id == data_source_id)
+            ).scalar_one(),
+            "chats": conn.execute(sa.select(sa.func.count()).select_from(chats).where(chats.c.data_source_id == data_source_id)).scalar_one(),
+        }
+        source_chats = sa.select(chats.c.id).where(chats.c.data_source_id == data_source_id)
+        conn.execute(sa.delete(chat_turns).where(chat_turns.c.chat_id.in_(source_chats)))
+        conn.execute(sa.delete(chats).where(chats.c.data_source_id == data_source_id))
+        conn.execute(sa.delete(dashboard_versions).where(dashboard_versions.c.data_source_id == data_source_id))
+        conn.execute(sa.delete(metric_versions).where(metric_versions.c.data_source_id == data_source_id))
+    return counts

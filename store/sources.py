@@ -133,6 +133,9 @@ class SourceRef(BaseModel):
 class RemovedSource(SourceRef):
     snapshots_deleted: int
     schedule_id: str | None = None
+    metrics_deleted: int = 0
+    dashboards_deleted: int = 0
+    chats_deleted: int = 0
 
 
 def resolve(ref: str, *, database_url: str | None = None) -> SourceRef:
@@ -173,15 +176,25 @@ def list_sources(*, database_url: str | None = None) -> list[DataSource]:
 
 
 def remove_source(ref: str, *, database_url: str | None = None) -> RemovedSource:
-    """Delete a source with its schedule and its snapshots (nothing is decrypted: a lost key does not stop it)."""
+    """Delete a source with its schedule, its snapshots and the analyst agent's metrics, dashboards and chats on it
+    (nothing is decrypted: a lost key does not stop it)."""
     from store import snapshots, source_schedules
+    from store.agent_tables import delete_source_data
 
     source = resolve(ref, database_url=database_url)
     schedule = source_schedules.unschedule(source.id, database_url=database_url)
     deleted = snapshots.delete_snapshots(source.id, database_url=database_url)
+    agent_data = delete_source_data(source.id, database_url=database_url)
     with store_engine(database_url).begin() as conn:
         conn.execute(sa.delete(data_sources).where(data_sources.c.id == source.id))
-    return RemovedSource(**source.model_dump(), snapshots_deleted=deleted, schedule_id=schedule.id if schedule else None)
+    return RemovedSource(
+        **source.model_dump(),
+        snapshots_deleted=deleted,
+        schedule_id=schedule.id if schedule else None,
+        metrics_deleted=agent_data["metrics"],
+        dashboards_deleted=agent_data["dashboards"],
+        chats_deleted=agent_data["chats"],
+    )
 
 
 def rotate_key(*, database_url: str | None = None) -> int:

@@ -126,3 +126,27 @@ def test_remove_deletes_the_sources_schedule_and_snapshots_and_nothing_else(stor
     assert [s.name for s in sources.list_sources(database_url=store_url)] == ["keep"]
     with pytest.raises(SourceNotFoundError):
         sources.resolve(drop.id, database_url=store_url)
+
+
+def test_remove_deletes_the_agents_metrics_dashboards_and_chats_of_that_source_only(store_url: str) -> None:
+    from store import chats, dashboards, metrics
+
+    keep = sources.add_source("keep", CREDS, database_url=store_url)
+    drop = sources.add_source("drop", CREDS, database_url=store_url)
+    for source in (keep, drop):
+        metric = metrics.create_metric(
+            name="revenue", description="sum", sql="SELECT 1 AS x", data_source_id=source.id, database_url=store_url
+        )
+        metrics.modify_metric(metric.id, name="revenue v2", database_url=store_url)
+        dashboards.create_dashboard(name="board", metric_ids=[metric.id], data_source_id=source.id, database_url=store_url)
+        chats.ensure_chat(f"chat-{source.name}", data_source_id=source.id, database_url=store_url)
+        chats.add_turn(f"chat-{source.name}", run_id=f"run-{source.name}", question="q?", database_url=store_url)
+    removed = sources.remove_source("drop", database_url=store_url)
+    assert (removed.metrics_deleted, removed.dashboards_deleted, removed.chats_deleted) == (1, 1, 1)
+    assert metrics.list_metrics(data_source_id=drop.id, database_url=store_url) == []
+    assert dashboards.list_dashboards(data_source_id=drop.id, database_url=store_url) == []
+    assert chats.list_chats(data_source_id=drop.id, database_url=store_url) == []
+    assert chats.turn_for_run("run-drop", database_url=store_url) is None
+    assert [m.name for m in metrics.list_metrics(data_source_id=keep.id, database_url=store_url)] == ["revenue v2"]
+    assert len(dashboards.list_dashboards(data_source_id=keep.id, database_url=store_url)) == 1
+    assert chats.turn_for_run("run-keep", database_url=store_url) is not None
