@@ -1,4 +1,4 @@
-"""The shapes callers see: runs, their statuses, handles and results."""
+"""The shapes callers see: runs, their statuses and results (handles, which can read their run, are in runtime.handles)."""
 
 from __future__ import annotations
 
@@ -78,29 +78,6 @@ class LogEntry(BaseModel):
     message: str
     fields: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime
-
-
-class RunHandle(BaseModel):
-    """What a trigger returns: the run's id, and whether an idempotency key pointed at an existing run."""
-
-    id: str
-    task_id: str
-    is_cached: bool = False
-
-    def retrieve(self) -> Run:
-        from runtime.runs import runs
-
-        return runs.retrieve(self.id)
-
-    def wait(self, timeout: float | None = None) -> Run:
-        from runtime.runs import runs
-
-        return runs.wait(self.id, timeout=timeout)
-
-
-class BatchHandle(BaseModel):
-    batch_id: str
-    runs: list[RunHandle]
 
 
 class TaskRunResult(BaseModel):

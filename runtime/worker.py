@@ -16,12 +16,13 @@ import time
 from typing import Any, Iterable
 
 import sqlalchemy as sa
-from dbos import DBOS
 
-from runtime.backend import APP_NAME, APP_VERSION, Backend, get_backend, set_active
+from runtime import dbos_adapter as dbos
+from runtime.backend import Backend, get_backend, set_active
 from runtime.config import load_config, resolve_database_url
+from runtime.context import running
 from runtime.definitions import Task
-from runtime.execution import ensure_workflow, running
+from runtime.execution import ensure_workflow
 from runtime.executor_ids import ExecutorClaim, claim_executor_id, claim_free_slot, heartbeat, release
 from runtime.loader import load_tasks
 from runtime.queues import Queue
@@ -105,29 +106,21 @@ class Worker:
         self.executor_id = self._claim_executor_id(backend)
         for definition in self.tasks:
             ensure_workflow(definition)
-        _drop_stale_log_handlers()
-        DBOS(
-            config={
-                "name": APP_NAME,
-                "system_database_url": self.database_url,
-                "application_version": APP_VERSION,
-                "executor_id": self.executor_id,
-                "log_level": "WARNING",
-                "notification_listener_polling_interval_sec": 0.05,
-                # The worker is the one reader that decrypts what DBOS recorded (runtime.serializer).
-                "serializer": SealingSerializer(backend.keyring, opens=True),
-            }
+        def before_launch() -> None:
+            # Recovered or queued runs may start executing at once, and they reach the database through the
+            # active backend; runs whose ttl passed while no worker was up must not start now.
+            set_active(backend)
+            self._expire_queued_runs()
+
+        dbos.launch(
+            self.database_url,
+            self.executor_id,
+            # The worker is the one reader that decrypts what DBOS recorded (runtime.serializer).
+            SealingSerializer(backend.keyring, opens=True),
+            self._queues(),
+            self.queue_polling_interval,
+            before_launch,
         )
-        queues = self._queues()
-        DBOS.listen_queues([name for name, _ in queues])
-        # Before launch: recovered or queued runs may start executing at once, and they reach the database
-        # through the active backend.
-        set_active(backend)
-        self._expire_queued_runs()  # runs whose ttl passed while no worker was up must not start now
-        DBOS.launch()
-        for name, settings in queues:
-            settings = {"polling_interval_sec": self.queue_polling_interval, **settings}
-            DBOS.register_queue(name, on_conflict="always_update", **settings)
         self._publish_definitions(backend)
         if self.run_schedules:
             schedules.sync_declared(backend, {t.id for t in self.tasks})
@@ -144,7 +137,7 @@ class Worker:
             thread.join(timeout=5)
         states.flush_all()
         try:
-            DBOS.destroy(workflow_completion_timeout_sec=self.shutdown_timeout)
+            dbos.destroy(self.shutdown_timeout)
         finally:
             self._started = False
             set_active(None)
@@ -153,7 +146,7 @@ class Worker:
                 _current_worker.clear()
 
     # -- set-up ------------------------------------------------------------------------------------------------------------
-    def _queues(self) -> list[tuple[str, dict[str, Any]]]:
+    def _queues(self) -> list[dbos.QueueSettings]:
         seen: dict[str, Queue] = {}
         for definition in self.tasks:
             existing = seen.get(definition.queue.name)
@@ -163,14 +156,14 @@ class Worker:
                     f"{existing.concurrency_limit} and {definition.queue.concurrency_limit}"
                 )
             seen[definition.queue.name] = definition.queue
-        result: list[tuple[str, dict[str, Any]]] = []
+        result: list[dbos.QueueSettings] = []
         for queue in seen.values():
             limit = queue.concurrency_limit
             per_worker = min(self.concurrency, limit) if limit else self.concurrency
-            result.append((queue.name, {"global_concurrency": limit, "worker_concurrency": per_worker}))
+            result.append(dbos.QueueSettings(queue.name, {"global_concurrency": limit, "worker_concurrency": per_worker}))
             # Keyed runs are the rarer path: a slower poll keeps two queues per name from doubling the dequeue load.
             result.append(
-                (
+                dbos.QueueSettings(
                     queue.keyed_name,
                     {
                         "partition_concurrency": limit or 1,
@@ -229,12 +222,7 @@ class Worker:
         ids = list(running)
         if not ids or self.backend is None:
             return
-        ws = self.backend.workflows
-        with self.backend.sys_engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(ws.c.workflow_uuid).where(ws.c.workflow_uuid.in_(ids), ws.c.status == "CANCELLED")
-            ).all()
-        for (run_id,) in rows:
+        for run_id in self.backend.dbos.canceled_among(ids):
             ctx = running.get(run_id)
             if ctx is not None:
                 ctx.signal_cancel("canceled")
@@ -283,8 +271,8 @@ class Worker:
                     sa.delete(workers_table).where(workers_table.c.executor_id == executor_id, workers_table.c.last_seen_at == seen)
                 ).rowcount
             if claimed == 1:
-                handles = DBOS._recover_pending_workflows([executor_id])
-                log.warning("worker %s is dead: recovered %d runs", executor_id, len(handles))
+                recovered = dbos.recover_runs_of([executor_id])
+                log.warning("worker %s is dead: recovered %d runs", executor_id, recovered)
         self._recover_orphans(now)
 
     def _recover_orphans(self, now: float) -> None:
@@ -294,52 +282,18 @@ class Worker:
         workers doing this at once cannot start a run twice.
         """
         assert self.backend is not None
-        ws = self.backend.workflows
         with self.backend.engine.connect() as conn:
             alive = {r[0] for r in conn.execute(sa.select(workers_table.c.executor_id)).all()}
-        with self.backend.sys_engine.connect() as conn:
-            owners = {
-                r[0]
-                for r in conn.execute(
-                    sa.select(ws.c.executor_id)
-                    .where(
-                        ws.c.status == "PENDING",
-                        ws.c.name.like("taskpack:%"),
-                        ws.c.updated_at < int((now - self.dead_worker_after) * 1000),
-                    )
-                    .distinct()
-                ).all()
-            }
+        owners = self.backend.dbos.executors_silent_since(now - self.dead_worker_after)
         orphaned = sorted(o for o in owners - alive if o and o != self.executor_id)
         if orphaned:
-            handles = DBOS._recover_pending_workflows(orphaned)
-            log.warning("recovered %d runs left by stopped workers %s", len(handles), ", ".join(orphaned))
+            recovered = dbos.recover_runs_of(orphaned)
+            log.warning("recovered %d runs left by stopped workers %s", recovered, ", ".join(orphaned))
 
     def _expire_queued_runs(self) -> None:
         assert self.backend is not None
-        ws = self.backend.workflows
-        expires = ws.c.attributes["expires_at"].as_float()
-        now = time.time()
-        with self.backend.sys_engine.connect() as conn:
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    sa.select(ws.c.workflow_uuid).where(ws.c.status.in_(["ENQUEUED", "DELAYED"]), expires < now).limit(500)
-                ).all()
-            ]
-        for run_id in ids:
-            self.backend.sys_db.update_workflow_attributes(run_id, {"outcome": "EXPIRED"}, merge=True)
-            self.backend.client.cancel_workflow(run_id)
-
-
-def _drop_stale_log_handlers() -> None:
-    """DBOS attaches a console handler at configuration; one left on a closed stream (a previous in-process run
-    whose stdout was captured) would make the next DBOS start fail writing to it."""
-    dbos_log = logging.getLogger("dbos")
-    for handler in list(dbos_log.handlers):
-        stream = getattr(handler, "stream", None)
-        if stream is not None and getattr(stream, "closed", False):
-            dbos_log.removeHandler(handler)
+        for run_id in self.backend.dbos.expired_waiting(time.time()):
+            self.backend.dbos.expire(run_id)
 
 
 def current_worker() -> Worker | None:
