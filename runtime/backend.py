@@ -12,12 +12,25 @@ from typing import Any
 import sqlalchemy as sa
 
 from runtime.config import resolve_database_url
-from runtime.dbos_adapter import APP_NAME, APP_VERSION, WORKFLOW_PREFIX, SystemDatabase, quiet_dbos_logs, workflow_name
+from runtime.dbos_adapter import APP_NAME, WORKFLOW_PREFIX, SystemDatabase, quiet_dbos_logs, workflow_name
 from runtime.secret_key import Keyring, load_keyring
 from runtime.serializer import SealingSerializer
 from runtime.store import create_store_engine, create_tables
+from runtime.versions import VersionError, code_version, hashed_version
 
 __all__ = ["APP_NAME", "APP_VERSION", "WORKFLOW_PREFIX", "Backend", "database_engine", "get_backend", "reset_backends", "secret_keyring", "set_active", "workflow_name"]
+
+
+
+def _version_at_import() -> str:
+    try:
+        return code_version()
+    except VersionError:  # refused again, naming the setting, where a run is triggered or a worker starts
+        return hashed_version()
+
+
+# This process's code version when it was imported (runs are triggered with `code_version()`, read at each trigger).
+APP_VERSION = _version_at_import()
 
 
 class Backend:

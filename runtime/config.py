@@ -8,6 +8,7 @@ import os
 import sys
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -28,6 +29,11 @@ class ProjectConfig(BaseModel):
     heartbeat_interval: float = Field(2.0, gt=0)
     dead_worker_after: float = Field(15.0, gt=0, description="a worker silent this long is declared dead")
     metadata_flush_interval: float = Field(0.5, gt=0)
+    # Code versions (runtime.versions): whether a worker takes over not-yet-started runs triggered for a version no
+    # living worker runs ("adopt": nothing of them ran, so they run on the new code) or leaves them PENDING_VERSION
+    # ("strict"); and how long a version may be without a worker before its started runs end CRASHED.
+    version_adoption: Literal["adopt", "strict"] = "adopt"
+    version_grace_period: float = Field(300.0, gt=0, description="seconds a version may have no worker before its started runs end CRASHED")
 
 
 def project_root() -> Path:

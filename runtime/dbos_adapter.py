@@ -7,11 +7,15 @@ serializer subclasses DBOS's public `Serializer` and is the one exception).
 
 Public DBOS APIs are used where DBOS 3.x has them (`DBOSClient.list_workflows / enqueue / cancel_workflow`,
 `DBOS.run_step`, `DBOS.sleep`, `DBOS.enqueue_workflow_with_options`, `DBOS.retrieve_workflow`, queues, launch and
-destroy). Three needs have no public API, so they go to DBOS's internals here and nowhere else:
+destroy). These needs have no public API, so they go to DBOS's internals here and nowhere else:
 - the status, attributes and timestamps of many runs in one SQL query (filtered, paged listings; cancel detection;
   expiry; orphan detection): `workflow_status` read with SQLAlchemy;
 - run attributes changed after enqueue (`outcome`, `waiting`, `attempt`): `SystemDatabase.update_workflow_attributes`;
-- re-enqueueing a dead executor's runs from a living worker: `DBOS._recover_pending_workflows`;
+- re-enqueueing a dead executor's runs from a living worker: `DBOS._recover_pending_workflows` (it resumes only runs
+  of the calling worker's application version, so a started run always finishes on its own code);
+- handing a stopping worker's unfinished runs back to their queues (`SystemDatabase.reenqueue_for_recovery`);
+- handing not-yet-started runs of a version no worker runs any more to this worker's version (adoption):
+  `workflow_status.application_version`, which DBOS's dequeue matches against the worker's version;
 - re-encrypting what unfinished runs hold (key rotation): `workflow_status.inputs`, `workflow_input`,
   `operation_outputs`.
 """
@@ -28,6 +32,7 @@ from typing import Any, Awaitable, Callable, Iterable, TypeVar
 import sqlalchemy as sa
 from dbos import DBOS, DBOSClient, Serializer
 from dbos import error as dbos_error
+from dbos._utils import INTERNAL_QUEUE_NAME
 
 from runtime.errors import RunFailed
 from runtime.models import RunStatus
@@ -36,7 +41,6 @@ T = TypeVar("T")
 log = logging.getLogger("taskpack")
 
 APP_NAME = "taskpack"
-APP_VERSION = "taskpack-1"
 WORKFLOW_PREFIX = "taskpack:"
 
 # What this module relies on in DBOS beyond its documented API; tests/runtime/test_dbos_adapter.py checks each.
@@ -56,12 +60,15 @@ RELIES_ON: dict[str, Any] = {
         "SystemDatabase.tables": "workflow_status / workflow_input / operation_outputs as SQLAlchemy tables",
         "SystemDatabase.engine": "the SQLAlchemy engine of DBOS's system database",
         "DBOS._recover_pending_workflows": "(executor_ids) -> handles: re-enqueue a dead executor's runs",
+        "SystemDatabase.get_pending_workflows": "(executor_id, app_version) -> [.workflow_id]: a stopping worker's runs",
+        "SystemDatabase.reenqueue_for_recovery": "(workflow_id, executor_ids, recovery_queue_name) -> bool: hand one back",
+        "dbos._utils.INTERNAL_QUEUE_NAME": "the queue DBOS recovers queue-less workflows to",
     },
 }
 
 _QUEUED_STATES = ("ENQUEUED", "DELAYED")
 _UNFINISHED_STATES = ("ENQUEUED", "DELAYED", "PENDING")
-_TERMINAL_OUTCOMES = {RunStatus.FAILED.value, RunStatus.TIMED_OUT.value, RunStatus.EXPIRED.value}
+_TERMINAL_OUTCOMES = {RunStatus.FAILED.value, RunStatus.TIMED_OUT.value, RunStatus.EXPIRED.value, RunStatus.CRASHED.value}
 
 
 def workflow_name(task_id: str) -> str:
@@ -82,16 +89,20 @@ def attributes_of(value: Any) -> dict[str, Any]:
 # -- the one status function, and its SQL twin --------------------------------------------------------------------------
 # DBOS knows ENQUEUED/DELAYED/PENDING/SUCCESS/ERROR/CANCELLED/MAX_RECOVERY_ATTEMPTS_EXCEEDED. The finer statuses come
 # from the workflow's attributes, which the runtime sets only on the paths that need them: `outcome` for a run that
-# ended FAILED, TIMED_OUT or EXPIRED, `waiting` while a run waits on child runs, `expires_at` for a run with a ttl.
+# ended FAILED, TIMED_OUT, EXPIRED or CRASHED (its code version gone), `waiting` while a run waits on child runs,
+# `expires_at` for a run with a ttl; and from the versions living workers run (`live_versions`, see runtime.versions).
 def run_status(
     dbos_status: str,
     attributes: dict[str, Any] | None,
     error: Any = None,
     now: float | None = None,
     started_ms: int | None = None,
+    version: str | None = None,
+    live_versions: frozenset[str] | None = None,
 ) -> RunStatus:
     """The run status of a workflow. `error` is the decoded error when loaded (None when only the row was read: an
-    ERROR without a recorded outcome then reads CRASHED, which is final either way)."""
+    ERROR without a recorded outcome then reads CRASHED, which is final either way). A queued run whose `version` no
+    living worker runs is PENDING_VERSION, while any worker lives (with none, every run just waits QUEUED)."""
     attrs = attributes or {}
     outcome = attrs.get("outcome")
     if outcome in _TERMINAL_OUTCOMES and dbos_status in ("ERROR", "CANCELLED", "SUCCESS"):
@@ -100,7 +111,11 @@ def run_status(
         expires_at = attrs.get("expires_at")
         if expires_at is not None and (now or time.time()) > float(expires_at):
             return RunStatus.EXPIRED
-        return RunStatus.QUEUED if dbos_status == "ENQUEUED" else RunStatus.DELAYED
+        if dbos_status == "DELAYED":
+            return RunStatus.DELAYED
+        if live_versions and version not in live_versions:
+            return RunStatus.PENDING_VERSION
+        return RunStatus.QUEUED
     if dbos_status == "PENDING":
         expires_at = attrs.get("expires_at")
         if expires_at is not None and started_ms and started_ms / 1000 > float(expires_at):
@@ -117,7 +132,7 @@ def run_status(
     return RunStatus.CRASHED  # MAX_RECOVERY_ATTEMPTS_EXCEEDED and anything unknown
 
 
-def status_clause(ws: sa.Table, status: RunStatus, now: float) -> sa.ColumnElement[bool]:
+def status_clause(ws: sa.Table, status: RunStatus, now: float, live_versions: frozenset[str] | None = None) -> sa.ColumnElement[bool]:
     """A WHERE clause on DBOS's workflow_status table selecting runs in `status`: `run_status`, case for case, as SQL.
 
     The one thing SQL cannot see is a decoded error: an ERROR is FAILED or TIMED_OUT by its recorded `outcome`
@@ -135,9 +150,13 @@ def status_clause(ws: sa.Table, status: RunStatus, now: float) -> sa.ColumnEleme
     started = ws.c.started_at_epoch_ms
     late_start = sa.and_(expires.is_not(None), started.is_not(None), started > expires * 1000)  # never NULL: NOT works
     running = sa.and_(state == "PENDING", sa.not_(late_start))
+    version = ws.c.application_version
+    version_gone = sa.or_(version.is_(None), version.not_in(sorted(live_versions))) if live_versions else sa.false()
     match status:
         case RunStatus.QUEUED:
-            return sa.and_(state == "ENQUEUED", not_expired)
+            return sa.and_(state == "ENQUEUED", not_expired, sa.not_(version_gone))
+        case RunStatus.PENDING_VERSION:
+            return sa.and_(state == "ENQUEUED", not_expired, version_gone)
         case RunStatus.DELAYED:
             return sa.and_(state == "DELAYED", not_expired)
         case RunStatus.EXECUTING:
@@ -160,6 +179,7 @@ def status_clause(ws: sa.Table, status: RunStatus, now: float) -> sa.ColumnEleme
             return sa.or_(
                 state.not_in(["ENQUEUED", "DELAYED", "PENDING", "SUCCESS", "ERROR", "CANCELLED"]),
                 sa.and_(state == "ERROR", not_recorded),
+                sa.and_(recorded, outcome == RunStatus.CRASHED.value),
             )
     raise ValueError(status)
 
@@ -172,9 +192,10 @@ class StatusRow:
     dbos_status: str
     attributes: dict[str, Any]
     started_ms: int | None
+    version: str | None = None
 
-    def status(self, now: float | None = None) -> RunStatus:
-        return run_status(self.dbos_status, self.attributes, None, now, self.started_ms)
+    def status(self, now: float | None = None, live_versions: frozenset[str] | None = None) -> RunStatus:
+        return run_status(self.dbos_status, self.attributes, None, now, self.started_ms, self.version, live_versions)
 
     def frees_idempotency_key(self, now: float) -> bool:
         """Whether the run has let go of its idempotency key: it failed, was canceled or expired, or its ending is
@@ -231,18 +252,18 @@ class SystemDatabase:
         ws = self.workflows
         with self.engine.connect() as conn:
             row = conn.execute(
-                sa.select(ws.c.status, ws.c.attributes, ws.c.started_at_epoch_ms).where(ws.c.workflow_uuid == run_id)
+                sa.select(ws.c.status, ws.c.attributes, ws.c.started_at_epoch_ms, ws.c.application_version).where(ws.c.workflow_uuid == run_id)
             ).first()
         if row is None:
             return None
-        return StatusRow(run_id, row[0], attributes_of(row[1]), row[2])
+        return StatusRow(run_id, row[0], attributes_of(row[1]), row[2], row[3])
 
-    def list_page(self, wanted: ListFilter, now: float) -> list[tuple[str, int]]:
+    def list_page(self, wanted: ListFilter, now: float, live_versions: frozenset[str] | None = None) -> list[tuple[str, int]]:
         """(run id, created_at ms) of up to `limit + 1` runs, newest first (the extra one says another page exists)."""
         ws = self.workflows
         query = sa.select(ws.c.workflow_uuid, ws.c.created_at).where(ws.c.name.like(f"{WORKFLOW_PREFIX}%"))
         if wanted.statuses is not None:
-            query = query.where(sa.or_(*[status_clause(ws, s, now) for s in wanted.statuses]))
+            query = query.where(sa.or_(*[status_clause(ws, s, now, live_versions) for s in wanted.statuses]))
         if wanted.task_ids is not None:
             query = query.where(ws.c.name.in_([workflow_name(t) for t in wanted.task_ids]))
         if wanted.tags is not None:
@@ -303,6 +324,59 @@ class SystemDatabase:
 
     def cancel(self, run_id: str, *, children: bool = False) -> None:
         self.client.cancel_workflow(run_id, cancel_children=children)
+
+    def adopt_waiting(self, version: str, task_ids: Iterable[str], live_versions: frozenset[str]) -> list[str]:
+        """Hand the not-yet-started runs of `task_ids` whose version no living worker runs to `version` (DBOS then
+        dequeues them for this worker's version). Nothing of such a run has executed, so no step runs on other code
+        than its own. Returns the runs adopted."""
+        ws = self.workflows
+        names = [workflow_name(t) for t in task_ids]
+        if not names:
+            return []
+        gone = sa.or_(ws.c.application_version.is_(None), ws.c.application_version.not_in(sorted(live_versions | {version})))
+        # never started: a run handed back or re-enqueued for recovery is ENQUEUED too, but has recorded operations
+        waiting = sa.and_(ws.c.status.in_(list(_QUEUED_STATES)), ws.c.name.in_(names), gone, sa.not_(self._has_recorded_operations()))
+        with self.engine.begin() as conn:
+            ids = [r[0] for r in conn.execute(sa.select(ws.c.workflow_uuid).where(waiting).limit(1000)).all()]
+            if ids:
+                # the condition again: a run another worker adopted (or DBOS started) meanwhile is left as it is
+                conn.execute(sa.update(ws).where(ws.c.workflow_uuid.in_(ids), waiting).values(application_version=version))
+        return ids
+
+    def started_runs_of(self, versions: Iterable[str]) -> list[tuple[str, str]]:
+        """(run id, version) of the started runs of `versions`: executing or waiting, or queued again (handed back,
+        re-enqueued for recovery) with operations already recorded."""
+        ws = self.workflows
+        wanted = sorted(set(versions))
+        if not wanted:
+            return []
+        started = sa.or_(ws.c.status == "PENDING", sa.and_(ws.c.status.in_(list(_QUEUED_STATES)), self._has_recorded_operations()))
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(ws.c.workflow_uuid, ws.c.application_version)
+                .where(started, ws.c.name.like(f"{WORKFLOW_PREFIX}%"), ws.c.application_version.in_(wanted))
+                .limit(1000)
+            ).all()
+        return [(r[0], r[1]) for r in rows]
+
+    def _has_recorded_operations(self) -> sa.ColumnElement[bool]:
+        ws, oo = self.workflows, self.sys_db.tables.operation_outputs
+        return sa.exists(sa.select(sa.literal(1)).where(oo.c.workflow_uuid == ws.c.workflow_uuid))
+
+    def hand_back(self, executor_id: str, version: str) -> list[str]:
+        """Return the runs still executing under `executor_id` to their queues, so any worker of their version
+        resumes them now (from their recorded steps) instead of after the dead-worker limit. For a worker stopping
+        after its grace period; DBOS's own recovery re-enqueues the same way."""
+        handed = []
+        for pending in self.sys_db.get_pending_workflows(executor_id, version):
+            if self.sys_db.reenqueue_for_recovery(pending.workflow_id, [executor_id], INTERNAL_QUEUE_NAME):
+                handed.append(pending.workflow_id)
+        return handed
+
+    def crash(self, run_id: str, reason: str) -> None:
+        """End a run that can never be resumed: CRASHED with `reason` (its workflow canceled, so DBOS lets it go)."""
+        self.set_attributes(run_id, {"outcome": RunStatus.CRASHED.value, "crash_reason": reason})
+        self.client.cancel_workflow(run_id)
 
     def expire(self, run_id: str) -> None:
         """End a queued run that passed its ttl: EXPIRED, and never started."""
@@ -425,8 +499,16 @@ class QueueSettings:
     settings: dict[str, Any]
 
 
-def launch(url: str, executor_id: str, serializer: Serializer, queues: list[QueueSettings], polling_interval: float, before_launch: Callable[[], None]) -> None:
-    """Configure and launch this process's DBOS as executor `executor_id`, listening on `queues`.
+def launch(
+    url: str,
+    executor_id: str,
+    version: str,
+    serializer: Serializer,
+    queues: list[QueueSettings],
+    polling_interval: float,
+    before_launch: Callable[[], None],
+) -> None:
+    """Configure and launch this process's DBOS as executor `executor_id` of code `version`, listening on `queues`.
 
     `before_launch` runs once DBOS is configured and before it starts dequeuing or recovering runs.
     """
@@ -435,7 +517,7 @@ def launch(url: str, executor_id: str, serializer: Serializer, queues: list[Queu
         config={
             "name": APP_NAME,
             "system_database_url": url,
-            "application_version": APP_VERSION,
+            "application_version": version,
             "executor_id": executor_id,
             "log_level": "WARNING",
             "notification_listener_polling_interval_sec": 0.05,

@@ -13,6 +13,7 @@ from runtime.errors import RunError
 
 class RunStatus(str, Enum):
     QUEUED = "QUEUED"
+    PENDING_VERSION = "PENDING_VERSION"  # queued for a code version no living worker runs
     DELAYED = "DELAYED"
     EXECUTING = "EXECUTING"
     WAITING = "WAITING"
@@ -59,6 +60,8 @@ class Run(BaseModel):
     delay_until: datetime | None = None
     expires_at: datetime | None = None
     executor_id: str | None = None
+    version: str | None = Field(None, description="the code version that runs the run (or that it waits for)")
+    triggered_version: str | None = Field(None, description="the code version the run was triggered for")
     warnings: list[str] = Field(default_factory=list, description="parts of the stored run that could not be read")
 
     @property

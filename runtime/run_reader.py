@@ -23,6 +23,7 @@ from runtime.payload_schema import SchemaView
 from runtime.redaction import RunSecrets, collect_secrets, redact, redact_text
 from runtime.registry import get_task
 from runtime.store import run_metadata, task_definitions
+from runtime.versions import live_versions
 
 log = logging.getLogger("taskpack")
 UNDECODABLE = "[could not be decoded]"
@@ -77,10 +78,17 @@ def task_of_status(status: Any) -> str:
         return task_of_workflow(status.name)
 
 
-def _to_run(status: Any, metadata: dict[str, Any] | None, now: float, schema: SchemaView | None = None, output_undecodable: bool = False) -> Run:
+def _to_run(
+    status: Any,
+    metadata: dict[str, Any] | None,
+    now: float,
+    schema: SchemaView | None = None,
+    output_undecodable: bool = False,
+    live: frozenset[str] | None = None,
+) -> Run:
     """What callers see of a stored run; a row that cannot be read whole still gives a Run, with `warnings`."""
     try:
-        return _read_run(status, metadata, now, schema, output_undecodable)
+        return _read_run(status, metadata, now, schema, output_undecodable, live)
     except Exception as exc:  # a row no code path of ours wrote: show what is certain, never fail the page
         log.warning("run %s could not be read: %s", status.workflow_id, type(exc).__name__)
         return _placeholder(status.workflow_id, status.name, status.created_at, f"the stored run could not be read ({type(exc).__name__})")
@@ -96,10 +104,12 @@ def _placeholder(run_id: str, name: str | None, created_ms: Any, warning: str) -
     )
 
 
-def _read_run(status: Any, metadata: dict[str, Any] | None, now: float, schema: SchemaView | None, output_undecodable: bool) -> Run:
+def _read_run(
+    status: Any, metadata: dict[str, Any] | None, now: float, schema: SchemaView | None, output_undecodable: bool, live: frozenset[str] | None
+) -> Run:
     warnings: list[str] = []
     attrs = attributes_of(status.attributes)
-    run_status = status_of_workflow(status.status, attrs, status.error, now, status.dequeued_at)
+    run_status = status_of_workflow(status.status, attrs, status.error, now, status.dequeued_at, status.app_version, live)
     inputs = status.input
     args: tuple[Any, ...] | list[Any] = ()
     if isinstance(inputs, dict) and isinstance(inputs.get("args"), (list, tuple)):
@@ -118,6 +128,8 @@ def _read_run(status: Any, metadata: dict[str, Any] | None, now: float, schema: 
         error = RunError(type="UndecodableError", message="the stored error could not be decoded")
     elif run_status is RunStatus.EXPIRED:
         error = RunError(type="RunExpired", message="the run was not started before its ttl")
+    elif run_status is RunStatus.CRASHED and attrs.get("crash_reason"):
+        error = RunError(type="WorkerVersionGone", message=str(attrs["crash_reason"]), code="VERSION_GONE", retryable=False)
     run_options = args[1] if len(args) > 1 and isinstance(args[1], dict) else {}
     started = status.dequeued_at if status.status not in ("ENQUEUED", "DELAYED") else None
     attempts = int(attrs.get("attempt") or (1 if started else 0))
@@ -156,6 +168,8 @@ def _read_run(status: Any, metadata: dict[str, Any] | None, now: float, schema: 
         delay_until=_dt(status.delay_until_epoch_ms),
         expires_at=datetime.fromtimestamp(attrs["expires_at"], timezone.utc) if attrs.get("expires_at") else None,
         executor_id=status.executor_id if started else None,
+        version=status.app_version,
+        triggered_version=attrs.get("version") or status.app_version,
     )
 
 
@@ -199,15 +213,22 @@ def _undecodable_outputs(backend: Backend, statuses: list[Any]) -> set[str]:
     return {run_id for run_id, raw in stored.items() if raw is not None and raw == texts.get(run_id)}
 
 
-def load_runs(backend: Backend, run_ids: list[str], now: float) -> list[Run]:
+def live_versions_now(backend: Backend, now: float) -> frozenset[str]:
+    """The code versions living workers run (what tells QUEUED from PENDING_VERSION)."""
+    return live_versions(backend.engine, now)
+
+
+def load_runs(backend: Backend, run_ids: list[str], now: float, live: frozenset[str] | None = None) -> list[Run]:
     """The runs as callers see them (secrets masked), in the order of `run_ids`; unknown ids are left out."""
     loaded = load_statuses(backend, run_ids)
+    if live is None:
+        live = live_versions_now(backend, now)
     statuses = [s for s in loaded if not isinstance(s, Run)]
     meta = _stored_metadata(backend, [s.workflow_id for s in statuses])
     views = _schema_views(backend, {task_of_status(s) for s in statuses})
     undecodable = _undecodable_outputs(backend, statuses)
     return [
-        s if isinstance(s, Run) else _to_run(s, meta.get(s.workflow_id), now, views.get(task_of_status(s)), s.workflow_id in undecodable)
+        s if isinstance(s, Run) else _to_run(s, meta.get(s.workflow_id), now, views.get(task_of_status(s)), s.workflow_id in undecodable, live)
         for s in loaded
     ]
 

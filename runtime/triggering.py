@@ -17,7 +17,7 @@ from pydantic_core import to_jsonable_python
 from runtime import dbos_adapter as dbos
 from runtime.backend import Backend, get_backend
 from runtime.context import maybe_current_context
-from runtime.dbos_adapter import APP_VERSION, workflow_name
+from runtime.dbos_adapter import workflow_name
 from runtime.errors import InputError, PayloadError, RunFailed, RunError, TriggerOptionsError, UnknownTaskError
 from runtime.limits import (
     MAX_ATTEMPTS,
@@ -39,6 +39,7 @@ from runtime.run_reader import wait_for_run
 from runtime.run_state import METADATA_LIMIT_BYTES
 from runtime.sealing import open_envelopes, refuse_envelopes, seal_secret_fields
 from runtime.store import idempotency_keys, task_definitions
+from runtime.versions import code_version
 
 DEFAULT_IDEMPOTENCY_TTL_S = 30 * 86400
 
@@ -223,8 +224,9 @@ def _build(
 
     now = time.time()
     queue = info.get("queue") or DEFAULT_QUEUE
+    version = code_version()
     run_options: dict[str, Any] = {"created_at": now, "queue": queue}
-    attributes: dict[str, Any] = {"task": task_id}
+    attributes: dict[str, Any] = {"task": task_id, "version": version}
     if tag_list:
         run_options["tags"] = attributes["tags"] = tag_list
     if max_attempts is not None:
@@ -244,7 +246,7 @@ def _build(
     enqueue: dict[str, Any] = {
         "workflow_name": workflow_name(task_id),
         "queue_name": queue,
-        "app_version": APP_VERSION,
+        "app_version": version,  # DBOS hands the run only to a worker of this version (runtime.versions)
         "attributes": attributes,
     }
     if concurrency_key:

@@ -23,13 +23,14 @@ from runtime.config import load_config, resolve_database_url
 from runtime.context import running
 from runtime.definitions import Task
 from runtime.execution import ensure_workflow
-from runtime.executor_ids import ExecutorClaim, claim_executor_id, claim_free_slot, heartbeat, release
+from runtime.executor_ids import ExecutorClaim, claim_executor_id, claim_free_slot, heartbeat, holds, release
 from runtime.loader import load_tasks
 from runtime.queues import Queue
 from runtime.run_state import states
 from runtime.schedules import schedules
 from runtime.serializer import SealingSerializer
 from runtime.store import task_definitions, workers_table
+from runtime.versions import code_version, gone_versions, live_versions, record_seen
 
 log = logging.getLogger("taskpack")
 _instance_lock = threading.Lock()
@@ -53,6 +54,8 @@ class Worker:
         dead_worker_after: float | None = None,
         run_schedules: bool = True,
         shutdown_timeout: int = 0,
+        version_adoption: str | None = None,
+        version_grace_period: float | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -67,6 +70,12 @@ class Worker:
         self.flush_interval = cfg.metadata_flush_interval
         self.run_schedules = run_schedules
         self.shutdown_timeout = shutdown_timeout
+        self.version_adoption = version_adoption or cfg.version_adoption
+        if self.version_adoption not in ("adopt", "strict"):
+            raise ValueError(f"version_adoption must be 'adopt' or 'strict', not {self.version_adoption!r}")
+        self.version_grace_period = version_grace_period or cfg.version_grace_period
+        self.version: str | None = None
+        self.handed_back: list[str] = []  # runs this worker returned to their queues when it stopped
         self.executor_id: str | None = None
         self._claim: ExecutorClaim | None = None
         self._id_lost = False
@@ -103,7 +112,9 @@ class Worker:
         if not self.tasks:
             raise WorkerError("no tasks to run: pass tasks=[...] or define tasks under the configured dirs")
         self.backend = backend = get_backend(self.database_url)
+        self.version = version = code_version()
         self.executor_id = self._claim_executor_id(backend)
+        record_seen(backend.engine, version, time.time(), self.dead_worker_after)  # live before its first run: queued runs of it are not stranded
         for definition in self.tasks:
             ensure_workflow(definition)
         def before_launch() -> None:
@@ -115,6 +126,7 @@ class Worker:
         dbos.launch(
             self.database_url,
             self.executor_id,
+            version,
             # The worker is the one reader that decrypts what DBOS recorded (runtime.serializer).
             SealingSerializer(backend.keyring, opens=True),
             self._queues(),
@@ -127,7 +139,7 @@ class Worker:
         self._started = True
         self._spawn(self._fast_loop, "taskpack-monitor")
         self._spawn(self._slow_loop, "taskpack-housekeeping")
-        log.info("worker %s started: %d tasks, concurrency %d", self.executor_id, len(self.tasks), self.concurrency)
+        log.info("worker %s started: version %s, %d tasks, concurrency %d", self.executor_id, version, len(self.tasks), self.concurrency)
 
     def stop(self) -> None:
         if not self._started:
@@ -137,10 +149,11 @@ class Worker:
             thread.join(timeout=5)
         states.flush_all()
         try:
-            dbos.destroy(self.shutdown_timeout)
+            dbos.destroy(self.shutdown_timeout)  # no new runs; running ones may finish within the grace period
         finally:
             self._started = False
             set_active(None)
+            self._hand_back()
             self._release_executor_id()
             with _instance_lock:
                 _current_worker.clear()
@@ -195,6 +208,22 @@ class Worker:
             self._claim = claim_free_slot(backend, **options)
         return self._claim.executor_id
 
+    def _hand_back(self) -> None:
+        """Runs still executing after the grace period go back to their queues, so a worker of their version resumes
+        them at once (from their recorded steps) rather than once this worker counts as dead. Only while this worker
+        still holds its id: runs under an id another worker took over are that worker's."""
+        if self.backend is None or self._claim is None or self.version is None or self._id_lost:
+            return
+        try:
+            if not holds(self.backend, self._claim):
+                return
+            handed = self.handed_back = self.backend.dbos.hand_back(self._claim.executor_id, self.version)
+        except Exception as exc:  # stopping must not fail: the runs are then recovered once this worker counts as dead
+            log.warning("worker %s: handing back its runs failed: %s", self.executor_id, exc)
+            return
+        if handed:
+            log.warning("worker %s stopped after its %gs grace period and handed back %d runs", self.executor_id, self.shutdown_timeout, len(handed))
+
     def _release_executor_id(self) -> None:
         if self.backend is not None and self._claim is not None:
             release(self.backend, self._claim)
@@ -235,6 +264,7 @@ class Worker:
                 if now - last_beat >= self.heartbeat_interval:
                     self._heartbeat()
                     self._recover_dead_workers()
+                    self._settle_versions()
                     last_beat = now
                 self._expire_queued_runs()
                 if self.run_schedules:
@@ -254,6 +284,27 @@ class Worker:
             self._id_lost = True
             return
         self._claim, self._id_lost = kept, False
+        assert self.version is not None
+        record_seen(self.backend.engine, self.version, time.time(), self.dead_worker_after)
+
+    def _settle_versions(self) -> None:
+        """Runs waiting for a version no worker runs any more: adopt the not-yet-started ones (unless strict), and end
+        CRASHED the started ones whose version has had no worker for the grace period (they only resume on it)."""
+        assert self.backend is not None and self.version is not None
+        now = time.time()
+        live = live_versions(self.backend.engine, now)
+        if self.version_adoption == "adopt":
+            adopted = self.backend.dbos.adopt_waiting(self.version, [t.id for t in self.tasks], live | {self.version})
+            if adopted:
+                log.info("worker %s adopted %d queued runs of versions no worker runs", self.executor_id, len(adopted))
+        gone = gone_versions(self.backend.engine, now, self.version_grace_period) - live
+        for run_id, version in self.backend.dbos.started_runs_of(gone):
+            self.backend.dbos.crash(
+                run_id,
+                f"no worker of code version {version} has been alive for {self.version_grace_period:g} s, and a started "
+                "run only resumes on the version it started on",
+            )
+            log.warning("run %s ended CRASHED: its code version %s has no worker left", run_id, version)
 
     def _recover_dead_workers(self) -> None:
         """Re-enqueue the unfinished runs of workers that stopped heartbeating (one living worker claims each)."""
@@ -287,8 +338,9 @@ class Worker:
         owners = self.backend.dbos.executors_silent_since(now - self.dead_worker_after)
         orphaned = sorted(o for o in owners - alive if o and o != self.executor_id)
         if orphaned:
-            recovered = dbos.recover_runs_of(orphaned)
-            log.warning("recovered %d runs left by stopped workers %s", recovered, ", ".join(orphaned))
+            recovered = dbos.recover_runs_of(orphaned)  # only those of this worker's version: others wait for theirs
+            if recovered:
+                log.warning("recovered %d runs left by stopped workers %s", recovered, ", ".join(orphaned))
 
     def _expire_queued_runs(self) -> None:
         assert self.backend is not None

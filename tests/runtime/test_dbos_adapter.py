@@ -12,6 +12,7 @@ import inspect
 import itertools
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -77,10 +78,18 @@ def test_no_module_but_the_adapter_reaches_dbos_internals() -> None:
 def test_the_private_functions_the_adapter_calls_keep_their_shape() -> None:
     from dbos._sys_db import SystemDatabase
 
+    from dbos import _utils
+
     assert set(RELIES_ON["private"]) == {
         "DBOSClient._sys_db", "SystemDatabase.update_workflow_attributes", "SystemDatabase.tables", "SystemDatabase.engine",
-        "DBOS._recover_pending_workflows",
+        "DBOS._recover_pending_workflows", "SystemDatabase.get_pending_workflows", "SystemDatabase.reenqueue_for_recovery",
+        "dbos._utils.INTERNAL_QUEUE_NAME",
     }, "a reliance added to the adapter needs its check here"
+    pending = inspect.signature(SystemDatabase.get_pending_workflows)
+    assert list(pending.parameters)[1:] == ["executor_id", "app_version"], pending
+    requeue = inspect.signature(SystemDatabase.reenqueue_for_recovery)
+    assert list(requeue.parameters)[1:] == ["workflow_id", "executor_ids", "recovery_queue_name"], requeue
+    assert isinstance(_utils.INTERNAL_QUEUE_NAME, str) and _utils.INTERNAL_QUEUE_NAME
     recover = inspect.signature(DBOS._recover_pending_workflows)
     assert list(recover.parameters)[-1] == "executor_ids" or "executor_ids" in recover.parameters, recover
     update = inspect.signature(SystemDatabase.update_workflow_attributes)
@@ -148,24 +157,29 @@ ATTRIBUTE_CASES = [
     {"outcome": "EXPIRED"},
     {"outcome": "EXPIRED", "expires_at": PAST},
     {"waiting": True, "expires_at": PAST},
+    {"outcome": "CRASHED", "crash_reason": "no worker of its version"},
 ]
 STARTED_CASES = [None, int(NOW * 1000)]
+LIVE = frozenset({"v-live"})
+VERSION_CASES = ["v-live", "v-gone"]
 
 
 def test_run_status_and_status_clause_agree_on_every_state(db_url: str) -> None:
-    """Every DBOS state × attribute combination × start time: the row a listing filter selects has that status."""
+    """Every DBOS state × attribute combination × start time × version: the row a listing filter selects has that status."""
     backend = get_backend(db_url)
     expected: dict[str, RunStatus] = {}
-    for state, attrs, started in itertools.product(RELIES_ON["states"], ATTRIBUTE_CASES, STARTED_CASES):
+    for state, attrs, started, version in itertools.product(RELIES_ON["states"], ATTRIBUTE_CASES, STARTED_CASES, VERSION_CASES):
         run_id = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)
-        raw_store.set_columns(db_url, run_id, status=state, attributes={"task": "adapter-probe", **attrs}, started_at_epoch_ms=started)
+        raw_store.set_columns(
+            db_url, run_id, status=state, attributes={"task": "adapter-probe", **attrs}, started_at_epoch_ms=started, application_version=version
+        )
         error = RunFailed(attrs["outcome"], {"type": "X", "message": "x"}, 1) if attrs.get("outcome") in ("FAILED", "TIMED_OUT") else None
-        expected[run_id] = run_status(state, attrs, error, NOW, started)
+        expected[run_id] = run_status(state, attrs, error, NOW, started, version, LIVE)
         # what only the row says (no decoded error) is the same status: the outcome attribute carries it
-        assert backend.dbos.status_row(run_id).status(NOW) is expected[run_id]  # type: ignore[union-attr]
+        assert backend.dbos.status_row(run_id).status(NOW, LIVE) is expected[run_id]  # type: ignore[union-attr]
     selected: dict[str, RunStatus] = {}
     for status in RunStatus:
-        for run_id, _ in backend.dbos.list_page(ListFilter(statuses=[status], task_ids=["adapter-probe"], limit=500), NOW):
+        for run_id, _ in backend.dbos.list_page(ListFilter(statuses=[status], task_ids=["adapter-probe"], limit=1000), NOW, LIVE):
             assert run_id not in selected, f"{run_id} is selected as {selected.get(run_id)} and as {status}"
             selected[run_id] = status
     assert selected == expected
@@ -190,3 +204,59 @@ def test_helpers_the_worker_relies_on(db_url: str) -> None:
     assert "gone-1" in backend.dbos.executors_silent_since(NOW)
     assert "gone-1" not in backend.dbos.executors_silent_since(PAST - 60)
     assert dbos_adapter.task_of_workflow("taskpack:x") == "x" and dbos_adapter.workflow_name("x") == "taskpack:x"
+
+
+def test_without_a_living_worker_nothing_waits_for_a_version(db_url: str) -> None:
+    backend = get_backend(db_url)
+    run_id = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)
+    raw_store.set_columns(db_url, run_id, application_version="v-gone")
+    for live in (None, frozenset()):
+        assert backend.dbos.status_row(run_id).status(NOW, live) is RunStatus.QUEUED  # type: ignore[union-attr]
+        queued = backend.dbos.list_page(ListFilter(statuses=[RunStatus.QUEUED], limit=10), NOW, live)
+        assert [r[0] for r in queued] == [run_id]
+        assert backend.dbos.list_page(ListFilter(statuses=[RunStatus.PENDING_VERSION], limit=10), NOW, live) == []
+    assert backend.dbos.status_row(run_id).status(NOW, frozenset({"v-new"})) is RunStatus.PENDING_VERSION  # type: ignore[union-attr]
+
+
+def test_adoption_moves_only_unstarted_runs_of_gone_versions_of_known_tasks(db_url: str) -> None:
+    backend = get_backend(db_url)
+    gone = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)
+    handed_back = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)  # queued again after a step was recorded
+    delayed = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)
+    alive = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)
+    started = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)
+    other_task = raw_store.enqueue_unchecked(db_url, "adapter-other", None)
+    _record_operation(backend, handed_back)
+    for run_id, version, state in ((gone, "v-old", "ENQUEUED"), (handed_back, "v-old", "ENQUEUED"), (delayed, "v-old", "DELAYED"), (alive, "v-live", "ENQUEUED"),
+                                   (started, "v-old", "PENDING"), (other_task, "v-old", "ENQUEUED")):
+        raw_store.set_columns(db_url, run_id, application_version=version, status=state)
+    adopted = backend.dbos.adopt_waiting("v-new", ["adapter-probe"], frozenset({"v-live"}))
+    assert sorted(adopted) == sorted([gone, delayed])
+    versions = {run_id: backend.dbos.status_row(run_id).version for run_id in (gone, delayed, alive, started, other_task)}  # type: ignore[union-attr]
+    assert versions == {gone: "v-new", delayed: "v-new", alive: "v-live", started: "v-old", other_task: "v-old"}
+    assert backend.dbos.adopt_waiting("v-new", ["adapter-probe"], frozenset({"v-live", "v-new"})) == []
+    assert backend.dbos.status_row(handed_back).version == "v-old"  # type: ignore[union-attr]  # it started on v-old
+    assert sorted(backend.dbos.started_runs_of(["v-old"])) == sorted([(started, "v-old"), (handed_back, "v-old")])
+    backend.dbos.crash(started, "gone")
+    row = backend.dbos.status_row(started)
+    assert row is not None and row.status() is RunStatus.CRASHED and row.attributes["crash_reason"] == "gone"
+    assert backend.dbos.started_runs_of(["v-old"]) == [(handed_back, "v-old")]
+
+
+def _record_operation(backend: Any, run_id: str) -> None:
+    oo = backend.dbos.sys_db.tables.operation_outputs
+    with backend.dbos.engine.begin() as conn:
+        conn.execute(sa.insert(oo).values(workflow_uuid=run_id, function_id=1, function_name="one", retention_timestamp=0))
+
+
+def test_hand_back_requeues_only_this_executors_runs_of_its_version(db_url: str) -> None:
+    backend = get_backend(db_url)
+    mine = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)
+    other_version = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)
+    other_executor = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)
+    for run_id, executor, version in ((mine, "w-1", "v1"), (other_version, "w-1", "v0"), (other_executor, "w-2", "v1")):
+        raw_store.set_columns(db_url, run_id, status="PENDING", executor_id=executor, application_version=version, started_at_epoch_ms=int(NOW * 1000))
+    assert backend.dbos.hand_back("w-1", "v1") == [mine]
+    states = {r: backend.dbos.status_row(r).dbos_status for r in (mine, other_version, other_executor)}  # type: ignore[union-attr]
+    assert states == {mine: "ENQUEUED", other_version: "PENDING", other_executor: "PENDING"}
+    assert backend.dbos.hand_back("w-1", "v1") == []
