@@ -11,7 +11,8 @@ from runtime.retry import RetryConfig
 config = ProjectConfig(
     project="analyst-taskpack",
     # Folders whose modules define tasks; the dev worker watches them and reloads on change.
-    dirs=["tasks"],
+    # (api/webhooks/tasks: the webhook delivery task, so every worker delivers webhooks)
+    dirs=["tasks", "api/webhooks/tasks"],
     # Trigger.dev's defaults: 3 attempts, factor 2, 1 s -> 60 s, randomized.
     retry=RetryConfig(max_attempts=3, factor=2.0, min_timeout=1.0, max_timeout=60.0, randomize=True),
     # Seconds an attempt may run before it is stopped and the run ends TIMED_OUT.
@@ -25,3 +26,8 @@ config = ProjectConfig(
     version_adoption="adopt",
     version_grace_period=300,
 )
+
+# Seconds between webhook delivery attempts after the first (immediate) one: Standard Webhooks' example schedule,
+# 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h, each with ±20 % jitter. TASKPACK_WEBHOOK_RETRY_DELAYS
+# (comma-separated seconds) overrides it.
+webhook_retry_delays = [5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]

@@ -1,6 +1,13 @@
-"""The analyst agent's evaluation harness; for now its catalog search (`--search-only`).
+"""The analyst agent's evaluation harness: its SQL (execution accuracy with a model) and its catalog search.
 
-Run as a script: `python bench/agent_eval.py --search-only [--pool data/spider-schemas] [--limit N] [--databases a,b]`.
+Run as a script:
+- `python bench/agent_eval.py [--limit N] [--seed S] [--databases a,b] [--details out.jsonl]`: the agent's SQL on the
+  dataset's questions with the configured model (the offline one unless OPENAI_* is set), the single-prompt baseline
+  in the same run; see `bench/agent_eval_sql.py` for the rule and the pipeline. Ablation switches: `--k`,
+  `--examples`, `--samples`, `--no-link-values`, `--max-repairs`, `--no-vote`, `--no-baseline`.
+- `python bench/agent_eval.py --search-only [--pool data/spider-schemas] [--limit N] [--databases a,b]`: the search.
+
+The search-only mode:
 
 For every question of a Spider-layout dataset (`sqlite/*.sqlite`, `questions.csv`), the tables its gold SQL reads
 (parsed with sqlglot) must rank high:
@@ -14,9 +21,9 @@ table appears), index build seconds, and search milliseconds per question (p50/p
 its explanations, question embedding included), each also as CPU time of the process (what the figures would be on
 an otherwise idle machine; the 1-minute load average is printed with them). The last line is `BENCH {json}`.
 
-Extension point: the agent's own evaluation (execution accuracy of its SQL on the SQLite files, model calls, seconds
-per question) plugs in as another `Evaluation` next to `SearchEvaluation`; until the agent exists, running without
-`--search-only` says so and exits.
+With a model the table shows the baseline, the agent's first answer (no repair) and the agent, and the last line is
+`BENCH {"ex", "baseline_ex", "recall_at_5", "model_calls_per_question", "s_per_question", "baseline_s_per_question",
+"overhead_ms_per_question", ...}`.
 """
 
 from __future__ import annotations
@@ -25,12 +32,13 @@ import argparse
 import json
 import os
 import random
+import signal
 import statistics
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -40,6 +48,9 @@ from connectors.catalog import Catalog  # noqa: E402
 from tasks.analyst_agent.search import CatalogIndex, load_embedder  # noqa: E402
 from tasks.analyst_agent.search.dense import Embedder  # noqa: E402
 from tasks.analyst_agent.search.fusion import FusionWeights  # noqa: E402
+
+if TYPE_CHECKING:
+    from tasks.analyst_agent.llm import ModelClient
 
 KS = (1, 5, 10)
 
@@ -210,17 +221,45 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-embeddings", action="store_true", help="lexical, value and graph signals only")
     parser.add_argument("--no-values", action="store_true", help="index no profiles or column values (schema only)")
     parser.add_argument("--misses", type=int, default=0, help="print up to N pooled questions missed at k=5")
+    model = parser.add_argument_group("with a model (without --search-only)")
+    model.add_argument("--k", type=int, default=5, help="tables the search keeps for the prompt")
+    model.add_argument(
+        "--prune", choices=("agent", "topk"), default="agent",
+        help="agent: the searching state's cut of the top k (choose_tables); topk: all top k tables",
+    )
+    model.add_argument("--examples", type=int, default=0, help="few-shot examples from the other databases")
+    model.add_argument("--samples", type=int, default=2, help="sample values per text column in the schema")
+    model.add_argument("--no-link-values", action="store_true", help="no question literals linked to stored values")
+    model.add_argument("--max-repairs", type=int, default=2, help="repair rounds after an error or a doubtful result")
+    model.add_argument("--no-vote", action="store_true", help="no vote when the answer stays doubtful")
+    model.add_argument("--vote-samples", type=int, default=3, help="sampled queries in a vote")
+    model.add_argument(
+        "--only-databases", type=str, default=None, help="comma-separated: of the seeded sample, only these databases' "
+        "questions (to split one run over processes; merge with --report)"
+    )
+    model.add_argument(
+        "--questions-from", type=Path, default=None,
+        help="JSON lines with db and question (e.g. picked from --details): of the seeded sample, only these",
+    )
+    model.add_argument("--report", type=Path, nargs="+", default=None, help="no model: merge --details files")
+    model.add_argument("--head", type=int, default=None, help="only the first N of the seeded sample (ablations)")
+    model.add_argument("--no-baseline", action="store_true", help="skip the single-prompt baseline")
+    model.add_argument("--details", type=Path, default=None, help="write one JSON line per answer to this file")
+    model.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be >= 1")
+    if args.head is not None and args.head < 1:
+        parser.error("--head must be >= 1")
+    if args.k < 1 or args.examples < 0 or args.samples < 0 or args.max_repairs < 0 or args.vote_samples < 0:
+        parser.error("--k must be >= 1; --examples, --samples, --max-repairs, --vote-samples must be >= 0")
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     args = parse_args(argv)
     if not args.search_only:
-        # The agent's evaluation (execution accuracy etc.) lands here with the agent; nothing to run before it.
-        raise SystemExit("only --search-only exists so far: the agent's model evaluation comes with the agent")
+        return main_with_model(args)
     databases = [d.strip() for d in args.databases.split(",") if d.strip()] if args.databases else None
     try:
         dataset = load_dataset(
@@ -243,6 +282,120 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     print(evaluation.table(dataset.catalog.table_count))
     for q, top in evaluation.misses[: args.misses]:
         print(f"  miss [{q.database}] {q.question}  gold={sorted(q.gold)}  top5={top}")
+    print("BENCH " + json.dumps(result))
+    return result
+
+
+def report_details(args: argparse.Namespace, questions: list[Question]) -> dict[str, float]:
+    """The table and BENCH line of a run split over processes (`--only-databases`), from their `--details` files.
+    Every question of the seeded sample must have been answered by the agent (and the baseline, unless skipped)."""
+    from bench.agent_eval_sql import ModelSettings, SqlEvaluation
+
+    rows = [json.loads(line) for path in args.report for line in path.read_text(encoding="utf-8").splitlines() if line]
+    wanted = {(q.database, q.question) for q in questions}
+    kinds = ("agent",) if args.no_baseline else ("agent", "baseline")
+    for kind in kinds:
+        answered = {(r["db"], r["question"]) for r in rows if r["kind"] == kind}
+        missing = wanted - answered
+        if missing:
+            raise SystemExit(f"--report: {len(missing)} question(s) of the sample have no {kind} answer in the files")
+    evaluation = SqlEvaluation(
+        model=None,  # type: ignore[arg-type]  # nothing is asked: the answers are in the files
+        embedder=None,
+        settings=ModelSettings(
+            k=args.k, examples=args.examples, link_values=not args.no_link_values, max_repairs=args.max_repairs,
+            vote=not args.no_vote, vote_samples=args.vote_samples, baseline=not args.no_baseline, prune=args.prune,
+        ),  # fmt: skip
+    )
+    evaluation.load_details([r for r in rows if (r["db"], r["question"]) in wanted])
+    result = evaluation.bench()
+    print(
+        f"agent SQL: {len(questions)} questions (seed {args.seed}) from {len({q.database for q in questions})} "
+        f"databases; merged from {len(args.report)} file(s) of --details"
+    )
+    print(evaluation.table())
+    print("BENCH " + json.dumps(result))
+    return result
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main_with_model(args: argparse.Namespace, model: "ModelClient | None" = None) -> dict[str, float]:
+    """EX of the agent's SQL and of the baseline with one model (the configured endpoint unless one is passed)."""
+    from bench.agent_eval_sql import ModelSettings, SqlEvaluation, open_details
+    from tasks.analyst_agent.llm import ModelClient, resolve_endpoint
+
+    databases = [d.strip() for d in args.databases.split(",") if d.strip()] if args.databases else None
+    try:
+        dataset = load_dataset(args.dataset, None, databases=databases, with_profiles=not args.no_values)
+    except DatasetError as error:
+        raise SystemExit(f"dataset error: {error}") from None
+    questions = pick_questions(dataset.questions, args.limit, args.seed)
+    if args.head is not None:
+        questions = questions[: args.head]  # the same questions a full run with this --limit and --seed starts with
+    if args.only_databases:
+        keep = {d.strip() for d in args.only_databases.split(",") if d.strip()}
+        questions = [q for q in questions if q.database in keep]
+    if args.questions_from:
+        picked = [json.loads(line) for line in args.questions_from.read_text(encoding="utf-8").splitlines() if line]
+        wanted = {(row["db"], row["question"]) for row in picked}
+        questions = [q for q in questions if (q.database, q.question) in wanted]
+    if args.report:
+        return report_details(args, questions)
+    embedder = None if args.no_embeddings else load_embedder()
+    settings = ModelSettings(
+        k=args.k,
+        examples=args.examples,
+        samples=args.samples,
+        link_values=not args.no_link_values,
+        max_repairs=args.max_repairs,
+        vote=not args.no_vote,
+        vote_samples=args.vote_samples,
+        baseline=not args.no_baseline,
+        seed=args.seed,
+        prune=args.prune,
+    )
+    own = model is None
+    client = model if model is not None else ModelClient(resolve_endpoint())
+    details = open_details(args.details)
+    started = time.perf_counter()
+    try:
+        evaluation = SqlEvaluation(
+            model=client,
+            embedder=embedder,
+            settings=settings,
+            progress=None if args.quiet else sys.stderr,
+            details=details,
+        )
+        partial = False
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            result = evaluation.run(dataset, questions)
+        except KeyboardInterrupt:  # stopped early (Ctrl-C, SIGTERM): report what was measured, marked partial
+            if not evaluation.agent:
+                raise
+            partial = True
+            result = evaluation.bench()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    finally:
+        if details is not None:
+            details.close()
+        if own:
+            client.close()
+    result["load_avg_1m"] = round(os.getloadavg()[0], 2)
+    if partial:
+        result["partial"] = True
+        print(f"STOPPED EARLY: {len(evaluation.agent)} of {len(questions)} questions answered")
+    databases_used = len({q.database for q in questions})
+    print(
+        f"agent SQL: {len(questions)} questions (seed {args.seed}) from {databases_used} databases; model "
+        f"{client.model}; search {'embeddings ' + embedder.model_id if embedder else 'lexical'}; "
+        f"{time.perf_counter() - started:.0f} s in all"
+    )
+    print(evaluation.table())
     print("BENCH " + json.dumps(result))
     return result
 

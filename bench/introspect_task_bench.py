@@ -49,7 +49,12 @@ ROW_TABLES = 200
 ROWS_PER_TABLE = 50_000
 CHUNK_SIZE = 25  # the payload default
 PROFILE_CONCURRENCY = 2
+#: seconds between a worker's queue polls. The structure part's in-process worker polls often (a run's pickup is part
+#: of the measured latency); the profiling worker processes poll less: each poll is a few statements, an idle worker
+#: spends ~24 % of a core at 0.05 s (~10 % at 0.2 s), CPU the profiling statements on this 2-core machine need,
+#: while a child picked up 0.2 s later costs under 1 % of a profiling run.
 POLL = 0.05
+PROFILE_WORKER_POLL = 0.2
 
 
 def pg_credentials(database: str = BENCH_DB) -> dict[str, Any]:
@@ -163,7 +168,7 @@ def worker_main(url: str, concurrency: int) -> None:
 
     stop = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
-    with Worker(database_url=url, tasks=[introspect_module], concurrency=concurrency, queue_polling_interval=POLL):
+    with Worker(database_url=url, tasks=[introspect_module], concurrency=concurrency, queue_polling_interval=PROFILE_WORKER_POLL):
         print("READY", flush=True)
         while not stop["flag"]:
             time.sleep(0.1)
@@ -195,9 +200,46 @@ def _runtime_database() -> tuple[str, Callable[[], None]]:
     return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}", drop
 
 
+def _cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
+    """user + system CPU seconds of one process (and, asked, of its children that have exited), from /proc (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if reaped_children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_cpu_seconds() -> float:
+    """CPU seconds of the PostgreSQL server on this machine (the warehouse and the runtime database): every live server
+    process, plus the backends that have exited (a closed connection's backend; counted in its postmaster's
+    children's time). What the profiling statements cost the server, next to what the workers cost."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() not in ("postgres", "postmaster"):
+                continue
+            parent = Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()[1]
+            parent_is_server = (Path(f"/proc/{parent}/comm").read_text().strip() in ("postgres", "postmaster"))
+        except OSError:
+            continue
+        total += _cpu_seconds(int(entry.name), reaped_children=not parent_is_server)
+    return total
+
+
+def warm_rows() -> None:
+    """Read every profiled table once, so the first timed run does not pay for reading them from disk."""
+    with _pg(BENCH_DB) as conn:
+        for i in range(1, ROW_TABLES + 1):
+            conn.execute(f"SELECT count(*) FROM rows.r{i:03d}").fetchone()
+
+
 def profile_with_workers(workers: int) -> dict[str, Any]:
     """One profiling run of the 200 tables with `workers` worker processes (concurrency 1 each), timed from trigger
-    to COMPLETED, on a fresh PostgreSQL runtime database."""
+    to COMPLETED, on a fresh PostgreSQL runtime database. Also: CPU seconds of the worker processes and of the
+    PostgreSQL server during the run, and how many child runs each worker process executed."""
     from runtime import RunStatus, runs, tasks
     from runtime.backend import reset_backends
 
@@ -210,14 +252,23 @@ def profile_with_workers(workers: int) -> dict[str, Any]:
             "profile": True, "max_tables_to_profile": ROW_TABLES, "profile_chunk_size": CHUNK_SIZE,
             "profile_concurrency": PROFILE_CONCURRENCY,
         }
+        worker_cpu0 = sum(_cpu_seconds(p.pid) for p in procs)
+        pg_cpu0 = _postgres_cpu_seconds()
         started = time.perf_counter()
         handle = tasks.trigger("introspect-data", payload, database_url=url)
         run = runs.wait(handle.id, timeout=1800, database_url=url)
         elapsed = time.perf_counter() - started
+        worker_cpu = sum(_cpu_seconds(p.pid) for p in procs) - worker_cpu0
+        pg_cpu = _postgres_cpu_seconds() - pg_cpu0
         assert run.status is RunStatus.COMPLETED, run.error
         assert run.output["profiled_tables"] == ROW_TABLES and run.output["profile_failures"] == 0, run.output
         assert run.output["profile_runs"] == ROW_TABLES // CHUNK_SIZE, run.output
-        return {"seconds": elapsed}
+        children = runs.list(task_id="introspect-data-profile", limit=100, database_url=url).data
+        per_worker: dict[str, int] = {}
+        for child in children:
+            per_worker[child.executor_id or "?"] = per_worker.get(child.executor_id or "?", 0) + 1
+        return {"seconds": elapsed, "worker_cpu_s": worker_cpu, "postgres_cpu_s": pg_cpu,
+                "children_per_worker": sorted(per_worker.values(), reverse=True)}
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -279,13 +330,15 @@ def main() -> None:
         log("structure: task vs connector ...")
         structure = _subprocess("structure", f"sqlite:///{tmp}/structure.sqlite", str(args.repeat))
         loads.append(load())
-        one_s: list[float] = []
-        two_s: list[float] = []
+        one: list[dict[str, Any]] = []
+        two: list[dict[str, Any]] = []
+        warm_rows()
         for i in range(args.profile_repeat):
             log(f"profiling {ROW_TABLES} tables, round {i + 1}: 1 worker, then 2 ...")
-            one_s.append(profile_with_workers(1)["seconds"])
-            two_s.append(profile_with_workers(2)["seconds"])
+            one.append(profile_with_workers(1))
+            two.append(profile_with_workers(2))
             loads.append(load())
+        one_s, two_s = [r["seconds"] for r in one], [r["seconds"] for r in two]
         log("demo warehouse ...")
         demo = _subprocess("demo", f"sqlite:///{tmp}/demo.sqlite", tmp)
         loads.append(load())
@@ -294,9 +347,15 @@ def main() -> None:
 
     connector_s = statistics.median(structure["connector_s"])
     task_s = statistics.median(structure["task_s"])
-    one, two = statistics.median(one_s), statistics.median(two_s)
+    one_med, two_med = statistics.median(one_s), statistics.median(two_s)
     ratio = task_s / connector_s
-    speedup = one / two
+    speedup = one_med / two_med
+
+    def cpu(side: list[dict[str, Any]]) -> str:
+        workers = statistics.median(r["worker_cpu_s"] for r in side)
+        server = statistics.median(r["postgres_cpu_s"] for r in side)
+        spread = "/".join(str(n) for n in side[-1]["children_per_worker"])
+        return f"CPU median: workers {workers:.1f} s, PostgreSQL {server:.1f} s; child runs per worker {spread}"
     demo_s = demo["total_s"] if demo.get("available") else None
     rows = [
         (f"connector introspect(), {STRUCTURE_TABLES} tables, median", f"{connector_s:.3f} s",
@@ -304,10 +363,11 @@ def main() -> None:
         ("introspect-data task, trigger -> COMPLETED, median", f"{task_s:.3f} s",
          "runs " + ", ".join(f"{x:.3f}" for x in structure["task_s"]) + f"; in-task {structure['task_duration_ms'] / 1000:.3f} s"),
         ("task / connector", f"{ratio:.2f}x", "goal <= 1.2x"),
-        (f"profile {ROW_TABLES} x {ROWS_PER_TABLE // 1000}k rows, 1 worker process, median", f"{one:.1f} s",
-         "runs " + ", ".join(f"{x:.1f}" for x in one_s) + f"; chunks of {CHUNK_SIZE}, concurrency {PROFILE_CONCURRENCY}"),
-        (f"profile {ROW_TABLES} x {ROWS_PER_TABLE // 1000}k rows, 2 worker processes, median", f"{two:.1f} s",
-         "runs " + ", ".join(f"{x:.1f}" for x in two_s)),
+        (f"profile {ROW_TABLES} x {ROWS_PER_TABLE // 1000}k rows, 1 worker process, median", f"{one_med:.1f} s",
+         "runs " + ", ".join(f"{x:.1f}" for x in one_s) + f"; chunks of {CHUNK_SIZE}, concurrency {PROFILE_CONCURRENCY}; "
+         + cpu(one)),
+        (f"profile {ROW_TABLES} x {ROWS_PER_TABLE // 1000}k rows, 2 worker processes, median", f"{two_med:.1f} s",
+         "runs " + ", ".join(f"{x:.1f}" for x in two_s) + "; " + cpu(two)),
         ("1 worker / 2 workers", f"{speedup:.2f}x", "goal >= 1.6x"),
         ("demo build + introspect (with profiles)",
          f"{demo_s:.2f} s" if demo_s is not None else "n/a",

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import typer
 
-from cli import demo, sources
+from cli import ask, demo, keys, serve, sources
 from runtime import cli as runtime_cli
 
-COMMAND_MODULES = (sources, demo)
+COMMAND_MODULES = (sources, demo, ask, keys, serve)
 
 
 def build_app() -> typer.Typer:

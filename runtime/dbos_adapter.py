@@ -275,6 +275,19 @@ class SystemDatabase:
         with self.engine.connect() as conn:
             return [(r[0], r[1]) for r in conn.execute(query).all()]
 
+    def changed_page(self, since_ms: int, after_id: str | None, limit: int) -> list[tuple[str, int]]:
+        """(run id, updated_at ms) of up to `limit + 1` runs changed at or after `since_ms` (after `after_id` at
+        that very time), oldest change first: every transition DBOS records moves a run's `updated_at`."""
+        ws = self.workflows
+        query = sa.select(ws.c.workflow_uuid, ws.c.updated_at).where(ws.c.name.like(f"{WORKFLOW_PREFIX}%"))
+        if after_id is None:
+            query = query.where(ws.c.updated_at >= since_ms)
+        else:
+            query = query.where(sa.or_(ws.c.updated_at > since_ms, sa.and_(ws.c.updated_at == since_ms, ws.c.workflow_uuid > after_id)))
+        query = query.order_by(ws.c.updated_at, ws.c.workflow_uuid).limit(limit + 1)
+        with self.engine.connect() as conn:
+            return [(r[0], r[1]) for r in conn.execute(query).all()]
+
     def _tag_clause(self, tags: list[str]) -> sa.ColumnElement[bool]:
         ws = self.workflows
         if self.is_sqlite:

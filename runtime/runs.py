@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import BaseModel
 
 from runtime.backend import get_backend
 from runtime.context import running
@@ -110,6 +111,25 @@ class Runs:
         """Block until the run is final; raises TimeoutError after `timeout` seconds."""
         return wait_for_run(run_id, timeout, database_url=database_url)
 
+    def changed_since(
+        self, since: float, *, after_id: str | None = None, limit: int = 200, database_url: str | None = None
+    ) -> "RunChanges":
+        """Runs whose status or attributes changed at or after `since` (epoch seconds), oldest change first.
+
+        For watchers outside the worker (the API's webhook events): every transition DBOS records (enqueued,
+        dequeued, attempt, finished, canceled) moves a run's change time. Times have the database's resolution (one
+        second on SQLite), and a transaction may commit a change stamped earlier than one already read, so a watcher
+        re-reads a few seconds before its watermark and dedupes. `next` is `(since, after_id)` for the next page.
+        """
+        if not 1 <= limit <= 500:
+            raise ValueError("limit must be between 1 and 500")
+        backend = get_backend(database_url)
+        rows = backend.dbos.changed_page(round(since * 1000), after_id, limit)
+        page, more = rows[:limit], len(rows) > limit
+        data = load_runs(backend, [r[0] for r in page], time.time()) if page else []
+        until = page[-1][1] / 1000 if page and page[-1][1] is not None else None
+        return RunChanges(data=data, updated_until=until, next=(page[-1][1] / 1000, page[-1][0]) if more else None)
+
     def logs(self, run_id: str, *, database_url: str | None = None) -> list[LogEntry]:
         run_id = check_run_id(run_id)
         backend = get_backend(database_url)
@@ -126,6 +146,14 @@ class Runs:
             )
             for r in rows
         ]
+
+
+class RunChanges(BaseModel):
+    """A page of `runs.changed_since`: the runs, the latest change time read, and where the next page starts."""
+
+    data: list[Run]
+    updated_until: float | None = None
+    next: tuple[float, str] | None = None
 
 
 runs = Runs()

@@ -18,7 +18,7 @@ from runtime import dbos_adapter as dbos
 from runtime.backend import Backend, get_backend
 from runtime.context import maybe_current_context
 from runtime.dbos_adapter import workflow_name
-from runtime.errors import InputError, PayloadError, RunFailed, RunError, TriggerOptionsError, UnknownTaskError
+from runtime.errors import InputError, PayloadError, RunError, RunFailed, RunNotFoundError, TriggerOptionsError, UnknownTaskError
 from runtime.limits import (
     MAX_ATTEMPTS,
     MAX_DEPTH,
@@ -35,7 +35,7 @@ from runtime.models import RunStatus, TaskRunResult
 from runtime.payload_schema import SchemaView, check_against_schema, check_with_model
 from runtime.queues import DEFAULT_QUEUE
 from runtime.registry import get_task
-from runtime.run_reader import wait_for_run
+from runtime.run_reader import peek_status, wait_for_run
 from runtime.run_state import METADATA_LIMIT_BYTES
 from runtime.sealing import open_envelopes, refuse_envelopes, seal_secret_fields
 from runtime.store import idempotency_keys, task_definitions
@@ -433,6 +433,42 @@ def _with_run_id(enqueue: dict[str, Any], run_id: str, scope: str | None) -> dic
     return options
 
 
+#: A run waiting for its children reads each child's status itself, first every CHILD_POLL_MIN_S and then less often,
+#: up to CHILD_POLL_MAX_S, and only then asks DBOS for the result (recorded, so a resumed parent does not wait
+#: again). DBOS's own wait reads once a second: a parent that fans out in rounds lost up to a second per round.
+CHILD_POLL_MIN_S = 0.02
+CHILD_POLL_MAX_S = 0.25
+
+
+def _until_final(ctx: Any, run_id: str) -> None:
+    """Return once the child run is final (or unknown: DBOS then reports it); raise if this run is canceled."""
+    backend = get_backend()
+    delay = CHILD_POLL_MIN_S
+    while True:
+        ctx.raise_if_cancelled()
+        try:
+            if peek_status(backend, run_id).is_final:
+                return
+        except RunNotFoundError:
+            return
+        ctx.cancel_event.wait(delay)
+        delay = min(delay * 1.5, CHILD_POLL_MAX_S)
+
+
+async def _until_final_async(ctx: Any, run_id: str) -> None:
+    backend = get_backend()
+    delay = CHILD_POLL_MIN_S
+    while True:
+        ctx.raise_if_cancelled()
+        try:
+            if (await asyncio.to_thread(peek_status, backend, run_id)).is_final:
+                return
+        except RunNotFoundError:
+            return
+        await asyncio.sleep(delay)
+        delay = min(delay * 1.5, CHILD_POLL_MAX_S)
+
+
 def _durable_wait(ctx: Any, handles: list[RunHandle]) -> list[TaskRunResult]:
     """Wait inside a run: DBOS records each child's result, so a resumed parent does not wait again."""
     backend = get_backend()
@@ -441,6 +477,7 @@ def _durable_wait(ctx: Any, handles: list[RunHandle]) -> list[TaskRunResult]:
     try:
         for handle in handles:
             ctx.raise_if_cancelled()
+            _until_final(ctx, handle.id)
             child = dbos.child_run(handle.id)
             try:
                 results.append(_child_result(handle, child.get_result(), None))
@@ -467,6 +504,7 @@ async def _durable_wait_async(ctx: Any, handles: list[RunHandle]) -> list[TaskRu
     try:
         for handle in handles:
             ctx.raise_if_cancelled()
+            await _until_final_async(ctx, handle.id)
             child = await dbos.child_run_async(handle.id)
             try:
                 results.append(_child_result(handle, await child.get_result(), None))

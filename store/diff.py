@@ -14,10 +14,11 @@ from typing import Any, Iterator
 
 from pydantic import BaseModel, Field
 
-from connectors import Catalog
+from connectors import Catalog, Column
 
 #: the column attributes compared, as `changes` names them
 _COMPARED = ("type", "nullable", "default", "primary_key", "comment")
+_NULLABLE_DEFAULT = Column.model_fields["nullable"].default
 
 
 class ColumnChange(BaseModel):
@@ -110,12 +111,13 @@ def _same_columns(old: dict[str, Any], new: dict[str, Any]) -> bool:
 
 
 def _columns(table: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each column's compared attributes, by name."""
+    """Each column's compared attributes, by name; an attribute left out of the JSON has the model's default (the
+    store writes catalogs without default values)."""
     key = set(table.get("primary_key") or [])
     return {
         c["name"]: {
             "type": c.get("data_type"),
-            "nullable": c.get("nullable"),
+            "nullable": c.get("nullable", _NULLABLE_DEFAULT),
             "default": c.get("default"),
             "primary_key": c["name"] in key,
             "comment": c.get("comment"),

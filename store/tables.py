@@ -46,6 +46,8 @@ snapshots = sa.Table(
     sa.Column("previous_snapshot_id", sa.String(64), nullable=True),
     sa.Column("diff", sa.JSON, nullable=True),  # SnapshotDiff against previous_snapshot_id; None for the first
     sa.Column("warnings", sa.JSON, nullable=True),  # SnapshotWarning dicts (e.g. role_not_read_only)
+    # blake2b of the catalog's `databases` JSON: an unchanged catalog is recognised without reading the previous one
+    sa.Column("catalog_digest", sa.String(64), nullable=True),
     sa.Index(f"ix_{PREFIX}snapshots_source_created", "data_source_id", "created_at"),
 )
 

@@ -7,6 +7,10 @@ table's statement on the server through the connector's own `cancel()`, so a slo
 session past its limit. A network error (the connection is gone) or a cancel of the run is not a problem of one
 table: it ends the attempt.
 
+Each profile then gets the complete value list of its low-cardinality text columns (column_values.py), which the
+analyst agent's catalog search matches question literals against; if that one statement fails, the table keeps its
+ordinary profile (five top values per column) and the log says why.
+
 Progress goes to the current run's metadata as each table finishes: `profiled_tables` and `profile_failures`
 (counters) and `profile_current` (the table being profiled).
 """
@@ -24,6 +28,7 @@ from connectors import Catalog, Connector, ConnectorError, NetworkError, TablePr
 from connectors.deadline import watchdog
 from runtime import TaskContext, logger, metadata
 from store import SnapshotWarning
+from tasks.introspect_data.column_values import complete_column_values
 
 PROFILABLE_KINDS = ("table", "materialized_view")
 PROFILE_FAILED = "profile_failed"
@@ -138,13 +143,34 @@ def profile_tables(
                 elapsed_s=round(time.perf_counter() - started, 3),
             )
         else:
-            done.profiles.append(profile)
+            done.profiles.append(_with_column_values(conn, profile, deadline, sample_size, table_timeout, ctx))
             metadata.increment("profiled_tables")
         if after_table is not None:
             after_table(index)
     metadata.delete("profile_current")
     logger.info("tables profiled", profiled=len(done.profiles), failed=len(done.warnings))
     return done
+
+
+def _with_column_values(
+    conn: Connector, profile: TableProfile, deadline: TableDeadline, sample_size: int, table_timeout: float, ctx: TaskContext
+) -> TableProfile:
+    """The profile with its low-cardinality text columns' complete values; the profile as it was if that fails."""
+    try:
+        with deadline.running():
+            return complete_column_values(conn, profile, sample_size, table_timeout)
+    except ConnectorError as exc:
+        if ctx.is_cancelled or isinstance(exc, NetworkError):
+            raise
+        logger.warn(
+            "column values not read: the profile keeps its top values",
+            table=".".join(p for p in (profile.database, profile.schema_, profile.table) if p),
+            error=type(exc).__name__,
+            code=exc.code,
+            reason=exc.message,
+            timed_out=deadline.expired,
+        )
+        return profile
 
 
 def failed(table: str, error: ConnectorError, **details: object) -> SnapshotWarning:

@@ -13,6 +13,8 @@ from tasks.analyst_agent.search.cache import (
     MemoryIndexCache,
     SnapshotIdError,
     index_for_snapshot,
+    index_for_stored_snapshot,
+    store_index_cache,
 )
 from tasks.analyst_agent.search.dense import EmbeddingModelError, embeddings_available, load_embedder
 from tasks.analyst_agent.search.index import CatalogIndex, SearchInputError
@@ -34,7 +36,9 @@ __all__ = [
     "TableKey",
     "embeddings_available",
     "index_for_snapshot",
+    "index_for_stored_snapshot",
     "index_from_bytes",
     "index_to_bytes",
     "load_embedder",
+    "store_index_cache",
 ]

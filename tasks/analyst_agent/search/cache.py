@@ -1,10 +1,14 @@
 """Where built indexes wait between questions: one per catalog snapshot, as bytes.
 
-`IndexCache` is the whole contract (get / put bytes by snapshot id), so the snapshot store can keep indexes beside
-its snapshots without this package knowing how. Two implementations here: in memory (one process, bounded LRU) and
-files in a directory (one file per snapshot, written atomically). `index_for_snapshot` is the one call the agent
-makes: the cached index when it is readable and was built with the embedding model at hand, else a fresh build
-(reusing the old vectors of unchanged tables) that is then cached.
+`IndexCache` is the whole contract (get / put bytes by snapshot id). In production the store keeps them, beside the
+snapshots they index (`store_index_cache()`: `store.index_cache.StoreIndexCache`, size-bounded, an index deleted
+with its snapshot, shared by every worker of the runtime database). Two more implementations here for tools and
+tests: in memory (one process, bounded LRU) and files in a directory (one file per snapshot, written atomically).
+
+`index_for_snapshot` is the one call the agent makes: the cached index when it is readable and was built with the
+embedding model at hand, else a fresh build (reusing the old vectors of unchanged tables of the previous snapshot's
+index) that is then cached. Given `cache=None` it uses the store's cache; `index_for_stored_snapshot` also reads the
+snapshot (catalog, profiles, previous snapshot id) from the store.
 """
 
 from __future__ import annotations
@@ -42,7 +46,14 @@ class IndexCache(Protocol):
 
     def get(self, snapshot_id: str) -> bytes | None: ...
 
-    def put(self, snapshot_id: str, data: bytes) -> None: ...
+    def put(self, snapshot_id: str, data: bytes) -> object: ...
+
+
+def store_index_cache(database_url: str | None = None, *, max_bytes: int | None = None) -> IndexCache:
+    """The production cache: the store's table of serialized indexes, keyed by snapshot id (store/index_cache.py)."""
+    from store.index_cache import StoreIndexCache  # the store (and the runtime under it) only when asked for
+
+    return StoreIndexCache(database_url=database_url, max_bytes=max_bytes)
 
 
 class MemoryIndexCache:
@@ -101,7 +112,7 @@ class FileIndexCache:
 
 
 def index_for_snapshot(
-    cache: IndexCache,
+    cache: IndexCache | None,
     snapshot_id: str,
     catalog: Catalog,
     profiles: Iterable[TableProfile] = (),
@@ -112,8 +123,10 @@ def index_for_snapshot(
 ) -> CatalogIndex:
     """The snapshot's index from the cache, or built (and cached) when missing, unreadable or built with another
     embedding model than the one at hand. `previous_snapshot_id` names an older snapshot of the same source whose
-    cached index lends its vectors to unchanged tables."""
+    cached index lends its vectors to unchanged tables. `cache=None`: the store's cache (`store_index_cache()`)."""
     check_snapshot_id(snapshot_id)
+    if cache is None:
+        cache = store_index_cache()
     model = load_embedder() if embedder == "auto" else embedder
     wanted_model = model.model_id if model is not None else None  # type: ignore[union-attr]
     cached = _load(cache, snapshot_id)
@@ -133,3 +146,32 @@ def _load(cache: IndexCache, snapshot_id: str) -> CatalogIndex | None:
         return index_from_bytes(data)
     except IndexFormatError:
         return None  # an older format or a damaged entry: rebuilt and overwritten by the caller
+
+
+def index_for_stored_snapshot(
+    snapshot_id: str,
+    values: Iterable[ColumnValues] = (),
+    *,
+    cache: IndexCache | None = None,
+    database_url: str | None = None,
+    embedder: Embedder | None | str = "auto",
+) -> CatalogIndex:
+    """The index of a snapshot of the store, read with its profiles (whose top values of low-cardinality text
+    columns feed the value index); the previous snapshot's cached index lends its vectors to unchanged tables.
+    SnapshotNotFoundError when the store has no such snapshot."""
+    from store import snapshots
+    from store.errors import SnapshotNotFoundError
+
+    check_snapshot_id(snapshot_id)
+    snapshot = snapshots.get_snapshot(snapshot_id, database_url=database_url)
+    if snapshot is None:
+        raise SnapshotNotFoundError(f"no snapshot with id {snapshot_id!r}")
+    return index_for_snapshot(
+        cache if cache is not None else store_index_cache(database_url),
+        snapshot.id,
+        snapshot.catalog,
+        snapshot.profiles,
+        values,
+        embedder=embedder,
+        previous_snapshot_id=snapshot.previous_snapshot_id,
+    )

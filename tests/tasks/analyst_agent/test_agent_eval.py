@@ -92,11 +92,6 @@ def test_the_script_prints_a_table_and_ends_with_the_bench_line() -> None:
     assert bench_line(result.stdout)["recall_at_5"] == 1.0
 
 
-def test_without_search_only_the_harness_says_the_agent_is_not_there_yet() -> None:
-    with pytest.raises(SystemExit, match="only --search-only exists so far"):
-        agent_eval.main(["--databases", TWO])
-
-
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

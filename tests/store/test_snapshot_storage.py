@@ -1,0 +1,96 @@
+"""How a snapshot's catalog is stored: written without default values yet read back equal, an unchanged catalog
+recognised by its digest without reading the previous one, and snapshots stored by older releases (defaults written
+out, no digest) still compared correctly."""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+
+from connectors import Catalog, Column, Database, Schema, Table
+from store import snapshots
+from store.database import store_engine
+from store.tables import snapshots as snapshots_table
+
+
+def col(name: str, data_type: str = "integer", **extra: object) -> Column:
+    return Column(ordinal=1, name=name, data_type=data_type, normalized_type="other", **extra)
+
+
+def catalog(*tables: Table) -> Catalog:
+    return Catalog(source_type="postgres", databases=[Database(name="db", schemas=[Schema(name="s", tables=list(tables))])])
+
+
+ORDERS = Table(
+    name="orders",
+    columns=[col("id", nullable=False), col("total", "numeric(12,2)", default="0", comment="gross"), col("note", "text")],
+    primary_key=["id"],
+    row_count=12,
+)
+ITEMS = Table(name="items", kind="view", columns=[col("order_id")], view_definition="select 1")
+
+
+def stored_row(url: str, snapshot_id: str) -> dict:  # type: ignore[type-arg]
+    t = snapshots_table
+    with store_engine(url).connect() as conn:
+        row = conn.execute(
+            sa.select(sa.cast(t.c.catalog, sa.Text).label("text"), t.c.catalog_digest).where(t.c.id == snapshot_id)
+        ).one()
+    return {"text": row.text, "digest": row.catalog_digest}
+
+
+def test_the_stored_catalog_leaves_defaults_out_and_reads_back_equal(store_url: str) -> None:
+    original = catalog(ORDERS, ITEMS)
+    snap = snapshots.save_snapshot(data_source_id="src", catalog=original, database_url=store_url)
+    row = stored_row(store_url, snap)
+    stored = json.loads(row["text"])
+    orders = stored["databases"][0]["schemas"][0]["tables"][0]
+    note = orders["columns"][2]
+    assert orders["name"] == "orders" and note["name"] == "note"
+    assert "nullable" not in note and "comment" not in note and "default" not in note  # defaults are not written
+    assert orders["columns"][0]["nullable"] is False and orders["row_count"] == 12  # the rest is
+    assert row["digest"] and len(row["digest"]) == 64
+    again = snapshots.get_snapshot(snap, database_url=store_url)
+    assert again is not None and again.catalog == original  # every default restored, nothing lost
+
+
+def test_an_unchanged_catalog_is_recognised_by_its_digest_without_reading_the_previous_one(store_url: str) -> None:
+    first = snapshots.save_snapshot(data_source_id="src", catalog=catalog(ORDERS), database_url=store_url)
+    # Make the previous snapshot's body unreadable as a catalog: only the digest can tell that nothing changed.
+    with store_engine(store_url).begin() as conn:
+        conn.execute(sa.update(snapshots_table).where(snapshots_table.c.id == first).values(catalog={"databases": []}))
+    second = snapshots.save_snapshot(data_source_id="src", catalog=catalog(ORDERS), database_url=store_url)
+    diff = snapshots.stored_diff(second, database_url=store_url)
+    assert diff is not None and diff.is_empty and diff.from_snapshot == first
+    # a changed catalog has another digest: the previous body is read and compared (here it says: no tables)
+    third = snapshots.save_snapshot(data_source_id="src", catalog=catalog(ORDERS, ITEMS), database_url=store_url)
+    diff = snapshots.stored_diff(third, database_url=store_url)
+    assert diff is not None and diff.tables_added == ["db.s.items"] and diff.from_snapshot == second
+    assert stored_row(store_url, second)["digest"] != stored_row(store_url, third)["digest"]
+
+
+def test_a_snapshot_stored_by_an_older_release_is_compared_attribute_by_attribute(store_url: str) -> None:
+    old = catalog(ORDERS)
+    t = snapshots_table
+    with store_engine(store_url).begin() as conn:  # the row as the previous release wrote it: defaults, no digest
+        conn.execute(
+            sa.insert(t).values(
+                id="snap_old", data_source_id="src", created_at=1.0, source_type="postgres", table_count=1,
+                column_count=3, catalog=old.model_dump(mode="json"), profiles=[], warnings=[],
+            )
+        )
+    same = snapshots.save_snapshot(data_source_id="src", catalog=catalog(ORDERS), database_url=store_url)
+    diff = snapshots.stored_diff(same, database_url=store_url)
+    assert diff is not None and diff.from_snapshot == "snap_old" and diff.is_empty  # `nullable: true` left out is no change
+    changed = ORDERS.model_copy(update={"columns": [col("id", nullable=False), col("total", "numeric(14,2)", default="0", comment="gross"), col("note", "text", nullable=False)]})
+    with store_engine(store_url).begin() as conn:
+        conn.execute(sa.delete(t).where(t.c.id == same))
+    later = snapshots.save_snapshot(data_source_id="src", catalog=catalog(changed), database_url=store_url)
+    diff = snapshots.stored_diff(later, database_url=store_url)
+    assert diff is not None and diff.from_snapshot == "snap_old"
+    assert [(c.column, c.changes) for c in diff.columns_changed] == [
+        ("db.s.orders.note", {"nullable": (True, False)}),
+        ("db.s.orders.total", {"type": ("numeric(12,2)", "numeric(14,2)")}),
+    ]
+    assert diff.tables_added == diff.tables_removed == diff.columns_added == diff.columns_removed == []
