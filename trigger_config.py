@@ -19,6 +19,12 @@ config = ProjectConfig(
     max_duration=3600,
     # None = the embedded default: a SQLite file under .taskpack/ in the project root.
     database_url=None,
+    # Runs queued for a code version no worker runs any more (TASKPACK_VERSION, else a hash of the task modules):
+    # "adopt" = a worker of the new version takes them (nothing of them ran yet); "strict" = they wait, shown
+    # PENDING_VERSION. A started run only ever resumes on its own version, or ends CRASHED once its version has had
+    # no worker for version_grace_period seconds.
+    version_adoption="adopt",
+    version_grace_period=300,
 )
 
 # Seconds between webhook delivery attempts after the first (immediate) one: Standard Webhooks' example schedule,

@@ -25,7 +25,8 @@ from runtime.errors import (
 from runtime.executor_ids import ExecutorIdInUseError
 from runtime.key_rotation import rotate_run_secrets
 from runtime.metadata import metadata
-from runtime.models import BatchHandle, LogEntry, Run, RunHandle, RunList, RunStatus, TaskRunResult
+from runtime.handles import BatchHandle, RunHandle
+from runtime.models import LogEntry, Run, RunList, RunStatus, TaskRunResult
 from runtime.queues import Queue
 from runtime.retry import RetryConfig, RetryDecision
 from runtime.runlog import logger

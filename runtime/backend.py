@@ -1,32 +1,36 @@
-"""One handle per database: DBOS's system tables (through a DBOSClient) and the runtime's own tables.
+"""One handle per database: DBOS's system tables (runtime.dbos_adapter.SystemDatabase) and the runtime's own tables.
 
 Every process that triggers, inspects or cancels runs goes through a Backend; a Worker adds execution on top.
-DBOS names appear only here, in execution.py and in worker.py.
+DBOS itself is known only to runtime.dbos_adapter.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any
 
 import sqlalchemy as sa
-from dbos import DBOS, DBOSClient
 
 from runtime.config import resolve_database_url
+from runtime.dbos_adapter import APP_NAME, WORKFLOW_PREFIX, SystemDatabase, quiet_dbos_logs, workflow_name
 from runtime.secret_key import Keyring, load_keyring
 from runtime.serializer import SealingSerializer
 from runtime.store import create_store_engine, create_tables
+from runtime.versions import VersionError, code_version, hashed_version
 
-APP_VERSION = "taskpack-1"
-APP_NAME = "taskpack"
-WORKFLOW_PREFIX = "taskpack:"
-
-log = logging.getLogger("taskpack")
+__all__ = ["APP_NAME", "APP_VERSION", "WORKFLOW_PREFIX", "Backend", "database_engine", "get_backend", "reset_backends", "secret_keyring", "set_active", "workflow_name"]
 
 
-def workflow_name(task_id: str) -> str:
-    return WORKFLOW_PREFIX + task_id
+
+def _version_at_import() -> str:
+    try:
+        return code_version()
+    except VersionError:  # refused again, naming the setting, where a run is triggered or a worker starts
+        return hashed_version()
+
+
+# This process's code version when it was imported (runs are triggered with `code_version()`, read at each trigger).
+APP_VERSION = _version_at_import()
 
 
 class Backend:
@@ -34,27 +38,35 @@ class Backend:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.engine = create_store_engine(url)  # also switches a SQLite file to WAL before DBOS opens it
-        _quiet_dbos_logs()
-        DBOS.migrate(url)
-        create_tables(self.engine)
+        quiet_dbos_logs()
         # Readers outside the worker never decrypt what DBOS recorded: sealed values read back as envelopes.
-        self.client = DBOSClient(
-            system_database_url=url, application_name=APP_NAME, serializer=SealingSerializer(self.keyring, opens=False)
-        )
-        self.sys_db = self.client._sys_db
-        self.workflows = self.sys_db.tables.workflow_status
-        self.sys_engine: sa.Engine = self.sys_db.engine
+        self.dbos = SystemDatabase(url, SealingSerializer(self.keyring, opens=False))
+        create_tables(self.engine)
+
+    # DBOS's own handles, for test helpers that write rows no code path of the runtime writes (see dbos_adapter).
+    @property
+    def client(self) -> Any:
+        return self.dbos.client
+
+    @property
+    def sys_db(self) -> Any:
+        return self.dbos.sys_db
+
+    @property
+    def workflows(self) -> sa.Table:
+        return self.dbos.workflows
+
+    @property
+    def sys_engine(self) -> sa.Engine:
+        return self.dbos.engine
 
     def keyring(self) -> Keyring:
         """The keys for this database (runtime.secret_key): a key file may stand in for the environment on SQLite only."""
         return load_keyring(sqlite=self.is_sqlite, database="PostgreSQL")
 
-    def attributes_field(self, key: str) -> sa.ColumnElement[Any]:
-        return self.workflows.c.attributes[key]
-
     def close(self) -> None:
         try:
-            self.client.destroy()
+            self.dbos.close()
         finally:
             self.engine.dispose()
 
@@ -111,27 +123,3 @@ def reset_backends() -> None:
                 pass
         _backends.clear()
     _active.clear()
-
-
-class _ExpectedEndings(logging.Filter):
-    """DBOS logs every workflow that raises; a run ending FAILED/TIMED_OUT is an outcome, not a crash."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        from runtime.errors import RunFailed
-
-        if isinstance(exc, RunFailed):
-            return False
-        if exc is not None and "Cancel" in type(exc).__name__:
-            return False  # a canceled run (or a parent awaiting one) is a normal ending
-        message = record.getMessage()
-        return not ("was cancelled" in message or "outcome was not recorded" in message)
-
-
-def _quiet_dbos_logs() -> None:
-    dbos_log = logging.getLogger("dbos")
-    dbos_log.setLevel(logging.WARNING)
-    if not any(isinstance(f, _ExpectedEndings) for f in dbos_log.filters):
-        dbos_log.addFilter(_ExpectedEndings())
-        for handler in dbos_log.handlers:
-            handler.addFilter(_ExpectedEndings())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import sys
@@ -29,7 +30,7 @@ console = Console()
 err = Console(stderr=True)
 
 STATUS_STYLE = {
-    "QUEUED": "cyan", "DELAYED": "cyan", "EXECUTING": "yellow", "WAITING": "yellow", "COMPLETED": "green",
+    "QUEUED": "cyan", "PENDING_VERSION": "yellow", "DELAYED": "cyan", "EXECUTING": "yellow", "WAITING": "yellow", "COMPLETED": "green",
     "FAILED": "red", "CANCELED": "magenta", "TIMED_OUT": "red", "CRASHED": "red", "EXPIRED": "magenta",
 }
 DB_OPTION = typer.Option(None, "--database-url", envvar="TASKPACK_DATABASE_URL", help="default: the embedded SQLite file")
@@ -82,13 +83,14 @@ def worker(
     database_url: Optional[str] = DB_OPTION,
     executor_id: Optional[str] = typer.Option(None, help="stable id; default: host name plus a free slot"),
     module: list[str] = typer.Option(None, "--module", "-m", help="task module to load (default: the configured dirs)"),
+    grace: int = typer.Option(10, "--grace", min=0, help="on SIGTERM, seconds running runs may take to finish before they are handed back"),
 ) -> None:
-    """Run a worker in the foreground until Ctrl-C / SIGTERM."""
+    """Run a worker in the foreground until Ctrl-C / SIGTERM (graceful: no new runs, running ones finish or are handed back)."""
     from runtime.worker import Worker
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    w = Worker(database_url=database_url, tasks=module or None, concurrency=concurrency, executor_id=executor_id, shutdown_timeout=10)
+    w = Worker(database_url=database_url, tasks=module or None, concurrency=concurrency, executor_id=executor_id, shutdown_timeout=grace)
     try:
         w.start()
     except Exception as exc:
@@ -106,8 +108,14 @@ def worker(
     except KeyboardInterrupt:
         pass
     finally:
-        console.print("stopping worker…")
+        console.print(f"stopping worker: running runs have {grace}s to finish…")
         w.stop()
+        if w.handed_back:
+            # Their attempts' threads are abandoned (Python cannot stop a thread) and would keep the process alive.
+            console.print(f"handed back {len(w.handed_back)} runs to their queues")
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
 
 
 @app.command()
@@ -227,6 +235,12 @@ def _progress_view(run: Any) -> Any:
     grid.add_row("task", _plain(run.task_id))
     grid.add_row("status", _status(run.status.value))
     grid.add_row("attempt", str(run.attempts))
+    if run.version:
+        waits = run.status.value == "PENDING_VERSION"
+        shown = f"{run.version} (no living worker runs it)" if waits else run.version
+        if run.triggered_version and run.triggered_version != run.version:
+            shown += f", triggered for {run.triggered_version}"
+        grid.add_row("version", _plain(shown))
     meta = dict(run.metadata)
     progress = meta.get("progress")
     if isinstance(progress, (int, float)) and 0 <= progress <= 1:
@@ -260,7 +274,7 @@ def follow(run_id: str, database_url: str | None) -> str:
 # -- runs ------------------------------------------------------------------------------------------------------------
 @runs_app.command("list")
 def runs_list(
-    status: Optional[str] = typer.Option(None, help="QUEUED, EXECUTING, COMPLETED, FAILED, …"),
+    status: Optional[str] = typer.Option(None, help="QUEUED, PENDING_VERSION, EXECUTING, COMPLETED, FAILED, …"),
     task: Optional[str] = typer.Option(None, "--task"),
     tag: Optional[str] = typer.Option(None),
     limit: int = typer.Option(20, min=1, max=500),

@@ -8,6 +8,7 @@ import os
 import sys
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -30,6 +31,11 @@ class ProjectConfig(BaseModel):
     # seconds between writes of changed run metadata: a UI following a run over SSE sees a change within this plus the
     # API's poll (issue 12's goal: p95 ≤ 500 ms); only metadata that changed is written, so an idle run costs nothing
     metadata_flush_interval: float = Field(0.25, gt=0)
+    # Code versions (runtime.versions): whether a worker takes over not-yet-started runs triggered for a version no
+    # living worker runs ("adopt": nothing of them ran, so they run on the new code) or leaves them PENDING_VERSION
+    # ("strict"); and how long a version may be without a worker before its started runs end CRASHED.
+    version_adoption: Literal["adopt", "strict"] = "adopt"
+    version_grace_period: float = Field(300.0, gt=0, description="seconds a version may have no worker before its started runs end CRASHED")
 
 
 def project_root() -> Path:

@@ -8,6 +8,7 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, Awaitable, Callable, TypeVar
 
+from runtime.dbos_adapter import step, step_async
 from runtime.errors import OutsideRunError, TaskCancelledError
 from runtime.redaction import RunSecrets
 
@@ -15,6 +16,21 @@ T = TypeVar("T")
 log = logging.getLogger("taskpack")
 
 _current: ContextVar["TaskContext | None"] = ContextVar("taskpack_current_run", default=None)
+
+# Runs executing in this process, by run id: the worker's monitor and `runs.cancel` signal them on cancel.
+running: dict[str, "TaskContext"] = {}
+_running_lock = threading.Lock()
+
+
+def register_running(ctx: "TaskContext") -> None:
+    with _running_lock:
+        running[ctx.run_id] = ctx
+
+
+def unregister_running(ctx: "TaskContext") -> None:
+    with _running_lock:
+        if running.get(ctx.run_id) is ctx:
+            running.pop(ctx.run_id, None)
 
 
 def current_context(what: str = "this call") -> "TaskContext":
@@ -120,16 +136,12 @@ class TaskContext:
     # -- durability ------------------------------------------------------------------------------------------------------
     def step(self, name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `fn` once for this run: after a crash, a finished step returns its recorded result instead of re-running."""
-        from runtime.execution import run_step
-
         self.raise_if_cancelled()
-        return run_step(name, fn, *args, **kwargs)
+        return step(name, fn, *args, **kwargs)
 
     async def step_async(self, name: str, fn: Callable[..., Awaitable[T]] | Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        from runtime.execution import run_step_async
-
         self.raise_if_cancelled()
-        return await run_step_async(name, fn, *args, **kwargs)
+        return await step_async(name, fn, *args, **kwargs)
 
     def redact(self, secret: Any) -> None:
         """Scrub this value from everything this run stores (logs, errors, metadata, output); other runs unaffected."""

@@ -1,25 +1,26 @@
-"""Declaring tasks: `@task`, `@schema_task`, and the process-wide registry of definitions."""
+"""Declaring tasks: `@task`, `@schema_task`, and the trigger methods a task carries (the registry is runtime.registry)."""
 
 from __future__ import annotations
 
 import inspect
-import threading
 from typing import Any, Callable, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from runtime.config import load_config
+from runtime.handles import BatchHandle, RunHandle
+from runtime.models import TaskRunResult
 from runtime.queues import DEFAULT_QUEUE, Queue
+from runtime.registry import TaskDefinitionError, all_tasks, get_task, register
 from runtime.retry import RetryConfig
+from runtime.triggering import tasks
+
+__all__ = ["Task", "TaskDefinitionError", "all_tasks", "describe_validation_error", "get_task", "register", "schema_task", "task"]
 
 Machine = Literal["micro", "small-1x", "small-2x", "medium-1x", "medium-2x", "large-1x", "large-2x"]
 MACHINES: tuple[str, ...] = ("micro", "small-1x", "small-2x", "medium-1x", "medium-2x", "large-1x", "large-2x")
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class TaskDefinitionError(ValueError):
-    """A task was declared with settings that cannot work (duplicate id, bad machine, wrong signature)."""
 
 
 class Task:
@@ -80,39 +81,25 @@ class Task:
         return self.schema.model_validate(payload)
 
     # -- triggering (see runtime.triggering) --------------------------------------------------------------------------
-    def trigger(self, payload: Any = None, **options: Any):  # -> RunHandle
-        from runtime.triggering import tasks
-
+    def trigger(self, payload: Any = None, **options: Any) -> RunHandle:
         return tasks.trigger(self.id, payload, **options)
 
-    def batch_trigger(self, items: list[Any], **options: Any):  # -> BatchHandle
-        from runtime.triggering import tasks
-
+    def batch_trigger(self, items: list[Any], **options: Any) -> BatchHandle:
         return tasks.batch_trigger(self.id, items, **options)
 
-    def trigger_and_wait(self, payload: Any = None, *, timeout: float | None = None, **options: Any):  # -> TaskRunResult
-        from runtime.triggering import tasks
-
+    def trigger_and_wait(self, payload: Any = None, *, timeout: float | None = None, **options: Any) -> TaskRunResult:
         return tasks.trigger_and_wait(self.id, payload, timeout=timeout, **options)
 
-    def batch_trigger_and_wait(self, items: list[Any], *, timeout: float | None = None, **options: Any):
-        from runtime.triggering import tasks
-
+    def batch_trigger_and_wait(self, items: list[Any], *, timeout: float | None = None, **options: Any) -> list[TaskRunResult]:
         return tasks.batch_trigger_and_wait(self.id, items, timeout=timeout, **options)
 
-    async def trigger_async(self, payload: Any = None, **options: Any):  # -> RunHandle
-        from runtime.triggering import tasks
-
+    async def trigger_async(self, payload: Any = None, **options: Any) -> RunHandle:
         return await tasks.trigger_async(self.id, payload, **options)
 
-    async def trigger_and_wait_async(self, payload: Any = None, *, timeout: float | None = None, **options: Any):
-        from runtime.triggering import tasks
-
+    async def trigger_and_wait_async(self, payload: Any = None, *, timeout: float | None = None, **options: Any) -> TaskRunResult:
         return await tasks.trigger_and_wait_async(self.id, payload, timeout=timeout, **options)
 
-    async def batch_trigger_and_wait_async(self, items: list[Any], *, timeout: float | None = None, **options: Any):
-        from runtime.triggering import tasks
-
+    async def batch_trigger_and_wait_async(self, items: list[Any], *, timeout: float | None = None, **options: Any) -> list[TaskRunResult]:
         return await tasks.batch_trigger_and_wait_async(self.id, items, timeout=timeout, **options)
 
     @property
@@ -143,29 +130,6 @@ class Task:
 
     def __repr__(self) -> str:
         return f"Task(id={self.id!r}, queue={self.queue.name!r})"
-
-
-_registry: dict[str, Task] = {}
-_registry_lock = threading.Lock()
-
-
-def register(definition: Task) -> Task:
-    with _registry_lock:
-        existing = _registry.get(definition.id)
-        if existing is not None and existing.fn.__qualname__ != definition.fn.__qualname__:
-            raise TaskDefinitionError(
-                f"task id {definition.id!r} is already used by {existing.fn.__module__}.{existing.fn.__qualname__}"
-            )
-        _registry[definition.id] = definition
-    return definition
-
-
-def get_task(task_id: str) -> Task | None:
-    return _registry.get(task_id)
-
-
-def all_tasks() -> list[Task]:
-    return list(_registry.values())
 
 
 def task(

@@ -17,18 +17,19 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Generator
+from typing import Any, Callable, Generator, Union
 
-from dbos import DBOS
 from pydantic import ValidationError
 
 from runtime import wakeups
-from runtime.backend import get_backend, workflow_name
-from runtime.context import TaskContext, _current
-from runtime.definitions import Task, describe_validation_error, get_task
+from runtime import dbos_adapter as dbos
+from runtime.backend import get_backend
+from runtime.context import TaskContext, _current, register_running, running, unregister_running
+from runtime.definitions import Task, describe_validation_error
 from runtime.errors import AbortTaskRunError, RunError, RunFailed, SecretKeyError, TaskCancelledError
 from runtime.models import RunStatus
 from runtime.payload_schema import SchemaView
+from runtime.registry import get_task
 from runtime.redaction import collect_secrets, redact_text, reset_secrets, scrub_secrets, use_secrets
 from runtime.retry import RetryDecision
 from runtime.run_state import RunState, states
@@ -36,9 +37,8 @@ from runtime.sealing import open_envelopes
 
 log = logging.getLogger("taskpack")
 
-# Runs executing in this process, by run id: the worker's monitor signals them on cancel.
-running: dict[str, TaskContext] = {}
-_running_lock = threading.Lock()
+__all__ = ["CANCEL_GRACE_S", "ensure_workflow", "running"]
+
 _registered: dict[str, Callable[..., Any]] = {}
 _register_lock = threading.Lock()
 
@@ -71,22 +71,7 @@ def ensure_workflow(definition: Task) -> None:
                 return _execute_sync(task_id, payload, options)
 
             fn = run_sync_workflow
-        fn.__qualname__ = fn.__name__ = f"taskpack_{task_id.replace('-', '_').replace('.', '_')}"
-        _registered[task_id] = DBOS.workflow(name=workflow_name(task_id))(fn)
-
-
-# -- steps -----------------------------------------------------------------------------------------------------------
-def run_step(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    if DBOS.workflow_id is None:
-        return fn(*args, **kwargs)  # called outside a run (a unit test calling the task function directly)
-    return DBOS.run_step({"name": name}, fn, *args, **kwargs)
-
-
-async def run_step_async(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    if DBOS.workflow_id is None:
-        result = fn(*args, **kwargs)
-        return await result if inspect.isawaitable(result) else result
-    return await DBOS.run_step_async({"name": name}, fn, *args, **kwargs)
+        _registered[task_id] = dbos.register_workflow(task_id, fn)
 
 
 # -- shared pieces ---------------------------------------------------------------------------------------------------
@@ -116,7 +101,7 @@ def _make_context(definition: Task, run_id: str, payload: Any, options: dict[str
 
 def _set_attributes(run_id: str, attributes: dict[str, Any]) -> None:
     """Update the run's attributes without recording a step: status hints, safe to repeat on replay."""
-    get_backend().sys_db.update_workflow_attributes(run_id, attributes, merge=True)
+    get_backend().dbos.set_attributes(run_id, attributes)
 
 
 def _retry_delay(definition: Task, ctx: TaskContext, decision: RetryDecision | None) -> float:
@@ -183,17 +168,6 @@ def _decide(definition: Task, payload: Any, ctx: TaskContext, result: AttemptRes
     return "retry"
 
 
-def _register_running(ctx: TaskContext) -> None:
-    with _running_lock:
-        running[ctx.run_id] = ctx
-
-
-def _unregister_running(ctx: TaskContext) -> None:
-    with _running_lock:
-        if running.get(ctx.run_id) is ctx:
-            running.pop(ctx.run_id, None)
-
-
 def _check_expired(expires_at: float) -> bool:
     return time.time() > expires_at
 
@@ -240,57 +214,126 @@ def _attempt_sync(definition: Task, payload: Any, ctx: TaskContext) -> AttemptRe
 
 
 # -- the run, written once ----------------------------------------------------------------------------------------
-# The life of a run is one generator that yields what it needs done; a sync and an async driver carry the effects
-# out (DBOS steps and sleeps, attempts, hooks, database calls) in their own way. The policy lives in one place.
-Effect = tuple[Any, ...]
+# The life of a run is one generator that yields what it needs done and returns how the run ends; a sync and an async
+# driver carry the effects out (DBOS steps and sleeps, attempts, hooks, database calls) in their own way, then
+# conclude the run. The policy lives in one place.
+@dataclass(frozen=True)
+class Step:
+    """Call `fn(*args)` as a recorded step: a resumed run gets the recorded result back instead of calling again."""
+
+    name: str
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
 
 
-def _run_plan(definition: Task, payload: Any, options: dict[str, Any], ctx: TaskContext) -> Generator[Effect, Any, Any]:
+@dataclass(frozen=True)
+class HookStep:
+    """Call a hook once per run (on_start, on_success, on_failure), recorded as a step; a failing hook is logged."""
+
+    hook: str
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Hook:
+    """Call a hook at every attempt (cleanup, catch_error), not recorded; its result goes back to the plan."""
+
+    hook: str
+    fn: Callable[..., Any] | None
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Run the task function once under max_duration and cancel; the plan receives an AttemptResult."""
+
+    payload: Any
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """A durable sleep (between attempts): a resumed run sleeps only what is left."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Call:
+    """Blocking work on the runtime's database (flushing logs, setting attributes): off the event loop when async."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+
+
+Effect = Union[Step, HookStep, Hook, Attempt, Sleep, Call]
+
+
+@dataclass(frozen=True)
+class Completed:
+    output: Any
+
+
+@dataclass(frozen=True)
+class Canceled:
+    pass
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A terminal failure: FAILED, TIMED_OUT or EXPIRED, with the error the run keeps."""
+
+    status: str
+    error: RunError
+
+
+RunEnd = Union[Completed, Canceled, Failed]
+
+
+def _run_plan(definition: Task, payload: Any, options: dict[str, Any], ctx: TaskContext) -> Generator[Effect, Any, RunEnd]:
     expires_at = options.get("expires_at")
-    if expires_at is not None and (yield ("step", "taskpack.check_ttl", _check_expired, (float(expires_at),))):
-        yield ("call", _finish_failure, (ctx, RunStatus.EXPIRED.value, RunError(type="RunExpired", message="the run was not started before its ttl")))
+    if expires_at is not None and (yield Step("taskpack.check_ttl", _check_expired, (float(expires_at),))):
+        return Failed(RunStatus.EXPIRED.value, RunError(type="RunExpired", message="the run was not started before its ttl"))
     try:
         payload = _opened(definition, payload, ctx)
     except SecretKeyError as exc:  # no key, or not the one that sealed the payload: retrying cannot help
-        error = RunError(type=type(exc).__name__, message=exc.message, code="SECRET_UNREADABLE", retryable=False)
-        yield ("call", _finish_failure, (ctx, RunStatus.FAILED.value, error))
+        return Failed(RunStatus.FAILED.value, RunError(type=type(exc).__name__, message=exc.message, code="SECRET_UNREADABLE", retryable=False))
     try:
         parsed = definition.parse_payload(payload)
     except ValidationError as exc:
-        error = RunError(type="PayloadValidationError", message=redact_text(describe_validation_error(exc), ctx.secrets))
-        yield ("call", _finish_failure, (ctx, RunStatus.FAILED.value, error))
+        return Failed(RunStatus.FAILED.value, RunError(type="PayloadValidationError", message=redact_text(describe_validation_error(exc), ctx.secrets)))
     ctx.secrets.add_model_secrets(parsed)  # SecretStr values as validated (a key given as an object becomes text)
     if definition.on_start is not None:
-        yield ("hook_step", "on_start", definition.on_start, (parsed, ctx))
+        yield HookStep("on_start", definition.on_start, (parsed, ctx))
     attempt = 1
     while True:
         ctx._new_attempt(attempt)
         if attempt > 1:
-            yield ("call", _set_attributes, (ctx.run_id, {"attempt": attempt}))
-        result = yield ("attempt", parsed)
-        yield ("hook", "cleanup", definition.cleanup, (parsed, ctx))
+            yield Call(_set_attributes, (ctx.run_id, {"attempt": attempt}))
+        result = yield Attempt(parsed)
+        yield Hook("cleanup", definition.cleanup, (parsed, ctx))
         if result.kind == "ok":
             if definition.on_success is not None:
-                yield ("hook_step", "on_success", definition.on_success, (parsed, result.output, ctx))
-            yield ("call", _flush, (ctx,))
-            return scrub_secrets(result.output, ctx.secrets)  # the output is stored: not with this run's secrets
+                yield HookStep("on_success", definition.on_success, (parsed, result.output, ctx))
+            yield Call(_flush, (ctx,))
+            return Completed(scrub_secrets(result.output, ctx.secrets))  # the output is stored: not with this run's secrets
         if result.kind == "canceled":
             ctx.state.logs.add("warn", "run canceled", {}, attempt)
-            yield ("call", _flush, (ctx,))
-            return None
+            yield Call(_flush, (ctx,))
+            return Canceled()
         error = _error_of(result, ctx)
         decision = None
         if result.kind == "error" and definition.catch_error is not None:
-            decision = RetryDecision.coerce((yield ("hook", "catch_error", definition.catch_error, (parsed, result.exc, ctx))))
+            decision = RetryDecision.coerce((yield Hook("catch_error", definition.catch_error, (parsed, result.exc, ctx))))
         outcome = _decide(definition, parsed, ctx, result, decision)
         if outcome != "retry":
             if definition.on_failure is not None:
-                yield ("hook_step", "on_failure", definition.on_failure, (parsed, error, ctx))
-            yield ("call", _finish_failure, (ctx, outcome, error))
+                yield HookStep("on_failure", definition.on_failure, (parsed, error, ctx))
+            return Failed(outcome, error)
         delay = _retry_delay(definition, ctx, decision)
         ctx.state.logs.add("warn", "attempt failed, retrying", {"error": error.message, "delay_s": round(delay, 3)}, attempt)
-        yield ("call", _flush, (ctx,))
-        yield ("sleep", delay)
+        yield Call(_flush, (ctx,))
+        yield Sleep(delay)
         attempt += 1
 
 
@@ -306,16 +349,16 @@ def _opened(definition: Task, payload: Any, ctx: TaskContext) -> Any:
 
 def _begin(task_id: str, payload: Any, options: dict[str, Any]) -> tuple[Task, TaskContext, Any]:
     definition = _require_task(task_id)
-    run_id = DBOS.workflow_id
+    run_id = dbos.current_run_id()
     assert run_id is not None
     ctx = _make_context(definition, run_id, payload, options)
     tokens = (_current.set(ctx), use_secrets(ctx.secrets))
-    _register_running(ctx)
+    register_running(ctx)
     return definition, ctx, tokens
 
 
 def _end(ctx: TaskContext, tokens: Any) -> None:
-    _unregister_running(ctx)
+    unregister_running(ctx)
     _current.reset(tokens[0])
     reset_secrets(tokens[1])
     _flush(ctx)
@@ -332,20 +375,24 @@ def _execute_sync(task_id: str, payload: Any, options: dict[str, Any]) -> Any:
             try:
                 effect = plan.send(value)
             except StopIteration as done:
-                return done.value
-            kind = effect[0]
-            if kind == "step":
-                value = DBOS.run_step({"name": effect[1]}, effect[2], *effect[3])
-            elif kind == "hook_step":
-                value = DBOS.run_step({"name": f"taskpack.{effect[1]}"}, _call_hook_sync, ctx, effect[1], effect[2], *effect[3])
-            elif kind == "hook":
-                value = _call_hook_sync(ctx, effect[1], effect[2], *effect[3])
-            elif kind == "attempt":
-                value = _attempt_sync(definition, effect[1], ctx)
-            elif kind == "sleep":
-                value = DBOS.sleep(effect[1])
-            else:  # "call": a blocking database call
-                value = effect[1](*effect[2])
+                end: RunEnd = done.value
+                break
+            match effect:
+                case Step(name, fn, args):
+                    value = dbos.step(name, fn, *args)
+                case HookStep(hook, fn, args):
+                    value = dbos.step(f"taskpack.{hook}", _call_hook_sync, ctx, hook, fn, *args)
+                case Hook(hook, fn, args):
+                    value = _call_hook_sync(ctx, hook, fn, *args)
+                case Attempt(parsed):
+                    value = _attempt_sync(definition, parsed, ctx)
+                case Sleep(seconds):
+                    value = dbos.sleep(seconds)
+                case Call(fn, args):
+                    value = fn(*args)
+        if isinstance(end, Failed):
+            _record_failure(ctx, end)
+        return _conclude(end, ctx)
     finally:
         plan.close()
         _end(ctx, token)
@@ -380,20 +427,24 @@ async def _execute_async(task_id: str, payload: Any, options: dict[str, Any]) ->
             try:
                 effect = plan.send(value)
             except StopIteration as done:
-                return done.value
-            kind = effect[0]
-            if kind == "step":
-                value = await DBOS.run_step_async({"name": effect[1]}, effect[2], *effect[3])
-            elif kind == "hook_step":
-                value = await DBOS.run_step_async({"name": f"taskpack.{effect[1]}"}, _call_hook_async, ctx, effect[1], effect[2], *effect[3])
-            elif kind == "hook":
-                value = await _call_hook_async(ctx, effect[1], effect[2], *effect[3])
-            elif kind == "attempt":
-                value = await _attempt_async(definition, effect[1], ctx)
-            elif kind == "sleep":
-                value = await DBOS.sleep_async(effect[1])
-            else:  # "call": blocking database work goes to a thread, off the event loop
-                value = await asyncio.to_thread(effect[1], *effect[2])
+                end: RunEnd = done.value
+                break
+            match effect:
+                case Step(name, fn, args):
+                    value = await dbos.step_async(name, fn, *args)
+                case HookStep(hook, fn, args):
+                    value = await dbos.step_async(f"taskpack.{hook}", _call_hook_async, ctx, hook, fn, *args)
+                case Hook(hook, fn, args):
+                    value = await _call_hook_async(ctx, hook, fn, *args)
+                case Attempt(parsed):
+                    value = await _attempt_async(definition, parsed, ctx)
+                case Sleep(seconds):
+                    value = await dbos.sleep_async(seconds)
+                case Call(fn, args):  # blocking database work goes to a thread, off the event loop
+                    value = await asyncio.to_thread(fn, *args)
+        if isinstance(end, Failed):
+            await asyncio.to_thread(_record_failure, ctx, end)
+        return _conclude(end, ctx)
     finally:
         plan.close()
         await asyncio.to_thread(_flush, ctx)
@@ -403,7 +454,7 @@ async def _execute_async(task_id: str, payload: Any, options: dict[str, Any]) ->
 # -- endings ---------------------------------------------------------------------------------------------------------
 def _require_task(task_id: str) -> Task:
     definition = get_task(task_id)
-    if definition is None:
+    if not isinstance(definition, Task):
         raise RuntimeError(f"task {task_id!r} is not loaded in this worker")
     return definition
 
@@ -415,12 +466,24 @@ def _error_of(result: AttemptResult, ctx: TaskContext) -> RunError:
     return RunError.from_exception(result.exc)
 
 
-def _finish_failure(ctx: TaskContext, status: str, error: RunError) -> None:
-    """End the run in a terminal failure state: stored outcome, logs flushed, workflow ends with RunFailed."""
-    ctx.state.logs.add("error", f"run {status.lower()}", {"error": error.message, "type": error.type}, ctx.attempt)
+def _record_failure(ctx: TaskContext, end: Failed) -> None:
+    """Store a terminal failure: the log line, logs flushed, the `outcome` attribute the status reads."""
+    ctx.state.logs.add("error", f"run {end.status.lower()}", {"error": end.error.message, "type": end.error.type}, ctx.attempt)
     _flush(ctx)
-    _set_attributes(ctx.run_id, {"outcome": status, "attempt": ctx.attempt})
-    raise RunFailed(status, error.model_dump(), ctx.attempt)
+    _set_attributes(ctx.run_id, {"outcome": end.status, "attempt": ctx.attempt})
+
+
+def _conclude(end: RunEnd, ctx: TaskContext) -> Any:
+    """What the workflow returns for the run's end. A failure is raised (RunFailed): DBOS records a workflow that
+    raises as ERROR with that error, which is how the run's status and error are kept."""
+    match end:
+        case Completed(output):
+            return output
+        case Canceled():
+            return None
+        case Failed(status, error):
+            raise RunFailed(status, error.model_dump(), ctx.attempt)
+    raise TypeError(f"unknown run end {end!r}")
 
 
 def _flush(ctx: TaskContext) -> None:

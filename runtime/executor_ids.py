@@ -137,6 +137,12 @@ def heartbeat(backend: Backend, claim: ExecutorClaim, *, concurrency: int, tasks
     return back
 
 
+def holds(backend: Backend, claim: ExecutorClaim) -> bool:
+    """Whether this holding's row is still there (no other worker has taken the id over)."""
+    with backend.engine.connect() as conn:
+        return conn.execute(sa.select(workers_table.c.executor_id).where(claim.owns())).first() is not None
+
+
 def release(backend: Backend, claim: ExecutorClaim) -> None:
     """Give the id up (a graceful stop); a row another worker has taken over since is left alone."""
     with backend.engine.begin() as conn:

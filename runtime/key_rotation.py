@@ -12,12 +12,8 @@ with, so keep a retired key in TASKPACK_SECRET_KEY_PREVIOUS for as long as old r
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
-from runtime.backend import WORKFLOW_PREFIX, get_backend
+from runtime.backend import get_backend
 from runtime.serializer import SERIALIZER_NAME, reseal
-
-UNFINISHED = ("ENQUEUED", "DELAYED", "PENDING")
 
 
 def rotate_run_secrets(database_url: str | None = None) -> int:
@@ -27,37 +23,9 @@ def rotate_run_secrets(database_url: str | None = None) -> int:
     """
     backend = get_backend(database_url)
     ring = backend.keyring()
-    tables = backend.sys_db.tables
-    ws, wi, oo = tables.workflow_status, tables.workflow_input, tables.operation_outputs
-    rotated_runs = 0
-    with backend.sys_engine.begin() as conn:
-        runs = conn.execute(
-            sa.select(ws.c.workflow_uuid, ws.c.inputs, wi.c.inputs.label("input_row"))
-            .select_from(ws.outerjoin(wi, wi.c.workflow_uuid == ws.c.workflow_uuid))
-            .where(ws.c.status.in_(UNFINISHED), ws.c.name.like(f"{WORKFLOW_PREFIX}%"), ws.c.serialization == SERIALIZER_NAME)
-            .order_by(ws.c.workflow_uuid)
-        ).all()
-        for run_id, status_inputs, input_row in runs:
-            what = f"a secret of run {run_id}"
-            changed = 0
-            for table, column, text in ((ws, ws.c.inputs, status_inputs), (wi, wi.c.inputs, input_row)):
-                if text:
-                    new, count = reseal(text, ring, what)
-                    if count:
-                        conn.execute(sa.update(table).where(table.c.workflow_uuid == run_id).values({column.name: new}))
-                        changed += count
-            steps = conn.execute(
-                sa.select(oo.c.function_id, oo.c.output, oo.c.error).where(oo.c.workflow_uuid == run_id, oo.c.serialization == SERIALIZER_NAME)
-            ).all()
-            for function_id, output, error in steps:
-                values = {}
-                for name, text in (("output", output), ("error", error)):
-                    if text:
-                        new, count = reseal(text, ring, what)
-                        if count:
-                            values[name] = new
-                if values:
-                    conn.execute(sa.update(oo).where(oo.c.workflow_uuid == run_id, oo.c.function_id == function_id).values(values))
-                    changed += len(values)
-            rotated_runs += bool(changed)
-    return rotated_runs
+
+    def resealed(run_id: str, text: str) -> str | None:
+        new, count = reseal(text, ring, f"a secret of run {run_id}")
+        return new if count else None
+
+    return backend.dbos.rewrite_unfinished(SERIALIZER_NAME, resealed)

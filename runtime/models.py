@@ -1,4 +1,4 @@
-"""The shapes callers see: runs, their statuses, handles and results."""
+"""The shapes callers see: runs, their statuses and results (handles, which can read their run, are in runtime.handles)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from runtime.errors import RunError
 
 class RunStatus(str, Enum):
     QUEUED = "QUEUED"
+    PENDING_VERSION = "PENDING_VERSION"  # queued for a code version no living worker runs
     DELAYED = "DELAYED"
     EXECUTING = "EXECUTING"
     WAITING = "WAITING"
@@ -59,6 +60,8 @@ class Run(BaseModel):
     delay_until: datetime | None = None
     expires_at: datetime | None = None
     executor_id: str | None = None
+    version: str | None = Field(None, description="the code version that runs the run (or that it waits for)")
+    triggered_version: str | None = Field(None, description="the code version the run was triggered for")
     warnings: list[str] = Field(default_factory=list, description="parts of the stored run that could not be read")
 
     @property
@@ -78,29 +81,6 @@ class LogEntry(BaseModel):
     message: str
     fields: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime
-
-
-class RunHandle(BaseModel):
-    """What a trigger returns: the run's id, and whether an idempotency key pointed at an existing run."""
-
-    id: str
-    task_id: str
-    is_cached: bool = False
-
-    def retrieve(self) -> Run:
-        from runtime.runs import runs
-
-        return runs.retrieve(self.id)
-
-    def wait(self, timeout: float | None = None) -> Run:
-        from runtime.runs import runs
-
-        return runs.wait(self.id, timeout=timeout)
-
-
-class BatchHandle(BaseModel):
-    batch_id: str
-    runs: list[RunHandle]
 
 
 class TaskRunResult(BaseModel):

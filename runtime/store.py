@@ -80,6 +80,18 @@ workers_table = sa.Table(
     sa.Column("last_seen_at", sa.Float, nullable=False),
 )
 
+# Code versions workers run, and when a worker of each last heartbeated (runtime.versions): a version is live until
+# its last heartbeat is older than that worker's dead-worker limit; a started run whose version has been gone for the
+# grace period ends CRASHED.
+code_versions = sa.Table(
+    f"{PREFIX}versions",
+    metadata_obj,
+    sa.Column("version", sa.String(200), primary_key=True),
+    sa.Column("first_seen_at", sa.Float, nullable=False),
+    sa.Column("last_seen_at", sa.Float, nullable=False),
+    sa.Column("alive_until", sa.Float, nullable=False),  # last heartbeat + that worker's dead_worker_after
+)
+
 
 def sqlalchemy_url(url: str) -> str:
     """DBOS takes `postgresql://`; SQLAlchemy needs the psycopg 3 driver named."""

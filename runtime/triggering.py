@@ -8,18 +8,17 @@ import time
 import uuid
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import sqlalchemy as sa
-from dbos import DBOS
-from dbos import error as dbos_error
 from pydantic import BaseModel, Field
 from pydantic_core import to_jsonable_python
 
-from runtime.backend import APP_VERSION, Backend, get_backend, workflow_name
+from runtime import dbos_adapter as dbos
+from runtime.backend import Backend, get_backend
 from runtime.context import maybe_current_context
-from runtime.definitions import get_task
-from runtime.errors import InputError, PayloadError, RunFailed, RunError, TriggerOptionsError, UnknownTaskError
+from runtime.dbos_adapter import workflow_name
+from runtime.errors import InputError, PayloadError, RunError, RunFailed, RunNotFoundError, TriggerOptionsError, UnknownTaskError
 from runtime.limits import (
     MAX_ATTEMPTS,
     MAX_DEPTH,
@@ -31,12 +30,16 @@ from runtime.limits import (
     check_tags,
     check_text,
 )
-from runtime.models import BatchHandle, RunHandle, RunStatus, TaskRunResult
+from runtime.handles import BatchHandle, RunHandle
+from runtime.models import RunStatus, TaskRunResult
 from runtime.payload_schema import SchemaView, check_against_schema, check_with_model
 from runtime.queues import DEFAULT_QUEUE
+from runtime.registry import get_task
+from runtime.run_reader import peek_status, wait_for_run
 from runtime.run_state import METADATA_LIMIT_BYTES
 from runtime.sealing import open_envelopes, refuse_envelopes, seal_secret_fields
 from runtime.store import idempotency_keys, task_definitions
+from runtime.versions import code_version
 
 DEFAULT_IDEMPOTENCY_TTL_S = 30 * 86400
 
@@ -131,18 +134,8 @@ def _validate_tags(tags: Any) -> list[str]:
 def _run_is_spent(backend: Backend, run_id: str, now: float) -> bool | None:
     """Whether the run behind an idempotency key has let go of it (failed, canceled, expired); None if it does not
     exist yet (its trigger is between settling the key and enqueueing, or died there)."""
-    ws = backend.workflows
-    with backend.sys_engine.connect() as conn:
-        row = conn.execute(sa.select(ws.c.status, ws.c.attributes).where(ws.c.workflow_uuid == run_id)).first()
-    if row is None:
-        return None
-    status, attrs = row[0], row[1] or {}
-    if isinstance(attrs, str):
-        attrs = json.loads(attrs)
-    if status in ("ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED") or attrs.get("outcome"):
-        return True
-    expires_at = attrs.get("expires_at")
-    return status in ("ENQUEUED", "DELAYED") and expires_at is not None and now > float(expires_at)
+    row = backend.dbos.status_row(run_id)
+    return None if row is None else row.frees_idempotency_key(now)
 
 
 def claim_idempotency_key(backend: Backend, scope_key: str, run_id: str, ttl: float) -> tuple[str, bool]:
@@ -151,7 +144,7 @@ def claim_idempotency_key(backend: Backend, scope_key: str, run_id: str, ttl: fl
     The key row is where concurrent triggers agree: the first insert wins, and moving a freed key to a new run is a
     compare-and-set on the run it held, so every trigger ends on the run id the row names. False means that run is
     not enqueued yet (its trigger is on its way, or died after settling the key): the caller enqueues that id, and
-    DBOS refuses a workflow id twice, so when several do, one run starts (see `_enqueue_once`).
+    DBOS refuses a workflow id twice, so when several do, one run starts (see `SystemDatabase.enqueue`).
     """
     table = idempotency_keys
     for _ in range(20):
@@ -231,8 +224,9 @@ def _build(
 
     now = time.time()
     queue = info.get("queue") or DEFAULT_QUEUE
+    version = code_version()
     run_options: dict[str, Any] = {"created_at": now, "queue": queue}
-    attributes: dict[str, Any] = {"task": task_id}
+    attributes: dict[str, Any] = {"task": task_id, "version": version}
     if tag_list:
         run_options["tags"] = attributes["tags"] = tag_list
     if max_attempts is not None:
@@ -252,7 +246,7 @@ def _build(
     enqueue: dict[str, Any] = {
         "workflow_name": workflow_name(task_id),
         "queue_name": queue,
-        "app_version": APP_VERSION,
+        "app_version": version,  # DBOS hands the run only to a worker of this version (runtime.versions)
         "attributes": attributes,
     }
     if concurrency_key:
@@ -303,7 +297,7 @@ def _check_batch(backend: Backend, task_id: str, items: list["BatchItem"], optio
 
 def _in_workflow() -> bool:
     try:
-        return DBOS.workflow_id is not None and maybe_current_context() is not None
+        return dbos.current_run_id() is not None and maybe_current_context() is not None
     except Exception:
         return False
 
@@ -351,13 +345,13 @@ class Tasks:
         if parent is not None:
             # Inside a run: pick the id (and settle the key) in a recorded step, then enqueue as a recorded child,
             # so a replayed parent finds the same child instead of starting another.
-            run_id, cached = DBOS.run_step({"name": "taskpack.child_id"}, _choose_run_id, backend.url, scope, key_ttl)
+            run_id, cached = dbos.step("taskpack.child_id", _choose_run_id, backend.url, scope, key_ttl)
             if not cached:
-                cached = _enqueue_once(DBOS.enqueue_workflow_with_options, _with_run_id(enqueue, run_id, scope), body, run_options)
+                cached = dbos.enqueue_child(_with_run_id(enqueue, run_id, scope), body, run_options)
             return RunHandle(id=run_id, task_id=task_id, is_cached=cached)
         run_id, cached = _choose_run_id(backend.url, scope, key_ttl)
         if not cached:
-            cached = _enqueue_once(backend.client.enqueue, _with_run_id(enqueue, run_id, scope), body, run_options)
+            cached = backend.dbos.enqueue(_with_run_id(enqueue, run_id, scope), body, run_options)
         return RunHandle(id=run_id, task_id=task_id, is_cached=cached)
 
     async def trigger_async(self, task_id: str, payload: Any = None, **options: Any) -> RunHandle:
@@ -371,14 +365,9 @@ class Tasks:
             _build_with_defaults, backend, task_id, payload, options, parent.run_id, parent.root_id
         )
         key_ttl = run_options.pop("_idempotency_ttl")
-        run_id, cached = await DBOS.run_step_async({"name": "taskpack.child_id"}, _choose_run_id, backend.url, scope, key_ttl)
+        run_id, cached = await dbos.step_async("taskpack.child_id", _choose_run_id, backend.url, scope, key_ttl)
         if not cached:
-            try:
-                await DBOS.enqueue_workflow_with_options_async(_with_run_id(enqueue, run_id, scope), body, run_options)
-            except Exception as exc:
-                if not dbos_error.is_workflow_id_in_use_error(exc):
-                    raise
-                cached = True
+            cached = await dbos.enqueue_child_async(_with_run_id(enqueue, run_id, scope), body, run_options)
         return RunHandle(id=run_id, task_id=task_id, is_cached=cached)
 
     async def trigger_and_wait_async(self, task_id: str, payload: Any = None, *, timeout: float | None = None, **options: Any) -> TaskRunResult:
@@ -420,11 +409,9 @@ class Tasks:
     def _wait(self, handles: list[RunHandle], timeout: float | None) -> list[TaskRunResult]:
         ctx = maybe_current_context() if _in_workflow() else None
         if ctx is None:
-            from runtime.runs import runs
-
             results = []
             for handle in handles:
-                run = runs.wait(handle.id, timeout=timeout)
+                run = wait_for_run(handle.id, timeout=timeout)
                 results.append(TaskRunResult(id=run.id, task_id=run.task_id, ok=run.status is RunStatus.COMPLETED, status=run.status, output=run.output, error=run.error))
             return results
         return _durable_wait(ctx, handles)
@@ -446,17 +433,6 @@ def _with_run_id(enqueue: dict[str, Any], run_id: str, scope: str | None) -> dic
     return options
 
 
-def _enqueue_once(enqueue: Callable[..., Any], options: dict[str, Any], body: Any, run_options: dict[str, Any]) -> bool:
-    """Enqueue the run; True (cached) when its id already existed because a concurrent trigger created it first."""
-    try:
-        enqueue(options, body, run_options)
-    except Exception as exc:
-        if not dbos_error.is_workflow_id_in_use_error(exc):
-            raise
-        return True
-    return False
-
-
 #: A run waiting for its children reads each child's status itself, first every CHILD_POLL_MIN_S and then less often,
 #: up to CHILD_POLL_MAX_S, and only then asks DBOS for the result (recorded, so a resumed parent does not wait
 #: again). DBOS's own wait reads once a second: a parent that fans out in rounds lost up to a second per round.
@@ -466,15 +442,12 @@ CHILD_POLL_MAX_S = 0.25
 
 def _until_final(ctx: Any, run_id: str) -> None:
     """Return once the child run is final (or unknown: DBOS then reports it); raise if this run is canceled."""
-    from runtime.errors import RunNotFoundError
-    from runtime.runs import Runs
-
     backend = get_backend()
     delay = CHILD_POLL_MIN_S
     while True:
         ctx.raise_if_cancelled()
         try:
-            if Runs._peek(backend, run_id).is_final:
+            if peek_status(backend, run_id).is_final:
                 return
         except RunNotFoundError:
             return
@@ -483,15 +456,12 @@ def _until_final(ctx: Any, run_id: str) -> None:
 
 
 async def _until_final_async(ctx: Any, run_id: str) -> None:
-    from runtime.errors import RunNotFoundError
-    from runtime.runs import Runs
-
     backend = get_backend()
     delay = CHILD_POLL_MIN_S
     while True:
         ctx.raise_if_cancelled()
         try:
-            if (await asyncio.to_thread(Runs._peek, backend, run_id)).is_final:
+            if (await asyncio.to_thread(peek_status, backend, run_id)).is_final:
                 return
         except RunNotFoundError:
             return
@@ -501,21 +471,20 @@ async def _until_final_async(ctx: Any, run_id: str) -> None:
 
 def _durable_wait(ctx: Any, handles: list[RunHandle]) -> list[TaskRunResult]:
     """Wait inside a run: DBOS records each child's result, so a resumed parent does not wait again."""
-    from runtime.execution import _set_attributes
-
-    _set_attributes(ctx.run_id, {"waiting": True})
+    backend = get_backend()
+    backend.dbos.set_attributes(ctx.run_id, {"waiting": True})
     results = []
     try:
         for handle in handles:
             ctx.raise_if_cancelled()
             _until_final(ctx, handle.id)
-            child = DBOS.retrieve_workflow(handle.id)
+            child = dbos.child_run(handle.id)
             try:
                 results.append(_child_result(handle, child.get_result(), None))
             except Exception as exc:
                 results.append(_child_result(handle, None, exc))
     finally:
-        _set_attributes(ctx.run_id, {"waiting": False})
+        backend.dbos.set_attributes(ctx.run_id, {"waiting": False})
     return results
 
 
@@ -529,21 +498,20 @@ def _child_result(handle: RunHandle, outcome: Any, exc: BaseException | None) ->
 
 
 async def _durable_wait_async(ctx: Any, handles: list[RunHandle]) -> list[TaskRunResult]:
-    from runtime.execution import _set_attributes
-
-    await asyncio.to_thread(_set_attributes, ctx.run_id, {"waiting": True})
+    backend = get_backend()
+    await asyncio.to_thread(backend.dbos.set_attributes, ctx.run_id, {"waiting": True})
     results = []
     try:
         for handle in handles:
             ctx.raise_if_cancelled()
             await _until_final_async(ctx, handle.id)
-            child = await DBOS.retrieve_workflow_async(handle.id)
+            child = await dbos.child_run_async(handle.id)
             try:
                 results.append(_child_result(handle, await child.get_result(), None))
             except Exception as exc:
                 results.append(_child_result(handle, None, exc))
     finally:
-        await asyncio.to_thread(_set_attributes, ctx.run_id, {"waiting": False})
+        await asyncio.to_thread(backend.dbos.set_attributes, ctx.run_id, {"waiting": False})
     return results
 
 

@@ -16,19 +16,21 @@ import time
 from typing import Any, Iterable
 
 import sqlalchemy as sa
-from dbos import DBOS
 
-from runtime.backend import APP_NAME, APP_VERSION, Backend, get_backend, set_active
+from runtime import dbos_adapter as dbos
+from runtime.backend import Backend, get_backend, set_active
 from runtime.config import load_config, resolve_database_url
+from runtime.context import running
 from runtime.definitions import Task
-from runtime.execution import ensure_workflow, running
-from runtime.executor_ids import ExecutorClaim, claim_executor_id, claim_free_slot, heartbeat, release
+from runtime.execution import ensure_workflow
+from runtime.executor_ids import ExecutorClaim, claim_executor_id, claim_free_slot, heartbeat, holds, release
 from runtime.loader import load_tasks
 from runtime.queues import Queue
 from runtime.run_state import states
 from runtime.schedules import schedules
 from runtime.serializer import SealingSerializer
 from runtime.store import task_definitions, workers_table
+from runtime.versions import code_version, gone_versions, live_versions, record_seen
 
 log = logging.getLogger("taskpack")
 _instance_lock = threading.Lock()
@@ -52,6 +54,8 @@ class Worker:
         dead_worker_after: float | None = None,
         run_schedules: bool = True,
         shutdown_timeout: int = 0,
+        version_adoption: str | None = None,
+        version_grace_period: float | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -66,6 +70,12 @@ class Worker:
         self.flush_interval = cfg.metadata_flush_interval
         self.run_schedules = run_schedules
         self.shutdown_timeout = shutdown_timeout
+        self.version_adoption = version_adoption or cfg.version_adoption
+        if self.version_adoption not in ("adopt", "strict"):
+            raise ValueError(f"version_adoption must be 'adopt' or 'strict', not {self.version_adoption!r}")
+        self.version_grace_period = version_grace_period or cfg.version_grace_period
+        self.version: str | None = None
+        self.handed_back: list[str] = []  # runs this worker returned to their queues when it stopped
         self.executor_id: str | None = None
         self._claim: ExecutorClaim | None = None
         self._id_lost = False
@@ -102,39 +112,34 @@ class Worker:
         if not self.tasks:
             raise WorkerError("no tasks to run: pass tasks=[...] or define tasks under the configured dirs")
         self.backend = backend = get_backend(self.database_url)
+        self.version = version = code_version()
         self.executor_id = self._claim_executor_id(backend)
+        record_seen(backend.engine, version, time.time(), self.dead_worker_after)  # live before its first run: queued runs of it are not stranded
         for definition in self.tasks:
             ensure_workflow(definition)
-        _drop_stale_log_handlers()
-        DBOS(
-            config={
-                "name": APP_NAME,
-                "system_database_url": self.database_url,
-                "application_version": APP_VERSION,
-                "executor_id": self.executor_id,
-                "log_level": "WARNING",
-                "notification_listener_polling_interval_sec": 0.05,
-                # The worker is the one reader that decrypts what DBOS recorded (runtime.serializer).
-                "serializer": SealingSerializer(backend.keyring, opens=True),
-            }
+        def before_launch() -> None:
+            # Recovered or queued runs may start executing at once, and they reach the database through the
+            # active backend; runs whose ttl passed while no worker was up must not start now.
+            set_active(backend)
+            self._expire_queued_runs()
+
+        dbos.launch(
+            self.database_url,
+            self.executor_id,
+            version,
+            # The worker is the one reader that decrypts what DBOS recorded (runtime.serializer).
+            SealingSerializer(backend.keyring, opens=True),
+            self._queues(),
+            self.queue_polling_interval,
+            before_launch,
         )
-        queues = self._queues()
-        DBOS.listen_queues([name for name, _ in queues])
-        # Before launch: recovered or queued runs may start executing at once, and they reach the database
-        # through the active backend.
-        set_active(backend)
-        self._expire_queued_runs()  # runs whose ttl passed while no worker was up must not start now
-        DBOS.launch()
-        for name, settings in queues:
-            settings = {"polling_interval_sec": self.queue_polling_interval, **settings}
-            DBOS.register_queue(name, on_conflict="always_update", **settings)
         self._publish_definitions(backend)
         if self.run_schedules:
             schedules.sync_declared(backend, {t.id for t in self.tasks})
         self._started = True
         self._spawn(self._fast_loop, "taskpack-monitor")
         self._spawn(self._slow_loop, "taskpack-housekeeping")
-        log.info("worker %s started: %d tasks, concurrency %d", self.executor_id, len(self.tasks), self.concurrency)
+        log.info("worker %s started: version %s, %d tasks, concurrency %d", self.executor_id, version, len(self.tasks), self.concurrency)
 
     def stop(self) -> None:
         if not self._started:
@@ -144,16 +149,17 @@ class Worker:
             thread.join(timeout=5)
         states.flush_all()
         try:
-            DBOS.destroy(workflow_completion_timeout_sec=self.shutdown_timeout)
+            dbos.destroy(self.shutdown_timeout)  # no new runs; running ones may finish within the grace period
         finally:
             self._started = False
             set_active(None)
+            self._hand_back()
             self._release_executor_id()
             with _instance_lock:
                 _current_worker.clear()
 
     # -- set-up ------------------------------------------------------------------------------------------------------------
-    def _queues(self) -> list[tuple[str, dict[str, Any]]]:
+    def _queues(self) -> list[dbos.QueueSettings]:
         seen: dict[str, Queue] = {}
         for definition in self.tasks:
             existing = seen.get(definition.queue.name)
@@ -163,14 +169,14 @@ class Worker:
                     f"{existing.concurrency_limit} and {definition.queue.concurrency_limit}"
                 )
             seen[definition.queue.name] = definition.queue
-        result: list[tuple[str, dict[str, Any]]] = []
+        result: list[dbos.QueueSettings] = []
         for queue in seen.values():
             limit = queue.concurrency_limit
             per_worker = min(self.concurrency, limit) if limit else self.concurrency
-            result.append((queue.name, {"global_concurrency": limit, "worker_concurrency": per_worker}))
+            result.append(dbos.QueueSettings(queue.name, {"global_concurrency": limit, "worker_concurrency": per_worker}))
             # Keyed runs are the rarer path: a slower poll keeps two queues per name from doubling the dequeue load.
             result.append(
-                (
+                dbos.QueueSettings(
                     queue.keyed_name,
                     {
                         "partition_concurrency": limit or 1,
@@ -202,6 +208,22 @@ class Worker:
             self._claim = claim_free_slot(backend, **options)
         return self._claim.executor_id
 
+    def _hand_back(self) -> None:
+        """Runs still executing after the grace period go back to their queues, so a worker of their version resumes
+        them at once (from their recorded steps) rather than once this worker counts as dead. Only while this worker
+        still holds its id: runs under an id another worker took over are that worker's."""
+        if self.backend is None or self._claim is None or self.version is None or self._id_lost:
+            return
+        try:
+            if not holds(self.backend, self._claim):
+                return
+            handed = self.handed_back = self.backend.dbos.hand_back(self._claim.executor_id, self.version)
+        except Exception as exc:  # stopping must not fail: the runs are then recovered once this worker counts as dead
+            log.warning("worker %s: handing back its runs failed: %s", self.executor_id, exc)
+            return
+        if handed:
+            log.warning("worker %s stopped after its %gs grace period and handed back %d runs", self.executor_id, self.shutdown_timeout, len(handed))
+
     def _release_executor_id(self) -> None:
         if self.backend is not None and self._claim is not None:
             release(self.backend, self._claim)
@@ -229,12 +251,7 @@ class Worker:
         ids = list(running)
         if not ids or self.backend is None:
             return
-        ws = self.backend.workflows
-        with self.backend.sys_engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(ws.c.workflow_uuid).where(ws.c.workflow_uuid.in_(ids), ws.c.status == "CANCELLED")
-            ).all()
-        for (run_id,) in rows:
+        for run_id in self.backend.dbos.canceled_among(ids):
             ctx = running.get(run_id)
             if ctx is not None:
                 ctx.signal_cancel("canceled")
@@ -247,6 +264,7 @@ class Worker:
                 if now - last_beat >= self.heartbeat_interval:
                     self._heartbeat()
                     self._recover_dead_workers()
+                    self._settle_versions()
                     last_beat = now
                 self._expire_queued_runs()
                 if self.run_schedules:
@@ -266,6 +284,27 @@ class Worker:
             self._id_lost = True
             return
         self._claim, self._id_lost = kept, False
+        assert self.version is not None
+        record_seen(self.backend.engine, self.version, time.time(), self.dead_worker_after)
+
+    def _settle_versions(self) -> None:
+        """Runs waiting for a version no worker runs any more: adopt the not-yet-started ones (unless strict), and end
+        CRASHED the started ones whose version has had no worker for the grace period (they only resume on it)."""
+        assert self.backend is not None and self.version is not None
+        now = time.time()
+        live = live_versions(self.backend.engine, now)
+        if self.version_adoption == "adopt":
+            adopted = self.backend.dbos.adopt_waiting(self.version, [t.id for t in self.tasks], live | {self.version})
+            if adopted:
+                log.info("worker %s adopted %d queued runs of versions no worker runs", self.executor_id, len(adopted))
+        gone = gone_versions(self.backend.engine, now, self.version_grace_period) - live
+        for run_id, version in self.backend.dbos.started_runs_of(gone):
+            self.backend.dbos.crash(
+                run_id,
+                f"no worker of code version {version} has been alive for {self.version_grace_period:g} s, and a started "
+                "run only resumes on the version it started on",
+            )
+            log.warning("run %s ended CRASHED: its code version %s has no worker left", run_id, version)
 
     def _recover_dead_workers(self) -> None:
         """Re-enqueue the unfinished runs of workers that stopped heartbeating (one living worker claims each)."""
@@ -283,8 +322,8 @@ class Worker:
                     sa.delete(workers_table).where(workers_table.c.executor_id == executor_id, workers_table.c.last_seen_at == seen)
                 ).rowcount
             if claimed == 1:
-                handles = DBOS._recover_pending_workflows([executor_id])
-                log.warning("worker %s is dead: recovered %d runs", executor_id, len(handles))
+                recovered = dbos.recover_runs_of([executor_id])
+                log.warning("worker %s is dead: recovered %d runs", executor_id, recovered)
         self._recover_orphans(now)
 
     def _recover_orphans(self, now: float) -> None:
@@ -294,52 +333,19 @@ class Worker:
         workers doing this at once cannot start a run twice.
         """
         assert self.backend is not None
-        ws = self.backend.workflows
         with self.backend.engine.connect() as conn:
             alive = {r[0] for r in conn.execute(sa.select(workers_table.c.executor_id)).all()}
-        with self.backend.sys_engine.connect() as conn:
-            owners = {
-                r[0]
-                for r in conn.execute(
-                    sa.select(ws.c.executor_id)
-                    .where(
-                        ws.c.status == "PENDING",
-                        ws.c.name.like("taskpack:%"),
-                        ws.c.updated_at < int((now - self.dead_worker_after) * 1000),
-                    )
-                    .distinct()
-                ).all()
-            }
+        owners = self.backend.dbos.executors_silent_since(now - self.dead_worker_after)
         orphaned = sorted(o for o in owners - alive if o and o != self.executor_id)
         if orphaned:
-            handles = DBOS._recover_pending_workflows(orphaned)
-            log.warning("recovered %d runs left by stopped workers %s", len(handles), ", ".join(orphaned))
+            recovered = dbos.recover_runs_of(orphaned)  # only those of this worker's version: others wait for theirs
+            if recovered:
+                log.warning("recovered %d runs left by stopped workers %s", recovered, ", ".join(orphaned))
 
     def _expire_queued_runs(self) -> None:
         assert self.backend is not None
-        ws = self.backend.workflows
-        expires = ws.c.attributes["expires_at"].as_float()
-        now = time.time()
-        with self.backend.sys_engine.connect() as conn:
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    sa.select(ws.c.workflow_uuid).where(ws.c.status.in_(["ENQUEUED", "DELAYED"]), expires < now).limit(500)
-                ).all()
-            ]
-        for run_id in ids:
-            self.backend.sys_db.update_workflow_attributes(run_id, {"outcome": "EXPIRED"}, merge=True)
-            self.backend.client.cancel_workflow(run_id)
-
-
-def _drop_stale_log_handlers() -> None:
-    """DBOS attaches a console handler at configuration; one left on a closed stream (a previous in-process run
-    whose stdout was captured) would make the next DBOS start fail writing to it."""
-    dbos_log = logging.getLogger("dbos")
-    for handler in list(dbos_log.handlers):
-        stream = getattr(handler, "stream", None)
-        if stream is not None and getattr(stream, "closed", False):
-            dbos_log.removeHandler(handler)
+        for run_id in self.backend.dbos.expired_waiting(time.time()):
+            self.backend.dbos.expire(run_id)
 
 
 def current_worker() -> Worker | None:

@@ -118,7 +118,8 @@ def test_two_postgres_workers_one_killed_the_other_finishes_all_runs(tmp_path: P
 
 
 def test_runs_left_by_a_gracefully_stopped_worker_are_recovered_by_another_worker(tmp_path: Path) -> None:
-    """A worker that stops (SIGTERM) mid-run removes its heartbeat; a worker with another id picks its runs up."""
+    """A worker that stops (SIGTERM) mid-run hands its runs back and removes its heartbeat; a worker with another id
+    picks them up."""
     url, drop = make_database("postgres", tmp_path)
     first = second = None
     try:
@@ -127,7 +128,7 @@ def test_runs_left_by_a_gracefully_stopped_worker_are_recovered_by_another_worke
         handle = tasks.trigger("t-three-steps", {"log": str(log), "go": str(go)}, database_url=url)
         wait_for_lines(log, "step2-started")
         stop(first)
-        assert runs.retrieve(handle.id, database_url=url).status is RunStatus.EXECUTING
+        assert runs.retrieve(handle.id, database_url=url).status is RunStatus.QUEUED  # handed back (issue 13 §3)
         go.touch()
         second = start_worker(url, executor_id="box-b")
         run = runs.wait(handle.id, timeout=60, database_url=url)

@@ -11,9 +11,9 @@ import pytest
 from runtime import RunStatus, Worker, runs, tasks, wakeups  # noqa: F401
 import sys
 
-import runtime.runs  # noqa: F401 - the module (the package exports the `runs` object under the same name)
+import runtime.run_reader  # noqa: F401 - where runs.wait polls (its poll bounds are patched below)
 
-runs_module = sys.modules["runtime.runs"]
+runs_module = sys.modules["runtime.run_reader"]
 from tests.runtime import wake_tasks
 
 

@@ -1,0 +1,586 @@
+"""The one module that knows DBOS: its tables and columns, its workflow states, and the functions the runtime calls.
+
+Everything else in the runtime speaks of runs; this module translates to workflows. When DBOS is upgraded, this file
+and `tests/runtime/test_dbos_adapter.py` are what to read: the test checks every table, column, state and private
+function listed in `RELIES_ON` against the installed DBOS, and that no other runtime module imports DBOS (the
+serializer subclasses DBOS's public `Serializer` and is the one exception).
+
+Public DBOS APIs are used where DBOS 3.x has them (`DBOSClient.list_workflows / enqueue / cancel_workflow`,
+`DBOS.run_step`, `DBOS.sleep`, `DBOS.enqueue_workflow_with_options`, `DBOS.retrieve_workflow`, queues, launch and
+destroy). These needs have no public API, so they go to DBOS's internals here and nowhere else:
+- the status, attributes and timestamps of many runs in one SQL query (filtered, paged listings; cancel detection;
+  expiry; orphan detection): `workflow_status` read with SQLAlchemy;
+- run attributes changed after enqueue (`outcome`, `waiting`, `attempt`): `SystemDatabase.update_workflow_attributes`;
+- re-enqueueing a dead executor's runs from a living worker: `DBOS._recover_pending_workflows` (it resumes only runs
+  of the calling worker's application version, so a started run always finishes on its own code);
+- handing a stopping worker's unfinished runs back to their queues (`SystemDatabase.reenqueue_for_recovery`);
+- handing not-yet-started runs of a version no worker runs any more to this worker's version (adoption):
+  `workflow_status.application_version`, which DBOS's dequeue matches against the worker's version;
+- re-encrypting what unfinished runs hold (key rotation): `workflow_status.inputs`, `workflow_input`,
+  `operation_outputs`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Iterable, TypeVar
+
+import sqlalchemy as sa
+from dbos import DBOS, DBOSClient, Serializer
+from dbos import error as dbos_error
+from dbos._utils import INTERNAL_QUEUE_NAME
+
+from runtime.errors import RunFailed
+from runtime.models import RunStatus
+
+T = TypeVar("T")
+log = logging.getLogger("taskpack")
+
+APP_NAME = "taskpack"
+WORKFLOW_PREFIX = "taskpack:"
+
+# What this module relies on in DBOS beyond its documented API; tests/runtime/test_dbos_adapter.py checks each.
+RELIES_ON: dict[str, Any] = {
+    "tables": {
+        "workflow_status": (
+            "workflow_uuid", "status", "name", "attributes", "created_at", "updated_at", "started_at_epoch_ms",
+            "executor_id", "application_version", "output", "inputs", "serialization", "queue_name",
+        ),
+        "workflow_input": ("workflow_uuid", "inputs"),
+        "operation_outputs": ("workflow_uuid", "function_id", "output", "error", "serialization"),
+    },
+    "states": ("ENQUEUED", "DELAYED", "PENDING", "SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"),
+    "private": {
+        "DBOSClient._sys_db": "the client's SystemDatabase (tables, engine, attribute updates)",
+        "SystemDatabase.update_workflow_attributes": "(workflow_id, attributes, merge=True)",
+        "SystemDatabase.tables": "workflow_status / workflow_input / operation_outputs as SQLAlchemy tables",
+        "SystemDatabase.engine": "the SQLAlchemy engine of DBOS's system database",
+        "DBOS._recover_pending_workflows": "(executor_ids) -> handles: re-enqueue a dead executor's runs",
+        "SystemDatabase.get_pending_workflows": "(executor_id, app_version) -> [.workflow_id]: a stopping worker's runs",
+        "SystemDatabase.reenqueue_for_recovery": "(workflow_id, executor_ids, recovery_queue_name) -> bool: hand one back",
+        "dbos._utils.INTERNAL_QUEUE_NAME": "the queue DBOS recovers queue-less workflows to",
+    },
+}
+
+_QUEUED_STATES = ("ENQUEUED", "DELAYED")
+_UNFINISHED_STATES = ("ENQUEUED", "DELAYED", "PENDING")
+_TERMINAL_OUTCOMES = {RunStatus.FAILED.value, RunStatus.TIMED_OUT.value, RunStatus.EXPIRED.value, RunStatus.CRASHED.value}
+
+
+def workflow_name(task_id: str) -> str:
+    return WORKFLOW_PREFIX + task_id
+
+
+def task_of_workflow(name: str | None) -> str:
+    return (name or "").removeprefix(WORKFLOW_PREFIX)
+
+
+def attributes_of(value: Any) -> dict[str, Any]:
+    """A workflow's attributes as a dict (SQLite hands back the JSON text)."""
+    if value is None:
+        return {}
+    return json.loads(value) if isinstance(value, str) else dict(value)
+
+
+# -- the one status function, and its SQL twin --------------------------------------------------------------------------
+# DBOS knows ENQUEUED/DELAYED/PENDING/SUCCESS/ERROR/CANCELLED/MAX_RECOVERY_ATTEMPTS_EXCEEDED. The finer statuses come
+# from the workflow's attributes, which the runtime sets only on the paths that need them: `outcome` for a run that
+# ended FAILED, TIMED_OUT, EXPIRED or CRASHED (its code version gone), `waiting` while a run waits on child runs,
+# `expires_at` for a run with a ttl; and from the versions living workers run (`live_versions`, see runtime.versions).
+def run_status(
+    dbos_status: str,
+    attributes: dict[str, Any] | None,
+    error: Any = None,
+    now: float | None = None,
+    started_ms: int | None = None,
+    version: str | None = None,
+    live_versions: frozenset[str] | None = None,
+) -> RunStatus:
+    """The run status of a workflow. `error` is the decoded error when loaded (None when only the row was read: an
+    ERROR without a recorded outcome then reads CRASHED, which is final either way). A queued run whose `version` no
+    living worker runs is PENDING_VERSION, while any worker lives (with none, every run just waits QUEUED)."""
+    attrs = attributes or {}
+    outcome = attrs.get("outcome")
+    if outcome in _TERMINAL_OUTCOMES and dbos_status in ("ERROR", "CANCELLED", "SUCCESS"):
+        return RunStatus(outcome)
+    if dbos_status in _QUEUED_STATES:
+        expires_at = attrs.get("expires_at")
+        if expires_at is not None and (now or time.time()) > float(expires_at):
+            return RunStatus.EXPIRED
+        if dbos_status == "DELAYED":
+            return RunStatus.DELAYED
+        if live_versions and version not in live_versions:
+            return RunStatus.PENDING_VERSION
+        return RunStatus.QUEUED
+    if dbos_status == "PENDING":
+        expires_at = attrs.get("expires_at")
+        if expires_at is not None and started_ms and started_ms / 1000 > float(expires_at):
+            return RunStatus.EXPIRED  # picked up after its ttl: the run's first step ends it EXPIRED
+        return RunStatus.WAITING if attrs.get("waiting") else RunStatus.EXECUTING
+    if dbos_status == "SUCCESS":
+        return RunStatus.COMPLETED
+    if dbos_status == "CANCELLED":
+        return RunStatus.CANCELED
+    if dbos_status == "ERROR":
+        if isinstance(error, RunFailed):
+            return RunStatus(error.status)
+        return RunStatus.CRASHED
+    return RunStatus.CRASHED  # MAX_RECOVERY_ATTEMPTS_EXCEEDED and anything unknown
+
+
+def status_clause(ws: sa.Table, status: RunStatus, now: float, live_versions: frozenset[str] | None = None) -> sa.ColumnElement[bool]:
+    """A WHERE clause on DBOS's workflow_status table selecting runs in `status`: `run_status`, case for case, as SQL.
+
+    The one thing SQL cannot see is a decoded error: an ERROR is FAILED or TIMED_OUT by its recorded `outcome`
+    (the runtime records it before the workflow raises), CRASHED without one.
+    """
+    attrs = ws.c.attributes
+    state = ws.c.status
+    outcome = attrs["outcome"].as_string()
+    expires = attrs["expires_at"].as_float()
+    waiting = attrs["waiting"].as_boolean()
+    finished = state.in_(["ERROR", "CANCELLED", "SUCCESS"])
+    recorded = sa.and_(finished, outcome.in_(sorted(_TERMINAL_OUTCOMES)))
+    not_recorded = sa.or_(outcome.is_(None), outcome.not_in(sorted(_TERMINAL_OUTCOMES)))
+    not_expired = sa.or_(expires.is_(None), expires >= now)
+    started = ws.c.started_at_epoch_ms
+    late_start = sa.and_(expires.is_not(None), started.is_not(None), started > expires * 1000)  # never NULL: NOT works
+    running = sa.and_(state == "PENDING", sa.not_(late_start))
+    version = ws.c.application_version
+    version_gone = sa.or_(version.is_(None), version.not_in(sorted(live_versions))) if live_versions else sa.false()
+    match status:
+        case RunStatus.QUEUED:
+            return sa.and_(state == "ENQUEUED", not_expired, sa.not_(version_gone))
+        case RunStatus.PENDING_VERSION:
+            return sa.and_(state == "ENQUEUED", not_expired, version_gone)
+        case RunStatus.DELAYED:
+            return sa.and_(state == "DELAYED", not_expired)
+        case RunStatus.EXECUTING:
+            return sa.and_(running, sa.or_(waiting.is_(None), waiting == sa.false()))
+        case RunStatus.WAITING:
+            return sa.and_(running, waiting == sa.true())
+        case RunStatus.COMPLETED:
+            return sa.and_(state == "SUCCESS", not_recorded)
+        case RunStatus.CANCELED:
+            return sa.and_(state == "CANCELLED", not_recorded)
+        case RunStatus.EXPIRED:
+            return sa.or_(
+                sa.and_(recorded, outcome == RunStatus.EXPIRED.value),
+                sa.and_(state.in_(list(_QUEUED_STATES)), expires < now),
+                sa.and_(state == "PENDING", late_start),
+            )
+        case RunStatus.FAILED | RunStatus.TIMED_OUT:
+            return sa.and_(recorded, outcome == status.value)
+        case RunStatus.CRASHED:
+            return sa.or_(
+                state.not_in(["ENQUEUED", "DELAYED", "PENDING", "SUCCESS", "ERROR", "CANCELLED"]),
+                sa.and_(state == "ERROR", not_recorded),
+                sa.and_(recorded, outcome == RunStatus.CRASHED.value),
+            )
+    raise ValueError(status)
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    """A run's status as one small query reads it (no payload, output or error loaded)."""
+
+    run_id: str
+    dbos_status: str
+    attributes: dict[str, Any]
+    started_ms: int | None
+    version: str | None = None
+
+    def status(self, now: float | None = None, live_versions: frozenset[str] | None = None) -> RunStatus:
+        return run_status(self.dbos_status, self.attributes, None, now, self.started_ms, self.version, live_versions)
+
+    def frees_idempotency_key(self, now: float) -> bool:
+        """Whether the run has let go of its idempotency key: it failed, was canceled or expired, or its ending is
+        already recorded (an `outcome`) while DBOS has yet to mark the workflow finished."""
+        return bool(self.attributes.get("outcome")) or self.status(now).frees_idempotency_key
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """What `runs.list` selects; every value already checked at the door (runtime.limits)."""
+
+    statuses: list[RunStatus] | None = None
+    task_ids: list[str] | None = None
+    tags: list[str] | None = None
+    before: tuple[int, str] | None = None  # (created_at ms, run id) of the previous page's last run
+    limit: int = 50
+
+
+# -- one DBOS system database ----------------------------------------------------------------------------------------------
+class SystemDatabase:
+    """DBOS's tables in one database, through a DBOSClient: what any process (CLI, API, worker) reads and writes."""
+
+    def __init__(self, url: str, serializer: Serializer) -> None:
+        self.is_sqlite = url.startswith("sqlite")
+        DBOS.migrate(url)
+        self.client = DBOSClient(system_database_url=url, application_name=APP_NAME, serializer=serializer)
+        self.sys_db = self.client._sys_db
+        self.workflows: sa.Table = self.sys_db.tables.workflow_status
+        self.engine: sa.Engine = self.sys_db.engine
+
+    def close(self) -> None:
+        self.client.destroy()
+
+    # -- reading ----------------------------------------------------------------------------------------------------------
+    def load(self, run_ids: list[str]) -> list[Any]:
+        """DBOS's full statuses (payload, output and error decoded) of `run_ids`, in no particular order."""
+        return list(self.client.list_workflows(workflow_ids=run_ids, load_input=True, load_output=True))
+
+    def name_and_created(self, run_id: str) -> tuple[str | None, int | None] | None:
+        """The two columns any row has, for a run DBOS cannot load."""
+        ws = self.workflows
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(ws.c.name, ws.c.created_at).where(ws.c.workflow_uuid == run_id)).first()
+        return None if row is None else (row[0], row[1])
+
+    def stored_outputs(self, run_ids: list[str]) -> dict[str, Any]:
+        """The serialized outputs as stored (to tell an output DBOS could not decode from one it did)."""
+        ws = self.workflows
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(ws.c.workflow_uuid, ws.c.output).where(ws.c.workflow_uuid.in_(run_ids))).all()
+        return {run_id: raw for run_id, raw in rows}
+
+    def status_row(self, run_id: str) -> StatusRow | None:
+        ws = self.workflows
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(ws.c.status, ws.c.attributes, ws.c.started_at_epoch_ms, ws.c.application_version).where(ws.c.workflow_uuid == run_id)
+            ).first()
+        if row is None:
+            return None
+        return StatusRow(run_id, row[0], attributes_of(row[1]), row[2], row[3])
+
+    def list_page(self, wanted: ListFilter, now: float, live_versions: frozenset[str] | None = None) -> list[tuple[str, int]]:
+        """(run id, created_at ms) of up to `limit + 1` runs, newest first (the extra one says another page exists)."""
+        ws = self.workflows
+        query = sa.select(ws.c.workflow_uuid, ws.c.created_at).where(ws.c.name.like(f"{WORKFLOW_PREFIX}%"))
+        if wanted.statuses is not None:
+            query = query.where(sa.or_(*[status_clause(ws, s, now, live_versions) for s in wanted.statuses]))
+        if wanted.task_ids is not None:
+            query = query.where(ws.c.name.in_([workflow_name(t) for t in wanted.task_ids]))
+        if wanted.tags is not None:
+            query = query.where(self._tag_clause(wanted.tags))
+        if wanted.before is not None:
+            created, last_id = wanted.before
+            query = query.where(sa.or_(ws.c.created_at < created, sa.and_(ws.c.created_at == created, ws.c.workflow_uuid < last_id)))
+        query = query.order_by(ws.c.created_at.desc(), ws.c.workflow_uuid.desc()).limit(wanted.limit + 1)
+        with self.engine.connect() as conn:
+            return [(r[0], r[1]) for r in conn.execute(query).all()]
+
+    def changed_page(self, since_ms: int, after_id: str | None, limit: int) -> list[tuple[str, int]]:
+        """(run id, updated_at ms) of up to `limit + 1` runs changed at or after `since_ms` (after `after_id` at
+        that very time), oldest change first: every transition DBOS records moves a run's `updated_at`."""
+        ws = self.workflows
+        query = sa.select(ws.c.workflow_uuid, ws.c.updated_at).where(ws.c.name.like(f"{WORKFLOW_PREFIX}%"))
+        if after_id is None:
+            query = query.where(ws.c.updated_at >= since_ms)
+        else:
+            query = query.where(sa.or_(ws.c.updated_at > since_ms, sa.and_(ws.c.updated_at == since_ms, ws.c.workflow_uuid > after_id)))
+        query = query.order_by(ws.c.updated_at, ws.c.workflow_uuid).limit(limit + 1)
+        with self.engine.connect() as conn:
+            return [(r[0], r[1]) for r in conn.execute(query).all()]
+
+    def _tag_clause(self, tags: list[str]) -> sa.ColumnElement[bool]:
+        ws = self.workflows
+        if self.is_sqlite:
+            each = sa.func.json_each(ws.c.attributes, "$.tags").table_valued("value")
+            return sa.exists(sa.select(sa.literal(1)).select_from(each).where(each.c.value.in_(tags)))
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        attrs = sa.type_coerce(ws.c.attributes, JSONB)
+        return sa.or_(*[attrs.contains({"tags": [t]}) for t in tags])
+
+    def canceled_among(self, run_ids: list[str]) -> list[str]:
+        """Which of these runs were canceled (from any process)."""
+        ws = self.workflows
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(ws.c.workflow_uuid).where(ws.c.workflow_uuid.in_(run_ids), ws.c.status == "CANCELLED")).all()
+        return [r[0] for r in rows]
+
+    def expired_waiting(self, now: float, limit: int = 500) -> list[str]:
+        """Queued or delayed runs whose ttl has passed."""
+        ws = self.workflows
+        expires = ws.c.attributes["expires_at"].as_float()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(ws.c.workflow_uuid).where(ws.c.status.in_(list(_QUEUED_STATES)), expires < now).limit(limit)
+            ).all()
+        return [r[0] for r in rows]
+
+    def executors_silent_since(self, before: float) -> set[str]:
+        """Executor ids holding executing runs none of which has been updated since `before` (epoch seconds)."""
+        ws = self.workflows
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(ws.c.executor_id)
+                .where(ws.c.status == "PENDING", ws.c.name.like(f"{WORKFLOW_PREFIX}%"), ws.c.updated_at < int(before * 1000))
+                .distinct()
+            ).all()
+        return {r[0] for r in rows if r[0]}
+
+    # -- writing ----------------------------------------------------------------------------------------------------------
+    def enqueue(self, options: dict[str, Any], payload: Any, run_options: dict[str, Any]) -> bool:
+        """Enqueue a run from outside any workflow; True when its id existed already (a concurrent trigger won)."""
+        return _enqueue_once(self.client.enqueue, options, payload, run_options)
+
+    def set_attributes(self, run_id: str, attributes: dict[str, Any]) -> None:
+        """Merge `attributes` into the run's (status hints: safe to repeat, recorded as no step)."""
+        self.sys_db.update_workflow_attributes(run_id, attributes, merge=True)
+
+    def cancel(self, run_id: str, *, children: bool = False) -> None:
+        self.client.cancel_workflow(run_id, cancel_children=children)
+
+    def adopt_waiting(self, version: str, task_ids: Iterable[str], live_versions: frozenset[str]) -> list[str]:
+        """Hand the not-yet-started runs of `task_ids` whose version no living worker runs to `version` (DBOS then
+        dequeues them for this worker's version). Nothing of such a run has executed, so no step runs on other code
+        than its own. Returns the runs adopted."""
+        ws = self.workflows
+        names = [workflow_name(t) for t in task_ids]
+        if not names:
+            return []
+        gone = sa.or_(ws.c.application_version.is_(None), ws.c.application_version.not_in(sorted(live_versions | {version})))
+        # never started: a run handed back or re-enqueued for recovery is ENQUEUED too, but has recorded operations
+        waiting = sa.and_(ws.c.status.in_(list(_QUEUED_STATES)), ws.c.name.in_(names), gone, sa.not_(self._has_recorded_operations()))
+        with self.engine.begin() as conn:
+            ids = [r[0] for r in conn.execute(sa.select(ws.c.workflow_uuid).where(waiting).limit(1000)).all()]
+            if ids:
+                # the condition again: a run another worker adopted (or DBOS started) meanwhile is left as it is
+                conn.execute(sa.update(ws).where(ws.c.workflow_uuid.in_(ids), waiting).values(application_version=version))
+        return ids
+
+    def started_runs_of(self, versions: Iterable[str]) -> list[tuple[str, str]]:
+        """(run id, version) of the started runs of `versions`: executing or waiting, or queued again (handed back,
+        re-enqueued for recovery) with operations already recorded."""
+        ws = self.workflows
+        wanted = sorted(set(versions))
+        if not wanted:
+            return []
+        started = sa.or_(ws.c.status == "PENDING", sa.and_(ws.c.status.in_(list(_QUEUED_STATES)), self._has_recorded_operations()))
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(ws.c.workflow_uuid, ws.c.application_version)
+                .where(started, ws.c.name.like(f"{WORKFLOW_PREFIX}%"), ws.c.application_version.in_(wanted))
+                .limit(1000)
+            ).all()
+        return [(r[0], r[1]) for r in rows]
+
+    def _has_recorded_operations(self) -> sa.ColumnElement[bool]:
+        ws, oo = self.workflows, self.sys_db.tables.operation_outputs
+        return sa.exists(sa.select(sa.literal(1)).where(oo.c.workflow_uuid == ws.c.workflow_uuid))
+
+    def hand_back(self, executor_id: str, version: str) -> list[str]:
+        """Return the runs still executing under `executor_id` to their queues, so any worker of their version
+        resumes them now (from their recorded steps) instead of after the dead-worker limit. For a worker stopping
+        after its grace period; DBOS's own recovery re-enqueues the same way."""
+        handed = []
+        for pending in self.sys_db.get_pending_workflows(executor_id, version):
+            if self.sys_db.reenqueue_for_recovery(pending.workflow_id, [executor_id], INTERNAL_QUEUE_NAME):
+                handed.append(pending.workflow_id)
+        return handed
+
+    def crash(self, run_id: str, reason: str) -> None:
+        """End a run that can never be resumed: CRASHED with `reason` (its workflow canceled, so DBOS lets it go)."""
+        self.set_attributes(run_id, {"outcome": RunStatus.CRASHED.value, "crash_reason": reason})
+        self.client.cancel_workflow(run_id)
+
+    def expire(self, run_id: str) -> None:
+        """End a queued run that passed its ttl: EXPIRED, and never started."""
+        self.set_attributes(run_id, {"outcome": RunStatus.EXPIRED.value})
+        self.client.cancel_workflow(run_id)
+
+    def rewrite_unfinished(self, serialization: str, rewrite: Callable[[str, str], str | None]) -> int:
+        """Rewrite every stored payload and step result/error of unfinished runs written with `serialization`.
+
+        `rewrite(run_id, text)` returns the new text, or None to leave it. One transaction: an exception from
+        `rewrite` leaves everything as it was. Returns how many runs had something rewritten.
+        """
+        tables = self.sys_db.tables
+        ws, wi, oo = tables.workflow_status, tables.workflow_input, tables.operation_outputs
+        rewritten = 0
+        with self.engine.begin() as conn:
+            runs = conn.execute(
+                sa.select(ws.c.workflow_uuid, ws.c.inputs, wi.c.inputs.label("input_row"))
+                .select_from(ws.outerjoin(wi, wi.c.workflow_uuid == ws.c.workflow_uuid))
+                .where(ws.c.status.in_(list(_UNFINISHED_STATES)), ws.c.name.like(f"{WORKFLOW_PREFIX}%"), ws.c.serialization == serialization)
+                .order_by(ws.c.workflow_uuid)
+            ).all()
+            for run_id, status_inputs, input_row in runs:
+                changed = 0
+                for table, column, text in ((ws, ws.c.inputs, status_inputs), (wi, wi.c.inputs, input_row)):
+                    new = rewrite(run_id, text) if text else None
+                    if new is not None:
+                        conn.execute(sa.update(table).where(table.c.workflow_uuid == run_id).values({column.name: new}))
+                        changed += 1
+                steps = conn.execute(
+                    sa.select(oo.c.function_id, oo.c.output, oo.c.error).where(oo.c.workflow_uuid == run_id, oo.c.serialization == serialization)
+                ).all()
+                for function_id, output, error in steps:
+                    values = {}
+                    for name, text in (("output", output), ("error", error)):
+                        new = rewrite(run_id, text) if text else None
+                        if new is not None:
+                            values[name] = new
+                    if values:
+                        conn.execute(sa.update(oo).where(oo.c.workflow_uuid == run_id, oo.c.function_id == function_id).values(values))
+                        changed += len(values)
+                rewritten += bool(changed)
+        return rewritten
+
+
+def _enqueue_once(enqueue: Callable[..., Any], options: dict[str, Any], payload: Any, run_options: dict[str, Any]) -> bool:
+    try:
+        enqueue(options, payload, run_options)
+    except Exception as exc:
+        if not dbos_error.is_workflow_id_in_use_error(exc):
+            raise
+        return True
+    return False
+
+
+# -- inside a run (the worker's process-wide DBOS) -------------------------------------------------------------------------
+def register_workflow(task_id: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Make `fn(payload, options)` the DBOS workflow of `task_id` (before launch)."""
+    fn.__qualname__ = fn.__name__ = f"taskpack_{task_id.replace('-', '_').replace('.', '_')}"
+    return DBOS.workflow(name=workflow_name(task_id))(fn)
+
+
+def current_run_id() -> str | None:
+    """The id of the run whose workflow this code executes in, if any."""
+    return DBOS.workflow_id
+
+
+def step(name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run `fn` as a recorded step of the current run (a resumed run gets the recorded result); outside a run, call it."""
+    if DBOS.workflow_id is None:
+        return fn(*args, **kwargs)  # called outside a run (a unit test calling the task function directly)
+    return DBOS.run_step({"name": name}, fn, *args, **kwargs)
+
+
+async def step_async(name: str, fn: Callable[..., Awaitable[T]] | Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    if DBOS.workflow_id is None:
+        result = fn(*args, **kwargs)
+        return await result if inspect.isawaitable(result) else result  # type: ignore[return-value]
+    return await DBOS.run_step_async({"name": name}, fn, *args, **kwargs)
+
+
+def sleep(seconds: float) -> None:
+    """A durable sleep: a resumed run sleeps only what was left."""
+    DBOS.sleep(seconds)
+
+
+async def sleep_async(seconds: float) -> None:
+    await DBOS.sleep_async(seconds)
+
+
+def enqueue_child(options: dict[str, Any], payload: Any, run_options: dict[str, Any]) -> bool:
+    """Enqueue a run as a recorded child of the current run; True when its id existed already."""
+    return _enqueue_once(DBOS.enqueue_workflow_with_options, options, payload, run_options)
+
+
+async def enqueue_child_async(options: dict[str, Any], payload: Any, run_options: dict[str, Any]) -> bool:
+    try:
+        await DBOS.enqueue_workflow_with_options_async(options, payload, run_options)
+    except Exception as exc:
+        if not dbos_error.is_workflow_id_in_use_error(exc):
+            raise
+        return True
+    return False
+
+
+def child_run(run_id: str) -> Any:
+    """A handle on a child run: its `get_result()` is recorded in the parent (a resumed parent does not wait again)
+    and raises the child's error."""
+    return DBOS.retrieve_workflow(run_id)
+
+
+async def child_run_async(run_id: str) -> Any:
+    return await DBOS.retrieve_workflow_async(run_id)
+
+
+# -- the worker's DBOS -----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QueueSettings:
+    name: str
+    settings: dict[str, Any]
+
+
+def launch(
+    url: str,
+    executor_id: str,
+    version: str,
+    serializer: Serializer,
+    queues: list[QueueSettings],
+    polling_interval: float,
+    before_launch: Callable[[], None],
+) -> None:
+    """Configure and launch this process's DBOS as executor `executor_id` of code `version`, listening on `queues`.
+
+    `before_launch` runs once DBOS is configured and before it starts dequeuing or recovering runs.
+    """
+    drop_stale_log_handlers()
+    DBOS(
+        config={
+            "name": APP_NAME,
+            "system_database_url": url,
+            "application_version": version,
+            "executor_id": executor_id,
+            "log_level": "WARNING",
+            "notification_listener_polling_interval_sec": 0.05,
+            "serializer": serializer,
+        }
+    )
+    DBOS.listen_queues([q.name for q in queues])
+    before_launch()
+    DBOS.launch()
+    for queue in queues:
+        DBOS.register_queue(queue.name, on_conflict="always_update", **{"polling_interval_sec": polling_interval, **queue.settings})
+
+
+def destroy(workflow_completion_timeout: float) -> None:
+    DBOS.destroy(workflow_completion_timeout_sec=workflow_completion_timeout)
+
+
+def recover_runs_of(executor_ids: Iterable[str]) -> int:
+    """Re-enqueue the unfinished runs of dead executors (idempotent: only runs still PENDING under them match)."""
+    return len(DBOS._recover_pending_workflows(list(executor_ids)))
+
+
+# -- DBOS's logs -----------------------------------------------------------------------------------------------------------
+class _ExpectedEndings(logging.Filter):
+    """DBOS logs every workflow that raises; a run ending FAILED/TIMED_OUT is an outcome, not a crash."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, RunFailed):
+            return False
+        if exc is not None and "Cancel" in type(exc).__name__:
+            return False  # a canceled run (or a parent awaiting one) is a normal ending
+        message = record.getMessage()
+        return not ("was cancelled" in message or "outcome was not recorded" in message)
+
+
+def quiet_dbos_logs() -> None:
+    dbos_log = logging.getLogger("dbos")
+    dbos_log.setLevel(logging.WARNING)
+    if not any(isinstance(f, _ExpectedEndings) for f in dbos_log.filters):
+        dbos_log.addFilter(_ExpectedEndings())
+        for handler in dbos_log.handlers:
+            handler.addFilter(_ExpectedEndings())
+
+
+def drop_stale_log_handlers() -> None:
+    """DBOS attaches a console handler at configuration; one left on a closed stream (a previous in-process run
+    whose stdout was captured) would make the next DBOS start fail writing to it."""
+    dbos_log = logging.getLogger("dbos")
+    for handler in list(dbos_log.handlers):
+        stream = getattr(handler, "stream", None)
+        if stream is not None and getattr(stream, "closed", False):
+            dbos_log.removeHandler(handler)

@@ -1,0 +1,280 @@
+"""Reading runs as callers see them: one run, many runs, and waiting for a run to end.
+
+Below `runs` (the facade that also lists, cancels and replays) and `triggering` (whose trigger-and-wait reads the
+child's outcome), so neither imports the other to read a run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+from runtime import wakeups
+from runtime.backend import Backend, get_backend
+from runtime.dbos_adapter import attributes_of, run_status as status_of_workflow, task_of_workflow
+from runtime.errors import InputError, RunError, RunFailed, RunNotFoundError
+from runtime.limits import MAX_RUN_ID_CHARS, check_text
+from runtime.models import Run, RunStatus
+from runtime.payload_schema import SchemaView
+from runtime.redaction import RunSecrets, collect_secrets, redact, redact_text
+from runtime.registry import get_task
+from runtime.store import run_metadata, task_definitions
+from runtime.versions import live_versions
+
+log = logging.getLogger("taskpack")
+UNDECODABLE = "[could not be decoded]"
+
+
+def _dt(ms: int | float | None) -> datetime | None:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc) if ms else None
+
+
+def _stored_metadata(backend: Backend, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+    if not run_ids:
+        return {}
+    with backend.engine.connect() as conn:
+        rows = conn.execute(sa.select(run_metadata.c.run_id, run_metadata.c.data).where(run_metadata.c.run_id.in_(run_ids))).all()
+    found: dict[str, dict[str, Any]] = {}
+    for run_id, data in rows:
+        try:
+            found[run_id] = json.loads(data)
+        except (ValueError, TypeError):
+            log.warning("run %s: stored metadata is not JSON; shown as empty", run_id)
+            found[run_id] = {"_warning": "stored metadata could not be decoded"}
+    return found
+
+
+def _schema_views(backend: Backend, task_ids: set[str]) -> dict[str, SchemaView | None]:
+    """Each task's payload schema (this process's definition, else the one workers published): marks secret fields."""
+    views: dict[str, SchemaView | None] = {}
+    missing = []
+    for task_id in task_ids:
+        definition = get_task(task_id)
+        if definition is not None:
+            views[task_id] = SchemaView.of(definition.payload_schema)
+        else:
+            missing.append(task_id)
+    if missing:
+        with backend.engine.connect() as conn:
+            rows = conn.execute(sa.select(task_definitions.c.id, task_definitions.c.definition).where(task_definitions.c.id.in_(missing))).all()
+        for task_id, definition in rows:
+            try:
+                described = definition if isinstance(definition, dict) else json.loads(definition)
+                views[task_id] = SchemaView.of(described.get("payload_schema"))
+            except Exception:
+                views[task_id] = None
+    return views
+
+
+def task_of_status(status: Any) -> str:
+    """The task id of a DBOS status (its attributes, else its workflow name), never failing on an odd row."""
+    try:
+        return str(attributes_of(status.attributes).get("task") or "") or task_of_workflow(status.name)
+    except Exception:
+        return task_of_workflow(status.name)
+
+
+def _to_run(
+    status: Any,
+    metadata: dict[str, Any] | None,
+    now: float,
+    schema: SchemaView | None = None,
+    output_undecodable: bool = False,
+    live: frozenset[str] | None = None,
+) -> Run:
+    """What callers see of a stored run; a row that cannot be read whole still gives a Run, with `warnings`."""
+    try:
+        return _read_run(status, metadata, now, schema, output_undecodable, live)
+    except Exception as exc:  # a row no code path of ours wrote: show what is certain, never fail the page
+        log.warning("run %s could not be read: %s", status.workflow_id, type(exc).__name__)
+        return _placeholder(status.workflow_id, status.name, status.created_at, f"the stored run could not be read ({type(exc).__name__})")
+
+
+def _placeholder(run_id: str, name: str | None, created_ms: Any, warning: str) -> Run:
+    return Run(
+        id=run_id,
+        task_id=task_of_workflow(name) or "?",
+        status=RunStatus.CRASHED,
+        created_at=_dt(created_ms) or datetime.now(timezone.utc),
+        warnings=[warning],
+    )
+
+
+def _read_run(
+    status: Any, metadata: dict[str, Any] | None, now: float, schema: SchemaView | None, output_undecodable: bool, live: frozenset[str] | None
+) -> Run:
+    warnings: list[str] = []
+    attrs = attributes_of(status.attributes)
+    run_status = status_of_workflow(status.status, attrs, status.error, now, status.dequeued_at, status.app_version, live)
+    inputs = status.input
+    args: tuple[Any, ...] | list[Any] = ()
+    if isinstance(inputs, dict) and isinstance(inputs.get("args"), (list, tuple)):
+        args = inputs["args"]
+    elif inputs is not None:  # DBOS hands back the raw stored text when it cannot decode it: never show that
+        warnings.append("the stored payload could not be decoded")
+    # Masks scoped to this run: its payload's secrets, never another run's.
+    secrets = collect_secrets(args[0], schema) if args else RunSecrets()
+    error = None
+    if isinstance(status.error, RunFailed):
+        error = RunError(**redact(status.error.error, secrets=secrets))
+    elif isinstance(status.error, BaseException):
+        error = RunError.from_exception(status.error, secrets=secrets)
+    elif status.error is not None:
+        warnings.append("the stored error could not be decoded")
+        error = RunError(type="UndecodableError", message="the stored error could not be decoded")
+    elif run_status is RunStatus.EXPIRED:
+        error = RunError(type="RunExpired", message="the run was not started before its ttl")
+    elif run_status is RunStatus.CRASHED and attrs.get("crash_reason"):
+        error = RunError(type="WorkerVersionGone", message=str(attrs["crash_reason"]), code="VERSION_GONE", retryable=False)
+    run_options = args[1] if len(args) > 1 and isinstance(args[1], dict) else {}
+    started = status.dequeued_at if status.status not in ("ENQUEUED", "DELAYED") else None
+    attempts = int(attrs.get("attempt") or (1 if started else 0))
+    if isinstance(status.error, RunFailed):
+        attempts = status.error.attempts
+    final = run_status.is_final
+    output = None
+    if run_status is RunStatus.COMPLETED:
+        if output_undecodable:
+            warnings.append("the stored output could not be decoded")
+            output = UNDECODABLE
+        else:
+            output = redact(status.output, secrets=secrets)
+    for warning in warnings:
+        log.warning("run %s: %s", status.workflow_id, warning)
+    return Run(
+        id=status.workflow_id,
+        task_id=attrs.get("task") or task_of_workflow(status.name),
+        status=run_status,
+        # The stored payload must keep secrets (the run needs them); what callers see has them masked.
+        payload=redact(args[0], secrets=secrets, schema=schema) if args else (UNDECODABLE if inputs is not None else None),
+        output=output,
+        error=error,
+        attempts=attempts,
+        metadata=redact(metadata if metadata is not None else dict(run_options.get("metadata") or {}), secrets=secrets),
+        tags=[redact_text(str(t), secrets) for t in attrs.get("tags") or []],
+        warnings=warnings,
+        created_at=_dt(status.created_at) or datetime.now(timezone.utc),
+        started_at=_dt(started),
+        finished_at=_dt(status.completed_at or status.updated_at) if final else None,
+        queue=status.queue_name,
+        idempotency_key=attrs.get("idempotency_key"),
+        concurrency_key=attrs.get("concurrency_key"),
+        parent_id=attrs.get("parent_id") or status.parent_workflow_id,
+        root_id=attrs.get("root_id"),
+        delay_until=_dt(status.delay_until_epoch_ms),
+        expires_at=datetime.fromtimestamp(attrs["expires_at"], timezone.utc) if attrs.get("expires_at") else None,
+        executor_id=status.executor_id if started else None,
+        version=status.app_version,
+        triggered_version=attrs.get("version") or status.app_version,
+    )
+
+
+def check_run_id(run_id: Any) -> str:
+    """An id that cannot name a run is not looked up (PostgreSQL would reject a NUL or a lone surrogate in it)."""
+    try:
+        return check_text(run_id, "run_id", max_chars=MAX_RUN_ID_CHARS)
+    except InputError:
+        raise RunNotFoundError(run_id if isinstance(run_id, str) else repr(run_id)) from None
+
+
+
+
+def load_statuses(backend: Backend, run_ids: list[str]) -> list[Any]:
+    """DBOS's statuses of `run_ids`, in order; a row DBOS cannot load becomes a placeholder Run, not an error."""
+    try:
+        found = backend.dbos.load(run_ids)
+    except Exception as exc:
+        if len(run_ids) > 1:
+            return [s for run_id in run_ids for s in load_statuses(backend, [run_id])]
+        return _unreadable(backend, run_ids[0], exc)
+    by_id = {s.workflow_id: s for s in found}
+    return [by_id[i] for i in run_ids if i in by_id]
+
+
+def _unreadable(backend: Backend, run_id: str, exc: BaseException) -> list[Any]:
+    row = backend.dbos.name_and_created(run_id)
+    if row is None:
+        return []
+    log.warning("run %s could not be loaded: %s", run_id, type(exc).__name__)
+    return [_placeholder(run_id, row[0], row[1], f"the stored run could not be loaded ({type(exc).__name__})")]
+
+
+def _undecodable_outputs(backend: Backend, statuses: list[Any]) -> set[str]:
+    """Runs whose output DBOS could not decode: it then hands back the stored text itself, which may hold
+    pickled secrets. A decoded string never equals its own serialized form, so equality tells them apart."""
+    texts = {s.workflow_id: s.output for s in statuses if isinstance(s.output, str)}
+    if not texts:
+        return set()
+    stored = backend.dbos.stored_outputs(list(texts))
+    return {run_id for run_id, raw in stored.items() if raw is not None and raw == texts.get(run_id)}
+
+
+def live_versions_now(backend: Backend, now: float) -> frozenset[str]:
+    """The code versions living workers run (what tells QUEUED from PENDING_VERSION)."""
+    return live_versions(backend.engine, now)
+
+
+def load_runs(backend: Backend, run_ids: list[str], now: float, live: frozenset[str] | None = None) -> list[Run]:
+    """The runs as callers see them (secrets masked), in the order of `run_ids`; unknown ids are left out."""
+    loaded = load_statuses(backend, run_ids)
+    if live is None:
+        live = live_versions_now(backend, now)
+    statuses = [s for s in loaded if not isinstance(s, Run)]
+    meta = _stored_metadata(backend, [s.workflow_id for s in statuses])
+    views = _schema_views(backend, {task_of_status(s) for s in statuses})
+    undecodable = _undecodable_outputs(backend, statuses)
+    return [
+        s if isinstance(s, Run) else _to_run(s, meta.get(s.workflow_id), now, views.get(task_of_status(s)), s.workflow_id in undecodable, live)
+        for s in loaded
+    ]
+
+
+def retrieve_run(run_id: str, *, database_url: str | None = None) -> Run:
+    run_id = check_run_id(run_id)
+    found = load_runs(get_backend(database_url), [run_id], time.time())
+    if not found:
+        raise RunNotFoundError(run_id)
+    return found[0]
+
+
+#: `wait_for_run` looks at a run's status after POLL_MIN_S, then 1.5x later each time, at most every POLL_MAX_S; after
+#: a run of this process ended, the next look comes after WAKE_POLL_S (see runtime/wakeups.py)
+POLL_MIN_S = 0.01
+POLL_MAX_S = 0.2
+WAKE_POLL_S = 0.005
+
+
+def wait_for_run(run_id: str, timeout: float | None = None, *, database_url: str | None = None) -> Run:
+    """Block until the run is final; raises TimeoutError after `timeout` seconds."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = POLL_MIN_S
+    run_id = check_run_id(run_id)
+    backend = get_backend(database_url)
+    seen = wakeups.generation()
+    run = retrieve_run(run_id, database_url=database_url)  # often final already: one full read, no polling
+    if run.is_final:
+        return run
+    while True:
+        status = peek_status(backend, run_id)
+        if status.is_final:
+            return retrieve_run(run_id, database_url=database_url)
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeoutError(f"run {run_id} still {status.value} after {timeout} s")
+        now = wakeups.wait(seen, delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
+        if now != seen:  # a run of this process ended (maybe this one): DBOS records its status right after
+            seen, delay = now, WAKE_POLL_S
+        else:
+            delay = min(delay * 1.5, POLL_MAX_S)
+
+
+def peek_status(backend: Backend, run_id: str) -> RunStatus:
+    """The status alone, from one small query: what polling needs (payload and output are loaded once, at the end)."""
+    row = backend.dbos.status_row(run_id)
+    if row is None:
+        raise RunNotFoundError(run_id)
+    return row.status(time.time())  # an ERROR reads CRASHED here: final; the exact status comes from the full read

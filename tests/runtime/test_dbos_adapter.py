@@ -1,0 +1,262 @@
+"""The DBOS adapter: what it relies on in DBOS still holds, it is the only door to DBOS, and its status function
+agrees with its SQL twin on every state a workflow can be in.
+
+When a DBOS upgrade changes a table, a column, a workflow state or a private function the runtime uses, a test here
+fails and names it: read runtime/dbos_adapter.py (RELIES_ON) before anything else.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import itertools
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from dbos import DBOS, DBOSClient
+
+from runtime import dbos_adapter
+from runtime.backend import get_backend
+from runtime.dbos_adapter import RELIES_ON, ListFilter, run_status, status_clause
+from runtime.errors import RunFailed
+from runtime.models import RunStatus
+from tests.runtime import raw_store
+
+RUNTIME = Path(__file__).resolve().parents[2] / "runtime"
+# The serializer subclasses DBOS's public `Serializer` (DBOS calls it to store and read what it records).
+MAY_IMPORT_DBOS = {"dbos_adapter.py", "serializer.py"}
+
+
+def _dbos_imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.split(".")[0] == "dbos"]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "dbos" and node.level == 0:
+            found.append(node.module)
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in ("import_module", "__import__"):
+            if node.args and isinstance(node.args[0], ast.Constant) and str(node.args[0].value).split(".")[0] == "dbos":
+                found.append(str(node.args[0].value))
+    return found
+
+
+def test_only_the_adapter_imports_dbos() -> None:
+    offenders = {p.name: _dbos_imports(p) for p in sorted(RUNTIME.glob("*.py")) if p.name not in MAY_IMPORT_DBOS}
+    offenders = {name: mods for name, mods in offenders.items() if mods}
+    assert offenders == {}, f"only runtime/dbos_adapter.py may import DBOS; also found in {offenders}"
+    assert _dbos_imports(RUNTIME / "dbos_adapter.py"), "the scan finds DBOS imports where they are"
+    assert _dbos_imports(RUNTIME / "serializer.py") == ["dbos"], "the serializer takes DBOS's public Serializer only"
+
+
+def test_the_scan_catches_every_way_of_importing_dbos(tmp_path: Path) -> None:
+    sneaky = tmp_path / "sneaky.py"
+    sneaky.write_text(
+        "import dbos\nimport dbos._sys_db as s\nfrom dbos import DBOS\nfrom dbos._core import x\n"
+        "import importlib\nm = importlib.import_module('dbos._recovery')\nn = __import__('dbos')\nfrom . import dbos_adapter\n"
+    )
+    assert _dbos_imports(sneaky) == ["dbos", "dbos._sys_db", "dbos", "dbos._core", "dbos._recovery", "dbos"]
+
+
+def test_no_module_but_the_adapter_reaches_dbos_internals() -> None:
+    """What the issue named: `_sys_db`, `_recover_pending_workflows` and raw SQL on `workflow_status`."""
+    needles = ("_sys_db", "_recover_pending_workflows", "update_workflow_attributes", "workflow_status", "operation_outputs", "workflow_input")
+    found = {
+        (p.name, n)
+        for p in RUNTIME.glob("*.py")
+        if p.name != "dbos_adapter.py"
+        for n in needles
+        if n in p.read_text()
+    }
+    assert found == set()
+
+
+# -- what the adapter relies on in DBOS -----------------------------------------------------------------------------------
+def test_the_private_functions_the_adapter_calls_keep_their_shape() -> None:
+    from dbos._sys_db import SystemDatabase
+
+    from dbos import _utils
+
+    assert set(RELIES_ON["private"]) == {
+        "DBOSClient._sys_db", "SystemDatabase.update_workflow_attributes", "SystemDatabase.tables", "SystemDatabase.engine",
+        "DBOS._recover_pending_workflows", "SystemDatabase.get_pending_workflows", "SystemDatabase.reenqueue_for_recovery",
+        "dbos._utils.INTERNAL_QUEUE_NAME",
+    }, "a reliance added to the adapter needs its check here"
+    pending = inspect.signature(SystemDatabase.get_pending_workflows)
+    assert list(pending.parameters)[1:] == ["executor_id", "app_version"], pending
+    requeue = inspect.signature(SystemDatabase.reenqueue_for_recovery)
+    assert list(requeue.parameters)[1:] == ["workflow_id", "executor_ids", "recovery_queue_name"], requeue
+    assert isinstance(_utils.INTERNAL_QUEUE_NAME, str) and _utils.INTERNAL_QUEUE_NAME
+    recover = inspect.signature(DBOS._recover_pending_workflows)
+    assert list(recover.parameters)[-1] == "executor_ids" or "executor_ids" in recover.parameters, recover
+    update = inspect.signature(SystemDatabase.update_workflow_attributes)
+    assert {"workflow_id", "attributes", "merge"} <= set(update.parameters), update
+    public = {
+        DBOSClient: ("list_workflows", "enqueue", "cancel_workflow", "destroy"),
+        DBOS: ("run_step", "run_step_async", "sleep", "sleep_async", "enqueue_workflow_with_options",
+               "enqueue_workflow_with_options_async", "retrieve_workflow", "retrieve_workflow_async", "workflow", "launch",
+               "destroy", "listen_queues", "register_queue", "migrate"),
+    }
+    missing = [f"{cls.__name__}.{name}" for cls, names in public.items() for name in names if not callable(getattr(cls, name, None))]
+    assert missing == []
+    listing = inspect.signature(DBOSClient.list_workflows)
+    assert {"workflow_ids", "load_input", "load_output"} <= set(listing.parameters), listing
+    assert "cancel_children" in inspect.signature(DBOSClient.cancel_workflow).parameters
+
+
+def test_dbos_has_exactly_the_workflow_states_the_status_function_maps() -> None:
+    from dbos._sys_db import WorkflowStatusString
+
+    assert {s.value for s in WorkflowStatusString} == set(RELIES_ON["states"])
+    for state in RELIES_ON["states"]:
+        assert isinstance(run_status(state, {}), RunStatus)
+
+
+def test_the_tables_and_columns_the_adapter_uses_exist(db_url: str) -> None:
+    backend = get_backend(db_url)
+    tables = backend.dbos.sys_db.tables
+    inspector = sa.inspect(backend.dbos.engine)
+    for name, columns in RELIES_ON["tables"].items():
+        table = getattr(tables, name)
+        assert set(columns) <= set(table.c.keys()), f"DBOS's {name} model lost {set(columns) - set(table.c.keys())}"
+        translate = backend.dbos.engine.get_execution_options().get("schema_translate_map") or {}
+        schema = translate.get(table.schema, table.schema)
+        stored = {c["name"] for c in inspector.get_columns(name, schema=schema)}
+        assert set(columns) <= stored, f"the migrated {name} table lost {set(columns) - stored}"
+    assert backend.dbos.workflows is tables.workflow_status
+
+
+def test_set_attributes_merges_and_status_row_reads_them(db_url: str) -> None:
+    backend = get_backend(db_url)
+    run_id = raw_store.enqueue_unchecked(db_url, "adapter-probe", {"n": 1}, {"tags": ["a"]})
+    backend.dbos.set_attributes(run_id, {"waiting": True})
+    backend.dbos.set_attributes(run_id, {"attempt": 2})
+    row = backend.dbos.status_row(run_id)
+    assert row is not None
+    assert row.attributes == {"task": "adapter-probe", "tags": ["a"], "waiting": True, "attempt": 2}
+    assert row.dbos_status == "ENQUEUED" and row.status() is RunStatus.QUEUED
+    assert backend.dbos.status_row("run_does_not_exist") is None
+    backend.dbos.expire(run_id)
+    assert backend.dbos.status_row(run_id).status() is RunStatus.EXPIRED  # type: ignore[union-attr]
+
+
+# -- one status function, and its SQL twin agree ------------------------------------------------------------------------
+NOW = time.time()
+PAST, FUTURE = NOW - 3600, NOW + 3600
+ATTRIBUTE_CASES = [
+    {},
+    {"waiting": True},
+    {"waiting": False},
+    {"expires_at": PAST},
+    {"expires_at": FUTURE},
+    {"outcome": "FAILED"},
+    {"outcome": "TIMED_OUT"},
+    {"outcome": "EXPIRED"},
+    {"outcome": "EXPIRED", "expires_at": PAST},
+    {"waiting": True, "expires_at": PAST},
+    {"outcome": "CRASHED", "crash_reason": "no worker of its version"},
+]
+STARTED_CASES = [None, int(NOW * 1000)]
+LIVE = frozenset({"v-live"})
+VERSION_CASES = ["v-live", "v-gone"]
+
+
+def test_run_status_and_status_clause_agree_on_every_state(db_url: str) -> None:
+    """Every DBOS state × attribute combination × start time × version: the row a listing filter selects has that status."""
+    backend = get_backend(db_url)
+    expected: dict[str, RunStatus] = {}
+    for state, attrs, started, version in itertools.product(RELIES_ON["states"], ATTRIBUTE_CASES, STARTED_CASES, VERSION_CASES):
+        run_id = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)
+        raw_store.set_columns(
+            db_url, run_id, status=state, attributes={"task": "adapter-probe", **attrs}, started_at_epoch_ms=started, application_version=version
+        )
+        error = RunFailed(attrs["outcome"], {"type": "X", "message": "x"}, 1) if attrs.get("outcome") in ("FAILED", "TIMED_OUT") else None
+        expected[run_id] = run_status(state, attrs, error, NOW, started, version, LIVE)
+        # what only the row says (no decoded error) is the same status: the outcome attribute carries it
+        assert backend.dbos.status_row(run_id).status(NOW, LIVE) is expected[run_id]  # type: ignore[union-attr]
+    selected: dict[str, RunStatus] = {}
+    for status in RunStatus:
+        for run_id, _ in backend.dbos.list_page(ListFilter(statuses=[status], task_ids=["adapter-probe"], limit=1000), NOW, LIVE):
+            assert run_id not in selected, f"{run_id} is selected as {selected.get(run_id)} and as {status}"
+            selected[run_id] = status
+    assert selected == expected
+    assert set(expected.values()) == set(RunStatus), "the cases cover every run status"
+
+
+def test_status_clause_refuses_what_is_not_a_status(db_url: str) -> None:
+    with pytest.raises(ValueError):
+        status_clause(get_backend(db_url).dbos.workflows, "RUNNING", NOW)  # type: ignore[arg-type]
+
+
+def test_helpers_the_worker_relies_on(db_url: str) -> None:
+    backend = get_backend(db_url)
+    canceled = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)
+    queued = raw_store.enqueue_unchecked(db_url, "adapter-probe", None, {"expires_at": PAST})
+    executing = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)
+    backend.dbos.cancel(canceled)
+    raw_store.set_columns(db_url, executing, status="PENDING", executor_id="gone-1", updated_at=int(PAST * 1000))
+    assert backend.dbos.canceled_among([canceled, queued, executing]) == [canceled]
+    assert queued in backend.dbos.expired_waiting(NOW)
+    assert canceled not in backend.dbos.expired_waiting(NOW)
+    assert "gone-1" in backend.dbos.executors_silent_since(NOW)
+    assert "gone-1" not in backend.dbos.executors_silent_since(PAST - 60)
+    assert dbos_adapter.task_of_workflow("taskpack:x") == "x" and dbos_adapter.workflow_name("x") == "taskpack:x"
+
+
+def test_without_a_living_worker_nothing_waits_for_a_version(db_url: str) -> None:
+    backend = get_backend(db_url)
+    run_id = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)
+    raw_store.set_columns(db_url, run_id, application_version="v-gone")
+    for live in (None, frozenset()):
+        assert backend.dbos.status_row(run_id).status(NOW, live) is RunStatus.QUEUED  # type: ignore[union-attr]
+        queued = backend.dbos.list_page(ListFilter(statuses=[RunStatus.QUEUED], limit=10), NOW, live)
+        assert [r[0] for r in queued] == [run_id]
+        assert backend.dbos.list_page(ListFilter(statuses=[RunStatus.PENDING_VERSION], limit=10), NOW, live) == []
+    assert backend.dbos.status_row(run_id).status(NOW, frozenset({"v-new"})) is RunStatus.PENDING_VERSION  # type: ignore[union-attr]
+
+
+def test_adoption_moves_only_unstarted_runs_of_gone_versions_of_known_tasks(db_url: str) -> None:
+    backend = get_backend(db_url)
+    gone = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)
+    handed_back = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)  # queued again after a step was recorded
+    delayed = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)
+    alive = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)
+    started = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)
+    other_task = raw_store.enqueue_unchecked(db_url, "adapter-other", None)
+    _record_operation(backend, handed_back)
+    for run_id, version, state in ((gone, "v-old", "ENQUEUED"), (handed_back, "v-old", "ENQUEUED"), (delayed, "v-old", "DELAYED"), (alive, "v-live", "ENQUEUED"),
+                                   (started, "v-old", "PENDING"), (other_task, "v-old", "ENQUEUED")):
+        raw_store.set_columns(db_url, run_id, application_version=version, status=state)
+    adopted = backend.dbos.adopt_waiting("v-new", ["adapter-probe"], frozenset({"v-live"}))
+    assert sorted(adopted) == sorted([gone, delayed])
+    versions = {run_id: backend.dbos.status_row(run_id).version for run_id in (gone, delayed, alive, started, other_task)}  # type: ignore[union-attr]
+    assert versions == {gone: "v-new", delayed: "v-new", alive: "v-live", started: "v-old", other_task: "v-old"}
+    assert backend.dbos.adopt_waiting("v-new", ["adapter-probe"], frozenset({"v-live", "v-new"})) == []
+    assert backend.dbos.status_row(handed_back).version == "v-old"  # type: ignore[union-attr]  # it started on v-old
+    assert sorted(backend.dbos.started_runs_of(["v-old"])) == sorted([(started, "v-old"), (handed_back, "v-old")])
+    backend.dbos.crash(started, "gone")
+    row = backend.dbos.status_row(started)
+    assert row is not None and row.status() is RunStatus.CRASHED and row.attributes["crash_reason"] == "gone"
+    assert backend.dbos.started_runs_of(["v-old"]) == [(handed_back, "v-old")]
+
+
+def _record_operation(backend: Any, run_id: str) -> None:
+    oo = backend.dbos.sys_db.tables.operation_outputs
+    with backend.dbos.engine.begin() as conn:
+        conn.execute(sa.insert(oo).values(workflow_uuid=run_id, function_id=1, function_name="one", retention_timestamp=0))
+
+
+def test_hand_back_requeues_only_this_executors_runs_of_its_version(db_url: str) -> None:
+    backend = get_backend(db_url)
+    mine = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)
+    other_version = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)
+    other_executor = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)
+    for run_id, executor, version in ((mine, "w-1", "v1"), (other_version, "w-1", "v0"), (other_executor, "w-2", "v1")):
+        raw_store.set_columns(db_url, run_id, status="PENDING", executor_id=executor, application_version=version, started_at_epoch_ms=int(NOW * 1000))
+    assert backend.dbos.hand_back("w-1", "v1") == [mine]
+    states = {r: backend.dbos.status_row(r).dbos_status for r in (mine, other_version, other_executor)}  # type: ignore[union-attr]
+    assert states == {mine: "ENQUEUED", other_version: "PENDING", other_executor: "PENDING"}
+    assert backend.dbos.hand_back("w-1", "v1") == []
