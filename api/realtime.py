@@ -43,7 +43,6 @@ from runtime.store import run_metadata
 log = logging.getLogger("taskpack.api")
 router = APIRouter(prefix="/realtime/v1", tags=["realtime"])
 TAG_LOOKBACK_MS = 3000  # commits carry their writer's clock: look back this far so a late commit is not missed
-UNFINISHED = ("ENQUEUED", "DELAYED", "PENDING")  # DBOS's statuses of runs that may still change
 RECHECK_EVERY_S = 1.0  # statuses that change with time alone (a delay passing, a ttl expiring)
 TIME_DRIVEN = {"DELAYED", "QUEUED"}
 MAX_TAG_INITIAL = 100
@@ -164,13 +163,10 @@ class RunFeed:
 
     def _markers_by_id(self, backend: Backend, run_ids: list[str]) -> dict[str, tuple[Any, ...]]:
         """(status, updated_at ms, metadata version, metadata updated_at) of each run: two primary-key reads."""
-        ws = backend.workflows
-        found: dict[str, tuple[Any, ...]] = {}
-        with backend.sys_engine.connect() as conn:
-            for start in range(0, len(run_ids), 500):
-                chunk = run_ids[start:start + 500]
-                for row in conn.execute(sa.select(ws.c.workflow_uuid, ws.c.status, ws.c.updated_at).where(ws.c.workflow_uuid.in_(chunk))):
-                    found[row[0]] = (row[1], int(row[2] or 0), 0, 0)
+        found: dict[str, tuple[Any, ...]] = {
+            run_id: (status, changed_ms, 0, 0)
+            for run_id, (status, changed_ms) in runtime.runs.change_markers(run_ids, database_url=self.database_url).items()
+        }
         with backend.engine.connect() as conn:
             for start in range(0, len(run_ids), 500):
                 chunk = run_ids[start:start + 500]
@@ -183,14 +179,8 @@ class RunFeed:
 
     def _tag_candidates(self, backend: Backend, tags: set[str], created_since_ms: int) -> set[str]:
         """Runs a tag stream may need to hear about: those with the tag not finished yet, and those with the tag created
-        since the last poll (a run may start and finish between two polls). A finished run never changes again, so
-        nothing else can move. Both reads are indexed (status, created_at; on PostgreSQL the attributes' GIN index)."""
-        ws = backend.workflows
-        has_tag = runtime.runs._tag_clause(backend, sorted(tags))  # the runtime's own tag filter (runs.list uses it)
-        live = sa.select(ws.c.workflow_uuid).where(ws.c.status.in_(UNFINISHED), has_tag)
-        recent = sa.select(ws.c.workflow_uuid).where(ws.c.created_at >= created_since_ms, has_tag)
-        with backend.sys_engine.connect() as conn:
-            return set(conn.execute(live).scalars()) | set(conn.execute(recent).scalars())
+        since the last poll (a run may start and finish between two polls)."""
+        return runtime.runs.tagged_unfinished_or_new(sorted(tags), created_since_ms / 1000, database_url=self.database_url)
 
     def snapshot(self, run_ids: list[str]) -> dict[str, RunEvent]:
         """Each run as an event, now (the first event of a stream); unknown ids are left out."""

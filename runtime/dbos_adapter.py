@@ -288,6 +288,28 @@ class SystemDatabase:
         with self.engine.connect() as conn:
             return [(r[0], r[1]) for r in conn.execute(query).all()]
 
+    def change_markers(self, run_ids: list[str]) -> dict[str, tuple[str, int]]:
+        """(DBOS status, updated_at ms) of each known run: a primary-key read, what a watcher compares between polls."""
+        ws = self.workflows
+        found: dict[str, tuple[str, int]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(run_ids), 500):
+                chunk = run_ids[start:start + 500]
+                for row in conn.execute(sa.select(ws.c.workflow_uuid, ws.c.status, ws.c.updated_at).where(ws.c.workflow_uuid.in_(chunk))):
+                    found[row[0]] = (row[1], int(row[2] or 0))
+        return found
+
+    def tagged_unfinished_or_new(self, tags: list[str], created_since_ms: int) -> set[str]:
+        """Runs with any of `tags` that are not finished, or were created since `created_since_ms`: all a tag watcher
+        can need (a finished run never changes again). Both reads are indexed (status, created_at; the attributes'
+        GIN index on PostgreSQL)."""
+        ws = self.workflows
+        has_tag = self._tag_clause(tags)
+        live = sa.select(ws.c.workflow_uuid).where(ws.c.status.in_(_UNFINISHED_STATES), has_tag)
+        recent = sa.select(ws.c.workflow_uuid).where(ws.c.created_at >= created_since_ms, has_tag)
+        with self.engine.connect() as conn:
+            return set(conn.execute(live).scalars()) | set(conn.execute(recent).scalars())
+
     def _tag_clause(self, tags: list[str]) -> sa.ColumnElement[bool]:
         ws = self.workflows
         if self.is_sqlite:

@@ -137,6 +137,15 @@ class Runs:
         until = page[-1][1] / 1000 if page and page[-1][1] is not None else None
         return RunChanges(data=data, updated_until=until, next=(page[-1][1] / 1000, page[-1][0]) if more else None)
 
+    def change_markers(self, run_ids: list[str], *, database_url: str | None = None) -> dict[str, tuple[str, int]]:
+        """A cheap fingerprint per run that moves with every status change: (engine status, changed at ms). Watchers
+        (the API's realtime streams) compare it between polls and load the whole run only when it moved."""
+        return get_backend(database_url).dbos.change_markers(list(run_ids))
+
+    def tagged_unfinished_or_new(self, tags: list[str], created_since: float, *, database_url: str | None = None) -> set[str]:
+        """Ids of runs with any of `tags` that are unfinished or were created at/after `created_since` (epoch s)."""
+        return get_backend(database_url).dbos.tagged_unfinished_or_new(sorted(tags), round(created_since * 1000))
+
     def logs(self, run_id: str, *, database_url: str | None = None) -> list[LogEntry]:
         run_id = check_run_id(run_id)
         backend = get_backend(database_url)
