@@ -47,7 +47,7 @@ FAILED = {RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.CRASHED, RunStatus.EX
 def events_of(run: runtime.Run) -> list[str]:
     """The events a run in its current state has produced, in the order they happened."""
     found = []
-    if run.started_at is not None and run.status not in (RunStatus.QUEUED, RunStatus.DELAYED):
+    if run.started_at is not None and run.status not in (RunStatus.QUEUED, RunStatus.PENDING_VERSION, RunStatus.DELAYED):
         found.append("run.started")
     if run.status is RunStatus.COMPLETED:
         found.append("run.completed")

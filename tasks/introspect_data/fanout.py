@@ -36,7 +36,7 @@ CHILD_SETUP_S = 120.0
 #: warnings listed in the run's metadata (all of them are in the output): metadata has a size cap
 METADATA_WARNINGS = 20
 #: statuses of a child run that is not finished
-UNFINISHED = [RunStatus.QUEUED, RunStatus.DELAYED, RunStatus.EXECUTING, RunStatus.WAITING]
+UNFINISHED = [status for status in RunStatus if not status.is_final]  # PENDING_VERSION included
 
 
 @dataclass
