@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 from contextvars import ContextVar
@@ -142,6 +144,21 @@ class TaskContext:
     async def step_async(self, name: str, fn: Callable[..., Awaitable[T]] | Callable[..., T], *args: Any, **kwargs: Any) -> T:
         self.raise_if_cancelled()
         return await step_async(name, fn, *args, **kwargs)
+
+    def idempotency_key(self, step: str) -> str:
+        """A key for the external side effect of step `step`, the same on every attempt and after crash recovery.
+
+        A step is recorded only after its function returns, so a worker killed between the side effect and the
+        record re-runs the step (at least once, not exactly once). Passing this key to the external service
+        (an `Idempotency-Key` header, a unique column, an S3 object name) makes that second execution harmless.
+        It depends only on the run id and the step name, so it never changes within a run and never repeats across
+        runs; it is a hex digest, safe as a header value, a file name or a database key (64 characters).
+        """
+        if not isinstance(step, str) or not step:
+            raise ValueError("idempotency_key: step must be a non-empty string naming the step")
+        # JSON keeps the two parts apart whatever they contain (no separator a step name could imitate)
+        encoded = json.dumps(["taskpack-step", self.run_id, step]).encode("ascii")
+        return hashlib.sha256(encoded).hexdigest()
 
     def redact(self, secret: Any) -> None:
         """Scrub this value from everything this run stores (logs, errors, metadata, output); other runs unaffected."""

@@ -82,6 +82,9 @@ class Worker:
         self.tasks: list[Task] = []
         self.backend: Backend | None = None
         self._stop = threading.Event()
+        # Set while stop() gives running runs their grace period: the worker still heartbeats (so no other worker
+        # takes its runs over while they finish here) but recovers, expires and schedules nothing more.
+        self._draining = threading.Event()
         self._threads: list[threading.Thread] = []
         self._started = False
 
@@ -144,13 +147,16 @@ class Worker:
     def stop(self) -> None:
         if not self._started:
             return
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=5)
-        states.flush_all()
+        self._draining.set()
         try:
-            dbos.destroy(self.shutdown_timeout)  # no new runs; running ones may finish within the grace period
+            # Stops dequeuing at once, then waits up to shutdown_timeout for the runs in flight, heartbeating meanwhile
+            # (so no other worker declares this one dead and re-runs them); what is left is handed back below.
+            dbos.destroy(self.shutdown_timeout)
         finally:
+            self._stop.set()
+            for thread in self._threads:
+                thread.join(timeout=5)
+            states.flush_all()
             self._started = False
             set_active(None)
             self._hand_back()
@@ -263,9 +269,12 @@ class Worker:
             try:
                 if now - last_beat >= self.heartbeat_interval:
                     self._heartbeat()
-                    self._recover_dead_workers()
-                    self._settle_versions()
                     last_beat = now
+                    if not self._draining.is_set():
+                        self._recover_dead_workers()
+                        self._settle_versions()
+                if self._draining.is_set():
+                    continue
                 self._expire_queued_runs()
                 if self.run_schedules:
                     schedules.tick(self.backend, {t.id for t in self.tasks})
