@@ -240,7 +240,7 @@ def test_sigterm_with_a_long_grace_period_finishes_the_runs_while_another_worker
 
 
 def test_sigterm_with_a_short_grace_period_hands_the_runs_back(tmp_path: Path) -> None:
-    """Grace 1 s, runs of 6 s: the worker exits in about a second and leaves them EXECUTING without a heartbeat;
+    """Grace 1 s, runs of 6 s: the worker exits in about a second and hands them back to their queue (QUEUED);
     another worker finishes them, without redoing a recorded step."""
     url, drop = make_database("postgres", tmp_path)
     eff_url = effects_url("postgres", url, tmp_path)
@@ -259,8 +259,9 @@ def test_sigterm_with_a_short_grace_period_hands_the_runs_back(tmp_path: Path) -
         assert first.returncode == 0, out
         assert took < 1 + 25, f"the worker overran its 1 s grace period: {took:.1f}s"
         states = {i: runs.retrieve(i, database_url=url) for i in run_ids}
-        handed_back = [i for i, r in states.items() if r.status is RunStatus.EXECUTING]
+        handed_back = [i for i, r in states.items() if not r.status.is_final]
         assert handed_back, "with a 1 s grace the 6 s runs cannot have finished"
+        assert {states[i].status for i in handed_back} == {RunStatus.QUEUED}, {i: states[i].status for i in handed_back}
         recorded = recorded_steps(url, run_ids)
         second = start_worker(url, concurrency=4)
         finished = wait_all(url, run_ids, timeout=120)
