@@ -60,10 +60,10 @@ class _Run:
     def run(self, kind: AttemptKind, sql: str, hints: Sequence[str] = ()) -> tuple[Attempt, ExecResult]:
         result = self.results.get(sql)
         if result is None:
-            try:
-                result = self.execute(sql)
-            except Exception as error:  # an executor should return errors, but a raised one is still the model's to fix
-                result = ExecResult(error=f"{type(error).__name__}: {error}")
+            # The executor returns what the model can fix (a refusal, the warehouse's error) as ExecResult.error and
+            # raises what it cannot (the run canceled, credentials refused, the warehouse unreachable after its own
+            # retries): that ends the writing here instead of spending repair rounds on SQL that was never the problem.
+            result = self.execute(sql)
             self.results[sql] = result
         attempt = Attempt(kind=kind, sql=sql, error=result.error, row_count=result.row_count, hints=tuple(hints))
         return attempt, result

@@ -175,25 +175,21 @@ def test_model_failures_that_are_not_about_the_reply_propagate(scripted_model: S
         write_sql(model, context(pets, "How many pets?"), sqlite_executor(PETS))
 
 
-def test_an_executor_that_raises_is_treated_as_an_sql_error(scripted_model: ScriptedModel, pets) -> None:  # type: ignore[no-untyped-def]
-    calls = {"n": 0}
-
-    def flaky(sql: str) -> ExecResult:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise RuntimeError("connection reset by peer")
-        return ExecResult(columns=["n"], rows=[(1,)], row_count=1)
-
-    scripted_model.add(
-        answer("SELECT 1 AS n"),
-        Step(answer("SELECT 2 AS n"), expect=last_user_contains("RuntimeError: connection reset by peer")),
-    )
-    with client(scripted_model) as model:
-        out = write_sql(model, context(pets, "One?"), flaky, vote_when_doubtful=False)
-    scripted_model.assert_done()
-    assert out.attempts[0].error == "RuntimeError: connection reset by peer" and out.sql == "SELECT 2 AS n"
-
-
 def test_bad_arguments_are_refused(scripted_model: ScriptedModel, pets) -> None:  # type: ignore[no-untyped-def]
     with client(scripted_model) as model, pytest.raises(ValueError, match="must not be negative"):
         write_sql(model, context(pets, "x?"), sqlite_executor(PETS), max_repairs=-1)
+
+
+def test_an_executor_failure_the_model_cannot_fix_ends_writing_at_once(scripted_model: ScriptedModel, pets) -> None:  # type: ignore[no-untyped-def]
+    """A raised error (here: the warehouse unreachable) is not shown to the model as SQL to repair."""
+    scripted_model.add(Step(answer("SELECT count(*) FROM Pets")))
+    calls = []
+
+    def unreachable(sql: str) -> ExecResult:
+        calls.append(sql)
+        raise ConnectionError("warehouse unreachable after 3 tries")
+
+    with client(scripted_model) as model, pytest.raises(ConnectionError, match="unreachable"):
+        write_sql(model, context(pets, "How many pets?"), unreachable, max_repairs=2)
+    scripted_model.assert_done()  # one model call: no repair round was spent
+    assert calls == ["SELECT count(*) FROM Pets"]
