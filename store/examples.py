@@ -131,3 +131,12 @@ def delete_example(example_id: str, *, database_url: str | None = None) -> bool:
     t = sql_examples
     with _engine(database_url).begin() as conn:
         return conn.execute(sa.delete(t).where(t.c.id == example_id)).rowcount > 0
+
+
+def delete_source_examples(data_source_id: str, *, database_url: str | None = None) -> int:
+    """Delete every verified pair of a source (when the source is removed); how many there were."""
+    t = sql_examples
+    with _engine(database_url).begin() as conn:
+        count = conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.data_source_id == data_source_id)).scalar_one()
+        conn.execute(sa.delete(t).where(t.c.data_source_id == data_source_id))
+    return int(count)

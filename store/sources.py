@@ -176,15 +176,17 @@ def list_sources(*, database_url: str | None = None) -> list[DataSource]:
 
 
 def remove_source(ref: str, *, database_url: str | None = None) -> RemovedSource:
-    """Delete a source with its schedule, its snapshots and the analyst agent's metrics, dashboards and chats on it
-    (nothing is decrypted: a lost key does not stop it)."""
+    """Delete a source with its schedule, its snapshots and the analyst agent's metrics, dashboards, chats and verified
+    question->SQL pairs on it (nothing is decrypted: a lost key does not stop it)."""
     from store import snapshots, source_schedules
     from store.agent_tables import delete_source_data
+    from store.examples import delete_source_examples
 
     source = resolve(ref, database_url=database_url)
     schedule = source_schedules.unschedule(source.id, database_url=database_url)
     deleted = snapshots.delete_snapshots(source.id, database_url=database_url)
     agent_data = delete_source_data(source.id, database_url=database_url)
+    delete_source_examples(source.id, database_url=database_url)
     with store_engine(database_url).begin() as conn:
         conn.execute(sa.delete(data_sources).where(data_sources.c.id == source.id))
     return RemovedSource(

@@ -129,7 +129,7 @@ def test_remove_deletes_the_sources_schedule_and_snapshots_and_nothing_else(stor
 
 
 def test_remove_deletes_the_agents_metrics_dashboards_and_chats_of_that_source_only(store_url: str) -> None:
-    from store import chats, dashboards, metrics
+    from store import chats, dashboards, examples, metrics
 
     keep = sources.add_source("keep", CREDS, database_url=store_url)
     drop = sources.add_source("drop", CREDS, database_url=store_url)
@@ -141,6 +141,7 @@ def test_remove_deletes_the_agents_metrics_dashboards_and_chats_of_that_source_o
         dashboards.create_dashboard(name="board", metric_ids=[metric.id], data_source_id=source.id, database_url=store_url)
         chats.ensure_chat(f"chat-{source.name}", data_source_id=source.id, database_url=store_url)
         chats.add_turn(f"chat-{source.name}", run_id=f"run-{source.name}", question="q?", database_url=store_url)
+        examples.add_example(source.id, "How many?", "SELECT count(*) FROM t", database_url=store_url)
     removed = sources.remove_source("drop", database_url=store_url)
     assert (removed.metrics_deleted, removed.dashboards_deleted, removed.chats_deleted) == (1, 1, 1)
     assert metrics.list_metrics(data_source_id=drop.id, database_url=store_url) == []
@@ -150,3 +151,5 @@ def test_remove_deletes_the_agents_metrics_dashboards_and_chats_of_that_source_o
     assert [m.name for m in metrics.list_metrics(data_source_id=keep.id, database_url=store_url)] == ["revenue v2"]
     assert len(dashboards.list_dashboards(data_source_id=keep.id, database_url=store_url)) == 1
     assert chats.turn_for_run("run-keep", database_url=store_url) is not None
+    assert examples.list_examples(drop.id, database_url=store_url) == []
+    assert len(examples.list_examples(keep.id, database_url=store_url)) == 1
