@@ -112,6 +112,28 @@ def agent_engine(database_url: str | None = None) -> sa.Engine:
     return engine
 
 
+def checked_text(value: Any, field: str, limit: int, error: type[Exception], *, required: bool = False) -> str:
+    """`value` as stripped text within `limit` characters, or `error` naming `field` (the agent's stores share the rule)."""
+    if not isinstance(value, str):
+        raise error(f"{field} must be text, got {type(value).__name__}")
+    if "\x00" in value:
+        raise error(f"{field} must not contain NUL characters")
+    value = value.strip()
+    if required and not value:
+        raise error(f"{field} must not be empty")
+    if len(value) > limit:
+        raise error(f"{field} is {len(value)} characters long; at most {limit}")
+    return value
+
+
+def check_tool_call(run_id: str | None, tool_call_id: str | None, error: type[Exception]) -> None:
+    """A row written by an agent run names both the run and the tool call (its idempotency key), or neither."""
+    if (run_id is None) != (tool_call_id is None):
+        raise error("run_id and tool_call_id go together: give both or neither")
+    if tool_call_id is not None and not (0 < len(tool_call_id) <= 128):
+        raise error("tool_call_id must be 1 to 128 characters")
+
+
 def insert_unless_present(conn: sa.Connection, table: sa.Table, values: dict[str, Any]) -> bool:
     """INSERT the row unless it would break a unique constraint; True when this call wrote it.
 

@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
-from store.agent_tables import agent_engine, chat_turns, chats, insert_unless_present
+from store.agent_tables import agent_engine, chat_turns, chats, checked_text, insert_unless_present
 from store.errors import StoreError
 
 CHAT_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}")
@@ -177,16 +177,7 @@ def turn_for_run(run_id: str, *, database_url: str | None = None) -> ChatTurn | 
 
 # -- internals ---------------------------------------------------------------------------------------------------------
 def _text(value: Any, field: str, limit: int, *, required: bool = False) -> str:
-    if not isinstance(value, str):
-        raise InvalidChatError(f"{field} must be text, got {type(value).__name__}")
-    if "\x00" in value:
-        raise InvalidChatError(f"{field} must not contain NUL characters")
-    value = value.strip()
-    if required and not value:
-        raise InvalidChatError(f"{field} must not be empty")
-    if len(value) > limit:
-        raise InvalidChatError(f"{field} is {len(value)} characters long; at most {limit}")
-    return value
+    return checked_text(value, field, limit, InvalidChatError, required=required)
 
 
 def _strings(values: list[str] | None, field: str) -> list[str]:

@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from store.agent_tables import agent_engine, dashboard_versions, insert_unless_present
+from store.agent_tables import agent_engine, check_tool_call, checked_text, dashboard_versions, insert_unless_present
 from store.errors import StoreError
 from store.metrics import MetricNotFoundError, get_metrics
 
@@ -274,23 +274,11 @@ def _checked_metrics(
 
 
 def _text(value: Any, field: str, limit: int, *, required: bool = False) -> str:
-    if not isinstance(value, str):
-        raise InvalidDashboardError(f"{field} must be text, got {type(value).__name__}")
-    if "\x00" in value:
-        raise InvalidDashboardError(f"{field} must not contain NUL characters")
-    value = value.strip()
-    if required and not value:
-        raise InvalidDashboardError(f"{field} must not be empty")
-    if len(value) > limit:
-        raise InvalidDashboardError(f"{field} is {len(value)} characters long; at most {limit}")
-    return value
+    return checked_text(value, field, limit, InvalidDashboardError, required=required)
 
 
 def _check_call(run_id: str | None, tool_call_id: str | None) -> None:
-    if (run_id is None) != (tool_call_id is None):
-        raise InvalidDashboardError("run_id and tool_call_id go together: give both or neither")
-    if tool_call_id is not None and not (0 < len(tool_call_id) <= 128):
-        raise InvalidDashboardError("tool_call_id must be 1 to 128 characters")
+    check_tool_call(run_id, tool_call_id, InvalidDashboardError)
 
 
 def _by_call(conn: sa.Connection, run_id: str, tool_call_id: str) -> Dashboard | None:

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from store.agent_tables import agent_engine, insert_unless_present, metric_versions
+from store.agent_tables import agent_engine, check_tool_call, checked_text, insert_unless_present, metric_versions
 from store.errors import StoreError
 
 ID_PREFIX = "met_"
@@ -277,28 +277,15 @@ def _checked(
 
 
 def _required_text(value: Any, field: str, limit: int) -> str:
-    text = _text(value, field, limit)
-    if not text:
-        raise InvalidMetricError(f"{field} must not be empty")
-    return text
+    return checked_text(value, field, limit, InvalidMetricError, required=True)
 
 
 def _text(value: Any, field: str, limit: int) -> str:
-    if not isinstance(value, str):
-        raise InvalidMetricError(f"{field} must be text, got {type(value).__name__}")
-    if "\x00" in value:
-        raise InvalidMetricError(f"{field} must not contain NUL characters")
-    value = value.strip()
-    if len(value) > limit:
-        raise InvalidMetricError(f"{field} is {len(value)} characters long; at most {limit}")
-    return value
+    return checked_text(value, field, limit, InvalidMetricError)
 
 
 def _check_call(run_id: str | None, tool_call_id: str | None) -> None:
-    if (run_id is None) != (tool_call_id is None):
-        raise InvalidMetricError("run_id and tool_call_id go together: give both or neither")
-    if tool_call_id is not None and not (0 < len(tool_call_id) <= 128):
-        raise InvalidMetricError("tool_call_id must be 1 to 128 characters")
+    check_tool_call(run_id, tool_call_id, InvalidMetricError)
 
 
 def _by_call(conn: sa.Connection, run_id: str, tool_call_id: str) -> Metric | None:
