@@ -66,6 +66,7 @@ RELIES_ON: dict[str, Any] = {
     },
 }
 
+MAX_RECOVERY_STATE = "MAX_RECOVERY_ATTEMPTS_EXCEEDED"  # DBOS gave up recovering the workflow (read CRASHED)
 _QUEUED_STATES = ("ENQUEUED", "DELAYED")
 _UNFINISHED_STATES = ("ENQUEUED", "DELAYED", "PENDING")
 _TERMINAL_OUTCOMES = {RunStatus.FAILED.value, RunStatus.TIMED_OUT.value, RunStatus.EXPIRED.value, RunStatus.CRASHED.value}
@@ -99,10 +100,14 @@ def run_status(
     started_ms: int | None = None,
     version: str | None = None,
     live_versions: frozenset[str] | None = None,
+    *,
+    executor_id: str | None = None,
+    live_executors: frozenset[str] | None = None,
 ) -> RunStatus:
     """The run status of a workflow. `error` is the decoded error when loaded (None when only the row was read: an
     ERROR without a recorded outcome then reads CRASHED, which is final either way). A queued run whose `version` no
-    living worker runs is PENDING_VERSION, while any worker lives (with none, every run just waits QUEUED)."""
+    living worker runs is PENDING_VERSION, while any worker lives (with none, every run just waits QUEUED). A started
+    run whose `executor_id` is not among `live_executors` (when known) is WAITING_FOR_WORKER: nothing executes it."""
     attrs = attributes or {}
     outcome = attrs.get("outcome")
     if outcome in _TERMINAL_OUTCOMES and dbos_status in ("ERROR", "CANCELLED", "SUCCESS"):
@@ -120,6 +125,8 @@ def run_status(
         expires_at = attrs.get("expires_at")
         if expires_at is not None and started_ms and started_ms / 1000 > float(expires_at):
             return RunStatus.EXPIRED  # picked up after its ttl: the run's first step ends it EXPIRED
+        if live_executors is not None and executor_id not in live_executors:
+            return RunStatus.WAITING_FOR_WORKER
         return RunStatus.WAITING if attrs.get("waiting") else RunStatus.EXECUTING
     if dbos_status == "SUCCESS":
         return RunStatus.COMPLETED
@@ -132,7 +139,13 @@ def run_status(
     return RunStatus.CRASHED  # MAX_RECOVERY_ATTEMPTS_EXCEEDED and anything unknown
 
 
-def status_clause(ws: sa.Table, status: RunStatus, now: float, live_versions: frozenset[str] | None = None) -> sa.ColumnElement[bool]:
+def status_clause(
+    ws: sa.Table,
+    status: RunStatus,
+    now: float,
+    live_versions: frozenset[str] | None = None,
+    live_executors: frozenset[str] | None = None,
+) -> sa.ColumnElement[bool]:
     """A WHERE clause on DBOS's workflow_status table selecting runs in `status`: `run_status`, case for case, as SQL.
 
     The one thing SQL cannot see is a decoded error: an ERROR is FAILED or TIMED_OUT by its recorded `outcome`
@@ -150,6 +163,12 @@ def status_clause(ws: sa.Table, status: RunStatus, now: float, live_versions: fr
     started = ws.c.started_at_epoch_ms
     late_start = sa.and_(expires.is_not(None), started.is_not(None), started > expires * 1000)  # never NULL: NOT works
     running = sa.and_(state == "PENDING", sa.not_(late_start))
+    if live_executors is not None:
+        executor_gone = sa.or_(ws.c.executor_id.is_(None), ws.c.executor_id.not_in(sorted(live_executors))) if live_executors else sa.true()
+        orphaned = sa.and_(running, executor_gone)
+        running = sa.and_(running, sa.not_(executor_gone))
+    else:
+        orphaned = sa.false()
     version = ws.c.application_version
     version_gone = sa.or_(version.is_(None), version.not_in(sorted(live_versions))) if live_versions else sa.false()
     match status:
@@ -163,6 +182,8 @@ def status_clause(ws: sa.Table, status: RunStatus, now: float, live_versions: fr
             return sa.and_(running, sa.or_(waiting.is_(None), waiting == sa.false()))
         case RunStatus.WAITING:
             return sa.and_(running, waiting == sa.true())
+        case RunStatus.WAITING_FOR_WORKER:
+            return orphaned
         case RunStatus.COMPLETED:
             return sa.and_(state == "SUCCESS", not_recorded)
         case RunStatus.CANCELED:
@@ -193,9 +214,15 @@ class StatusRow:
     attributes: dict[str, Any]
     started_ms: int | None
     version: str | None = None
+    executor_id: str | None = None
 
-    def status(self, now: float | None = None, live_versions: frozenset[str] | None = None) -> RunStatus:
-        return run_status(self.dbos_status, self.attributes, None, now, self.started_ms, self.version, live_versions)
+    def status(
+        self, now: float | None = None, live_versions: frozenset[str] | None = None, live_executors: frozenset[str] | None = None
+    ) -> RunStatus:
+        return run_status(
+            self.dbos_status, self.attributes, None, now, self.started_ms, self.version, live_versions,
+            executor_id=self.executor_id, live_executors=live_executors,
+        )
 
     def frees_idempotency_key(self, now: float) -> bool:
         """Whether the run has let go of its idempotency key: it failed, was canceled or expired, or its ending is
@@ -252,18 +279,21 @@ class SystemDatabase:
         ws = self.workflows
         with self.engine.connect() as conn:
             row = conn.execute(
-                sa.select(ws.c.status, ws.c.attributes, ws.c.started_at_epoch_ms, ws.c.application_version).where(ws.c.workflow_uuid == run_id)
+                sa.select(ws.c.status, ws.c.attributes, ws.c.started_at_epoch_ms, ws.c.application_version, ws.c.executor_id)
+                .where(ws.c.workflow_uuid == run_id)
             ).first()
         if row is None:
             return None
-        return StatusRow(run_id, row[0], attributes_of(row[1]), row[2], row[3])
+        return StatusRow(run_id, row[0], attributes_of(row[1]), row[2], row[3], row[4])
 
-    def list_page(self, wanted: ListFilter, now: float, live_versions: frozenset[str] | None = None) -> list[tuple[str, int]]:
+    def list_page(
+        self, wanted: ListFilter, now: float, live_versions: frozenset[str] | None = None, live_executors: frozenset[str] | None = None
+    ) -> list[tuple[str, int]]:
         """(run id, created_at ms) of up to `limit + 1` runs, newest first (the extra one says another page exists)."""
         ws = self.workflows
         query = sa.select(ws.c.workflow_uuid, ws.c.created_at).where(ws.c.name.like(f"{WORKFLOW_PREFIX}%"))
         if wanted.statuses is not None:
-            query = query.where(sa.or_(*[status_clause(ws, s, now, live_versions) for s in wanted.statuses]))
+            query = query.where(sa.or_(*[status_clause(ws, s, now, live_versions, live_executors) for s in wanted.statuses]))
         if wanted.task_ids is not None:
             query = query.where(ws.c.name.in_([workflow_name(t) for t in wanted.task_ids]))
         if wanted.tags is not None:
@@ -394,6 +424,28 @@ class SystemDatabase:
             ).all()
         return [(r[0], r[1]) for r in rows]
 
+    def started_runs_of_other_tasks(self, defined: dict[str, set[str]], limit: int = 1000) -> list[tuple[str, str, str, str | None]]:
+        """(run id, version, task id, executor id while PENDING) of the started runs (as `started_runs_of`) of each
+        version in `defined` whose task is not among the tasks given for it: the runs no worker of their version can
+        execute. Normally none, so the query stays small."""
+        ws = self.workflows
+        if not defined:
+            return []
+        outside = sa.or_(
+            *[
+                sa.and_(ws.c.application_version == version, ws.c.name.not_in(sorted(workflow_name(t) for t in tasks)) if tasks else sa.true())
+                for version, tasks in sorted(defined.items())
+            ]
+        )
+        started = sa.or_(ws.c.status == "PENDING", sa.and_(ws.c.status.in_(list(_QUEUED_STATES)), self._has_recorded_operations()))
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(ws.c.workflow_uuid, ws.c.application_version, ws.c.name, ws.c.executor_id, ws.c.status)
+                .where(started, ws.c.name.like(f"{WORKFLOW_PREFIX}%"), outside)
+                .limit(limit)
+            ).all()
+        return [(r[0], r[1], task_of_workflow(r[2]), r[3] if r[4] == "PENDING" else None) for r in rows]
+
     def _has_recorded_operations(self) -> sa.ColumnElement[bool]:
         ws, oo = self.workflows, self.sys_db.tables.operation_outputs
         return sa.exists(sa.select(sa.literal(1)).where(oo.c.workflow_uuid == ws.c.workflow_uuid))
@@ -408,9 +460,29 @@ class SystemDatabase:
                 handed.append(pending.workflow_id)
         return handed
 
-    def crash(self, run_id: str, reason: str) -> None:
+    def hand_back_foreign(self, executor_id: str, task_ids: Iterable[str]) -> list[str]:
+        """Return to their queues the runs executor `executor_id` holds whose task is not among `task_ids`.
+
+        A worker dequeues from a shared queue whatever run of its version is there; DBOS then finds no function for
+        a task the worker does not define and leaves the run PENDING under it, for ever, taking one of its slots.
+        Handed back, the run goes to a worker that defines its task (each dequeue counts against DBOS's recovery
+        attempts, so two workers cannot pass it back and forth without end)."""
+        ws = self.workflows
+        names = sorted(workflow_name(t) for t in task_ids)
+        with self.engine.connect() as conn:
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    sa.select(ws.c.workflow_uuid).where(
+                        ws.c.status == "PENDING", ws.c.executor_id == executor_id, ws.c.name.like(f"{WORKFLOW_PREFIX}%"), ws.c.name.not_in(names)
+                    ).limit(1000)
+                ).all()
+            ]
+        return [run_id for run_id in ids if self.sys_db.reenqueue_for_recovery(run_id, [executor_id], INTERNAL_QUEUE_NAME)]
+
+    def crash(self, run_id: str, reason: str, *, error_type: str = "WorkerVersionGone", code: str = "VERSION_GONE") -> None:
         """End a run that can never be resumed: CRASHED with `reason` (its workflow canceled, so DBOS lets it go)."""
-        self.set_attributes(run_id, {"outcome": RunStatus.CRASHED.value, "crash_reason": reason})
+        self.set_attributes(run_id, {"outcome": RunStatus.CRASHED.value, "crash_reason": reason, "crash_type": error_type, "crash_code": code})
         self.client.cancel_workflow(run_id)
 
     def expire(self, run_id: str) -> None:

@@ -17,7 +17,7 @@ from runtime.errors import InputError, RunNotFoundError
 from runtime.handles import RunHandle
 from runtime.limits import MAX_ID_CHARS, MAX_RUN_ID_CHARS, MAX_TASK_ID_CHARS, check_text
 from runtime.models import LogEntry, Run, RunList, RunStatus
-from runtime.run_reader import check_run_id, live_versions_now, load_runs, load_statuses, retrieve_run, task_of_status, wait_for_run
+from runtime.run_reader import check_run_id, live_executors_now, live_versions_now, load_runs, load_statuses, retrieve_run, task_of_status, wait_for_run
 from runtime.store import run_logs
 from runtime.triggering import replaying, tasks
 
@@ -74,10 +74,10 @@ class Runs:
             before=_decode_cursor(cursor) if cursor else None,
             limit=limit,
         )
-        live = live_versions_now(backend, now)
-        rows = backend.dbos.list_page(wanted, now, live)
+        live, executors = live_versions_now(backend, now), live_executors_now(backend, now)
+        rows = backend.dbos.list_page(wanted, now, live, executors)
         page, more = rows[:limit], len(rows) > limit
-        data = load_runs(backend, [r[0] for r in page], now, live) if page else []
+        data = load_runs(backend, [r[0] for r in page], now, live, executors) if page else []
         return RunList(data=data, next_cursor=_encode_cursor(page[-1][1], page[-1][0]) if more and page else None)
 
     def cancel(self, run_id: str, *, database_url: str | None = None) -> Run:
