@@ -23,7 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from runtime import Run, RunStatus, Worker, runs, tasks
-from runtime.backend import get_backend
+from runtime.backend import get_backend, reset_backends
 from runtime.executor_ids import live_executors
 from runtime.versions import ENV_VERSION
 from tests.runtime import raw_store, sample_tasks
@@ -144,3 +144,31 @@ def test_a_run_recovered_too_many_times_ends_crashed_with_the_reason(killed_mid_
     assert "not recovered again" in crashed.error.message
     assert crashed.id in [r.id for r in runs.list(status="CRASHED", database_url=url).data]
     assert log.read_text().splitlines() == ["step1", "step2-started"]
+
+
+def test_a_workers_table_of_an_older_release_gets_alive_until_and_its_rows_still_count(tmp_path: Path) -> None:
+    """A database whose taskpack_workers predates `alive_until`: the column is added at start, and a row without it
+    is alive while its last heartbeat is within the configured dead_worker_after."""
+    from runtime.config import load_config
+    from runtime.store import create_tables
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE taskpack_workers (executor_id VARCHAR(200) PRIMARY KEY, hostname VARCHAR(200) NOT NULL, "
+            "pid INTEGER NOT NULL, concurrency INTEGER NOT NULL, tasks JSON, started_at FLOAT NOT NULL, last_seen_at FLOAT NOT NULL)"
+        )
+        now = time.time()
+        for executor_id, seen in (("old-alive", now), ("old-dead", now - load_config().dead_worker_after - 5)):
+            conn.exec_driver_sql(
+                "INSERT INTO taskpack_workers VALUES (?, 'h', 1, 1, '[]', ?, ?)", (executor_id, seen, seen)
+            )
+    create_tables(engine)
+    create_tables(engine)  # a second process starting: nothing left to add
+    assert "alive_until" in {c["name"] for c in sa.inspect(engine).get_columns("taskpack_workers")}
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    try:
+        assert live_executors(get_backend(url), time.time()) == frozenset({"old-alive"})
+    finally:
+        reset_backends()
+        engine.dispose()
