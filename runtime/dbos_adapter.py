@@ -318,15 +318,19 @@ class SystemDatabase:
         with self.engine.connect() as conn:
             return [(r[0], r[1]) for r in conn.execute(query).all()]
 
-    def change_markers(self, run_ids: list[str]) -> dict[str, tuple[str, int]]:
-        """(DBOS status, updated_at ms) of each known run: a primary-key read, what a watcher compares between polls."""
+    def change_markers(self, run_ids: list[str], live_executors: frozenset[str] | None = None) -> dict[str, tuple[str, int]]:
+        """(DBOS status, updated_at ms) of each known run: a primary-key read, what a watcher compares between polls.
+        With `live_executors`, a started run whose worker is gone gets its own marker: nothing is written when a worker
+        dies, and the run's status (WAITING_FOR_WORKER) moves all the same."""
         ws = self.workflows
         found: dict[str, tuple[str, int]] = {}
         with self.engine.connect() as conn:
             for start in range(0, len(run_ids), 500):
                 chunk = run_ids[start:start + 500]
-                for row in conn.execute(sa.select(ws.c.workflow_uuid, ws.c.status, ws.c.updated_at).where(ws.c.workflow_uuid.in_(chunk))):
-                    found[row[0]] = (row[1], int(row[2] or 0))
+                query = sa.select(ws.c.workflow_uuid, ws.c.status, ws.c.updated_at, ws.c.executor_id).where(ws.c.workflow_uuid.in_(chunk))
+                for row in conn.execute(query):
+                    orphaned = live_executors is not None and row[1] == "PENDING" and row[3] not in live_executors
+                    found[row[0]] = (f"{row[1]}:{RunStatus.WAITING_FOR_WORKER.value}" if orphaned else row[1], int(row[2] or 0))
         return found
 
     def tagged_unfinished_or_new(self, tags: list[str], created_since_ms: int) -> set[str]:

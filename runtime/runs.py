@@ -140,7 +140,8 @@ class Runs:
     def change_markers(self, run_ids: list[str], *, database_url: str | None = None) -> dict[str, tuple[str, int]]:
         """A cheap fingerprint per run that moves with every status change: (engine status, changed at ms). Watchers
         (the API's realtime streams) compare it between polls and load the whole run only when it moved."""
-        return get_backend(database_url).dbos.change_markers(list(run_ids))
+        backend = get_backend(database_url)
+        return backend.dbos.change_markers(list(run_ids), live_executors_now(backend, time.time()))
 
     def tagged_unfinished_or_new(self, tags: list[str], created_since: float, *, database_url: str | None = None) -> set[str]:
         """Ids of runs with any of `tags` that are unfinished or were created at/after `created_since` (epoch s)."""

@@ -226,6 +226,10 @@ def test_a_started_run_whose_worker_is_gone_is_never_executing(db_url: str) -> N
         assert [r[0] for r in listed] == [run_id], (executors, status)
         other = RunStatus.EXECUTING if status is RunStatus.WAITING_FOR_WORKER else RunStatus.WAITING_FOR_WORKER
         assert backend.dbos.list_page(ListFilter(statuses=[other], limit=10), NOW, None, executors) == []
+    # a watcher's change marker moves when the worker dies, though nothing is written then
+    alive, gone = (backend.dbos.change_markers([run_id], executors)[run_id] for executors in (frozenset({"box-1"}), frozenset()))
+    assert alive[0] == "PENDING" and gone[0] != alive[0] and gone[1] == alive[1]
+    assert backend.dbos.change_markers([run_id])[run_id] == alive
 
 
 def test_without_a_living_worker_nothing_waits_for_a_version(db_url: str) -> None:

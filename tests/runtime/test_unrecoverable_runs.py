@@ -78,6 +78,7 @@ def test_with_no_worker_alive_no_run_stays_executing_and_a_new_worker_resumes_it
     assert waiting.status_reason is not None and waiting.executor_id and waiting.executor_id in waiting.status_reason
     assert "stopped heartbeating" in waiting.status_reason and "version A" in waiting.status_reason
     assert not waiting.is_final and waiting.error is None and waiting.started_at is not None
+    assert runs.change_markers([run_id], database_url=url)[run_id][0] == "PENDING:WAITING_FOR_WORKER"  # realtime streams see it
     go.touch()
     with Worker(database_url=url, tasks=[sample_tasks], heartbeat_interval=0.2, dead_worker_after=1):
         done = runs.wait(run_id, timeout=60, database_url=url)
