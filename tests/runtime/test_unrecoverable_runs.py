@@ -6,7 +6,8 @@
   WAITING_FOR_WORKER with the reason, and a worker that starts resumes it from its recorded steps;
 - the run's task is defined by no living worker of its version: a living worker ends it CRASHED (TaskNotRegistered)
   once the grace period has passed, without executing any of it again, and holds no run it cannot execute;
-- a run DBOS has recovered too many times: CRASHED (RecoveryAttemptsExceeded), not recovered again.
+- a run DBOS has recovered too many times: CRASHED (RecoveryAttemptsExceeded), not recovered again;
+- a run DBOS hands to a worker that does not define its task is handed back, and runs where it can.
 """
 
 from __future__ import annotations
@@ -130,6 +131,25 @@ def test_a_started_run_whose_task_no_living_worker_defines_ends_crashed(killed_m
     assert crashed.id in [r.id for r in runs.list(status="CRASHED", database_url=url).data]
     lines = log.read_text().splitlines()
     assert lines == ["step1", "step2-started"], lines  # nothing of it executed again
+
+
+def test_runs_dequeued_by_a_worker_that_cannot_execute_them_go_to_one_that_can(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two workers of version A share the default queue; only one defines t-echo. DBOS hands runs to either, and
+    left alone the other would hold its share PENDING for ever (DBOS finds no function for them); it hands them
+    back, so every run completes, on the worker that defines the task."""
+    monkeypatch.setenv(ENV_VERSION, "A")
+    right = start_worker(db_url, concurrency=2)
+    wrong = None
+    try:
+        wrong = _start_other_tasks_worker(db_url, 300.0)
+        ids = [tasks.trigger("t-echo", {"n": i}, database_url=db_url).id for i in range(12)]
+        done = [runs.wait(i, timeout=90, database_url=db_url) for i in ids]
+        assert [r.status for r in done] == [RunStatus.COMPLETED] * len(ids), [(r.id, r.status) for r in done]
+        assert wrong.executor_id not in {r.executor_id for r in done}  # type: ignore[attr-defined]
+    finally:
+        stop(right)
+        if wrong is not None:
+            stop(wrong)
 
 
 def test_a_run_recovered_too_many_times_ends_crashed_with_the_reason(killed_mid_step: tuple[str, str, Path, Path]) -> None:
