@@ -154,24 +154,22 @@ def release(backend: Backend, claim: ExecutorClaim) -> None:
 
 
 def live_executors(backend: Backend, now: float) -> frozenset[str]:
-    """The executor ids whose worker is alive: heartbeated within its own dead-worker limit (rows of workers older
-    than that column: within the configured `dead_worker_after`). What a reader needs to tell a run EXECUTING from
-    one whose worker is gone (WAITING_FOR_WORKER), without knowing each worker's settings."""
-    t = workers_table.c
-    fallback = load_config().dead_worker_after
+    """The executor ids whose worker is alive: what a reader needs to tell a run EXECUTING from one whose worker is
+    gone (WAITING_FOR_WORKER), without knowing each worker's settings."""
     with backend.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(t.executor_id).where(sa.func.coalesce(t.alive_until, t.last_seen_at + fallback) >= now)
-        ).all()
-    return frozenset(r[0] for r in rows)
+        return frozenset(r[0] for r in conn.execute(sa.select(workers_table.c.executor_id).where(_alive(now))).all())
 
 
 def live_executor_tasks(backend: Backend, now: float) -> dict[str, frozenset[str]]:
     """The task ids each living worker defines, by executor id."""
     t = workers_table.c
-    fallback = load_config().dead_worker_after
     with backend.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(t.executor_id, t.tasks).where(sa.func.coalesce(t.alive_until, t.last_seen_at + fallback) >= now)
-        ).all()
+        rows = conn.execute(sa.select(t.executor_id, t.tasks).where(_alive(now))).all()
     return {r[0]: frozenset(r[1] or ()) for r in rows}
+
+
+def _alive(now: float) -> sa.ColumnElement[bool]:
+    """A worker is alive until its last heartbeat plus its own dead-worker limit (`alive_until`); a row written by
+    an older release has no such column value and counts by the configured `dead_worker_after`."""
+    t = workers_table.c
+    return sa.func.coalesce(t.alive_until, t.last_seen_at + load_config().dead_worker_after) >= now
