@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from runtime import wakeups
 from runtime.backend import Backend, get_backend
 from runtime.dbos_adapter import MAX_RECOVERY_STATE, attributes_of, run_status as status_of_workflow, task_of_workflow
-from runtime.executor_ids import live_executors
 from runtime.errors import InputError, RunError, RunFailed, RunNotFoundError
+from runtime.executor_ids import live_executors
 from runtime.limits import MAX_RUN_ID_CHARS, check_text
 from runtime.models import Run, RunStatus
 from runtime.payload_schema import SchemaView
@@ -141,7 +141,7 @@ def _read_run(
     elif run_status is RunStatus.EXPIRED:
         error = RunError(type="RunExpired", message="the run was not started before its ttl")
     elif run_status is RunStatus.CRASHED:
-        error = _crash_error(status.status, attrs, getattr(status, "recovery_attempts", None))
+        error = _crash_error(status.status, attrs)
     run_options = args[1] if len(args) > 1 and isinstance(args[1], dict) else {}
     started = status.dequeued_at if status.status not in ("ENQUEUED", "DELAYED") else None
     attempts = int(attrs.get("attempt") or (1 if started else 0))
@@ -186,7 +186,7 @@ def _read_run(
     )
 
 
-def _crash_error(dbos_status: str, attrs: dict[str, Any], recovery_attempts: Any) -> RunError | None:
+def _crash_error(dbos_status: str, attrs: dict[str, Any]) -> RunError | None:
     """Why a run ended CRASHED without an error of its own: a worker ended it (its code version gone, its task no
     longer defined) or DBOS gave up recovering it."""
     if attrs.get("crash_reason"):
@@ -198,11 +198,10 @@ def _crash_error(dbos_status: str, attrs: dict[str, Any], recovery_attempts: Any
             retryable=False,
         )
     if dbos_status == MAX_RECOVERY_STATE:
-        tries = f" {int(recovery_attempts)} times" if isinstance(recovery_attempts, int) and recovery_attempts > 0 else ""
         return RunError(
             type="RecoveryAttemptsExceeded",
-            message=f"the run was started or recovered{tries} without finishing (each time its worker died or could not "
-            "run it); it is not recovered again",
+            message="the run was started or recovered more times than DBOS allows without finishing (each time its "
+            "worker died or could not run it); it is not recovered again",
             code="MAX_RECOVERY_ATTEMPTS",
             retryable=False,
         )
