@@ -13,7 +13,9 @@ destroy). These needs have no public API, so they go to DBOS's internals here an
 - run attributes changed after enqueue (`outcome`, `waiting`, `attempt`): `SystemDatabase.update_workflow_attributes`;
 - re-enqueueing a dead executor's runs from a living worker: `DBOS._recover_pending_workflows` (it resumes only runs
   of the calling worker's application version, so a started run always finishes on its own code);
-- handing a stopping worker's unfinished runs back to their queues (`SystemDatabase.reenqueue_for_recovery`);
+- handing a stopping worker's unfinished runs back to their queues (`SystemDatabase.reenqueue_for_recovery`), and
+  the runs DBOS dequeued to a worker that does not define their task (DBOS leaves those PENDING under it);
+- telling a run whose worker is alive from one whose worker is gone: `workflow_status.executor_id`;
 - handing not-yet-started runs of a version no worker runs any more to this worker's version (adoption):
   `workflow_status.application_version`, which DBOS's dequeue matches against the worker's version;
 - re-encrypting what unfinished runs hold (key rotation): `workflow_status.inputs`, `workflow_input`,
