@@ -211,10 +211,11 @@ def _crash_error(dbos_status: str, attrs: dict[str, Any]) -> RunError | None:
 def _waiting_reason(executor_id: str | None, version: str | None, live: frozenset[str] | None) -> str:
     who = f"its worker {executor_id}" if executor_id else "its worker"
     if live and version in live:
-        then = f"a living worker of version {version} recovers it"
-    else:
-        then = f"it resumes when a worker of version {version} starts, or ends CRASHED once that version has been gone for the grace period"
-    return f"{who} stopped heartbeating; {then}, from its recorded steps"
+        return f"{who} stopped heartbeating; a living worker of version {version} resumes it from its recorded steps"
+    return (
+        f"{who} stopped heartbeating; a worker of version {version} that starts resumes it from its recorded steps "
+        "(it ends CRASHED once that version has had no worker for the grace period)"
+    )
 
 
 def check_run_id(run_id: Any) -> str:
