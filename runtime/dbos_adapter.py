@@ -68,6 +68,8 @@ RELIES_ON: dict[str, Any] = {
     },
 }
 
+# attribute: the executor holding a run it cannot execute (its task is not defined there), while it holds it
+UNRUNNABLE_ON = "unrunnable_on"
 MAX_RECOVERY_STATE = "MAX_RECOVERY_ATTEMPTS_EXCEEDED"  # DBOS gave up recovering the workflow (read CRASHED)
 _QUEUED_STATES = ("ENQUEUED", "DELAYED")
 _UNFINISHED_STATES = ("ENQUEUED", "DELAYED", "PENDING")
@@ -129,6 +131,8 @@ def run_status(
             return RunStatus.EXPIRED  # picked up after its ttl: the run's first step ends it EXPIRED
         if live_executors is not None and executor_id not in live_executors:
             return RunStatus.WAITING_FOR_WORKER
+        if executor_id is not None and attrs.get(UNRUNNABLE_ON) == executor_id:
+            return RunStatus.WAITING_FOR_WORKER  # held by a worker that does not define its task
         return RunStatus.WAITING if attrs.get("waiting") else RunStatus.EXECUTING
     if dbos_status == "SUCCESS":
         return RunStatus.COMPLETED
@@ -165,12 +169,14 @@ def status_clause(
     started = ws.c.started_at_epoch_ms
     late_start = sa.and_(expires.is_not(None), started.is_not(None), started > expires * 1000)  # never NULL: NOT works
     running = sa.and_(state == "PENDING", sa.not_(late_start))
+    unrunnable_on = attrs[UNRUNNABLE_ON].as_string()
+    # never NULL (NOT of it is used): each part is checked for NULL first
+    not_executed = sa.and_(unrunnable_on.is_not(None), ws.c.executor_id.is_not(None), unrunnable_on == ws.c.executor_id)
     if live_executors is not None:
         executor_gone = sa.or_(ws.c.executor_id.is_(None), ws.c.executor_id.not_in(sorted(live_executors))) if live_executors else sa.true()
-        orphaned = sa.and_(running, executor_gone)
-        running = sa.and_(running, sa.not_(executor_gone))
-    else:
-        orphaned = sa.false()
+        not_executed = sa.or_(executor_gone, not_executed)
+    orphaned = sa.and_(running, not_executed)
+    running = sa.and_(running, sa.not_(not_executed))
     version = ws.c.application_version
     version_gone = sa.or_(version.is_(None), version.not_in(sorted(live_versions))) if live_versions else sa.false()
     match status:
@@ -466,25 +472,37 @@ class SystemDatabase:
                 handed.append(pending.workflow_id)
         return handed
 
-    def hand_back_foreign(self, executor_id: str, task_ids: Iterable[str]) -> list[str]:
-        """Return to their queues the runs executor `executor_id` holds whose task is not among `task_ids`.
+    def foreign_runs(self, executor_id: str, task_ids: Iterable[str]) -> list[tuple[str, str, dict[str, Any]]]:
+        """(run id, task id, attributes) of the runs executor `executor_id` holds whose task is not among `task_ids`.
 
         A worker dequeues from a shared queue whatever run of its version is there; DBOS then finds no function for
-        a task the worker does not define and leaves the run PENDING under it, for ever, taking one of its slots.
-        Handed back, the run goes to a worker that defines its task (each dequeue counts against DBOS's recovery
-        attempts, so two workers cannot pass it back and forth without end)."""
+        a task the worker does not define and leaves the run PENDING under it, for ever, taking one of its slots."""
         ws = self.workflows
         names = sorted(workflow_name(t) for t in task_ids)
         with self.engine.connect() as conn:
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    sa.select(ws.c.workflow_uuid).where(
-                        ws.c.status == "PENDING", ws.c.executor_id == executor_id, ws.c.name.like(f"{WORKFLOW_PREFIX}%"), ws.c.name.not_in(names)
-                    ).limit(1000)
-                ).all()
-            ]
-        return [run_id for run_id in ids if self.sys_db.reenqueue_for_recovery(run_id, [executor_id], INTERNAL_QUEUE_NAME)]
+            rows = conn.execute(
+                sa.select(ws.c.workflow_uuid, ws.c.name, ws.c.attributes).where(
+                    ws.c.status == "PENDING", ws.c.executor_id == executor_id, ws.c.name.like(f"{WORKFLOW_PREFIX}%"), ws.c.name.not_in(names)
+                ).limit(1000)
+            ).all()
+        return [(r[0], task_of_workflow(r[1]), attributes_of(r[2])) for r in rows]
+
+    def hand_back_run(self, run_id: str, executor_id: str) -> bool:
+        """Return one run `executor_id` holds to its queue, for a worker that defines its task (each dequeue counts
+        against DBOS's recovery attempts, so workers cannot pass a run back and forth without end)."""
+        if attributes_of(self._attributes(run_id)).get(UNRUNNABLE_ON) is not None:
+            self.set_attributes(run_id, {UNRUNNABLE_ON: None})
+        return bool(self.sys_db.reenqueue_for_recovery(run_id, [executor_id], INTERNAL_QUEUE_NAME))
+
+    def mark_unrunnable(self, run_id: str, executor_id: str) -> None:
+        """Record that the worker holding the run cannot execute it (no worker defining its task lives to take it):
+        the run reads WAITING_FOR_WORKER while that worker holds it, not EXECUTING."""
+        self.set_attributes(run_id, {UNRUNNABLE_ON: executor_id})
+
+    def _attributes(self, run_id: str) -> Any:
+        ws = self.workflows
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(ws.c.attributes).where(ws.c.workflow_uuid == run_id)).scalar()
 
     def crash(self, run_id: str, reason: str, *, error_type: str = "WorkerVersionGone", code: str = "VERSION_GONE") -> None:
         """End a run that can never be resumed: CRASHED with `reason` (its workflow canceled, so DBOS lets it go)."""

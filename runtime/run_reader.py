@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from runtime import wakeups
 from runtime.backend import Backend, get_backend
-from runtime.dbos_adapter import MAX_RECOVERY_STATE, attributes_of, run_status as status_of_workflow, task_of_workflow
+from runtime.dbos_adapter import MAX_RECOVERY_STATE, UNRUNNABLE_ON, attributes_of, run_status as status_of_workflow, task_of_workflow
 from runtime.errors import InputError, RunError, RunFailed, RunNotFoundError
 from runtime.executor_ids import live_executors
 from runtime.limits import MAX_RUN_ID_CHARS, check_text
@@ -182,7 +182,7 @@ def _read_run(
         executor_id=status.executor_id if started else None,
         version=status.app_version,
         triggered_version=attrs.get("version") or status.app_version,
-        status_reason=_waiting_reason(status.executor_id, status.app_version, live) if run_status is RunStatus.WAITING_FOR_WORKER else None,
+        status_reason=_waiting_reason(status, live, attrs) if run_status is RunStatus.WAITING_FOR_WORKER else None,
     )
 
 
@@ -208,8 +208,16 @@ def _crash_error(dbos_status: str, attrs: dict[str, Any]) -> RunError | None:
     return None
 
 
-def _waiting_reason(executor_id: str | None, version: str | None, live: frozenset[str] | None) -> str:
+def _waiting_reason(status: Any, live: frozenset[str] | None, attrs: dict[str, Any]) -> str:
+    """What a WAITING_FOR_WORKER run waits for, and what ends the wait."""
+    executor_id, version = status.executor_id, status.app_version
+    task_id = attrs.get("task") or task_of_workflow(status.name)
     who = f"its worker {executor_id}" if executor_id else "its worker"
+    if executor_id is not None and attrs.get(UNRUNNABLE_ON) == executor_id:
+        return (
+            f"{who} does not define task {task_id!r}; a worker of version {version} that defines it takes it over "
+            "(it ends CRASHED once no worker of that version has defined the task for the grace period)"
+        )
     if live and version in live:
         return f"{who} stopped heartbeating; a living worker of version {version} resumes it from its recorded steps"
     return (

@@ -18,6 +18,7 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 
 from runtime import dbos_adapter as dbos
+from runtime.dbos_adapter import UNRUNNABLE_ON
 from runtime.backend import Backend, get_backend, set_active
 from runtime.config import load_config, resolve_database_url
 from runtime.context import running
@@ -317,9 +318,27 @@ class Worker:
             )
             log.warning("run %s ended CRASHED: its code version %s has no worker left", run_id, version)
         self._settle_tasks(live | {self.version}, now)
-        handed = self.backend.dbos.hand_back_foreign(self.executor_id or "", [t.id for t in self.tasks])
+        self._settle_foreign_runs(now)
+
+    def _settle_foreign_runs(self, now: float) -> None:
+        """Runs DBOS handed this worker for tasks it does not define (one shared queue): back to their queue when a
+        living worker defines the task; else held, marked so they read WAITING_FOR_WORKER, until such a worker comes
+        or `_settle_tasks` ends them (handing them back then would only have this worker dequeue them again)."""
+        assert self.backend is not None and self.executor_id is not None
+        foreign = self.backend.dbos.foreign_runs(self.executor_id, [t.id for t in self.tasks])
+        if not foreign:
+            return
+        living = live_executor_tasks(self.backend, now)
+        defined_elsewhere = {task for executor_id, tasks in living.items() if executor_id != self.executor_id for task in tasks}
+        handed = 0
+        for run_id, task_id, attrs in foreign:
+            if task_id in defined_elsewhere:
+                handed += self.backend.dbos.hand_back_run(run_id, self.executor_id)
+            elif attrs.get(UNRUNNABLE_ON) != self.executor_id:
+                self.backend.dbos.mark_unrunnable(run_id, self.executor_id)
+                log.warning("worker %s was handed run %s of task %s, which no living worker defines", self.executor_id, run_id, task_id)
         if handed:
-            log.warning("worker %s handed back %d runs of tasks it does not define", self.executor_id, len(handed))
+            log.warning("worker %s handed back %d runs of tasks it does not define", self.executor_id, handed)
 
     def _settle_tasks(self, live: frozenset[str], now: float) -> None:
         """End CRASHED the started runs of living versions whose task no worker of their version has defined for the

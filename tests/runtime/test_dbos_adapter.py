@@ -158,6 +158,7 @@ ATTRIBUTE_CASES = [
     {"outcome": "EXPIRED", "expires_at": PAST},
     {"waiting": True, "expires_at": PAST},
     {"outcome": "CRASHED", "crash_reason": "no worker of its version"},
+    {"unrunnable_on": "box-live"},  # held by a worker that does not define its task
 ]
 STARTED_CASES = [None, int(NOW * 1000)]
 LIVE = frozenset({"v-live"})

@@ -107,22 +107,31 @@ def _start_other_tasks_worker(url: str, grace: float) -> subprocess.Popen:
 
 def test_a_started_run_whose_task_no_living_worker_defines_ends_crashed(killed_mid_step: tuple[str, str, Path, Path]) -> None:
     """A worker of the same version A that does not define t-three-steps declares the dead worker dead, and DBOS
-    hands it the run (one shared queue); it cannot execute it, hands it back, and once no worker of A has defined
-    the task for the grace period, ends it CRASHED."""
+    hands it the run (one shared queue); it cannot execute it and no living worker can, so it holds it marked
+    (WAITING_FOR_WORKER, with the reason), and once no worker of A has defined the task for the grace period, ends
+    it CRASHED."""
     url, run_id, log, go = killed_mid_step
     go.touch()  # a resumed run would finish at once
-    grace = 3.0
+    grace = 8.0
     other = _start_other_tasks_worker(url, grace)
+    seen: list[Run] = []
+
+    def crashed_yet() -> Run | None:
+        seen.append(run := _retrieve(url, run_id))
+        return run if run.status is RunStatus.CRASHED else None
+
     try:
         assert other.version == "A"  # type: ignore[attr-defined]
-        crashed = _eventually(
-            lambda: (r := _retrieve(url, run_id)).status is RunStatus.CRASHED and r, timeout=WORKER_DEAD_AFTER + grace + 30, what="CRASHED"
-        )
+        crashed = _eventually(crashed_yet, timeout=WORKER_DEAD_AFTER + grace + 30, what="CRASHED")
+        # while the worker that cannot execute it holds it, the run does not read EXECUTING (past one heartbeat)
+        held = [r for r in seen if r.executor_id == other.executor_id and r.status is RunStatus.WAITING_FOR_WORKER]  # type: ignore[attr-defined]
+        assert held, [(r.status, r.executor_id) for r in seen]
+        assert "does not define task 't-three-steps'" in (held[-1].status_reason or ""), held[-1].status_reason
         # no run left held by a worker that cannot execute it
         ws = get_backend(url).workflows
         with get_backend(url).sys_engine.connect() as conn:
-            held = conn.execute(sa.select(ws.c.workflow_uuid).where(ws.c.status == "PENDING", ws.c.executor_id == other.executor_id)).all()  # type: ignore[attr-defined]
-        assert held == []
+            still_held = conn.execute(sa.select(ws.c.workflow_uuid).where(ws.c.status == "PENDING", ws.c.executor_id == other.executor_id)).all()  # type: ignore[attr-defined]
+        assert still_held == []
     finally:
         stop(other)
     assert crashed.error is not None and crashed.error.type == "TaskNotRegistered", crashed.error
