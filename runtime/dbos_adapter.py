@@ -499,6 +499,22 @@ class SystemDatabase:
         the run reads WAITING_FOR_WORKER while that worker holds it, not EXECUTING."""
         self.set_attributes(run_id, {UNRUNNABLE_ON: executor_id})
 
+    def clear_stale_unrunnable(self, executor_id: str, task_ids: Iterable[str]) -> int:
+        """Drop the mark from runs `executor_id` holds and can execute: left by an earlier worker on the same
+        executor id (a restarted slot), it would read WAITING_FOR_WORKER while the run executes."""
+        ws = self.workflows
+        names = sorted(workflow_name(t) for t in task_ids)
+        if not names:
+            return 0
+        marked = ws.c.attributes[UNRUNNABLE_ON].as_string() == executor_id
+        with self.engine.connect() as conn:
+            ids = conn.execute(
+                sa.select(ws.c.workflow_uuid).where(ws.c.status == "PENDING", ws.c.executor_id == executor_id, ws.c.name.in_(names), marked)
+            ).scalars().all()
+        for run_id in ids:
+            self.set_attributes(run_id, {UNRUNNABLE_ON: None})
+        return len(ids)
+
     def _attributes(self, run_id: str) -> Any:
         ws = self.workflows
         with self.engine.connect() as conn:

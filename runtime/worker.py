@@ -325,6 +325,7 @@ class Worker:
         living worker defines the task; else held, marked so they read WAITING_FOR_WORKER, until such a worker comes
         or `_settle_tasks` ends them (handing them back then would only have this worker dequeue them again)."""
         assert self.backend is not None and self.executor_id is not None
+        self.backend.dbos.clear_stale_unrunnable(self.executor_id, [t.id for t in self.tasks])
         foreign = self.backend.dbos.foreign_runs(self.executor_id, [t.id for t in self.tasks])
         if not foreign:
             return

@@ -287,3 +287,24 @@ def test_hand_back_requeues_only_this_executors_runs_of_its_version(db_url: str)
     states = {r: backend.dbos.status_row(r).dbos_status for r in (mine, other_version, other_executor)}  # type: ignore[union-attr]
     assert states == {mine: "ENQUEUED", other_version: "PENDING", other_executor: "PENDING"}
     assert backend.dbos.hand_back("w-1", "v1") == []
+
+
+def test_the_unrunnable_mark_is_read_for_its_executor_only_and_can_be_cleared(db_url: str) -> None:
+    """A run marked by the worker that holds it and cannot execute it reads WAITING_FOR_WORKER; the mark means
+    nothing once another executor holds the run, and is cleared for runs their holder can execute."""
+    backend = get_backend(db_url)
+    run_id = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)
+    raw_store.set_columns(db_url, run_id, status="PENDING", executor_id="box-1", started_at_epoch_ms=int(NOW * 1000))
+    living = frozenset({"box-1", "box-2"})
+    assert [r[0] for r in backend.dbos.foreign_runs("box-1", ["other-task"])] == [run_id]
+    assert backend.dbos.foreign_runs("box-1", ["adapter-probe"]) == []
+    backend.dbos.mark_unrunnable(run_id, "box-1")
+    assert backend.dbos.status_row(run_id).status(NOW, None, living) is RunStatus.WAITING_FOR_WORKER  # type: ignore[union-attr]
+    assert backend.dbos.clear_stale_unrunnable("box-1", ["other-task"]) == 0  # box-1 cannot execute it: the mark stays
+    raw_store.set_columns(db_url, run_id, executor_id="box-2")
+    assert backend.dbos.status_row(run_id).status(NOW, None, living) is RunStatus.EXECUTING  # type: ignore[union-attr]
+    raw_store.set_columns(db_url, run_id, executor_id="box-1")
+    assert backend.dbos.clear_stale_unrunnable("box-1", ["adapter-probe"]) == 1
+    assert backend.dbos.status_row(run_id).status(NOW, None, living) is RunStatus.EXECUTING  # type: ignore[union-attr]
+    assert backend.dbos.hand_back_run(run_id, "box-1") is True
+    assert backend.dbos.status_row(run_id).status(NOW, None, living) is RunStatus.QUEUED  # type: ignore[union-attr]
