@@ -110,6 +110,19 @@ def test_an_async_run_traces_its_steps_under_its_attempt(spans: Spans, sqlite_db
     assert sorted(s.name for s in steps) == ["step a-first", "step a-second"]
 
 
+def test_a_child_run_continues_its_parents_trace_under_the_triggering_attempt(spans: Spans, sqlite_db: str) -> None:
+    with _worker(sqlite_db):
+        run = runs.wait(tasks.trigger("tr-parent").id, timeout=60)
+    assert run.status is RunStatus.COMPLETED and run.output == 20
+    found = spans.wait_for(lambda all_: len([s for s in all_ if s.name.startswith("run ")]) == 2)
+    (parent_run,) = [s for s in found if s.name == "run tr-parent"]
+    (child_run,) = [s for s in found if s.name == "run tr-two-steps"]
+    (parent_attempt,) = spans.children_of(parent_run)
+    assert child_run.context.trace_id == parent_run.context.trace_id
+    assert child_run.parent.span_id == parent_attempt.context.span_id
+    assert child_run.attributes["taskpack.run.parent_id"] == run.id
+
+
 def test_log_lines_carry_the_trace_and_span_of_where_they_were_written(spans: Spans, sqlite_db: str) -> None:
     with _worker(sqlite_db):
         run = runs.wait(tasks.trigger("tr-two-steps", {"n": 1}).id, timeout=30)

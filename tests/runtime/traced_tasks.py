@@ -38,3 +38,11 @@ async def _double(value: int) -> int:
 async def async_two_steps(payload: dict[str, Any], ctx) -> int:
     first = await ctx.step_async("a-first", _double, 2)
     return await ctx.step_async("a-second", _double, first)
+
+
+@task(id="tr-parent")
+def parent(payload: dict[str, Any], ctx) -> int:
+    from runtime import tasks
+
+    result = tasks.trigger_and_wait("tr-two-steps", {"n": 1}, timeout=60)
+    return result.output
