@@ -321,6 +321,15 @@ def test_an_exporter_it_cannot_provide_is_a_clear_config_error() -> None:
         tracing._otlp_exporter({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"})
 
 
+def test_a_process_asked_for_an_unknown_exporter_says_so_and_runs_untraced() -> None:
+    env = {**_env_without_otel(), "OTEL_TRACES_EXPORTER": "zipkin"}
+    code = "from runtime import tracing; print(tracing.enabled())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "False"
+    assert "tracing is off: OTEL_TRACES_EXPORTER: zipkin is not supported" in done.stderr
+
+
 def test_the_off_path_hands_out_shared_constants() -> None:
     """Off, a step's span, an attempt's span and a log line's ids are the same no-op objects every time: nothing is
     built per call (bench/tracing_bench.py measures what that costs)."""
