@@ -28,8 +28,9 @@ log = logging.getLogger("taskpack")
 
 TRACER_NAME = "taskpack.runtime"
 DEFAULT_SERVICE_NAME = "taskpack"
-#: the run option in which a trigger hands the caller's W3C trace context to the worker
-TRACEPARENT_OPTION = "traceparent"
+#: the run option in which a trigger hands the caller's W3C trace context (traceparent, tracestate) to the worker
+TRACE_CONTEXT_OPTION = "trace_context"
+_W3C_HEADERS = ("traceparent", "tracestate")
 MAX_ERROR_MESSAGE_CHARS = 500
 SUPPORTED_EXPORTERS = ("otlp", "console")
 
@@ -119,13 +120,14 @@ def use_tracer_provider(provider: Any = None) -> None:
     """Trace runs with `provider` (an opentelemetry TracerProvider; None: the global one), whatever the environment
     says: for applications and tests that set up OpenTelemetry themselves."""
     global _tracer, _otel
-    from opentelemetry import context, propagate, trace
+    from opentelemetry import context, trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
     from runtime import redaction
 
     if provider is None:
         provider = trace.get_tracer_provider()
-    _otel = SimpleNamespace(trace=trace, context=context, propagate=propagate, redaction=redaction)
+    _otel = SimpleNamespace(trace=trace, context=context, w3c=TraceContextTextMapPropagator(), redaction=redaction)
     _tracer = provider.get_tracer(TRACER_NAME)
 
 
@@ -221,9 +223,9 @@ def start_run(ctx: Any, options: Mapping[str, Any]) -> None:
     if _tracer is None:
         return
     parent = None
-    carrier = options.get(TRACEPARENT_OPTION)
+    carrier = options.get(TRACE_CONTEXT_OPTION)
     if isinstance(carrier, dict):
-        parent = _otel.propagate.extract({str(k): str(v) for k, v in carrier.items()})
+        parent = _otel.w3c.extract({str(k): str(v) for k, v in carrier.items() if k in _W3C_HEADERS})
     attributes = {
         "taskpack.run.id": ctx.run_id,
         "taskpack.task.id": ctx.task_id,
@@ -267,12 +269,17 @@ def current_trace_context() -> dict[str, str] | None:
     if _tracer is None:
         if "opentelemetry.trace" not in sys.modules:  # nobody in this process traces: nothing to carry
             return None
-        from opentelemetry import propagate
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        w3c = TraceContextTextMapPropagator()
     else:
-        propagate = _otel.propagate
+        w3c = _otel.w3c
     carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return carrier if "traceparent" in carrier else None
+    w3c.inject(carrier)  # W3C whatever OTEL_PROPAGATORS says: the worker reads it back in this one format
+    if "traceparent" not in carrier:
+        return None
+    # only the W3C trace context is stored with the run: baggage (application data) is not the runtime's to keep
+    return {key: carrier[key] for key in _W3C_HEADERS if key in carrier}
 
 
 def log_ids() -> dict[str, str] | None:

@@ -246,7 +246,7 @@ def _build(
         attributes["idempotency_key"] = idempotency_key
     trace_context = tracing.current_trace_context()  # the caller's span: the run's span continues its trace
     if trace_context:
-        run_options[tracing.TRACEPARENT_OPTION] = trace_context
+        run_options[tracing.TRACE_CONTEXT_OPTION] = trace_context
     enqueue: dict[str, Any] = {
         "workflow_name": workflow_name(task_id),
         "queue_name": queue,
