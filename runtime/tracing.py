@@ -22,7 +22,9 @@ import logging
 import os
 import sys
 from types import SimpleNamespace
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
+
+from runtime.redaction import redact_text
 
 log = logging.getLogger("taskpack")
 
@@ -123,11 +125,9 @@ def use_tracer_provider(provider: Any = None) -> None:
     from opentelemetry import context, trace
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-    from runtime import redaction
-
     if provider is None:
         provider = trace.get_tracer_provider()
-    _otel = SimpleNamespace(trace=trace, context=context, w3c=TraceContextTextMapPropagator(), redaction=redaction)
+    _otel = SimpleNamespace(trace=trace, context=context, w3c=TraceContextTextMapPropagator())
     _tracer = provider.get_tracer(TRACER_NAME)
 
 
@@ -176,11 +176,14 @@ def mark_error(span: Any, exc: BaseException, *, describe: bool = True) -> None:
     span.set_attribute("error.type", kind)
     span.set_status(Status(StatusCode.ERROR, kind))
     if describe:
-        message = _otel.redaction.redact_text(str(exc))[:MAX_ERROR_MESSAGE_CHARS]
+        message = redact_text(str(exc))[:MAX_ERROR_MESSAGE_CHARS]
         span.add_event("exception", {"exception.type": kind, "exception.message": message})
 
 
-def span(name: str, *, kind: str = "INTERNAL", attributes: Mapping[str, Any] | None = None, describe_errors: bool = True) -> Any:
+SpanKindName = Literal["INTERNAL", "CLIENT", "SERVER", "PRODUCER", "CONSUMER"]
+
+
+def span(name: str, *, kind: SpanKindName = "INTERNAL", attributes: Mapping[str, Any] | None = None, describe_errors: bool = True) -> Any:
     """A context manager running its body under a new current span (yields the span), or a no-op yielding None."""
     if _tracer is None:
         return _OFF
