@@ -107,14 +107,20 @@ class _QuerySpan:
             self.span.end()
 
 
+_tracer: Any = None  # the API's tracer, fetched once (before a provider is set it is a proxy that follows it later)
+
+
 def _start(connector: Any, sql: Any) -> _QuerySpan | None:
+    global _tracer
     trace = sys.modules.get("opentelemetry.trace")
     if trace is None:
         return None
     from opentelemetry import context
 
+    if _tracer is None:
+        _tracer = trace.get_tracer(TRACER_NAME)
     source = getattr(connector, "source_type", "unknown")
-    span = trace.get_tracer(TRACER_NAME).start_span("query", kind=trace.SpanKind.CLIENT)
+    span = _tracer.start_span("query", kind=trace.SpanKind.CLIENT)
     if not span.is_recording():
         return None  # no provider records: nothing to compute
     operation, statement = statement_shape(sql, getattr(connector, "dialect", "")) if isinstance(sql, str) else (None, None)
