@@ -86,6 +86,23 @@ def test_a_wrong_key_is_refused_with_the_reason(client: TestClient, bad: str) ->
     assert bad[:30] not in response.text or bad == ""
 
 
+def test_guessing_keys_in_the_login_form_or_cookie_spends_the_address_bucket(db: str, worker: Worker, key: str) -> None:
+    """The form and the cookie are the same guessing channel as the Authorization header: after `burst` refused keys
+    from one address the form answers 429 with Retry-After, whichever way the guesses came."""
+    app = create_app(ApiSettings(database_url=db, rate_limit_burst=3, rate_limit_refill=1, rate_limit_interval_s=60))
+    with TestClient(app, follow_redirects=False) as c:
+        assert c.post("/login", data={"key": "tp_dev_" + "1" * 40}).status_code == 401
+        assert c.post("/login", data={"key": "tp_dev_" + "2" * 40}).status_code == 401
+        c.cookies.set(session.COOKIE, "tp_dev_" + "3" * 40)  # a forged cookie: the third guess
+        assert c.get("/runs").status_code == 303
+        c.cookies.clear()
+        limited = c.post("/login", data={"key": "tp_dev_" + "4" * 40})
+        assert limited.status_code == 429 and 1 <= int(limited.headers["retry-after"]) <= 60
+        assert 'id="login-error"' in limited.text and "too many refused credentials" in limited.text
+        assert session.COOKIE not in limited.headers.get("set-cookie", "")
+        assert c.post("/login", data={"key": key}).status_code == 303  # a real key is never locked out by guessers
+
+
 def test_a_revoked_key_logs_the_browser_out(client: TestClient, db: str, key: str) -> None:
     login(client, key)
     assert client.get("/runs").status_code == 200
