@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator
 import pytest
 import sqlalchemy as sa
 
+from api.schemas import run_json
 from runtime import Run, RunStatus, Worker, runs, tasks
 from runtime.backend import get_backend, reset_backends
 from runtime.executor_ids import live_executors
@@ -80,6 +81,8 @@ def test_with_no_worker_alive_no_run_stays_executing_and_a_new_worker_resumes_it
     assert "stopped heartbeating" in waiting.status_reason and "version A" in waiting.status_reason
     assert not waiting.is_final and waiting.error is None and waiting.started_at is not None
     assert runs.change_markers([run_id], database_url=url)[run_id][0] == "PENDING:WAITING_FOR_WORKER"  # realtime streams see it
+    shown = run_json(waiting)  # what the HTTP API and its realtime events send
+    assert shown["status"] == "WAITING_FOR_WORKER" and shown["statusReason"] == waiting.status_reason and not shown["isFinished"]
     go.touch()
     with Worker(database_url=url, tasks=[sample_tasks], heartbeat_interval=0.2, dead_worker_after=1):
         done = runs.wait(run_id, timeout=60, database_url=url)
