@@ -133,14 +133,15 @@ def create_store_engine(url: str) -> sa.Engine:
 
 def create_tables(engine: sa.Engine) -> None:
     metadata_obj.create_all(engine, checkfirst=True)
-    add_missing_columns(engine)
+    add_missing_columns(engine, metadata_obj)
 
 
-def add_missing_columns(engine: sa.Engine) -> None:
-    """Add the nullable columns a newer release defines to tables an older one created (`alive_until` on workers):
-    create_all never alters an existing table. Another process adding the same column at the same moment is fine."""
+def add_missing_columns(engine: sa.Engine, metadata: sa.MetaData) -> None:
+    """Add the nullable columns a newer release defines to tables an older one created (`alive_until` on workers,
+    `warnings` on the store's snapshots): create_all never alters an existing table. Another process adding the same
+    column at the same moment is fine. Public: the store package keeps its tables in step the same way."""
     inspector = sa.inspect(engine)
-    for table in metadata_obj.tables.values():
+    for table in metadata.tables.values():
         present = {c["name"] for c in inspector.get_columns(table.name)}
         for column in table.columns:
             if column.name in present or not column.nullable:

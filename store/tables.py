@@ -13,6 +13,8 @@ import weakref
 
 import sqlalchemy as sa
 
+from runtime.store import add_missing_columns
+
 PREFIX = "store_"
 schema = sa.MetaData()
 
@@ -67,23 +69,5 @@ def ensure_tables(engine: sa.Engine) -> None:
             missing = set(schema.tables) - set(sa.inspect(engine).get_table_names())
             if missing:
                 raise
-        add_missing_columns(engine)
+        add_missing_columns(engine, schema)
         _ready.add(engine)
-
-
-def add_missing_columns(engine: sa.Engine) -> None:
-    """Add the nullable columns a newer release defines to tables an older one created (`warnings` on snapshots):
-    create_all never alters an existing table. Another process adding the same column at the same moment is fine."""
-    for table in schema.tables.values():
-        present = {c["name"] for c in sa.inspect(engine).get_columns(table.name)}
-        for column in table.columns:
-            if column.name in present or not column.nullable:
-                continue
-            ddl = sa.schema.CreateColumn(column).compile(dialect=engine.dialect)
-            name = engine.dialect.identifier_preparer.quote(table.name)
-            try:
-                with engine.begin() as conn:
-                    conn.execute(sa.text(f"ALTER TABLE {name} ADD COLUMN {ddl}"))
-            except sa.exc.DBAPIError:
-                if column.name not in {c["name"] for c in sa.inspect(engine).get_columns(table.name)}:
-                    raise
