@@ -20,9 +20,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.trace import SpanKind, StatusCode
 
 from runtime import RunStatus, Worker, runs, tasks, tracing
-from runtime.backend import reset_backends
 from tests.runtime import traced_tasks
-from tests.runtime.conftest import make_database
+from tests.runtime.conftest import fresh_database
 from tests.tracing_support import Spans, hex_ids, spans  # noqa: F401 - fixture
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,22 +29,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def traced_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    url, drop = make_database(request.param, tmp_path)
-    try:
+    with fresh_database(request.param, tmp_path) as url:
         yield url
-    finally:
-        reset_backends()
-        drop()
 
 
 @pytest.fixture
 def sqlite_db(tmp_path: Path) -> Iterator[str]:
-    url, drop = make_database("sqlite", tmp_path)
-    try:
+    with fresh_database("sqlite", tmp_path) as url:
         yield url
-    finally:
-        reset_backends()
-        drop()
 
 
 def _worker(url: str) -> Worker:
