@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from connectors import Catalog, Connector, TableRef
+from connectors import Catalog, Connector, Table, TableRef
 from runtime import BatchItem, RunStatus, TaskContext, TaskRunResult, logger, metadata, runs
 from store import SnapshotWarning
 from tasks.introspect_data.interfaces import IntrospectDataInput, ProfileChunkInput, ProfileChunkOutput
@@ -26,6 +26,7 @@ from tasks.introspect_data.profile_task import introspect_data_profile
 from tasks.introspect_data.profiling import (
     PROFILE_FAILED,
     ProfiledTables,
+    catalog_entries,
     profile_tables,
     qualified_name,
     tables_to_profile,
@@ -33,6 +34,9 @@ from tasks.introspect_data.profiling import (
 
 #: seconds a child run gets beyond its tables' own timeouts: connecting, the catalog lookups, queue hops
 CHILD_SETUP_S = 120.0
+#: a child's payload carries its tables' catalog entries up to this many columns in all (~100 bytes each, far below
+#: the payload limit); a chunk of wider tables has each one looked up by the child instead
+CHILD_ENTRY_COLUMNS = 5_000
 #: warnings listed in the run's metadata (all of them are in the output): metadata has a size cap
 METADATA_WARNINGS = 20
 #: statuses of a child run that is not finished
@@ -68,10 +72,10 @@ def profile_stage(
     metadata.set("profiled_tables", 0).set("profile_failures", 0)
     if len(chunks) <= 1:
         tables = [TableRef.model_validate(t) for chunk in chunks for t in chunk]
-        outcome = ProfilingOutcome(_profile_here(conn, tables, payload, ctx, progress))
+        outcome = ProfilingOutcome(_profile_here(conn, tables, catalog_entries(catalog, tables), payload, ctx, progress))
     else:
         conn.close()  # the parent holds no warehouse session while its children work
-        outcome = _profile_in_children(chunks, payload, ctx, progress)
+        outcome = _profile_in_children(chunks, catalog, payload, ctx, progress)
     profiled = outcome.profiled
     metadata.set("profiled_tables", len(profiled.profiles)).set("profile_failures", len(profiled.warnings))
     if profiled.warnings:
@@ -89,7 +93,12 @@ def plan_chunks(catalog: Catalog, payload: IntrospectDataInput) -> list[list[dic
 
 
 def _profile_here(
-    conn: Connector, tables: list[TableRef], payload: IntrospectDataInput, ctx: TaskContext, progress: tuple[float, float]
+    conn: Connector,
+    tables: list[TableRef],
+    entries: list[Table] | None,
+    payload: IntrospectDataInput,
+    ctx: TaskContext,
+    progress: tuple[float, float],
 ) -> ProfiledTables:
     start, end = progress
 
@@ -98,12 +107,13 @@ def _profile_here(
 
     return profile_tables(
         conn, tables, sample_size=payload.profile_sample_size, table_timeout=payload.profile_table_timeout, ctx=ctx,
-        after_table=advance,
+        entries=entries, after_table=advance,
     )
 
 
 def _profile_in_children(
     chunks: list[list[dict[str, Any]]],
+    catalog: Catalog,
     payload: IntrospectDataInput,
     ctx: TaskContext,
     progress: tuple[float, float],
@@ -121,7 +131,7 @@ def _profile_in_children(
     for first in range(0, len(chunks), payload.profile_concurrency):
         ctx.raise_if_cancelled()
         group = chunks[first : first + payload.profile_concurrency]
-        items = [_child_item(chunk, payload, span * len(chunk) / total) for chunk in group]
+        items = [_child_item(chunk, catalog, payload, span * len(chunk) / total) for chunk in group]
         results = introspect_data_profile.batch_trigger_and_wait(items, tags=tags)
         ctx.raise_if_cancelled()
         outcome.child_runs += len(results)
@@ -143,13 +153,15 @@ def cancel_children(tag: str) -> None:
         logger.info("profile run canceled with its parent", run_id=child.id)
 
 
-def _child_item(chunk: list[dict[str, Any]], payload: IntrospectDataInput, share: float) -> BatchItem:
+def _child_item(chunk: list[dict[str, Any]], catalog: Catalog, payload: IntrospectDataInput, share: float) -> BatchItem:
+    tables = [TableRef.model_validate(t) for t in chunk]
     child = ProfileChunkInput(
         data_source_id=payload.data_source_id,
         # Only a parent given inline credentials passes them on, in the same typed field (see profile_task.py); the
         # runtime stores a model payload with its SecretStr values, as it stored the parent's.
         credentials=payload.credentials,
-        tables=[TableRef.model_validate(t) for t in chunk],
+        tables=tables,
+        entries=catalog_entries(catalog, tables, max_columns=CHILD_ENTRY_COLUMNS),
         sample_size=payload.profile_sample_size,
         table_timeout=payload.profile_table_timeout,
         parent_progress_share=round(share, 6),
