@@ -162,6 +162,16 @@ def choose_sample_method(
     return "tablesample" if policy.tablesample else "random_filter"
 
 
+# The builders below assemble sqlglot nodes directly and pass copy=False: sqlglot's builder methods copy the whole
+# tree at every call by default (and parse strings such as "sample_rows"), which made building a profile's statements
+# cost more Python time than running them (the UNION of per-column branches was copied once per branch).
+_SAMPLE_ROWS = "sample_rows"
+
+
+def _sample_rows() -> exp.Table:
+    return exp.Table(this=exp.to_identifier(_SAMPLE_ROWS))
+
+
 def sample_query(
     table: TableRef,
     columns: Sequence[Column],
@@ -174,9 +184,9 @@ def sample_query(
 ) -> exp.Select:
     """SELECT col AS c0, col AS c1, ... FROM <table, sampled>: the rows every statistic is computed on."""
     source = table_expression(table)
-    select = exp.select(*(exp.alias_(exp.column(_ident(c.name)), f"c{i}") for i, c in enumerate(columns)))
+    select = exp.Select(expressions=[exp.alias_(exp.column(_ident(c.name)), f"c{i}", copy=False) for i, c in enumerate(columns)])
     if method == "full":
-        return select.from_(source)
+        return select.from_(source, copy=False)
     fraction = min(1.0, sample_size / max(row_estimate or 1, 1))
     cap = sample_size * LIMIT_HEADROOM
     if method == "tablesample":
@@ -188,41 +198,55 @@ def sample_query(
             seed=exp.Literal.number(seed) if policy.seeded else None,
         )
         source.set("sample", sample)
-        return select.from_(source).limit(cap)
+        return select.from_(source, copy=False).limit(cap, copy=False)
     if method == "random_filter":
-        return select.from_(source).where(exp.LT(this=exp.Rand(), expression=exp.Literal.number(round(fraction, 8)))).limit(cap)
-    return select.from_(source).limit(sample_size)
+        keep = exp.LT(this=exp.Rand(), expression=exp.Literal.number(round(fraction, 8)))
+        return select.from_(source, copy=False).where(keep, copy=False).limit(cap, copy=False)
+    return select.from_(source, copy=False).limit(sample_size, copy=False)
 
 
-def _sample_cte(sample: exp.Select) -> exp.Select:
-    return exp.select().with_("sample_rows", as_=sample)
+def _with_sample(query: exp.Select, sample: exp.Select) -> exp.Select:
+    """`WITH sample_rows AS (<sample>) <query>`; the sample is copied, so one sample tree serves several statements."""
+    return query.with_(_SAMPLE_ROWS, as_=sample.copy(), copy=False)
 
 
 def stats_query(columns: Sequence[Column], sample: exp.Select, policy: SamplingPolicy) -> exp.Select:
     """One row: n, then per column c{i}_nn (non-null), c{i}_nd (distinct), c{i}_min, c{i}_max, c{i}_len."""
-    projections: list[exp.Expression] = [exp.alias_(exp.Count(this=exp.Star()), "n")]
+    projections: list[exp.Expression] = [exp.alias_(exp.Count(this=exp.Star()), "n", copy=False)]
     for i, col in enumerate(columns):
-        ref = exp.column(f"c{i}")
-        projections.append(exp.alias_(exp.Count(this=ref.copy()), f"c{i}_nn"))
+        name = f"c{i}"
+        projections.append(exp.alias_(exp.Count(this=exp.column(name)), f"{name}_nn", copy=False))
         if col.normalized_type in _DISTINCT_OK:
             distinct: exp.Expression = (
-                exp.ApproxDistinct(this=ref.copy())
+                exp.ApproxDistinct(this=exp.column(name))
                 if policy.approx_distinct
-                else exp.Count(this=exp.Distinct(expressions=[ref.copy()]))
+                else exp.Count(this=exp.Distinct(expressions=[exp.column(name)]))
             )
-            projections.append(exp.alias_(distinct, f"c{i}_nd"))
+            projections.append(exp.alias_(distinct, f"{name}_nd", copy=False))
         if col.normalized_type in _ORDERABLE:
-            projections.append(exp.alias_(exp.Min(this=ref.copy()), f"c{i}_min"))
-            projections.append(exp.alias_(exp.Max(this=ref.copy()), f"c{i}_max"))
+            projections.append(exp.alias_(exp.Min(this=exp.column(name)), f"{name}_min", copy=False))
+            projections.append(exp.alias_(exp.Max(this=exp.column(name)), f"{name}_max", copy=False))
         if col.normalized_type == "string":
-            projections.append(exp.alias_(exp.Avg(this=exp.Length(this=ref.copy())), f"c{i}_len"))
-    return _sample_cte(sample).select(*projections).from_("sample_rows")
+            projections.append(exp.alias_(exp.Avg(this=exp.Length(this=exp.column(name))), f"{name}_len", copy=False))
+    return _with_sample(exp.Select(expressions=projections).from_(_sample_rows(), copy=False), sample)
+
+
+_TEXT_TYPES: dict[str, exp.DataType] = {}
 
 
 def _as_text(ref: exp.Expression, text_type: str) -> exp.Expression:
+    built = _TEXT_TYPES.get(text_type)
+    if built is None:
+        built = _TEXT_TYPES[text_type] = exp.DataType.build(text_type)
     return exp.Substring(
-        this=exp.cast(ref, exp.DataType.build(text_type)), start=exp.Literal.number(1), length=exp.Literal.number(TOP_VALUE_CHARS)
+        this=exp.cast(ref, built.copy(), copy=False),
+        start=exp.Literal.number(1),
+        length=exp.Literal.number(TOP_VALUE_CHARS),
     )
+
+
+def _columns(*names: str) -> list[exp.Expression]:
+    return [exp.column(name) for name in names]
 
 
 def top_values_query(
@@ -234,31 +258,36 @@ def top_values_query(
     runs a bounded top-N sort per column); ranking every group of every column at once with ROW_NUMBER() sorted all
     of them, a unique column's whole sample included (~4x the time on PostgreSQL for six columns of 10,000 rows).
     Ties are broken by the value, as before, so the rows are the same."""
-    branches: list[exp.Select] = []
+    text_type = (policy or SamplingPolicy()).text_type
+    union: exp.Query | None = None
     for i, col in enumerate(columns):
         if col.normalized_type in _NO_TOP_VALUES:
             continue
-        value = _as_text(exp.column(f"c{i}"), (policy or SamplingPolicy()).text_type)
-        top = (
-            exp.select(
-                exp.alias_(exp.Literal.number(i), "i"),
-                exp.alias_(value.copy(), "v"),
-                exp.alias_(exp.Count(this=exp.Star()), "n"),
-            )
-            .from_("sample_rows")
-            .where(exp.column(f"c{i}").is_(exp.null()).not_())
-            .group_by(value.copy())
-            .order_by(exp.column("n").desc(), exp.column("v").asc())
-            .limit(top_k)
+        name = f"c{i}"
+        top = exp.Select(
+            expressions=[
+                exp.alias_(exp.Literal.number(i), "i", copy=False),
+                exp.alias_(_as_text(exp.column(name), text_type), "v", copy=False),
+                exp.alias_(exp.Count(this=exp.Star()), "n", copy=False),
+            ]
         )
-        branches.append(exp.select("i", "v", "n").from_(top.subquery(f"top{i}")))
-    if not branches:
+        top = (
+            top.from_(_sample_rows(), copy=False)
+            .where(exp.Not(this=exp.Is(this=exp.column(name), expression=exp.Null())), copy=False)
+            .group_by(_as_text(exp.column(name), text_type), copy=False)
+            .order_by(exp.column("n").desc(), exp.column("v").asc(), copy=False)
+            .limit(top_k, copy=False)
+        )
+        branch = exp.Select(expressions=_columns("i", "v", "n")).from_(top.subquery(f"top{i}", copy=False), copy=False)
+        union = branch if union is None else exp.Union(this=union, expression=branch, distinct=False)
+    if union is None:
         return None
-    union: exp.Query = branches[0]
-    for branch in branches[1:]:
-        union = exp.union(union, branch, distinct=False)
-    outer = exp.select("i", "v", "n").from_(union.subquery("grouped")).order_by("i", exp.column("n").desc(), "v")
-    return outer.with_("sample_rows", as_=sample.copy())
+    outer = (
+        exp.Select(expressions=_columns("i", "v", "n"))
+        .from_(union.subquery("grouped", copy=False), copy=False)
+        .order_by(exp.column("i").asc(), exp.column("n").desc(), exp.column("v").asc(), copy=False)
+    )
+    return _with_sample(outer, sample)
 
 
 def _typed(value: Any, normalized: NormalizedType) -> Any:
