@@ -92,8 +92,9 @@ def check_generated(statement: object) -> exp.Select:
 
 def with_row_limit(tree: exp.Select, max_rows: int) -> exp.Select:
     """The tree with `LIMIT max_rows + 1` when it has no LIMIT of its own (the server stops early, the connector then
-    sees whether rows were cut); placed on the tree, where appending to text would need the text parsed first."""
-    return tree if tree.args.get("limit") else tree.limit(max_rows + 1)
+    sees whether rows were cut); placed on the tree, where appending to text would need the text parsed first. The
+    tree is changed in place: a GeneratedQuery's tree is built for one run and belongs to no one else."""
+    return tree if tree.args.get("limit") else tree.limit(max_rows + 1, copy=False)
 
 
 # (statement, max_rows, timeout) -> QueryResult: a connector's runner for profiler-built statements (see GeneratedQuery)
