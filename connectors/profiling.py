@@ -1,13 +1,15 @@
 """Table profiles for every source: one dialect-generic profiler, built on sqlglot expressions.
 
-A connector hands over its `query()` (so profiling SQL passes the same guard, limits and timeouts as anything else),
-its sqlglot dialect, the table's columns from its catalog and the catalog's row estimate. The profiler then sends
-two statements, whatever the number of columns:
+A connector hands over its `query()` (so profiling SQL passes the same guard, limits and timeouts as anything else)
+or, where it has one, its runner for statements built here (`run_generated`, see GeneratedQuery: the same limits and
+timeouts, no guard parse of SQL this module wrote from identifiers it quoted), its sqlglot dialect, the table's
+columns from its catalog and the catalog's row estimate. The profiler then sends two statements, whatever the number
+of columns:
 
 1. statistics — over a sample: row count, and per column non-null count, distinct count, min/max (orderable
    types), average text length;
-2. top values — the most frequent values of every column at once (`UNION ALL` of per-column GROUP BYs, ranked by
-   `ROW_NUMBER()`), which also supply the sample values.
+2. top values — the most frequent values of every column at once (`UNION ALL` of per-column GROUP BYs, each keeping
+   its own top k), which also supply the sample values.
 
 The sample is the whole table when the catalog says it is small; otherwise `TABLESAMPLE` where the dialect has it
 (row-level BERNOULLI for medium tables, block-level SYSTEM for huge ones, with a fixed seed where the dialect takes
