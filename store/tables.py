@@ -43,6 +43,7 @@ snapshots = sa.Table(
     sa.Column("table_count", sa.Integer, nullable=False),
     sa.Column("column_count", sa.Integer, nullable=False),
     sa.Column("source", sa.JSON, nullable=True),  # credentials.safe_dict(): host, database, user; secrets masked
+    # the catalog's JSON; JSON `null` when `catalog_zlib` holds it (rows written since that column exists)
     sa.Column("catalog", sa.JSON, nullable=False),
     sa.Column("profiles", sa.JSON, nullable=False),
     sa.Column("previous_snapshot_id", sa.String(64), nullable=True),
@@ -50,6 +51,9 @@ snapshots = sa.Table(
     sa.Column("warnings", sa.JSON, nullable=True),  # SnapshotWarning dicts (e.g. role_not_read_only)
     # blake2b of the catalog's `databases` JSON: an unchanged catalog is recognised without reading the previous one
     sa.Column("catalog_digest", sa.String(64), nullable=True),
+    # the catalog's JSON compressed with zlib: a 2,000-table catalog is 4 MB of JSON and 0.1 MB compressed, and writing
+    # the 4 MB (a WAL checkpoint of its own on SQLite) took longer than compressing it
+    sa.Column("catalog_zlib", sa.LargeBinary, nullable=True),
     sa.Index(f"ix_{PREFIX}snapshots_source_created", "data_source_id", "created_at"),
 )
 
