@@ -137,8 +137,15 @@ def _start(connector: Any, sql: Any) -> _QuerySpan | None:
     return _QuerySpan(span, context, trace)
 
 
-def traced_query(query: F) -> F:
-    """Wrap a connector's `query(sql, ...)` in a query span (see the module's doc)."""
+def generated_sql(connector: Any, statement: Any) -> str | None:
+    """The text of a statement the profiler built as a sqlglot tree (`run_generated`), for its span only."""
+    tree = getattr(statement, "tree", None)
+    return tree.sql(dialect=getattr(connector, "dialect", None) or None) if tree is not None else None
+
+
+def traced_query(query: F, sql_of: Callable[[Any, Any], str | None] | None = None) -> F:
+    """Wrap a connector's `query(sql, ...)` (or, with `sql_of` turning its first argument into text, another method
+    that runs one statement) in a query span (see the module's doc)."""
     if getattr(query, "__taskpack_traced__", False):
         return query
 
@@ -146,7 +153,8 @@ def traced_query(query: F) -> F:
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         if "opentelemetry.trace" not in sys.modules:
             return query(self, *args, **kwargs)
-        scope = _start(self, args[0] if args else kwargs.get("sql"))
+        first = args[0] if args else kwargs.get("sql", kwargs.get("statement"))
+        scope = _start(self, sql_of(self, first) if sql_of is not None else first)
         if scope is None:
             return query(self, *args, **kwargs)
         try:

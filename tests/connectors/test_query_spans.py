@@ -15,7 +15,7 @@ from connectors.postgres import PostgresConnector
 from connectors.tracing import statement_shape
 from tests.connectors.duckdb_support import credentials as duckdb_credentials
 from tests.connectors.duckdb_support import make_probe_database
-from tests.connectors.postgres_fixtures import pg_connector, pg_credentials  # noqa: F401 - fixtures
+from tests.connectors.postgres_fixtures import pg_connector, pg_credentials, spider_pg  # noqa: F401 - fixtures
 from tests.tracing_support import Spans, spans  # noqa: F401 - fixture
 
 SECRET = "hunter2-zq81"
@@ -60,6 +60,16 @@ def test_a_refused_write_still_gets_its_span(spans: Spans, pg_connector: Postgre
     assert span.attributes["db.operation"] == "DELETE"
     assert span.status.status_code is StatusCode.ERROR
     assert SECRET not in _everything(span)
+
+
+def test_the_profilers_own_statements_get_query_spans_too(spans: Spans, pg_connector: PostgresConnector, spider_pg: list[str]) -> None:
+    """Profiling statements skip the guard (`run_generated`), not tracing: one span each, stored values left out."""
+    profile = pg_connector.profile("cpg_car_1.car_makers", sample_size=1_000)
+    shown = [s for s in spans.all() if s.attributes.get("db.system") == "postgresql"]
+    assert len(shown) >= 2 and all(s.attributes["db.operation"] == "SELECT" for s in shown)
+    assert all("car_makers" in s.attributes["db.statement"] for s in shown)
+    stored = {t.value for c in profile.columns for t in c.top_values if isinstance(t.value, str) and len(t.value) > 3}
+    assert stored and not any(v in _everything(s) for s in shown for v in stored)  # no sample value in any span
 
 
 def test_a_duckdb_query_span_counts_rows_and_hides_literals(spans: Spans, tmp_path: Path) -> None:
