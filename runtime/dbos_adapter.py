@@ -229,6 +229,68 @@ class ListFilter:
     limit: int = 50
 
 
+# -- SQLite: one writer at a time, queued in this process ------------------------------------------------------------------
+# SQLite has one writer per file. DBOS opens write transactions with BEGIN IMMEDIATE and waits out a busy file with
+# SQLite's busy handler, which sleeps 1, 2, 5, 10, 15, 20, 25... ms between tries: with a trigger thread, a queue
+# thread and eight runs writing at once, writers spent most of their time asleep while the file was free. Writers of
+# this process now queue on one lock per file, taken just before a transaction's first write and released when it
+# commits or rolls back, so the next writer starts the moment the file is free. Other processes still meet the busy
+# handler, as before; nothing about what is written, or when it is committed, changes.
+_SQLITE_WRITES = ("insert", "update", "delete", "replace", "begin")
+_sqlite_writer_locks: dict[str, threading.Lock] = {}
+_sqlite_writer_locks_guard = threading.Lock()
+WRITER_LOCK_TIMEOUT_S = 30.0  # as DBOS's busy_timeout: past it, SQLite's own busy handling decides
+
+
+def queue_sqlite_writers(engine: sa.Engine) -> None:
+    """Make this engine's write transactions on a SQLite file take the process's writer lock of that file."""
+    dialect = engine.dialect
+    if dialect.name != "sqlite" or getattr(dialect, "taskpack_writer_lock", None) is not None:
+        return
+    path = str(engine.url.database or "")
+    with _sqlite_writer_locks_guard:
+        lock = _sqlite_writer_locks.setdefault(path, threading.Lock())
+    dialect.taskpack_writer_lock = lock  # type: ignore[attr-defined] - installed once per engine (its dialect)
+    holding: set[int] = set()
+    guard = threading.Lock()
+
+    def release(dbapi_connection: Any) -> None:
+        # the pool's reset-on-return rolls back through its proxy of the connection
+        dbapi_connection = getattr(dbapi_connection, "dbapi_connection", None) or dbapi_connection
+        with guard:
+            held = id(dbapi_connection) in holding
+            holding.discard(id(dbapi_connection))
+        if held:
+            lock.release()
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _take(conn: sa.Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        dbapi_connection = conn.connection.dbapi_connection
+        if dbapi_connection is None or dbapi_connection.in_transaction or id(dbapi_connection) in holding:
+            return
+        if statement.lstrip()[:7].lower().startswith(_SQLITE_WRITES):
+            if lock.acquire(timeout=WRITER_LOCK_TIMEOUT_S):
+                with guard:
+                    holding.add(id(dbapi_connection))
+
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_connection: Any) -> None:
+        try:
+            commit(dbapi_connection)
+        finally:
+            release(dbapi_connection)
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        try:
+            rollback(dbapi_connection)
+        finally:
+            release(dbapi_connection)
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+
+
 # -- one DBOS system database ----------------------------------------------------------------------------------------------
 class SystemDatabase:
     """DBOS's tables in one database, through a DBOSClient: what any process (CLI, API, worker) reads and writes."""
@@ -240,6 +302,7 @@ class SystemDatabase:
         self.sys_db = self.client._sys_db
         self.workflows: sa.Table = self.sys_db.tables.workflow_status
         self.engine: sa.Engine = self.sys_db.engine
+        queue_sqlite_writers(self.engine)
 
     def close(self) -> None:
         self.client.destroy()
@@ -628,9 +691,10 @@ def launch(
         }
     )
     DBOS.listen_queues([q.name for q in queues])
-    _install_queue_wakeups()
+    _install_queue_wakeups(queues)
     before_launch()
     DBOS.launch()
+    queue_sqlite_writers(dbos_module._get_dbos_instance()._sys_db.engine)
     for queue in queues:
         DBOS.register_queue(queue.name, on_conflict="always_update", **{"polling_interval_sec": polling_interval, **queue.settings})
 
@@ -723,20 +787,30 @@ def _queue_thread(stop_event: Any, dbos_instance: Any) -> None:
 
 
 class _SlotWatch(dbos_core.ActiveWorkflowById):
-    """DBOS's count of the runs executing here, which also wakes a run's queue as the run leaves its slot."""
+    """DBOS's count of the runs executing here, which also wakes a run's queue as the run leaves its slot, when that
+    queue had all of this worker's slots taken: then runs may be waiting for one. With a free slot at the last poll,
+    the queue was empty then, and a run enqueued since woke the queue itself; an extra poll per run (a dequeue
+    transaction) would only take CPU and the SQLite writer from the runs and triggers under way."""
+
+    def __init__(self, slots: dict[str, int]) -> None:
+        super().__init__()
+        self.slots = slots
 
     def _remove(self, key: str, bucket: Any) -> None:
+        slots = self.slots.get(bucket[0]) if bucket is not None else None
+        full = slots is not None and self.count_for_queue(bucket[0]) >= slots
         super()._remove(key, bucket)
-        if bucket is not None:
+        if full:
             wake_queues([bucket[0]])
 
 
-def _install_queue_wakeups() -> None:
+def _install_queue_wakeups(queues: list[QueueSettings]) -> None:
     """Before launch: DBOS's queue thread gets the wakeable stop event, the slot count says when a slot frees."""
     dbos_module.queue_thread = _queue_thread
     instance = dbos_module._get_dbos_instance()
+    slots = {q.name: int(q.settings["worker_concurrency"]) for q in queues if q.settings.get("worker_concurrency")}
     if not isinstance(instance._active_workflows_set, _SlotWatch) and not instance._active_workflows_set.activeList():
-        instance._active_workflows_set = _SlotWatch()
+        instance._active_workflows_set = _SlotWatch(slots)
 
 
 def wake_queues(queues: Iterable[str] | None = None) -> None:

@@ -193,6 +193,7 @@ def _build(
     parent_id: str | None,
     root_id: str | None,
     info: dict[str, Any] | None = None,
+    version: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], Any, str | None]:
     """(DBOS enqueue options, run options for the workflow, payload, idempotency scope key).
 
@@ -224,7 +225,7 @@ def _build(
 
     now = time.time()
     queue = info.get("queue") or DEFAULT_QUEUE
-    version = code_version()
+    version = version or code_version()
     run_options: dict[str, Any] = {"created_at": now, "queue": queue}
     attributes: dict[str, Any] = {"task": task_id, "version": version}
     if tag_list:
@@ -271,12 +272,12 @@ def _in_event_loop() -> bool:
 _OPTIONS = frozenset({"idempotency_key", "idempotency_key_ttl", "delay", "ttl", "tags", "max_attempts", "concurrency_key", "max_duration", "metadata"})
 
 
-def _build_with_defaults(backend: Backend, task_id: str, payload: Any, options: dict[str, Any], parent_id: str | None, root_id: str | None, info: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
+def _build_with_defaults(backend: Backend, task_id: str, payload: Any, options: dict[str, Any], parent_id: str | None, root_id: str | None, info: dict[str, Any] | None = None, version: str | None = None):  # type: ignore[no-untyped-def]
     unknown = set(options) - _OPTIONS
     if unknown:
         raise TriggerOptionsError(f"unknown trigger option(s): {', '.join(sorted(map(str, unknown)))[:200]}")
     values = {name: options.get(name) for name in _OPTIONS}
-    return _build(backend, task_id, payload, parent_id=parent_id, root_id=root_id, info=info, **values)
+    return _build(backend, task_id, payload, parent_id=parent_id, root_id=root_id, info=info, version=version, **values)
 
 
 def _check_batch(backend: Backend, task_id: str, items: list["BatchItem"], options: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any], Any, str | None]]:
@@ -286,10 +287,11 @@ def _check_batch(backend: Backend, task_id: str, items: list["BatchItem"], optio
     checked and sealed once, not again when its runs are enqueued."""
     check_text(task_id, "task_id", max_chars=MAX_TASK_ID_CHARS)
     info = task_info(backend, task_id)
+    version = code_version()  # once per batch: it looks for the project's root on disk
     built = []
     for index, item in enumerate(items):
         try:
-            built.append(_build_with_defaults(backend, task_id, item.payload, {**options, **item.options}, None, None, info))
+            built.append(_build_with_defaults(backend, task_id, item.payload, {**options, **item.options}, None, None, info, version))
         except InputError as exc:
             field = f"items[{index}].{exc.field}" if exc.field else f"items[{index}]"
             message = f"items[{index}].{exc}" if exc.field and str(exc).startswith(exc.field) else f"items[{index}]: {exc}"

@@ -163,8 +163,13 @@ def test_a_batch_is_enqueued_whole_in_its_order_and_keyed_items_keep_their_key(d
     with backend.sys_engine.connect() as conn:
         stored = conn.execute(sa.select(ws.c.workflow_uuid).where(ws.c.workflow_uuid.in_([h.id for h in fresh]))).scalars().all()
     assert set(stored) == {h.id for h in fresh}
-    assert runs.retrieve(fresh[0].id, database_url=db_url).payload == {"n": 0}
-    assert runs.retrieve(fresh[-1].id, database_url=db_url).payload == {"n": 299}
+    first, last = runs.retrieve(fresh[0].id, database_url=db_url), runs.retrieve(fresh[-1].id, database_url=db_url)
+    assert first.payload == {"n": 0} and last.payload == {"n": 299}
+    assert first.status is RunStatus.QUEUED and first.task_id == "qw-clock" and first.version == earlier_run_version(db_url, earlier.id)
+
+
+def earlier_run_version(db_url: str, run_id: str) -> str | None:
+    return runs.retrieve(run_id, database_url=db_url).version
 
 
 def test_a_batch_whose_enqueue_fails_midway_leaves_no_run(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
