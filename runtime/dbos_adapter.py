@@ -242,11 +242,21 @@ _sqlite_writer_locks_guard = threading.Lock()
 WRITER_LOCK_TIMEOUT_S = 30.0  # as DBOS's busy_timeout: past it, SQLite's own busy handling decides
 
 
-def queue_sqlite_writers(engine: sa.Engine) -> None:
-    """Make this engine's write transactions on a SQLite file take the process's writer lock of that file."""
+def queue_sqlite_writers(engine: sa.Engine, synchronous: str = "FULL") -> None:
+    """Make this engine's write transactions on a SQLite file take the process's writer lock of that file, and its
+    connections commit with `synchronous` (FULL, DBOS's default, or NORMAL: see `ProjectConfig.sqlite_synchronous`)."""
     dialect = engine.dialect
     if dialect.name != "sqlite" or getattr(dialect, "taskpack_writer_lock", None) is not None:
         return
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ValueError(f"sqlite synchronous must be FULL or NORMAL, not {synchronous!r}")
+    if synchronous != "FULL":
+
+        @sa.event.listens_for(engine, "connect")
+        def _synchronous(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute(f"PRAGMA synchronous={synchronous}")
+
+        engine.dispose()  # connections opened before (migrations, the client's check) reopen with it
     path = str(engine.url.database or "")
     with _sqlite_writer_locks_guard:
         lock = _sqlite_writer_locks.setdefault(path, threading.Lock())
@@ -295,14 +305,14 @@ def queue_sqlite_writers(engine: sa.Engine) -> None:
 class SystemDatabase:
     """DBOS's tables in one database, through a DBOSClient: what any process (CLI, API, worker) reads and writes."""
 
-    def __init__(self, url: str, serializer: Serializer) -> None:
+    def __init__(self, url: str, serializer: Serializer, sqlite_synchronous: str = "FULL") -> None:
         self.is_sqlite = url.startswith("sqlite")
         DBOS.migrate(url)
         self.client = DBOSClient(system_database_url=url, application_name=APP_NAME, serializer=serializer)
         self.sys_db = self.client._sys_db
         self.workflows: sa.Table = self.sys_db.tables.workflow_status
         self.engine: sa.Engine = self.sys_db.engine
-        queue_sqlite_writers(self.engine)
+        queue_sqlite_writers(self.engine, sqlite_synchronous)
 
     def close(self) -> None:
         self.client.destroy()
@@ -673,6 +683,7 @@ def launch(
     queues: list[QueueSettings],
     polling_interval: float,
     before_launch: Callable[[], None],
+    sqlite_synchronous: str = "FULL",
 ) -> None:
     """Configure and launch this process's DBOS as executor `executor_id` of code `version`, listening on `queues`.
 
@@ -694,7 +705,7 @@ def launch(
     _install_queue_wakeups(queues)
     before_launch()
     DBOS.launch()
-    queue_sqlite_writers(dbos_module._get_dbos_instance()._sys_db.engine)
+    queue_sqlite_writers(dbos_module._get_dbos_instance()._sys_db.engine, sqlite_synchronous)
     for queue in queues:
         DBOS.register_queue(queue.name, on_conflict="always_update", **{"polling_interval_sec": polling_interval, **queue.settings})
 

@@ -137,6 +137,7 @@ class Worker:
             self._queues(),
             self.queue_polling_interval,
             before_launch,
+            load_config().sqlite_synchronous,
         )
         if not backend.is_sqlite:
             # runs triggered by other processes start now, not at the next poll (runtime/wakeups.py)
