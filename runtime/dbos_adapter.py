@@ -444,9 +444,22 @@ class SystemDatabase:
     # -- writing ----------------------------------------------------------------------------------------------------------
     def enqueue(self, options: dict[str, Any], payload: Any, run_options: dict[str, Any]) -> bool:
         """Enqueue a run from outside any workflow; True when its id existed already (a concurrent trigger won)."""
-        existed = _enqueue_once(self.client.enqueue, options, payload, run_options)
+        ready = _ready_queues([options])
+        if self.is_sqlite or not ready:
+            existed = _enqueue_once(self.client.enqueue, options, payload, run_options)
+            if not existed:
+                wake_queues(ready)
+            return existed
+
+        def enqueue_and_notify(options: dict[str, Any], payload: Any, run_options: dict[str, Any]) -> None:
+            # PostgreSQL: the NOTIFY rides the enqueue's own transaction (sent at its commit): one commit per trigger
+            with self.engine.begin() as conn:
+                self.client.enqueue_in_transaction(conn, options, payload, run_options)
+                _notify(conn, ready)
+
+        existed = _enqueue_once(enqueue_and_notify, options, payload, run_options)
         if not existed:
-            self.announce([options])
+            wake_queues(ready)
         return existed
 
     def enqueue_many(self, runs: list[tuple[dict[str, Any], Any, dict[str, Any]]]) -> None:
