@@ -9,6 +9,23 @@ Same machine, same database settings for both sides: SQLite in WAL mode, queue p
 a time per worker. The Celery part starts its own worker (prefork, 8 processes, Redis at 127.0.0.1:6379 as broker and
 result backend, a queue of its own) and runs in the same bench run, interleaved with this runtime's rounds, so
 the machine's load hits both alike. Without Celery installed (or Redis down) that part is reported as missing.
+SQLite rounds run with the default `sqlite_synchronous="FULL"` and again with "NORMAL" (trigger_config.py).
+
+Where the time goes (issue 13 §4; measured with py-spy and counters on this 2-core machine, shared):
+- DBOS polls each queue every `queue_polling_interval` and claims at most the worker's free slots per poll: a run
+  triggered into an idle worker waited up to a poll, and a slot freed by a finished run stayed empty until the next
+  one. Wake-ups now end that wait (runtime/dbos_adapter.py, runtime/wakeups.py): a trigger in the worker's process,
+  a trigger in another process on PostgreSQL (NOTIFY in the enqueue's transaction, LISTEN in the worker), a slot
+  freed while the worker was full. The poll stays as the safety net. An idle worker's polls alone cost ~17 % of a
+  core at 20 ms (DBOS reloads the queue row, checks the latest version and selects, every poll) against ~3 % at 1 s.
+- SQLite commits: DBOS's connections commit with synchronous=FULL, ~3.7 ms per commit on this disk, and a run
+  makes ~3 commits (enqueue, claim, outcome), one writer at a time. That is the floor raw DBOS hits as well (both
+  ~85-100 runs/s here); NORMAL (WAL: a commit survives the process being killed, a power loss may take the last
+  ones back, as with Redis' appendfsync everysec) roughly doubles it. Writers of one process used to meet SQLite's
+  busy handler, which sleeps 1, 2, 5, 10... ms between tries; they now queue on one lock per file.
+- Per run, DBOS's own statements (claim, status read, outcome) build their SQLAlchemy expressions on every call:
+  most of a worker's CPU. The runtime's own work per run (context, plan, payload opening, attempt thread) is ~4 %.
+- A batch of 1,000 is checked whole, then enqueued in one transaction (DBOS's public `enqueue_in_transaction`).
 """
 
 from __future__ import annotations
