@@ -88,6 +88,7 @@ class RunOut(ApiModel):
     id: str
     task_identifier: str
     status: runtime.RunStatus
+    status_reason: str | None = Field(None, description="why the run is in its status when that is not plain (WAITING_FOR_WORKER: which worker stopped and what happens next)")
     is_finished: bool
     payload: Any = None
     output: Any = None
@@ -207,7 +208,7 @@ def run_out(run: runtime.Run) -> RunOut:
             details=run.error.details, stack_trace=run.error.stack,
         )
     return RunOut(
-        id=run.id, task_identifier=run.task_id, status=run.status, is_finished=run.is_final, payload=run.payload,
+        id=run.id, task_identifier=run.task_id, status=run.status, status_reason=run.status_reason, is_finished=run.is_final, payload=run.payload,
         output=run.output, error=error, attempts=run.attempts, metadata=run.metadata, tags=run.tags,
         created_at=run.created_at, started_at=run.started_at, finished_at=run.finished_at, delay_until=run.delay_until,
         expires_at=run.expires_at, queue=run.queue, idempotency_key=run.idempotency_key,

@@ -17,6 +17,7 @@ from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
 from connectors.credentials import _Credentials
 from connectors.errors import ConnectorError, QueryError
 from connectors.results import ConnectionTest, QueryResult, ResultColumn
+from connectors.tracing import generated_sql, traced_query
 
 log = logging.getLogger("connectors")
 
@@ -33,6 +34,13 @@ class Connector(ABC):
     source_type: ClassVar[str]
     #: sqlglot dialect name used by the SQL guard and for transpiling.
     dialect: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "query" in cls.__dict__:  # every source's query() gets its span here, not in each source (connectors/tracing.py)
+            cls.query = traced_query(cls.__dict__["query"])  # type: ignore[method-assign]
+        if "run_generated" in cls.__dict__:  # the profiler's own statements, which skip the guard, are traced alike
+            cls.run_generated = traced_query(cls.__dict__["run_generated"], sql_of=generated_sql)  # type: ignore[attr-defined]
 
     def __init__(self, credentials: _Credentials) -> None:
         self.credentials = credentials

@@ -31,7 +31,7 @@ err = Console(stderr=True)
 
 STATUS_STYLE = {
     "QUEUED": "cyan", "PENDING_VERSION": "yellow", "DELAYED": "cyan", "EXECUTING": "yellow", "WAITING": "yellow", "COMPLETED": "green",
-    "FAILED": "red", "CANCELED": "magenta", "TIMED_OUT": "red", "CRASHED": "red", "EXPIRED": "magenta",
+    "WAITING_FOR_WORKER": "magenta", "FAILED": "red", "CANCELED": "magenta", "TIMED_OUT": "red", "CRASHED": "red", "EXPIRED": "magenta",
 }
 DB_OPTION = typer.Option(None, "--database-url", envvar="TASKPACK_DATABASE_URL", help="default: the embedded SQLite file")
 
@@ -234,6 +234,8 @@ def _progress_view(run: Any) -> Any:
     grid.add_row("run", _plain(run.id))
     grid.add_row("task", _plain(run.task_id))
     grid.add_row("status", _status(run.status.value))
+    if run.status_reason:
+        grid.add_row("", _plain(run.status_reason))
     grid.add_row("attempt", str(run.attempts))
     if run.version:
         waits = run.status.value == "PENDING_VERSION"
@@ -274,7 +276,7 @@ def follow(run_id: str, database_url: str | None) -> str:
 # -- runs ------------------------------------------------------------------------------------------------------------
 @runs_app.command("list")
 def runs_list(
-    status: Optional[str] = typer.Option(None, help="QUEUED, PENDING_VERSION, EXECUTING, COMPLETED, FAILED, …"),
+    status: Optional[str] = typer.Option(None, help="QUEUED, PENDING_VERSION, EXECUTING, WAITING_FOR_WORKER, COMPLETED, FAILED, CRASHED, …"),
     task: Optional[str] = typer.Option(None, "--task"),
     tag: Optional[str] = typer.Option(None),
     limit: int = typer.Option(20, min=1, max=500),

@@ -33,7 +33,8 @@ class ProjectConfig(BaseModel):
     metadata_flush_interval: float = Field(0.25, gt=0)
     # Code versions (runtime.versions): whether a worker takes over not-yet-started runs triggered for a version no
     # living worker runs ("adopt": nothing of them ran, so they run on the new code) or leaves them PENDING_VERSION
-    # ("strict"); and how long a version may be without a worker before its started runs end CRASHED.
+    # ("strict"); and how long a version may be without a worker before its started runs end CRASHED (the same wait
+    # applies to a task no living worker of its version defines any more: TaskNotRegistered).
     version_adoption: Literal["adopt", "strict"] = "adopt"
     version_grace_period: float = Field(300.0, gt=0, description="seconds a version may have no worker before its started runs end CRASHED")
     # SQLite: whether each commit of a run's records waits for the disk (FULL: a run recorded survives a power loss)

@@ -10,6 +10,7 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, Awaitable, Callable, TypeVar
 
+from runtime import tracing
 from runtime.dbos_adapter import step, step_async
 from runtime.errors import OutsideRunError, TaskCancelledError
 from runtime.redaction import RunSecrets
@@ -92,6 +93,7 @@ class TaskContext:
         self._lock = threading.Lock()
         self._async_task: Any = None
         self._loop: Any = None
+        self.trace: Any = None  # the run's span while tracing is on (runtime.tracing)
 
     # -- cancellation --------------------------------------------------------------------------------------------------
     @property
@@ -139,11 +141,13 @@ class TaskContext:
     def step(self, name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `fn` once for this run: after a crash, a finished step returns its recorded result instead of re-running."""
         self.raise_if_cancelled()
-        return step(name, fn, *args, **kwargs)
+        with tracing.step_span(name):
+            return step(name, fn, *args, **kwargs)
 
     async def step_async(self, name: str, fn: Callable[..., Awaitable[T]] | Callable[..., T], *args: Any, **kwargs: Any) -> T:
         self.raise_if_cancelled()
-        return await step_async(name, fn, *args, **kwargs)
+        with tracing.step_span(name):
+            return await step_async(name, fn, *args, **kwargs)
 
     def idempotency_key(self, step: str) -> str:
         """A key for the external side effect of step `step`, the same on every attempt and after crash recovery.

@@ -13,7 +13,9 @@ destroy). These needs have no public API, so they go to DBOS's internals here an
 - run attributes changed after enqueue (`outcome`, `waiting`, `attempt`): `SystemDatabase.update_workflow_attributes`;
 - re-enqueueing a dead executor's runs from a living worker: `DBOS._recover_pending_workflows` (it resumes only runs
   of the calling worker's application version, so a started run always finishes on its own code);
-- handing a stopping worker's unfinished runs back to their queues (`SystemDatabase.reenqueue_for_recovery`);
+- handing a stopping worker's unfinished runs back to their queues (`SystemDatabase.reenqueue_for_recovery`), and
+  the runs DBOS dequeued to a worker that does not define their task (DBOS leaves those PENDING under it);
+- telling a run whose worker is alive from one whose worker is gone: `workflow_status.executor_id`;
 - handing not-yet-started runs of a version no worker runs any more to this worker's version (adoption):
   `workflow_status.application_version`, which DBOS's dequeue matches against the worker's version;
 - re-encrypting what unfinished runs hold (key rotation): `workflow_status.inputs`, `workflow_input`,
@@ -81,6 +83,9 @@ RELIES_ON: dict[str, Any] = {
     },
 }
 
+# attribute: the executor holding a run it cannot execute (its task is not defined there), while it holds it
+UNRUNNABLE_ON = "unrunnable_on"
+MAX_RECOVERY_STATE = "MAX_RECOVERY_ATTEMPTS_EXCEEDED"  # DBOS gave up recovering the workflow (read CRASHED)
 _QUEUED_STATES = ("ENQUEUED", "DELAYED")
 _UNFINISHED_STATES = ("ENQUEUED", "DELAYED", "PENDING")
 _TERMINAL_OUTCOMES = {RunStatus.FAILED.value, RunStatus.TIMED_OUT.value, RunStatus.EXPIRED.value, RunStatus.CRASHED.value}
@@ -114,10 +119,14 @@ def run_status(
     started_ms: int | None = None,
     version: str | None = None,
     live_versions: frozenset[str] | None = None,
+    *,
+    executor_id: str | None = None,
+    live_executors: frozenset[str] | None = None,
 ) -> RunStatus:
     """The run status of a workflow. `error` is the decoded error when loaded (None when only the row was read: an
     ERROR without a recorded outcome then reads CRASHED, which is final either way). A queued run whose `version` no
-    living worker runs is PENDING_VERSION, while any worker lives (with none, every run just waits QUEUED)."""
+    living worker runs is PENDING_VERSION, while any worker lives (with none, every run just waits QUEUED). A started
+    run whose `executor_id` is not among `live_executors` (when known) is WAITING_FOR_WORKER: nothing executes it."""
     attrs = attributes or {}
     outcome = attrs.get("outcome")
     if outcome in _TERMINAL_OUTCOMES and dbos_status in ("ERROR", "CANCELLED", "SUCCESS"):
@@ -135,6 +144,10 @@ def run_status(
         expires_at = attrs.get("expires_at")
         if expires_at is not None and started_ms and started_ms / 1000 > float(expires_at):
             return RunStatus.EXPIRED  # picked up after its ttl: the run's first step ends it EXPIRED
+        if live_executors is not None and executor_id not in live_executors:
+            return RunStatus.WAITING_FOR_WORKER
+        if executor_id is not None and attrs.get(UNRUNNABLE_ON) == executor_id:
+            return RunStatus.WAITING_FOR_WORKER  # held by a worker that does not define its task
         return RunStatus.WAITING if attrs.get("waiting") else RunStatus.EXECUTING
     if dbos_status == "SUCCESS":
         return RunStatus.COMPLETED
@@ -147,7 +160,13 @@ def run_status(
     return RunStatus.CRASHED  # MAX_RECOVERY_ATTEMPTS_EXCEEDED and anything unknown
 
 
-def status_clause(ws: sa.Table, status: RunStatus, now: float, live_versions: frozenset[str] | None = None) -> sa.ColumnElement[bool]:
+def status_clause(
+    ws: sa.Table,
+    status: RunStatus,
+    now: float,
+    live_versions: frozenset[str] | None = None,
+    live_executors: frozenset[str] | None = None,
+) -> sa.ColumnElement[bool]:
     """A WHERE clause on DBOS's workflow_status table selecting runs in `status`: `run_status`, case for case, as SQL.
 
     The one thing SQL cannot see is a decoded error: an ERROR is FAILED or TIMED_OUT by its recorded `outcome`
@@ -165,6 +184,14 @@ def status_clause(ws: sa.Table, status: RunStatus, now: float, live_versions: fr
     started = ws.c.started_at_epoch_ms
     late_start = sa.and_(expires.is_not(None), started.is_not(None), started > expires * 1000)  # never NULL: NOT works
     running = sa.and_(state == "PENDING", sa.not_(late_start))
+    unrunnable_on = attrs[UNRUNNABLE_ON].as_string()
+    # never NULL (NOT of it is used): each part is checked for NULL first
+    not_executed = sa.and_(unrunnable_on.is_not(None), ws.c.executor_id.is_not(None), unrunnable_on == ws.c.executor_id)
+    if live_executors is not None:
+        executor_gone = sa.or_(ws.c.executor_id.is_(None), ws.c.executor_id.not_in(sorted(live_executors))) if live_executors else sa.true()
+        not_executed = sa.or_(executor_gone, not_executed)
+    orphaned = sa.and_(running, not_executed)
+    running = sa.and_(running, sa.not_(not_executed))
     version = ws.c.application_version
     version_gone = sa.or_(version.is_(None), version.not_in(sorted(live_versions))) if live_versions else sa.false()
     match status:
@@ -178,6 +205,8 @@ def status_clause(ws: sa.Table, status: RunStatus, now: float, live_versions: fr
             return sa.and_(running, sa.or_(waiting.is_(None), waiting == sa.false()))
         case RunStatus.WAITING:
             return sa.and_(running, waiting == sa.true())
+        case RunStatus.WAITING_FOR_WORKER:
+            return orphaned
         case RunStatus.COMPLETED:
             return sa.and_(state == "SUCCESS", not_recorded)
         case RunStatus.CANCELED:
@@ -208,9 +237,15 @@ class StatusRow:
     attributes: dict[str, Any]
     started_ms: int | None
     version: str | None = None
+    executor_id: str | None = None
 
-    def status(self, now: float | None = None, live_versions: frozenset[str] | None = None) -> RunStatus:
-        return run_status(self.dbos_status, self.attributes, None, now, self.started_ms, self.version, live_versions)
+    def status(
+        self, now: float | None = None, live_versions: frozenset[str] | None = None, live_executors: frozenset[str] | None = None
+    ) -> RunStatus:
+        return run_status(
+            self.dbos_status, self.attributes, None, now, self.started_ms, self.version, live_versions,
+            executor_id=self.executor_id, live_executors=live_executors,
+        )
 
     def frees_idempotency_key(self, now: float) -> bool:
         """Whether the run has let go of its idempotency key: it failed, was canceled or expired, or its ending is
@@ -345,18 +380,21 @@ class SystemDatabase:
         ws = self.workflows
         with self.engine.connect() as conn:
             row = conn.execute(
-                sa.select(ws.c.status, ws.c.attributes, ws.c.started_at_epoch_ms, ws.c.application_version).where(ws.c.workflow_uuid == run_id)
+                sa.select(ws.c.status, ws.c.attributes, ws.c.started_at_epoch_ms, ws.c.application_version, ws.c.executor_id)
+                .where(ws.c.workflow_uuid == run_id)
             ).first()
         if row is None:
             return None
-        return StatusRow(run_id, row[0], attributes_of(row[1]), row[2], row[3])
+        return StatusRow(run_id, row[0], attributes_of(row[1]), row[2], row[3], row[4])
 
-    def list_page(self, wanted: ListFilter, now: float, live_versions: frozenset[str] | None = None) -> list[tuple[str, int]]:
+    def list_page(
+        self, wanted: ListFilter, now: float, live_versions: frozenset[str] | None = None, live_executors: frozenset[str] | None = None
+    ) -> list[tuple[str, int]]:
         """(run id, created_at ms) of up to `limit + 1` runs, newest first (the extra one says another page exists)."""
         ws = self.workflows
         query = sa.select(ws.c.workflow_uuid, ws.c.created_at).where(ws.c.name.like(f"{WORKFLOW_PREFIX}%"))
         if wanted.statuses is not None:
-            query = query.where(sa.or_(*[status_clause(ws, s, now, live_versions) for s in wanted.statuses]))
+            query = query.where(sa.or_(*[status_clause(ws, s, now, live_versions, live_executors) for s in wanted.statuses]))
         if wanted.task_ids is not None:
             query = query.where(ws.c.name.in_([workflow_name(t) for t in wanted.task_ids]))
         if wanted.tags is not None:
@@ -381,15 +419,19 @@ class SystemDatabase:
         with self.engine.connect() as conn:
             return [(r[0], r[1]) for r in conn.execute(query).all()]
 
-    def change_markers(self, run_ids: list[str]) -> dict[str, tuple[str, int]]:
-        """(DBOS status, updated_at ms) of each known run: a primary-key read, what a watcher compares between polls."""
+    def change_markers(self, run_ids: list[str], live_executors: frozenset[str] | None = None) -> dict[str, tuple[str, int]]:
+        """(DBOS status, updated_at ms) of each known run: a primary-key read, what a watcher compares between polls.
+        With `live_executors`, a started run whose worker is gone gets its own marker: nothing is written when a worker
+        dies, and the run's status (WAITING_FOR_WORKER) moves all the same."""
         ws = self.workflows
         found: dict[str, tuple[str, int]] = {}
         with self.engine.connect() as conn:
             for start in range(0, len(run_ids), 500):
                 chunk = run_ids[start:start + 500]
-                for row in conn.execute(sa.select(ws.c.workflow_uuid, ws.c.status, ws.c.updated_at).where(ws.c.workflow_uuid.in_(chunk))):
-                    found[row[0]] = (row[1], int(row[2] or 0))
+                query = sa.select(ws.c.workflow_uuid, ws.c.status, ws.c.updated_at, ws.c.executor_id).where(ws.c.workflow_uuid.in_(chunk))
+                for row in conn.execute(query):
+                    orphaned = live_executors is not None and row[1] == "PENDING" and row[3] not in live_executors
+                    found[row[0]] = (f"{row[1]}:{RunStatus.WAITING_FOR_WORKER.value}" if orphaned else row[1], int(row[2] or 0))
         return found
 
     def tagged_unfinished_or_new(self, tags: list[str], created_since_ms: int) -> set[str]:
@@ -533,6 +575,28 @@ class SystemDatabase:
             ).all()
         return [(r[0], r[1]) for r in rows]
 
+    def started_runs_of_other_tasks(self, defined: dict[str, set[str]], limit: int = 1000) -> list[tuple[str, str, str, str | None]]:
+        """(run id, version, task id, executor id while PENDING) of the started runs (as `started_runs_of`) of each
+        version in `defined` whose task is not among the tasks given for it: the runs no worker of their version can
+        execute. Normally none, so the query stays small."""
+        ws = self.workflows
+        if not defined:
+            return []
+        outside = sa.or_(
+            *[
+                sa.and_(ws.c.application_version == version, ws.c.name.not_in(sorted(workflow_name(t) for t in tasks)) if tasks else sa.true())
+                for version, tasks in sorted(defined.items())
+            ]
+        )
+        started = sa.or_(ws.c.status == "PENDING", sa.and_(ws.c.status.in_(list(_QUEUED_STATES)), self._has_recorded_operations()))
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(ws.c.workflow_uuid, ws.c.application_version, ws.c.name, ws.c.executor_id, ws.c.status)
+                .where(started, ws.c.name.like(f"{WORKFLOW_PREFIX}%"), outside)
+                .limit(limit)
+            ).all()
+        return [(r[0], r[1], task_of_workflow(r[2]), r[3] if r[4] == "PENDING" else None) for r in rows]
+
     def _has_recorded_operations(self) -> sa.ColumnElement[bool]:
         ws, oo = self.workflows, self.sys_db.tables.operation_outputs
         return sa.exists(sa.select(sa.literal(1)).where(oo.c.workflow_uuid == ws.c.workflow_uuid))
@@ -547,9 +611,57 @@ class SystemDatabase:
                 handed.append(pending.workflow_id)
         return handed
 
-    def crash(self, run_id: str, reason: str) -> None:
+    def foreign_runs(self, executor_id: str, task_ids: Iterable[str]) -> list[tuple[str, str, dict[str, Any]]]:
+        """(run id, task id, attributes) of the runs executor `executor_id` holds whose task is not among `task_ids`.
+
+        A worker dequeues from a shared queue whatever run of its version is there; DBOS then finds no function for
+        a task the worker does not define and leaves the run PENDING under it, for ever, taking one of its slots."""
+        ws = self.workflows
+        names = sorted(workflow_name(t) for t in task_ids)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(ws.c.workflow_uuid, ws.c.name, ws.c.attributes).where(
+                    ws.c.status == "PENDING", ws.c.executor_id == executor_id, ws.c.name.like(f"{WORKFLOW_PREFIX}%"), ws.c.name.not_in(names)
+                ).limit(1000)
+            ).all()
+        return [(r[0], task_of_workflow(r[1]), attributes_of(r[2])) for r in rows]
+
+    def hand_back_run(self, run_id: str, executor_id: str) -> bool:
+        """Return one run `executor_id` holds to its queue, for a worker that defines its task (each dequeue counts
+        against DBOS's recovery attempts, so workers cannot pass a run back and forth without end)."""
+        if attributes_of(self._attributes(run_id)).get(UNRUNNABLE_ON) is not None:
+            self.set_attributes(run_id, {UNRUNNABLE_ON: None})
+        return bool(self.sys_db.reenqueue_for_recovery(run_id, [executor_id], INTERNAL_QUEUE_NAME))
+
+    def mark_unrunnable(self, run_id: str, executor_id: str) -> None:
+        """Record that the worker holding the run cannot execute it (no worker defining its task lives to take it):
+        the run reads WAITING_FOR_WORKER while that worker holds it, not EXECUTING."""
+        self.set_attributes(run_id, {UNRUNNABLE_ON: executor_id})
+
+    def clear_stale_unrunnable(self, executor_id: str, task_ids: Iterable[str]) -> int:
+        """Drop the mark from runs `executor_id` holds and can execute: left by an earlier worker on the same
+        executor id (a restarted slot), it would read WAITING_FOR_WORKER while the run executes."""
+        ws = self.workflows
+        names = sorted(workflow_name(t) for t in task_ids)
+        if not names:
+            return 0
+        marked = ws.c.attributes[UNRUNNABLE_ON].as_string() == executor_id
+        with self.engine.connect() as conn:
+            ids = conn.execute(
+                sa.select(ws.c.workflow_uuid).where(ws.c.status == "PENDING", ws.c.executor_id == executor_id, ws.c.name.in_(names), marked)
+            ).scalars().all()
+        for run_id in ids:
+            self.set_attributes(run_id, {UNRUNNABLE_ON: None})
+        return len(ids)
+
+    def _attributes(self, run_id: str) -> Any:
+        ws = self.workflows
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(ws.c.attributes).where(ws.c.workflow_uuid == run_id)).scalar()
+
+    def crash(self, run_id: str, reason: str, *, error_type: str = "WorkerVersionGone", code: str = "VERSION_GONE") -> None:
         """End a run that can never be resumed: CRASHED with `reason` (its workflow canceled, so DBOS lets it go)."""
-        self.set_attributes(run_id, {"outcome": RunStatus.CRASHED.value, "crash_reason": reason})
+        self.set_attributes(run_id, {"outcome": RunStatus.CRASHED.value, "crash_reason": reason, "crash_type": error_type, "crash_code": code})
         self.client.cancel_workflow(run_id)
 
     def expire(self, run_id: str) -> None:

@@ -21,7 +21,7 @@ from typing import Any, Callable, Generator, Union
 
 from pydantic import ValidationError
 
-from runtime import wakeups
+from runtime import tracing, wakeups
 from runtime import dbos_adapter as dbos
 from runtime.backend import get_backend
 from runtime.context import TaskContext, _current, register_running, running, unregister_running
@@ -353,12 +353,14 @@ def _begin(task_id: str, payload: Any, options: dict[str, Any]) -> tuple[Task, T
     assert run_id is not None
     ctx = _make_context(definition, run_id, payload, options)
     tokens = (_current.set(ctx), use_secrets(ctx.secrets))
+    tracing.start_run(ctx, options)
     register_running(ctx)
     return definition, ctx, tokens
 
 
 def _end(ctx: TaskContext, tokens: Any) -> None:
     unregister_running(ctx)
+    tracing.end_run(ctx)
     _current.reset(tokens[0])
     reset_secrets(tokens[1])
     _flush(ctx)
@@ -385,7 +387,9 @@ def _execute_sync(task_id: str, payload: Any, options: dict[str, Any]) -> Any:
                 case Hook(hook, fn, args):
                     value = _call_hook_sync(ctx, hook, fn, *args)
                 case Attempt(parsed):
-                    value = _attempt_sync(definition, parsed, ctx)
+                    with tracing.attempt_span(ctx) as span:
+                        value = _attempt_sync(definition, parsed, ctx)
+                        tracing.attempt_result(span, value.kind, value.exc)
                 case Sleep(seconds):
                     value = dbos.sleep(seconds)
                 case Call(fn, args):
@@ -437,7 +441,9 @@ async def _execute_async(task_id: str, payload: Any, options: dict[str, Any]) ->
                 case Hook(hook, fn, args):
                     value = await _call_hook_async(ctx, hook, fn, *args)
                 case Attempt(parsed):
-                    value = await _attempt_async(definition, parsed, ctx)
+                    with tracing.attempt_span(ctx) as span:
+                        value = await _attempt_async(definition, parsed, ctx)
+                        tracing.attempt_result(span, value.kind, value.exc)
                 case Sleep(seconds):
                     value = await dbos.sleep_async(seconds)
                 case Call(fn, args):  # blocking database work goes to a thread, off the event loop
@@ -476,6 +482,8 @@ def _record_failure(ctx: TaskContext, end: Failed) -> None:
 def _conclude(end: RunEnd, ctx: TaskContext) -> Any:
     """What the workflow returns for the run's end. A failure is raised (RunFailed): DBOS records a workflow that
     raises as ERROR with that error, which is how the run's status and error are kept."""
+    if ctx.trace is not None:
+        tracing.run_outcome(ctx, *_traced_outcome(end))
     match end:
         case Completed(output):
             return output
@@ -484,6 +492,13 @@ def _conclude(end: RunEnd, ctx: TaskContext) -> Any:
         case Failed(status, error):
             raise RunFailed(status, error.model_dump(), ctx.attempt)
     raise TypeError(f"unknown run end {end!r}")
+
+
+def _traced_outcome(end: RunEnd) -> tuple[str, str | None]:
+    """(status, error type) of a run's end, for its span."""
+    if isinstance(end, Failed):
+        return end.status, end.error.type
+    return (RunStatus.COMPLETED.value if isinstance(end, Completed) else RunStatus.CANCELED.value), None
 
 
 def _flush(ctx: TaskContext) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from runtime.backend import Backend
+from runtime.config import load_config
 from runtime.errors import TaskpackError
 from runtime.store import workers_table
 
@@ -74,7 +75,7 @@ def claim_executor_id(backend: Backend, executor_id: str, *, dead_after: float, 
         claim = ExecutorClaim(executor_id, socket.gethostname(), os.getpid(), now)
         values = {
             "hostname": claim.hostname, "pid": claim.pid, "concurrency": concurrency, "tasks": tasks,
-            "started_at": now, "last_seen_at": now,
+            "started_at": now, "last_seen_at": now, "alive_until": now + dead_after,
         }
         with backend.engine.connect() as conn:
             holder = conn.execute(
@@ -113,15 +114,18 @@ def claim_free_slot(backend: Backend, *, dead_after: float, concurrency: int, ta
     raise ExecutorIdInUseError(f"{host}-*", f"all {SLOTS_PER_HOST} executor slots of {host} are held by living workers")
 
 
-def heartbeat(backend: Backend, claim: ExecutorClaim, *, concurrency: int, tasks: list[str]) -> ExecutorClaim | None:
+def heartbeat(
+    backend: Backend, claim: ExecutorClaim, *, concurrency: int, tasks: list[str], dead_after: float | None = None
+) -> ExecutorClaim | None:
     """Refresh this worker's row; the holding to keep using, or None when another worker has taken the id over.
 
     A peer deletes the row of a worker it declared dead (and recovers its runs); a worker that was only paused
     then comes back with a new row, unless another worker claimed the id in the meantime.
     """
     now = time.time()
+    alive_until = now + dead_after if dead_after is not None else None
     with backend.engine.begin() as conn:
-        if conn.execute(sa.update(workers_table).where(claim.owns()).values(last_seen_at=now)).rowcount:
+        if conn.execute(sa.update(workers_table).where(claim.owns()).values(last_seen_at=now, alive_until=alive_until)).rowcount:
             return claim
     back = ExecutorClaim(claim.executor_id, claim.hostname, claim.pid, now)
     try:
@@ -129,7 +133,7 @@ def heartbeat(backend: Backend, claim: ExecutorClaim, *, concurrency: int, tasks
             conn.execute(
                 sa.insert(workers_table).values(
                     executor_id=claim.executor_id, hostname=claim.hostname, pid=claim.pid, concurrency=concurrency,
-                    tasks=tasks, started_at=now, last_seen_at=now,
+                    tasks=tasks, started_at=now, last_seen_at=now, alive_until=alive_until,
                 )
             )
     except sa.exc.IntegrityError:
@@ -147,3 +151,25 @@ def release(backend: Backend, claim: ExecutorClaim) -> None:
     """Give the id up (a graceful stop); a row another worker has taken over since is left alone."""
     with backend.engine.begin() as conn:
         conn.execute(sa.delete(workers_table).where(claim.owns()))
+
+
+def live_executors(backend: Backend, now: float) -> frozenset[str]:
+    """The executor ids whose worker is alive: what a reader needs to tell a run EXECUTING from one whose worker is
+    gone (WAITING_FOR_WORKER), without knowing each worker's settings."""
+    with backend.engine.connect() as conn:
+        return frozenset(r[0] for r in conn.execute(sa.select(workers_table.c.executor_id).where(_alive(now))).all())
+
+
+def live_executor_tasks(backend: Backend, now: float) -> dict[str, frozenset[str]]:
+    """The task ids each living worker defines, by executor id."""
+    t = workers_table.c
+    with backend.engine.connect() as conn:
+        rows = conn.execute(sa.select(t.executor_id, t.tasks).where(_alive(now))).all()
+    return {r[0]: frozenset(r[1] or ()) for r in rows}
+
+
+def _alive(now: float) -> sa.ColumnElement[bool]:
+    """A worker is alive until its last heartbeat plus its own dead-worker limit (`alive_until`); a row written by
+    an older release has no such column value and counts by the configured `dead_worker_after`."""
+    t = workers_table.c
+    return sa.func.coalesce(t.alive_until, t.last_seen_at + load_config().dead_worker_after) >= now

@@ -16,6 +16,9 @@ class RunStatus(str, Enum):
     PENDING_VERSION = "PENDING_VERSION"  # queued for a code version no living worker runs
     DELAYED = "DELAYED"
     EXECUTING = "EXECUTING"
+    # started, and the worker executing it stopped heartbeating: it resumes from its recorded steps once a worker of
+    # its version recovers it, or ends CRASHED with the reason when none can (runtime/worker.py)
+    WAITING_FOR_WORKER = "WAITING_FOR_WORKER"
     WAITING = "WAITING"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
@@ -63,6 +66,7 @@ class Run(BaseModel):
     version: str | None = Field(None, description="the code version that runs the run (or that it waits for)")
     triggered_version: str | None = Field(None, description="the code version the run was triggered for")
     warnings: list[str] = Field(default_factory=list, description="parts of the stored run that could not be read")
+    status_reason: str | None = Field(None, description="why the run is in its status, when that is not plain (WAITING_FOR_WORKER)")
 
     @property
     def is_final(self) -> bool:

@@ -16,8 +16,9 @@ import sqlalchemy as sa
 
 from runtime import wakeups
 from runtime.backend import Backend, get_backend
-from runtime.dbos_adapter import attributes_of, run_status as status_of_workflow, task_of_workflow
+from runtime.dbos_adapter import MAX_RECOVERY_STATE, UNRUNNABLE_ON, attributes_of, run_status as status_of_workflow, task_of_workflow
 from runtime.errors import InputError, RunError, RunFailed, RunNotFoundError
+from runtime.executor_ids import live_executors
 from runtime.limits import MAX_RUN_ID_CHARS, check_text
 from runtime.models import Run, RunStatus
 from runtime.payload_schema import SchemaView
@@ -86,10 +87,11 @@ def _to_run(
     schema: SchemaView | None = None,
     output_undecodable: bool = False,
     live: frozenset[str] | None = None,
+    executors: frozenset[str] | None = None,
 ) -> Run:
     """What callers see of a stored run; a row that cannot be read whole still gives a Run, with `warnings`."""
     try:
-        return _read_run(status, metadata, now, schema, output_undecodable, live)
+        return _read_run(status, metadata, now, schema, output_undecodable, live, executors)
     except Exception as exc:  # a row no code path of ours wrote: show what is certain, never fail the page
         log.warning("run %s could not be read: %s", status.workflow_id, type(exc).__name__)
         return _placeholder(status.workflow_id, status.name, status.created_at, f"the stored run could not be read ({type(exc).__name__})")
@@ -106,11 +108,20 @@ def _placeholder(run_id: str, name: str | None, created_ms: Any, warning: str) -
 
 
 def _read_run(
-    status: Any, metadata: dict[str, Any] | None, now: float, schema: SchemaView | None, output_undecodable: bool, live: frozenset[str] | None
+    status: Any,
+    metadata: dict[str, Any] | None,
+    now: float,
+    schema: SchemaView | None,
+    output_undecodable: bool,
+    live: frozenset[str] | None,
+    executors: frozenset[str] | None = None,
 ) -> Run:
     warnings: list[str] = []
     attrs = attributes_of(status.attributes)
-    run_status = status_of_workflow(status.status, attrs, status.error, now, status.dequeued_at, status.app_version, live)
+    run_status = status_of_workflow(
+        status.status, attrs, status.error, now, status.dequeued_at, status.app_version, live,
+        executor_id=status.executor_id, live_executors=executors,
+    )
     inputs = status.input
     args: tuple[Any, ...] | list[Any] = ()
     if isinstance(inputs, dict) and isinstance(inputs.get("args"), (list, tuple)):
@@ -129,8 +140,8 @@ def _read_run(
         error = RunError(type="UndecodableError", message="the stored error could not be decoded")
     elif run_status is RunStatus.EXPIRED:
         error = RunError(type="RunExpired", message="the run was not started before its ttl")
-    elif run_status is RunStatus.CRASHED and attrs.get("crash_reason"):
-        error = RunError(type="WorkerVersionGone", message=str(attrs["crash_reason"]), code="VERSION_GONE", retryable=False)
+    elif run_status is RunStatus.CRASHED:
+        error = _crash_error(status.status, attrs)
     run_options = args[1] if len(args) > 1 and isinstance(args[1], dict) else {}
     started = status.dequeued_at if status.status not in ("ENQUEUED", "DELAYED") else None
     attempts = int(attrs.get("attempt") or (1 if started else 0))
@@ -171,6 +182,47 @@ def _read_run(
         executor_id=status.executor_id if started else None,
         version=status.app_version,
         triggered_version=attrs.get("version") or status.app_version,
+        status_reason=_waiting_reason(status, live, attrs) if run_status is RunStatus.WAITING_FOR_WORKER else None,
+    )
+
+
+def _crash_error(dbos_status: str, attrs: dict[str, Any]) -> RunError | None:
+    """Why a run ended CRASHED without an error of its own: a worker ended it (its code version gone, its task no
+    longer defined) or DBOS gave up recovering it."""
+    if attrs.get("crash_reason"):
+        # runs crashed before `crash_type` was recorded were all ended for a gone version
+        return RunError(
+            type=str(attrs.get("crash_type") or "WorkerVersionGone"),
+            message=str(attrs["crash_reason"]),
+            code=str(attrs.get("crash_code") or "VERSION_GONE"),
+            retryable=False,
+        )
+    if dbos_status == MAX_RECOVERY_STATE:
+        return RunError(
+            type="RecoveryAttemptsExceeded",
+            message="the run was started or recovered more times than DBOS allows without finishing (each time its "
+            "worker died or could not run it); it is not recovered again",
+            code="MAX_RECOVERY_ATTEMPTS",
+            retryable=False,
+        )
+    return None
+
+
+def _waiting_reason(status: Any, live: frozenset[str] | None, attrs: dict[str, Any]) -> str:
+    """What a WAITING_FOR_WORKER run waits for, and what ends the wait."""
+    executor_id, version = status.executor_id, status.app_version
+    task_id = attrs.get("task") or task_of_workflow(status.name)
+    who = f"its worker {executor_id}" if executor_id else "its worker"
+    if executor_id is not None and attrs.get(UNRUNNABLE_ON) == executor_id:
+        return (
+            f"{who} does not define task {task_id!r}; a worker of version {version} that defines it takes it over "
+            "(it ends CRASHED once no worker of that version has defined the task for the grace period)"
+        )
+    if live and version in live:
+        return f"{who} stopped heartbeating; a living worker of version {version} resumes it from its recorded steps"
+    return (
+        f"{who} stopped heartbeating; a worker of version {version} that starts resumes it from its recorded steps "
+        "(it ends CRASHED once that version has had no worker for the grace period)"
     )
 
 
@@ -219,17 +271,26 @@ def live_versions_now(backend: Backend, now: float) -> frozenset[str]:
     return live_versions(backend.engine, now)
 
 
-def load_runs(backend: Backend, run_ids: list[str], now: float, live: frozenset[str] | None = None) -> list[Run]:
+def live_executors_now(backend: Backend, now: float) -> frozenset[str]:
+    """The executor ids of living workers (what tells EXECUTING from WAITING_FOR_WORKER)."""
+    return live_executors(backend, now)
+
+
+def load_runs(
+    backend: Backend, run_ids: list[str], now: float, live: frozenset[str] | None = None, executors: frozenset[str] | None = None
+) -> list[Run]:
     """The runs as callers see them (secrets masked), in the order of `run_ids`; unknown ids are left out."""
     loaded = load_statuses(backend, run_ids)
     if live is None:
         live = live_versions_now(backend, now)
+    if executors is None:
+        executors = live_executors_now(backend, now)
     statuses = [s for s in loaded if not isinstance(s, Run)]
     meta = _stored_metadata(backend, [s.workflow_id for s in statuses])
     views = _schema_views(backend, {task_of_status(s) for s in statuses})
     undecodable = _undecodable_outputs(backend, statuses)
     return [
-        s if isinstance(s, Run) else _to_run(s, meta.get(s.workflow_id), now, views.get(task_of_status(s)), s.workflow_id in undecodable, live)
+        s if isinstance(s, Run) else _to_run(s, meta.get(s.workflow_id), now, views.get(task_of_status(s)), s.workflow_id in undecodable, live, executors)
         for s in loaded
     ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from runtime import tracing
 from runtime.context import maybe_current_context
 from runtime.redaction import redact, redact_text
 
@@ -17,11 +18,13 @@ class RunLogger:
         message = redact_text(str(message))
         safe = redact(fields) if fields else {}
         ctx = maybe_current_context()
+        ids = tracing.log_ids()  # None unless tracing is on: then the line names its trace and span
         if ctx is not None:
-            ctx.state.logs.add(level, message, safe, ctx.attempt)
-            _py.log(_LEVELS[level], "%s %s", message, safe or "", extra={"run_id": ctx.run_id})
+            ctx.state.logs.add(level, message, {**ids, **safe} if ids else safe, ctx.attempt)  # a field of the same name wins
+            extra = {"run_id": ctx.run_id, **ids} if ids else {"run_id": ctx.run_id}
+            _py.log(_LEVELS[level], "%s %s", message, safe or "", extra=extra)
         else:
-            _py.log(_LEVELS[level], "%s %s", message, safe or "")
+            _py.log(_LEVELS[level], "%s %s", message, safe or "", extra=ids)
 
     def debug(self, message: str, **fields: Any) -> None:
         self._log("debug", message, fields)

@@ -17,7 +17,7 @@ from runtime.errors import InputError, RunNotFoundError
 from runtime.handles import RunHandle
 from runtime.limits import MAX_ID_CHARS, MAX_RUN_ID_CHARS, MAX_TASK_ID_CHARS, check_text
 from runtime.models import LogEntry, Run, RunList, RunStatus
-from runtime.run_reader import check_run_id, live_versions_now, load_runs, load_statuses, retrieve_run, task_of_status, wait_for_run
+from runtime.run_reader import check_run_id, live_executors_now, live_versions_now, load_runs, load_statuses, retrieve_run, task_of_status, wait_for_run
 from runtime.store import run_logs
 from runtime.triggering import replaying, tasks
 
@@ -74,10 +74,10 @@ class Runs:
             before=_decode_cursor(cursor) if cursor else None,
             limit=limit,
         )
-        live = live_versions_now(backend, now)
-        rows = backend.dbos.list_page(wanted, now, live)
+        live, executors = live_versions_now(backend, now), live_executors_now(backend, now)
+        rows = backend.dbos.list_page(wanted, now, live, executors)
         page, more = rows[:limit], len(rows) > limit
-        data = load_runs(backend, [r[0] for r in page], now, live) if page else []
+        data = load_runs(backend, [r[0] for r in page], now, live, executors) if page else []
         return RunList(data=data, next_cursor=_encode_cursor(page[-1][1], page[-1][0]) if more and page else None)
 
     def cancel(self, run_id: str, *, database_url: str | None = None) -> Run:
@@ -140,7 +140,8 @@ class Runs:
     def change_markers(self, run_ids: list[str], *, database_url: str | None = None) -> dict[str, tuple[str, int]]:
         """A cheap fingerprint per run that moves with every status change: (engine status, changed at ms). Watchers
         (the API's realtime streams) compare it between polls and load the whole run only when it moved."""
-        return get_backend(database_url).dbos.change_markers(list(run_ids))
+        backend = get_backend(database_url)
+        return backend.dbos.change_markers(list(run_ids), live_executors_now(backend, time.time()))
 
     def tagged_unfinished_or_new(self, tags: list[str], created_since: float, *, database_url: str | None = None) -> set[str]:
         """Ids of runs with any of `tags` that are unfinished or were created at/after `created_since` (epoch s)."""

@@ -124,12 +124,7 @@ class Schedules:
         database_url: str | None = None,
     ) -> Schedule:
         """Create a schedule; with a `deduplication_key` that exists already, update that schedule instead."""
-        task_id = task.id if isinstance(task, Task) else task
-        check_text(task_id, "task", max_chars=MAX_TASK_ID_CHARS, error=ScheduleError)
-        cron = validate_cron(cron)
-        _zone(timezone)
-        if external_id is not None:
-            check_text(external_id, "external_id", max_chars=MAX_ID_CHARS, error=ScheduleError)
+        task_id, cron = _checked_fields(task, cron, timezone, external_id)
         if deduplication_key is not None:
             check_text(deduplication_key, "deduplication_key", max_chars=MAX_KEY_CHARS, error=ScheduleError)
         backend = get_backend(database_url)
@@ -137,6 +132,30 @@ class Schedules:
 
         task_info(backend, task_id)  # raises UnknownTaskError for a task nobody defined
         return self._upsert(backend, None, task_id, cron, timezone, external_id, deduplication_key, "IMPERATIVE")
+
+    def update(
+        self,
+        schedule_id: str,
+        *,
+        task: str | Task,
+        cron: str,
+        timezone: str = "UTC",
+        external_id: str | None = None,
+        database_url: str | None = None,
+    ) -> Schedule:
+        """Change an imperative schedule's task, cron, timezone or external id (Trigger.dev's `schedules.update`);
+        its id and deduplication key stay. A declared (`@schedules.task`) schedule belongs to the code: ScheduleError."""
+        task_id, cron = _checked_fields(task, cron, timezone, external_id)
+        current = self.retrieve(schedule_id, database_url=database_url)
+        if current.kind == "DECLARATIVE":
+            raise ScheduleError(f"schedule {schedule_id!r} is declared in code (@schedules.task): change it there")
+        backend = get_backend(database_url)
+        from runtime.triggering import task_info
+
+        task_info(backend, task_id)  # raises UnknownTaskError for a task nobody defined
+        return self._upsert(
+            backend, schedule_id, task_id, cron, timezone, external_id, current.deduplication_key, current.kind
+        )
 
     def _upsert(
         self,
@@ -252,6 +271,17 @@ class Schedules:
             except Exception as exc:
                 log.error("schedule %s could not trigger %s: %s", row.id, row.task_id, exc)
         return started
+
+
+def _checked_fields(task: str | Task, cron: str, timezone: str, external_id: str | None) -> tuple[str, str]:
+    """The task id and the normalised cron of a create or update; ScheduleError naming the first bad field."""
+    task_id = task.id if isinstance(task, Task) else task
+    check_text(task_id, "task", max_chars=MAX_TASK_ID_CHARS, error=ScheduleError)
+    cron = validate_cron(cron)
+    _zone(timezone)
+    if external_id is not None:
+        check_text(external_id, "external_id", max_chars=MAX_ID_CHARS, error=ScheduleError)
+    return task_id, cron
 
 
 def _check_schedule_id(schedule_id: Any) -> None:

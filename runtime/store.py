@@ -78,6 +78,8 @@ workers_table = sa.Table(
     sa.Column("tasks", sa.JSON, nullable=True),
     sa.Column("started_at", sa.Float, nullable=False),
     sa.Column("last_seen_at", sa.Float, nullable=False),
+    # last heartbeat + that worker's dead_worker_after: what any reader (CLI, API) takes for "its executor is alive"
+    sa.Column("alive_until", sa.Float, nullable=True),
 )
 
 # Code versions workers run, and when a worker of each last heartbeated (runtime.versions): a version is live until
@@ -90,6 +92,16 @@ code_versions = sa.Table(
     sa.Column("first_seen_at", sa.Float, nullable=False),
     sa.Column("last_seen_at", sa.Float, nullable=False),
     sa.Column("alive_until", sa.Float, nullable=False),  # last heartbeat + that worker's dead_worker_after
+)
+
+# The tasks each code version's workers define, and when a living worker last defined each (runtime.versions): a
+# started run whose task no worker of its version has defined for the grace period ends CRASHED (TaskNotRegistered).
+version_tasks = sa.Table(
+    f"{PREFIX}version_tasks",
+    metadata_obj,
+    sa.Column("version", sa.String(200), primary_key=True),
+    sa.Column("task_id", sa.String(200), primary_key=True),
+    sa.Column("last_seen_at", sa.Float, nullable=False),
 )
 
 
@@ -121,3 +133,24 @@ def create_store_engine(url: str) -> sa.Engine:
 
 def create_tables(engine: sa.Engine) -> None:
     metadata_obj.create_all(engine, checkfirst=True)
+    add_missing_columns(engine, metadata_obj)
+
+
+def add_missing_columns(engine: sa.Engine, metadata: sa.MetaData) -> None:
+    """Add the nullable columns a newer release defines to tables an older one created (`alive_until` on workers,
+    `warnings` on the store's snapshots): create_all never alters an existing table. Another process adding the same
+    column at the same moment is fine. Public: the store package keeps its tables in step the same way."""
+    inspector = sa.inspect(engine)
+    for table in metadata.tables.values():
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present or not column.nullable:
+                continue
+            ddl = sa.schema.CreateColumn(column).compile(dialect=engine.dialect)
+            name = engine.dialect.identifier_preparer.quote(table.name)
+            try:
+                with engine.begin() as conn:
+                    conn.execute(sa.text(f"ALTER TABLE {name} ADD COLUMN {ddl}"))
+            except sa.exc.DBAPIError:
+                if column.name not in {c["name"] for c in sa.inspect(engine).get_columns(table.name)}:
+                    raise

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from pydantic_core import to_jsonable_python
 
 from runtime import dbos_adapter as dbos
+from runtime import tracing
 from runtime.backend import Backend, get_backend
 from runtime.context import maybe_current_context
 from runtime.dbos_adapter import workflow_name
@@ -244,6 +245,9 @@ def _build(
         run_options["root_id"] = attributes["root_id"] = root_id or parent_id
     if idempotency_key:
         attributes["idempotency_key"] = idempotency_key
+    trace_context = tracing.current_trace_context()  # the caller's span: the run's span continues its trace
+    if trace_context:
+        run_options[tracing.TRACE_CONTEXT_OPTION] = trace_context
     enqueue: dict[str, Any] = {
         "workflow_name": workflow_name(task_id),
         "queue_name": queue,

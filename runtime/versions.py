@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from runtime.config import load_config, project_root
 from runtime.errors import InputError
-from runtime.store import code_versions
+from runtime.store import code_versions, version_tasks
 
 ENV_VERSION = "TASKPACK_VERSION"
 MAX_VERSION_CHARS = 128
@@ -94,3 +94,35 @@ def gone_versions(engine: sa.Engine, now: float, grace: float) -> frozenset[str]
     with engine.connect() as conn:
         rows = conn.execute(sa.select(code_versions.c.version).where(code_versions.c.last_seen_at < now - grace)).all()
     return frozenset(r[0] for r in rows)
+
+
+# -- which tasks living workers of each version define ----------------------------------------------------------------------
+def record_tasks_seen(engine: sa.Engine, version: str, task_ids: list[str], now: float) -> None:
+    """A living worker of `version` defines `task_ids` now (at start and each heartbeat: one UPDATE when nothing is new)."""
+    if not task_ids:
+        return
+    t = version_tasks.c
+    with engine.begin() as conn:
+        updated = conn.execute(
+            sa.update(version_tasks).where(t.version == version, t.task_id.in_(task_ids)).values(last_seen_at=now)
+        ).rowcount
+    if updated == len(task_ids):
+        return
+    with engine.connect() as conn:
+        known = {r[0] for r in conn.execute(sa.select(t.task_id).where(t.version == version, t.task_id.in_(task_ids))).all()}
+    for task_id in sorted(set(task_ids) - known):
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.insert(version_tasks).values(version=version, task_id=task_id, last_seen_at=now))
+        except sa.exc.IntegrityError:
+            pass  # another worker of this version recorded it at the same moment
+
+
+def served_tasks(engine: sa.Engine, versions: frozenset[str], since: float) -> frozenset[tuple[str, str]]:
+    """(version, task id) pairs a living worker of one of `versions` has defined at or after `since`."""
+    if not versions:
+        return frozenset()
+    t = version_tasks.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(t.version, t.task_id).where(t.version.in_(sorted(versions)), t.last_seen_at >= since)).all()
+    return frozenset((r[0], r[1]) for r in rows)

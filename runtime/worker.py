@@ -19,19 +19,20 @@ import sqlalchemy as sa
 
 from runtime import dbos_adapter as dbos
 from runtime import wakeups
+from runtime.dbos_adapter import UNRUNNABLE_ON
 from runtime.backend import Backend, get_backend, set_active
 from runtime.config import load_config, resolve_database_url
 from runtime.context import running
 from runtime.definitions import Task
 from runtime.execution import ensure_workflow
-from runtime.executor_ids import ExecutorClaim, claim_executor_id, claim_free_slot, heartbeat, holds, release
+from runtime.executor_ids import ExecutorClaim, claim_executor_id, claim_free_slot, heartbeat, holds, live_executor_tasks, release
 from runtime.loader import load_tasks
 from runtime.queues import Queue
 from runtime.run_state import states
 from runtime.schedules import schedules
 from runtime.serializer import SealingSerializer
 from runtime.store import task_definitions, workers_table
-from runtime.versions import code_version, gone_versions, live_versions, record_seen
+from runtime.versions import code_version, gone_versions, live_versions, record_seen, record_tasks_seen, served_tasks
 
 log = logging.getLogger("taskpack")
 _instance_lock = threading.Lock()
@@ -120,6 +121,7 @@ class Worker:
         self.version = version = code_version()
         self.executor_id = self._claim_executor_id(backend)
         record_seen(backend.engine, version, time.time(), self.dead_worker_after)  # live before its first run: queued runs of it are not stranded
+        record_tasks_seen(backend.engine, version, [t.id for t in self.tasks], time.time())
         for definition in self.tasks:
             ensure_workflow(definition)
         def before_launch() -> None:
@@ -293,7 +295,7 @@ class Worker:
 
     def _heartbeat(self) -> None:
         assert self.backend is not None and self._claim is not None
-        kept = heartbeat(self.backend, self._claim, concurrency=self.concurrency, tasks=[t.id for t in self.tasks])
+        kept = heartbeat(self.backend, self._claim, concurrency=self.concurrency, tasks=[t.id for t in self.tasks], dead_after=self.dead_worker_after)
         if kept is None:
             if not self._id_lost:
                 log.error(
@@ -305,6 +307,7 @@ class Worker:
         self._claim, self._id_lost = kept, False
         assert self.version is not None
         record_seen(self.backend.engine, self.version, time.time(), self.dead_worker_after)
+        record_tasks_seen(self.backend.engine, self.version, [t.id for t in self.tasks], time.time())
 
     def _settle_versions(self) -> None:
         """Runs waiting for a version no worker runs any more: adopt the not-yet-started ones (unless strict), and end
@@ -324,6 +327,53 @@ class Worker:
                 "run only resumes on the version it started on",
             )
             log.warning("run %s ended CRASHED: its code version %s has no worker left", run_id, version)
+        self._settle_tasks(live | {self.version}, now)
+        self._settle_foreign_runs(now)
+
+    def _settle_foreign_runs(self, now: float) -> None:
+        """Runs DBOS handed this worker for tasks it does not define (one shared queue): back to their queue when a
+        living worker defines the task; else held, marked so they read WAITING_FOR_WORKER, until such a worker comes
+        or `_settle_tasks` ends them (handing them back then would only have this worker dequeue them again)."""
+        assert self.backend is not None and self.executor_id is not None
+        self.backend.dbos.clear_stale_unrunnable(self.executor_id, [t.id for t in self.tasks])
+        foreign = self.backend.dbos.foreign_runs(self.executor_id, [t.id for t in self.tasks])
+        if not foreign:
+            return
+        living = live_executor_tasks(self.backend, now)
+        defined_elsewhere = {task for executor_id, tasks in living.items() if executor_id != self.executor_id for task in tasks}
+        handed = 0
+        for run_id, task_id, attrs in foreign:
+            if task_id in defined_elsewhere:
+                handed += self.backend.dbos.hand_back_run(run_id, self.executor_id)
+            elif attrs.get(UNRUNNABLE_ON) != self.executor_id:
+                self.backend.dbos.mark_unrunnable(run_id, self.executor_id)
+                log.warning("worker %s was handed run %s of task %s, which no living worker defines", self.executor_id, run_id, task_id)
+        if handed:
+            log.warning("worker %s handed back %d runs of tasks it does not define", self.executor_id, handed)
+
+    def _settle_tasks(self, live: frozenset[str], now: float) -> None:
+        """End CRASHED the started runs of living versions whose task no worker of their version has defined for the
+        grace period (the task was removed, or its dedicated workers never came back): no worker will resume them,
+        and DBOS would leave them executing, or hand them to a worker that cannot run them, for ever."""
+        assert self.backend is not None
+        served = served_tasks(self.backend.engine, live, now - self.version_grace_period)
+        # only versions whose workers record their tasks (a worker of an older release records none: leave its runs)
+        defined = {version: {task for v, task in served if v == version} for version in {v for v, _ in served}}
+        stranded = self.backend.dbos.started_runs_of_other_tasks(defined)
+        if not stranded:
+            return
+        running_here = live_executor_tasks(self.backend, now)  # never end a run a living worker of its task holds
+        for run_id, version, task_id, executor_id in stranded:
+            if executor_id is not None and task_id in running_here.get(executor_id, ()):
+                continue
+            self.backend.dbos.crash(
+                run_id,
+                f"task {task_id!r} is not defined by any living worker of code version {version} (none has defined it "
+                f"for {self.version_grace_period:g} s), so the started run cannot resume",
+                error_type="TaskNotRegistered",
+                code="TASK_NOT_REGISTERED",
+            )
+            log.warning("run %s ended CRASHED: no living worker of version %s defines task %s", run_id, version, task_id)
 
     def _recover_dead_workers(self) -> None:
         """Re-enqueue the unfinished runs of workers that stopped heartbeating (one living worker claims each)."""

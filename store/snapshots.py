@@ -11,6 +11,7 @@ import hashlib
 import json
 import time
 import uuid
+import zlib
 from datetime import datetime, timezone
 from typing import Any
 
@@ -106,6 +107,7 @@ def _save(
     databases = databases_json(catalog)
     digest = hashlib.blake2b(databases.encode(), digest_size=32).hexdigest()
     body = catalog_json(catalog, databases)
+    packed = zlib.compress(body.encode(), CATALOG_ZLIB_LEVEL)
     with engine.begin() as conn:
         if conn.execute(sa.select(t.c.id).where(t.c.id == snapshot_id)).first() is not None:
             return snapshot_id
@@ -117,8 +119,10 @@ def _save(
             if previous.catalog_digest == digest:  # most nightly snapshots: nothing changed, nothing else to read
                 diff = SnapshotDiff(from_snapshot=previous.id, to_snapshot=snapshot_id)
             else:
-                stored = conn.execute(sa.select(sa.cast(t.c.catalog, sa.Text)).where(t.c.id == previous.id)).scalar_one()
-                diff = _diff(previous.id, stored, body, databases, snapshot_id)
+                stored = conn.execute(
+                    sa.select(sa.cast(t.c.catalog, sa.Text).label("catalog"), t.c.catalog_zlib).where(t.c.id == previous.id)
+                ).one()
+                diff = _diff(previous.id, stored_catalog_text(stored), body, databases, snapshot_id)
         conn.execute(
             sa.insert(t).values(
                 id=snapshot_id,
@@ -130,7 +134,8 @@ def _save(
                 table_count=catalog.table_count,
                 column_count=sum(len(table.columns) for _, _, table in catalog.iter_tables()),
                 source=source,
-                catalog=sa.bindparam("catalog_json", body, type_=_JSONText()),
+                catalog=sa.bindparam("catalog_json", "null", type_=_JSONText()),
+                catalog_zlib=packed,
                 profiles=sa.bindparam("profiles_json", _PROFILES_JSON.dump_json(profiles or [], by_alias=True).decode(), type_=_JSONText()),
                 previous_snapshot_id=previous.id if previous else None,
                 diff=diff.model_dump(mode="json") if diff else None,
@@ -155,6 +160,25 @@ class _JSONText(sa.types.TypeDecorator):  # type: ignore[type-arg]
 _DATABASES_JSON = TypeAdapter(list[Database])
 _PROFILES_JSON = TypeAdapter(list[TableProfile])
 _DATABASES_KEY = ',"databases":'
+
+
+#: zlib's fastest level: catalogs repeat the same keys and types on every column, so it already keeps ~2 % of the text
+CATALOG_ZLIB_LEVEL = 1
+
+
+def stored_catalog_text(row: Any) -> str:
+    """A snapshot row's catalog JSON (`catalog` and `catalog_zlib` columns, the first read as text): the compressed
+    body when there is one, else the JSON column as rows written before compression hold it."""
+    if row.catalog_zlib is not None:
+        return zlib.decompress(row.catalog_zlib).decode()
+    return row.catalog if isinstance(row.catalog, str) else json.dumps(row.catalog)
+
+
+def _stored_catalog(row: Any) -> Any:
+    """A snapshot row's catalog as parsed JSON (a dict), from whichever column holds it."""
+    if row.catalog_zlib is not None:
+        return json.loads(zlib.decompress(row.catalog_zlib))
+    return row.catalog
 
 
 def databases_json(catalog: Catalog) -> str:
@@ -258,13 +282,13 @@ def compare_snapshots(
         to_row = _own_snapshot(conn, data_source_id, to_snapshot) if to_snapshot else None
         if to_row is None:
             to_row = conn.execute(
-                sa.select(t.c.id, t.c.created_at, t.c.catalog).where(t.c.data_source_id == data_source_id).order_by(*_newest_first()).limit(1)
+                sa.select(t.c.id, t.c.created_at, t.c.catalog, t.c.catalog_zlib).where(t.c.data_source_id == data_source_id).order_by(*_newest_first()).limit(1)
             ).first()
             if to_row is None:
                 raise NoSnapshotError(f"data source {data_source_id!r} has no snapshot yet: introspect it first")
         if from_row is None:
             from_row = conn.execute(
-                sa.select(t.c.id, t.c.created_at, t.c.catalog)
+                sa.select(t.c.id, t.c.created_at, t.c.catalog, t.c.catalog_zlib)
                 .where(
                     t.c.data_source_id == data_source_id,
                     sa.or_(t.c.created_at < to_row.created_at, sa.and_(t.c.created_at == to_row.created_at, t.c.id < to_row.id)),
@@ -274,13 +298,13 @@ def compare_snapshots(
             ).first()
             if from_row is None:
                 raise NoSnapshotError(f"snapshot {to_row.id} is the first of data source {data_source_id!r}: nothing to compare it with")
-    return diff_catalogs(from_row.catalog, to_row.catalog, from_snapshot=from_row.id, to_snapshot=to_row.id)
+    return diff_catalogs(_stored_catalog(from_row), _stored_catalog(to_row), from_snapshot=from_row.id, to_snapshot=to_row.id)
 
 
 def _own_snapshot(conn: sa.Connection, data_source_id: str, snapshot_id: str) -> Any:
     t = snapshots_table
     row = conn.execute(
-        sa.select(t.c.id, t.c.created_at, t.c.catalog).where(t.c.id == snapshot_id, t.c.data_source_id == data_source_id)
+        sa.select(t.c.id, t.c.created_at, t.c.catalog, t.c.catalog_zlib).where(t.c.id == snapshot_id, t.c.data_source_id == data_source_id)
     ).first()
     if row is None:
         raise SnapshotNotFoundError(f"data source {data_source_id!r} has no snapshot with id {snapshot_id!r}")
@@ -293,6 +317,9 @@ def _newest_first() -> tuple[Any, ...]:
 
 def _with_datetime(row: Any) -> dict[str, Any]:
     data = dict(row._mapping)
+    if "catalog_zlib" in data:
+        data["catalog"] = _stored_catalog(row)
+        del data["catalog_zlib"]
     data["created_at"] = datetime.fromtimestamp(data["created_at"], timezone.utc)
     data["warnings"] = data.get("warnings") or []  # snapshots saved before the column existed have none
     return data

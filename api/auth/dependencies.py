@@ -87,12 +87,14 @@ def _guarded(request: Request, credential: str, *, allow_public: bool) -> Princi
         principal = authenticate(credential, _settings(request), allow_public=allow_public)
     except ApiError as exc:
         if exc.status == 401:
-            _spend_failure(request)
+            spend_refused_credential(request)
         raise
     return _limited(request, principal)
 
 
-def _spend_failure(request: Request) -> None:
+def spend_refused_credential(request: Request) -> None:
+    """One refused credential from the client's address (API header, dashboard login or cookie alike): raises the
+    429 ApiError once that address's bucket is empty."""
     address = request.client.host if request.client else "unknown"
     wait = request.app.state.rate_limiter.take(f"failed-auth:{address}")
     if wait is not None:

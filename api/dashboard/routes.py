@@ -25,7 +25,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 import runtime
 from api.auth import tokens
-from api.auth.dependencies import authenticate
+from api.auth.dependencies import authenticate, spend_refused_credential
 from api.dashboard import session, views
 from api.errors import ApiError
 from api.schemas import run_json
@@ -119,11 +119,18 @@ async def login(request: Request) -> Response:
     key = (form.get("key") or "").strip()
     target = _safe_next(form.get("next"))
     try:
-        if not key or len(key) > 512:
-            raise ApiError(401, "invalid_api_key", "paste a secret key (tp_…)")
-        authenticate(key, request.app.state.settings, allow_public=False)
+        try:
+            if not key or len(key) > 512:
+                raise ApiError(401, "invalid_api_key", "paste a secret key (tp_…)")
+            authenticate(key, request.app.state.settings, allow_public=False)
+        except ApiError as exc:
+            if exc.status == 401:
+                spend_refused_credential(request)  # guessing keys in the form is limited like guessing them in headers
+            raise
     except ApiError as exc:
-        return _page(request, "login.html", status_code=401, next=target, error=exc.message)
+        page = _page(request, "login.html", status_code=exc.status, next=target, error=exc.message)
+        page.headers.update(exc.headers or {})
+        return page
     response = RedirectResponse(target, status_code=303)
     session.log_in(response, request, key)
     return response

@@ -14,7 +14,7 @@ import hmac
 from fastapi import Request
 from fastapi.responses import Response
 
-from api.auth.dependencies import authenticate
+from api.auth.dependencies import authenticate, spend_refused_credential
 from api.auth.principal import Principal
 from api.errors import ApiError
 
@@ -39,7 +39,12 @@ def principal(request: Request) -> Principal | None:
         return None
     try:
         return authenticate(key, request.app.state.settings, allow_public=False)
-    except ApiError:
+    except ApiError as exc:
+        if exc.status == 401:
+            try:
+                spend_refused_credential(request)  # a forged cookie is a guess like any other
+            except ApiError:
+                pass  # the page goes to the login form either way; the form answers 429 while the bucket is empty
         return None
 
 

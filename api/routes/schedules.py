@@ -67,11 +67,9 @@ def update_schedule(schedule_id: str, body: ScheduleUpdate, request: Request) ->
     next_times(cron, body.timezone, 0, 1)  # refuses an unknown timezone (ScheduleError naming it)
     if body.external_id is not None:
         check_text(body.external_id, "external_id", max_chars=MAX_ID_CHARS, error=ScheduleError)
-    backend = get_backend(_url(request))
-    task_info(backend, body.task)  # 404 for a task nobody defined
-    # The runtime has no public update yet: its upsert keyed by id is what schedules.create uses underneath.
-    updated = runtime.schedules._upsert(
-        backend, schedule_id, body.task, cron, body.timezone, body.external_id, current.deduplication_key, current.kind
+    task_info(get_backend(_url(request)), body.task)  # 404 for a task nobody defined
+    updated = runtime.schedules.update(
+        schedule_id, task=body.task, cron=cron, timezone=body.timezone, external_id=body.external_id, database_url=_url(request)
     )
     return schedule_out(updated)
 

@@ -40,12 +40,13 @@ from connectors.base import (
     run_connection_test,
 )
 from connectors.capabilities import RoleCapabilities
-from connectors.catalog import Catalog, CatalogFilters, TableProfile, TableRef
+from connectors.catalog import Catalog, CatalogFilters, Table, TableProfile, TableRef
 from connectors.credentials import PostgresCredentials, RedshiftCredentials
 from connectors.deadline import watchdog
 from connectors.errors import ConnectorError
 from connectors.postgres.catalog import CatalogQuery, CatalogStream, PostgresCatalogReader
 from connectors.postgres.errors import map_connect_error, map_query_error
+from connectors.profiling import GeneratedQuery, check_generated, with_row_limit
 from connectors.postgres.role import read_role, role_params, role_sql
 from connectors.results import ConnectionTest, QueryResult, ResultColumn
 
@@ -215,6 +216,29 @@ class PostgresConnector(Connector):
     ) -> QueryResult:
         check_query_limits(max_rows, timeout)
         checked = self.guard(sql, timeout)  # raises ReadOnlyViolation before anything reaches the server
+        return self._run(*plan_row_limit(checked, self.dialect, max_rows), params, max_rows, timeout)
+
+    def run_generated(self, statement: GeneratedQuery, max_rows: int, timeout: float) -> QueryResult:
+        """Run a statement the profiler built itself (`connectors.profiling.GeneratedQuery`: a sqlglot tree of
+        catalog identifiers it quoted, never outside text) without the guard's parse; its row limit goes on the tree.
+        Anything else is refused (TypeError): outside SQL only ever runs through `query()`. The session stays
+        read-only as for every statement (`BEGIN READ ONLY`, `default_transaction_read_only`)."""
+        tree = check_generated(statement)
+        check_query_limits(max_rows, timeout)
+        # a client-side cursor: the LIMIT bounds what comes back, and a named cursor's DECLARE/FETCH/CLOSE would add
+        # round trips to each of a profile's statements
+        return self._run(with_row_limit(tree, max_rows).sql(dialect=self.dialect), False, None, max_rows, timeout)
+
+    def _run(
+        self,
+        sql: str,
+        use_server_cursor: bool,
+        params: Sequence[Any] | dict[str, Any] | None,
+        max_rows: int,
+        timeout: float,
+    ) -> QueryResult:
+        """Execute a checked statement: the server-side timeout, the client watchdog, errors mapped, the read-only
+        transaction rolled back."""
         conn = self._connection()
         start = time.perf_counter()
         self._cancel_requested.clear()
@@ -223,7 +247,7 @@ class PostgresConnector(Connector):
         try:
             self._set_statement_timeout(conn, timeout)
             with watchdog(timeout + WATCHDOG_GRACE_S, self._watchdog_fired):
-                columns, rows, truncated = self._execute(conn, checked, params, max_rows)
+                columns, rows, truncated = self._execute(conn, sql, use_server_cursor, params, max_rows)
         except psycopg.Error as exc:
             error = map_query_error(
                 exc,
@@ -246,9 +270,8 @@ class PostgresConnector(Connector):
         conn.execute("SELECT set_config('statement_timeout', %s, true)", [str(max(1, int(timeout * 1000)))])
 
     def _execute(
-        self, conn: psycopg.Connection[Any], sql: str, params: Any, max_rows: int
+        self, conn: psycopg.Connection[Any], sql: str, use_server_cursor: bool, params: Any, max_rows: int
     ) -> tuple[list[ResultColumn], list[list[Any]], bool]:
-        sql, use_server_cursor = plan_row_limit(sql, self.dialect, max_rows)
         cursor: psycopg.Cursor[Any] = (
             conn.cursor(name=f"taskpack_q{next(_cursor_names)}") if use_server_cursor else conn.cursor()
         )
@@ -365,3 +388,10 @@ class PostgresConnector(Connector):
         from connectors.postgres.profile import profile_postgres_table
 
         return profile_postgres_table(self, table, sample_size)
+
+    def profile_entry(self, table: TableRef, entry: Table, sample_size: int = 10_000) -> TableProfile:
+        """`profile()` of a table whose entry this connector's `introspect()` returned (see
+        `connectors.profiling.profile_catalog_entry`): no catalog lookup."""
+        from connectors.postgres.profile import profile_postgres_entry
+
+        return profile_postgres_entry(self, table, entry, sample_size)

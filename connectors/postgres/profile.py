@@ -27,7 +27,16 @@ def find_table(connector: "PostgresConnector", ref: TableRef) -> tuple[str, Tabl
 def profile_postgres_table(connector: "PostgresConnector", table: TableRef | str, sample_size: int) -> TableProfile:
     ref = parse_table_ref(table, connector.dialect)
     schema, meta = find_table(connector, ref)
-    return profile_catalog_table(connector, TableRef(name=meta.name, schema=schema), meta, sample_size)
+    return profile_postgres_entry(connector, TableRef(name=meta.name, schema=schema), meta, sample_size)
 
 
-__all__ = ["find_table", "profile_postgres_table"]
+def profile_postgres_entry(connector: "PostgresConnector", ref: TableRef, meta: Table, sample_size: int) -> TableProfile:
+    """Profile a table the catalog described (`meta`), named `schema.table` in this connection's database. The
+    statements are the profiler's own trees, run on the connector's internal path (see GeneratedQuery)."""
+    check_connection_database(ref, connector.credentials.database)
+    return profile_catalog_table(
+        connector, TableRef(name=meta.name, schema=ref.schema_), meta, sample_size, run_generated=connector.run_generated
+    )
+
+
+__all__ = ["find_table", "profile_postgres_entry", "profile_postgres_table"]

@@ -5,15 +5,23 @@ holding them only if the snapshot has the values. The shared profiler keeps a co
 a text column with a handful of distinct values (statuses, countries, channels) deserves all of them. So after a
 table's profile, its text columns with more distinct values than the profile kept but at most
 `LOW_CARDINALITY_VALUES`, each repeated (a category, not a small table's names or emails), get their complete list, most frequent first, in `top_values`: one more statement per
-table, over the same sample (the profiler's own sampling, seeded where the source takes a seed), through the
-connector's `query()` (the read-only guard, the row limit, the timeout). Tables with no such column cost nothing.
+table, over the same sample (the profiler's own sampling, seeded where the source takes a seed), built with the
+profiler's builders and run as its statements are (`run_profiling_statement`: the connector's runner for generated
+SQL where it has one, else `query()` and its guard; the row limit and the timeout either way). Tables with no such
+column cost nothing.
 """
 
 from __future__ import annotations
 
 from connectors import Connector, TableProfile, TableRef
 from connectors.catalog import Column, ValueCount
-from connectors.profiling import SAMPLING_POLICIES, SamplingPolicy, sample_query, top_values_query
+from connectors.profiling import (
+    SAMPLING_POLICIES,
+    SamplingPolicy,
+    run_profiling_statement,
+    sample_query,
+    top_values_query,
+)
 
 #: a text column with at most this many distinct values (in the profile's sample) has all of them stored
 LOW_CARDINALITY_VALUES = 100
@@ -53,7 +61,7 @@ def complete_column_values(conn: Connector, profile: TableProfile, sample_size: 
     statement = top_values_query(columns, sample, LOW_CARDINALITY_VALUES, policy)
     if statement is None:
         return profile
-    result = conn.query(statement.sql(dialect=conn.dialect), max_rows=LOW_CARDINALITY_VALUES * len(columns), timeout=timeout)
+    result = run_profiling_statement(conn, statement, LOW_CARDINALITY_VALUES * len(columns), timeout)
     found: dict[int, list[ValueCount]] = {}
     for i, value, count in result.rows:
         found.setdefault(int(i), []).append(ValueCount(value=value, count=int(count)))

@@ -2,10 +2,15 @@
 
 The chosen tables are cut into chunks of `profile_chunk_size`. When they all fit in one chunk, this run profiles
 them itself on its open connection (a child would only add a second connection and a queue hop). Otherwise the
-connection is closed and the chunks go to `introspect-data-profile` child runs, `profile_concurrency` at a time: each
-group of chunks is one `batch_trigger_and_wait`, a durable wait, so a parent resumed after a crash picks up the
-children it had already started instead of starting them again. The plan itself is a recorded step for the same
-reason: a replayed parent re-reads the catalog, which may have changed since.
+connection is closed and the chunks go to `introspect-data-profile` child runs, `profile_concurrency` in flight: a
+sliding window, in plan order. Chunk k+concurrency is triggered as soon as chunk k has ended, while the others
+still run; waiting for a whole group before starting the next left workers idle at every group's tail and at every
+group's start (the parent noticing the end, the workers noticing the new runs). Each trigger is recorded in this
+run, and the order of triggers depends only on the plan, never on which child ends first, so a parent resumed
+after a crash finds the children it had already started instead of starting them again, and reads their results
+from the runs themselves. The plan is a recorded step for the same reason: a replayed parent re-reads the catalog,
+which may have changed since. Each child gets its tables' catalog entries, so it profiles them without reading the
+catalog again.
 
 Every table ends up profiled or named in a warning: a child's own warnings (a failed or timed-out table), or, for a
 child run that failed as a whole, one warning per table of its chunk naming the run. Progress is live: each child
@@ -18,14 +23,15 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from connectors import Catalog, Connector, TableRef
-from runtime import BatchItem, RunStatus, TaskContext, TaskRunResult, logger, metadata, runs
+from connectors import Catalog, Connector, Table, TableRef
+from runtime import BatchItem, RunHandle, RunStatus, TaskContext, TaskRunResult, logger, metadata, runs
 from store import SnapshotWarning
 from tasks.introspect_data.interfaces import IntrospectDataInput, ProfileChunkInput, ProfileChunkOutput
 from tasks.introspect_data.profile_task import introspect_data_profile
 from tasks.introspect_data.profiling import (
     PROFILE_FAILED,
     ProfiledTables,
+    catalog_entries,
     profile_tables,
     qualified_name,
     tables_to_profile,
@@ -33,6 +39,11 @@ from tasks.introspect_data.profiling import (
 
 #: seconds a child run gets beyond its tables' own timeouts: connecting, the catalog lookups, queue hops
 CHILD_SETUP_S = 120.0
+#: a child's payload carries its tables' catalog entries up to this many columns in all (~100 bytes each, far below
+#: the payload limit); a chunk of wider tables has each one looked up by the child instead
+CHILD_ENTRY_COLUMNS = 5_000
+#: seconds between two looks at whether this run was canceled while it waits for a child
+CHILD_WAIT_SLICE_S = 1.0
 #: warnings listed in the run's metadata (all of them are in the output): metadata has a size cap
 METADATA_WARNINGS = 20
 #: statuses of a child run that is not finished
@@ -68,10 +79,10 @@ def profile_stage(
     metadata.set("profiled_tables", 0).set("profile_failures", 0)
     if len(chunks) <= 1:
         tables = [TableRef.model_validate(t) for chunk in chunks for t in chunk]
-        outcome = ProfilingOutcome(_profile_here(conn, tables, payload, ctx, progress))
+        outcome = ProfilingOutcome(_profile_here(conn, tables, catalog_entries(catalog, tables), payload, ctx, progress))
     else:
         conn.close()  # the parent holds no warehouse session while its children work
-        outcome = _profile_in_children(chunks, payload, ctx, progress)
+        outcome = _profile_in_children(chunks, catalog, payload, ctx, progress)
     profiled = outcome.profiled
     metadata.set("profiled_tables", len(profiled.profiles)).set("profile_failures", len(profiled.warnings))
     if profiled.warnings:
@@ -89,7 +100,12 @@ def plan_chunks(catalog: Catalog, payload: IntrospectDataInput) -> list[list[dic
 
 
 def _profile_here(
-    conn: Connector, tables: list[TableRef], payload: IntrospectDataInput, ctx: TaskContext, progress: tuple[float, float]
+    conn: Connector,
+    tables: list[TableRef],
+    entries: list[Table] | None,
+    payload: IntrospectDataInput,
+    ctx: TaskContext,
+    progress: tuple[float, float],
 ) -> ProfiledTables:
     start, end = progress
 
@@ -98,12 +114,13 @@ def _profile_here(
 
     return profile_tables(
         conn, tables, sample_size=payload.profile_sample_size, table_timeout=payload.profile_table_timeout, ctx=ctx,
-        after_table=advance,
+        entries=entries, after_table=advance,
     )
 
 
 def _profile_in_children(
     chunks: list[list[dict[str, Any]]],
+    catalog: Catalog,
     payload: IntrospectDataInput,
     ctx: TaskContext,
     progress: tuple[float, float],
@@ -117,18 +134,35 @@ def _profile_in_children(
     # Canceling this run cancels its children (the runtime cascades); hitting max_duration does not, so this does.
     ctx.on_cancel(lambda: cancel_children(family))
     tags = [family, f"data_source:{payload.data_source_id}"[:128]]
+    shares = [span * len(chunk) / total for chunk in chunks]
     outcome = ProfilingOutcome(ProfiledTables())
-    for first in range(0, len(chunks), payload.profile_concurrency):
-        ctx.raise_if_cancelled()
-        group = chunks[first : first + payload.profile_concurrency]
-        items = [_child_item(chunk, payload, span * len(chunk) / total) for chunk in group]
-        results = introspect_data_profile.batch_trigger_and_wait(items, tags=tags)
-        ctx.raise_if_cancelled()
-        outcome.child_runs += len(results)
+    handles: list[RunHandle] = []
+    for index, chunk in enumerate(chunks):
+        # keep `profile_concurrency` children in flight: this chunk's and the ones after it
+        while len(handles) < min(len(chunks), index + payload.profile_concurrency):
+            ctx.raise_if_cancelled()
+            item = _child_item(chunks[len(handles)], catalog, payload, shares[len(handles)])
+            handles.append(introspect_data_profile.trigger(item.payload, tags=tags, **item.options))
+        result = wait_for_child(handles[index], ctx)
+        outcome.child_runs += 1
         metadata.set("profile_runs", outcome.child_runs)
-        for chunk, result in zip(group, results):
-            outcome.profiled.extend(_chunk_outcome(chunk, result, span * len(chunk) / total))
+        outcome.profiled.extend(_chunk_outcome(chunk, result, shares[index]))
     return outcome
+
+
+def wait_for_child(handle: RunHandle, ctx: TaskContext) -> TaskRunResult:
+    """The child run's result once it has ended (at once for one that already has: a resumed parent); stops when this
+    run is canceled or times out."""
+    while True:
+        ctx.raise_if_cancelled()
+        try:
+            run = runs.wait(handle.id, timeout=CHILD_WAIT_SLICE_S)
+        except TimeoutError:
+            continue
+        return TaskRunResult(
+            id=run.id, task_id=run.task_id, ok=run.status is RunStatus.COMPLETED, status=run.status, output=run.output,
+            error=run.error,
+        )
 
 
 def children_tag(run_id: str) -> str:
@@ -143,13 +177,15 @@ def cancel_children(tag: str) -> None:
         logger.info("profile run canceled with its parent", run_id=child.id)
 
 
-def _child_item(chunk: list[dict[str, Any]], payload: IntrospectDataInput, share: float) -> BatchItem:
+def _child_item(chunk: list[dict[str, Any]], catalog: Catalog, payload: IntrospectDataInput, share: float) -> BatchItem:
+    tables = [TableRef.model_validate(t) for t in chunk]
     child = ProfileChunkInput(
         data_source_id=payload.data_source_id,
         # Only a parent given inline credentials passes them on, in the same typed field (see profile_task.py); the
         # runtime stores a model payload with its SecretStr values, as it stored the parent's.
         credentials=payload.credentials,
-        tables=[TableRef.model_validate(t) for t in chunk],
+        tables=tables,
+        entries=catalog_entries(catalog, tables, max_columns=CHILD_ENTRY_COLUMNS),
         sample_size=payload.profile_sample_size,
         table_timeout=payload.profile_table_timeout,
         parent_progress_share=round(share, 6),

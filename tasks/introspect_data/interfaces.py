@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from connectors import CatalogFilters, Credentials, RoleCapabilities, TableProfile, TableRef, parse_credentials
+from connectors import CatalogFilters, Credentials, RoleCapabilities, Table, TableProfile, TableRef, parse_credentials
 from store import DiffSummary, SnapshotWarning
 
 
@@ -116,6 +116,11 @@ class ProfileChunkInput(BaseModel):
     data_source_id: str = Field(min_length=1, max_length=200)
     credentials: Credentials | None = Field(None, description="only when the parent run was given inline credentials")
     tables: list[TableRef] = Field(min_length=1, max_length=1_000)
+    entries: list[Table] | None = Field(
+        None,
+        description="the catalog entry of each of `tables` (same order), as the parent read it, trimmed to what "
+        "profiling reads: the child profiles them without reading the catalog again; omitted = looked up per table",
+    )
     sample_size: int = Field(10_000, ge=100, le=1_000_000)
     table_timeout: float = Field(300.0, ge=0.1, le=3_600)
     parent_progress_share: float = Field(
@@ -123,6 +128,12 @@ class ProfileChunkInput(BaseModel):
     )
 
     _parse_credentials = field_validator("credentials", mode="before")(_credentials_or_none)
+
+    @model_validator(mode="after")
+    def _entries_match_tables(self) -> "ProfileChunkInput":
+        if self.entries is not None and [e.name for e in self.entries] != [t.name for t in self.tables]:
+            raise ValueError("entries must be the catalog entries of `tables`, in the same order")
+        return self
 
 
 class ProfileChunkOutput(BaseModel):

@@ -66,6 +66,7 @@ def introspect_data_profile(payload: ProfileChunkInput, ctx: TaskContext) -> dic
             sample_size=payload.sample_size,
             table_timeout=payload.table_timeout,
             ctx=ctx,
+            entries=payload.entries,
             before_table=lambda _ref: watch.check(throttle=True),
         )
     finally:

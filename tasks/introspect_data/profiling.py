@@ -22,10 +22,12 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 from connectors import Catalog, Connector, ConnectorError, NetworkError, TableProfile, TableRef
+from connectors.catalog import Column, Table
 from connectors.deadline import watchdog
+from connectors.profiling import profile_catalog_entry
 from runtime import TaskContext, logger, metadata
 from store import SnapshotWarning
 from tasks.introspect_data.column_values import complete_column_values
@@ -56,6 +58,36 @@ def tables_to_profile(catalog: Catalog, *, include_views: bool, limit: int) -> l
         if table.kind in kinds
     )
     return list(itertools.islice(chosen, limit))
+
+
+def catalog_entries(catalog: Catalog, tables: Sequence[TableRef], *, max_columns: int | None = None) -> list[Table] | None:
+    """The catalog entry of each of `tables` (as `tables_to_profile` named them), trimmed to what profiling reads
+    (`profiling_entry`): a profile then needs no catalog lookup of its own (see `profile_catalog_entry`). None when
+    one of them is not in `catalog` (a replayed run re-read a catalog that changed) or when they hold more than
+    `max_columns` columns in all: each table is then looked up as `profile()` does."""
+    wanted = {(ref.database, ref.schema_, ref.name) for ref in tables}
+    found = {(d.name, s.name, t.name): t for d, s, t in catalog.iter_tables() if (d.name, s.name, t.name) in wanted}
+    if len(found) < len(wanted):
+        return None
+    chosen = [found[(ref.database, ref.schema_, ref.name)] for ref in tables]
+    if max_columns is not None and sum(len(t.columns) for t in chosen) > max_columns:
+        return None
+    return [profiling_entry(t) for t in chosen]
+
+
+def profiling_entry(table: Table) -> Table:
+    """A catalog entry with only what the profiler reads (columns' names and types, kind, row estimate, primary key):
+    what a profiling child run's payload carries for each of its tables."""
+    return Table(
+        name=table.name,
+        kind=table.kind,
+        columns=[
+            Column(ordinal=c.ordinal, name=c.name, data_type=c.data_type, normalized_type=c.normalized_type)
+            for c in table.columns
+        ],
+        primary_key=table.primary_key,
+        row_count=table.row_count,
+    )
 
 
 def qualified_name(ref: TableRef) -> str:
@@ -103,14 +135,18 @@ def profile_tables(
     sample_size: int,
     table_timeout: float,
     ctx: TaskContext,
+    entries: Sequence[Table] | None = None,
     before_table: Callable[[TableRef], None] | None = None,
     after_table: Callable[[int], None] | None = None,
 ) -> ProfiledTables:
     """Profile `tables` one after the other on `conn`; see the module docstring.
 
-    `before_table(ref)` runs before each table (it may raise to stop); `after_table(n)` after each, with the number of
-    tables finished so far.
+    `entries`, when given, are the tables' catalog entries (same order) from this source's catalog: each table is
+    then profiled without looking it up again. `before_table(ref)` runs before each table (it may raise to stop);
+    `after_table(n)` after each, with the number of tables finished so far.
     """
+    if entries is not None and len(entries) != len(tables):
+        raise ValueError(f"{len(entries)} catalog entries for {len(tables)} tables")
     done = ProfiledTables()
     deadline = TableDeadline(conn, table_timeout)
     for index, ref in enumerate(tables, start=1):
@@ -122,7 +158,10 @@ def profile_tables(
         started = time.perf_counter()
         try:
             with deadline.running():
-                profile = conn.profile(ref, sample_size)
+                if entries is None:
+                    profile = conn.profile(ref, sample_size)
+                else:
+                    profile = profile_catalog_entry(conn, ref, entries[index - 1], sample_size)
         except ConnectorError as exc:
             if ctx.is_cancelled:
                 raise  # the run is stopping: the error is the cancel's, not this table's

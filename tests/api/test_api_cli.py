@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from runtime.backend import reset_backends
 from store import api_keys
-from tests.runtime.conftest import make_database
+from tests.runtime.conftest import fresh_database, make_database
 
 runner = CliRunner()
 TASKPACK = str(Path(sys.executable).with_name("taskpack"))
@@ -35,12 +35,8 @@ def hello(payload, ctx):
 @pytest.fixture(params=["sqlite", "postgres"])
 def db(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("TASKPACK_PROJECT_ROOT", str(tmp_path))
-    url, drop = make_database(request.param, tmp_path)
-    try:
+    with fresh_database(request.param, tmp_path) as url:
         yield url
-    finally:
-        reset_backends()
-        drop()
 
 
 def test_keys_create_list_revoke(db: str) -> None:

@@ -15,22 +15,17 @@ import pytest
 from api.app import create_app
 from api.settings import ApiSettings
 from runtime import RunStatus, Worker, runs, tasks
-from runtime.backend import reset_backends
 from store import api_keys
 from tests.api import dashboard_tasks
 from tests.api.browser_support import ARTIFACTS, CHROMIUM, ServerThread, require_chromium
-from tests.runtime.conftest import make_database
+from tests.runtime.conftest import fresh_database
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def db(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("TASKPACK_PROJECT_ROOT", str(Path(__file__).resolve().parents[2]))
-    url, drop = make_database(request.param, tmp_path)
-    try:
+    with fresh_database(request.param, tmp_path) as url:
         yield url
-    finally:
-        reset_backends()
-        drop()
 
 
 @pytest.fixture

@@ -17,10 +17,9 @@ from api.app import create_app
 from api.dashboard import session
 from api.settings import ApiSettings
 from runtime import RunStatus, Worker, runs, tasks
-from runtime.backend import reset_backends
 from store import api_keys
 from tests.api import dashboard_tasks
-from tests.runtime.conftest import make_database
+from tests.runtime.conftest import fresh_database
 
 VENDORED = Path(__file__).resolve().parents[2] / "api" / "dashboard" / "static" / "vendor" / "htmx.min.js"
 
@@ -28,12 +27,8 @@ VENDORED = Path(__file__).resolve().parents[2] / "api" / "dashboard" / "static" 
 @pytest.fixture(params=["sqlite", "postgres"])
 def db(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("TASKPACK_PROJECT_ROOT", str(Path(__file__).resolve().parents[2]))
-    url, drop = make_database(request.param, tmp_path)
-    try:
+    with fresh_database(request.param, tmp_path) as url:
         yield url
-    finally:
-        reset_backends()
-        drop()
 
 
 @pytest.fixture
@@ -84,6 +79,23 @@ def test_a_wrong_key_is_refused_with_the_reason(client: TestClient, bad: str) ->
     assert response.status_code == 401 and 'id="login-error"' in response.text
     assert session.COOKIE not in response.headers.get("set-cookie", "")
     assert bad[:30] not in response.text or bad == ""
+
+
+def test_guessing_keys_in_the_login_form_or_cookie_spends_the_address_bucket(db: str, worker: Worker, key: str) -> None:
+    """The form and the cookie are the same guessing channel as the Authorization header: after `burst` refused keys
+    from one address the form answers 429 with Retry-After, whichever way the guesses came."""
+    app = create_app(ApiSettings(database_url=db, rate_limit_burst=3, rate_limit_refill=1, rate_limit_interval_s=60))
+    with TestClient(app, follow_redirects=False) as c:
+        assert c.post("/login", data={"key": "tp_dev_" + "1" * 40}).status_code == 401
+        assert c.post("/login", data={"key": "tp_dev_" + "2" * 40}).status_code == 401
+        c.cookies.set(session.COOKIE, "tp_dev_" + "3" * 40)  # a forged cookie: the third guess
+        assert c.get("/runs").status_code == 303
+        c.cookies.clear()
+        limited = c.post("/login", data={"key": "tp_dev_" + "4" * 40})
+        assert limited.status_code == 429 and 1 <= int(limited.headers["retry-after"]) <= 60
+        assert 'id="login-error"' in limited.text and "too many refused credentials" in limited.text
+        assert session.COOKIE not in limited.headers.get("set-cookie", "")
+        assert c.post("/login", data={"key": key}).status_code == 303  # a real key is never locked out by guessers
 
 
 def test_a_revoked_key_logs_the_browser_out(client: TestClient, db: str, key: str) -> None:

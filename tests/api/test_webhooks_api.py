@@ -17,11 +17,10 @@ from api.webhooks.settings import ENV_RETRY_DELAYS
 from api.webhooks.ssrf import ALLOW_PRIVATE_ENV
 from api.webhooks.tasks import delivery
 from runtime import Worker, runs, tasks
-from runtime.backend import reset_backends
 from store import api_keys
 from tests.api import webhook_tasks
 from tests.api.webhook_fixtures import Receiver
-from tests.runtime.conftest import make_database
+from tests.runtime.conftest import fresh_database
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -29,12 +28,8 @@ def db(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv(ALLOW_PRIVATE_ENV, "1")
     monkeypatch.setenv(ENV_RETRY_DELAYS, "0.3,0.3")
     monkeypatch.setenv("TASKPACK_PROJECT_ROOT", str(Path(__file__).resolve().parents[2]))
-    url, drop = make_database(request.param, tmp_path)
-    try:
+    with fresh_database(request.param, tmp_path) as url:
         yield url
-    finally:
-        reset_backends()
-        drop()
 
 
 @pytest.fixture

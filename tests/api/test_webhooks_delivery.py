@@ -21,7 +21,7 @@ from runtime.backend import reset_backends
 from store import webhooks as registry
 from tests.api import webhook_tasks
 from tests.api.webhook_fixtures import Receiver, start_worker, stop_worker
-from tests.runtime.conftest import make_database
+from tests.runtime.conftest import fresh_database, make_database
 from tests.secret_scan import database_bytes, needles
 
 ALL_EVENTS = ["run.started", "run.completed", "run.failed", "run.canceled"]
@@ -32,12 +32,8 @@ def db(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv(ALLOW_PRIVATE_ENV, "1")
     monkeypatch.setenv(ENV_RETRY_DELAYS, "0.5,0.5,0.5")
     monkeypatch.setenv("TASKPACK_PROJECT_ROOT", str(Path(__file__).resolve().parents[2]))
-    url, drop = make_database(request.param, tmp_path)
-    try:
+    with fresh_database(request.param, tmp_path) as url:
         yield url
-    finally:
-        reset_backends()
-        drop()
 
 
 @pytest.fixture

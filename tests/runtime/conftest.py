@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -36,14 +37,22 @@ def make_database(kind: str, tmp_path: Path) -> tuple[str, callable]:
     return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}", drop
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    url, drop = make_database(request.param, tmp_path)
+@contextmanager
+def fresh_database(kind: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh runtime database ("sqlite" file or "postgres" database), dropped on exit after this process's engines
+    let go of it."""
+    url, drop = make_database(kind, tmp_path)
     try:
         yield url
     finally:
         reset_backends()
         drop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -182,28 +182,34 @@ ATTRIBUTE_CASES = [
     {"outcome": "EXPIRED", "expires_at": PAST},
     {"waiting": True, "expires_at": PAST},
     {"outcome": "CRASHED", "crash_reason": "no worker of its version"},
+    {"unrunnable_on": "box-live"},  # held by a worker that does not define its task
 ]
 STARTED_CASES = [None, int(NOW * 1000)]
 LIVE = frozenset({"v-live"})
 VERSION_CASES = ["v-live", "v-gone"]
+LIVE_EXECUTORS = frozenset({"box-live"})
+EXECUTOR_CASES = ["box-live", "box-gone"]
 
 
 def test_run_status_and_status_clause_agree_on_every_state(db_url: str) -> None:
-    """Every DBOS state × attribute combination × start time × version: the row a listing filter selects has that status."""
+    """Every DBOS state × attribute combination × start time × version × executor (living or not): the row a listing
+    filter selects has that status."""
     backend = get_backend(db_url)
     expected: dict[str, RunStatus] = {}
-    for state, attrs, started, version in itertools.product(RELIES_ON["states"], ATTRIBUTE_CASES, STARTED_CASES, VERSION_CASES):
+    cases = itertools.product(RELIES_ON["states"], ATTRIBUTE_CASES, STARTED_CASES, VERSION_CASES, EXECUTOR_CASES)
+    for state, attrs, started, version, executor in cases:
         run_id = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)
         raw_store.set_columns(
-            db_url, run_id, status=state, attributes={"task": "adapter-probe", **attrs}, started_at_epoch_ms=started, application_version=version
+            db_url, run_id, status=state, attributes={"task": "adapter-probe", **attrs}, started_at_epoch_ms=started, application_version=version,
+            executor_id=executor,
         )
         error = RunFailed(attrs["outcome"], {"type": "X", "message": "x"}, 1) if attrs.get("outcome") in ("FAILED", "TIMED_OUT") else None
-        expected[run_id] = run_status(state, attrs, error, NOW, started, version, LIVE)
+        expected[run_id] = run_status(state, attrs, error, NOW, started, version, LIVE, executor_id=executor, live_executors=LIVE_EXECUTORS)
         # what only the row says (no decoded error) is the same status: the outcome attribute carries it
-        assert backend.dbos.status_row(run_id).status(NOW, LIVE) is expected[run_id]  # type: ignore[union-attr]
+        assert backend.dbos.status_row(run_id).status(NOW, LIVE, LIVE_EXECUTORS) is expected[run_id]  # type: ignore[union-attr]
     selected: dict[str, RunStatus] = {}
     for status in RunStatus:
-        for run_id, _ in backend.dbos.list_page(ListFilter(statuses=[status], task_ids=["adapter-probe"], limit=1000), NOW, LIVE):
+        for run_id, _ in backend.dbos.list_page(ListFilter(statuses=[status], task_ids=["adapter-probe"], limit=2000), NOW, LIVE, LIVE_EXECUTORS):
             assert run_id not in selected, f"{run_id} is selected as {selected.get(run_id)} and as {status}"
             selected[run_id] = status
     assert selected == expected
@@ -228,6 +234,27 @@ def test_helpers_the_worker_relies_on(db_url: str) -> None:
     assert "gone-1" in backend.dbos.executors_silent_since(NOW)
     assert "gone-1" not in backend.dbos.executors_silent_since(PAST - 60)
     assert dbos_adapter.task_of_workflow("taskpack:x") == "x" and dbos_adapter.workflow_name("x") == "taskpack:x"
+
+
+def test_a_started_run_whose_worker_is_gone_is_never_executing(db_url: str) -> None:
+    """WAITING_FOR_WORKER whenever the executor is not among the living ones, even with no worker alive at all; with
+    the living executors unknown (a status peek), the stored state decides as before."""
+    backend = get_backend(db_url)
+    run_id = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)
+    raw_store.set_columns(db_url, run_id, status="PENDING", executor_id="box-1", started_at_epoch_ms=int(NOW * 1000))
+    row = backend.dbos.status_row(run_id)
+    assert row is not None and row.executor_id == "box-1"
+    for executors, status in ((frozenset({"box-1"}), RunStatus.EXECUTING), (frozenset({"box-2"}), RunStatus.WAITING_FOR_WORKER),
+                              (frozenset(), RunStatus.WAITING_FOR_WORKER), (None, RunStatus.EXECUTING)):
+        assert row.status(NOW, None, executors) is status
+        listed = backend.dbos.list_page(ListFilter(statuses=[status], limit=10), NOW, None, executors)
+        assert [r[0] for r in listed] == [run_id], (executors, status)
+        other = RunStatus.EXECUTING if status is RunStatus.WAITING_FOR_WORKER else RunStatus.WAITING_FOR_WORKER
+        assert backend.dbos.list_page(ListFilter(statuses=[other], limit=10), NOW, None, executors) == []
+    # a watcher's change marker moves when the worker dies, though nothing is written then
+    alive, gone = (backend.dbos.change_markers([run_id], executors)[run_id] for executors in (frozenset({"box-1"}), frozenset()))
+    assert alive[0] == "PENDING" and gone[0] != alive[0] and gone[1] == alive[1]
+    assert backend.dbos.change_markers([run_id])[run_id] == alive
 
 
 def test_without_a_living_worker_nothing_waits_for_a_version(db_url: str) -> None:
@@ -284,3 +311,24 @@ def test_hand_back_requeues_only_this_executors_runs_of_its_version(db_url: str)
     states = {r: backend.dbos.status_row(r).dbos_status for r in (mine, other_version, other_executor)}  # type: ignore[union-attr]
     assert states == {mine: "ENQUEUED", other_version: "PENDING", other_executor: "PENDING"}
     assert backend.dbos.hand_back("w-1", "v1") == []
+
+
+def test_the_unrunnable_mark_is_read_for_its_executor_only_and_can_be_cleared(db_url: str) -> None:
+    """A run marked by the worker that holds it and cannot execute it reads WAITING_FOR_WORKER; the mark means
+    nothing once another executor holds the run, and is cleared for runs their holder can execute."""
+    backend = get_backend(db_url)
+    run_id = raw_store.enqueue_unchecked(db_url, "adapter-probe", None)
+    raw_store.set_columns(db_url, run_id, status="PENDING", executor_id="box-1", started_at_epoch_ms=int(NOW * 1000))
+    living = frozenset({"box-1", "box-2"})
+    assert [r[0] for r in backend.dbos.foreign_runs("box-1", ["other-task"])] == [run_id]
+    assert backend.dbos.foreign_runs("box-1", ["adapter-probe"]) == []
+    backend.dbos.mark_unrunnable(run_id, "box-1")
+    assert backend.dbos.status_row(run_id).status(NOW, None, living) is RunStatus.WAITING_FOR_WORKER  # type: ignore[union-attr]
+    assert backend.dbos.clear_stale_unrunnable("box-1", ["other-task"]) == 0  # box-1 cannot execute it: the mark stays
+    raw_store.set_columns(db_url, run_id, executor_id="box-2")
+    assert backend.dbos.status_row(run_id).status(NOW, None, living) is RunStatus.EXECUTING  # type: ignore[union-attr]
+    raw_store.set_columns(db_url, run_id, executor_id="box-1")
+    assert backend.dbos.clear_stale_unrunnable("box-1", ["adapter-probe"]) == 1
+    assert backend.dbos.status_row(run_id).status(NOW, None, living) is RunStatus.EXECUTING  # type: ignore[union-attr]
+    assert backend.dbos.hand_back_run(run_id, "box-1") is True
+    assert backend.dbos.status_row(run_id).status(NOW, None, living) is RunStatus.QUEUED  # type: ignore[union-attr]

@@ -15,12 +15,12 @@ import pytest
 import sqlalchemy as sa
 
 from runtime import ExecutorIdInUseError, RunStatus, Worker, runs, tasks
-from runtime.backend import get_backend, reset_backends
+from runtime.backend import get_backend
 from runtime.executor_ids import claim_executor_id, heartbeat, release
 from runtime.store import workers_table
 from runtime.worker import current_worker
 from tests.runtime import sample_tasks
-from tests.runtime.conftest import make_database
+from tests.runtime.conftest import fresh_database
 from tests.runtime.racing import claim_ids, race, start_worker_as
 from tests.runtime.test_crash_recovery import ROOT, start_worker, stop, wait_for_lines
 
@@ -38,12 +38,8 @@ def _holder(url: str, executor_id: str) -> tuple[int, float] | None:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def url(request: pytest.FixtureRequest, tmp_path: Path):
-    url, drop = make_database(request.param, tmp_path)
-    try:
+    with fresh_database(request.param, tmp_path) as url:
         yield url
-    finally:
-        reset_backends()
-        drop()
 
 
 def test_a_living_workers_id_is_refused_then_taken_over_with_its_runs_once_its_heartbeat_expires(url: str, tmp_path: Path, token: str) -> None:

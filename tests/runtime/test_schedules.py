@@ -74,3 +74,23 @@ def test_worker_scheduler_loop_triggers_due_schedules(worker) -> None:
         found = runs.list(tag=f"schedule:{sched.id}").data
         time.sleep(0.1)
     assert len(found) == 1
+
+
+def test_update_changes_an_imperative_schedule_in_place_and_refuses_what_it_must(worker) -> None:
+    sched = schedules.create(task="t-echo", cron="0 3 * * *", external_id="user-1", deduplication_key="upd-1")
+    updated = schedules.update(sched.id, task="t-echo", cron="30 4 * * *", timezone="Europe/Paris", external_id="user-2")
+    assert updated.id == sched.id and updated.deduplication_key == "upd-1"  # same schedule, same key
+    assert (updated.cron, updated.timezone, updated.external_id) == ("30 4 * * *", "Europe/Paris", "user-2")
+    assert updated.upcoming[0].astimezone(timezone.utc).minute == 30
+    assert schedules.retrieve(sched.id).cron == "30 4 * * *" and len([s for s in schedules.list() if s.deduplication_key == "upd-1"]) == 1
+    with pytest.raises(ScheduleError, match="cron"):
+        schedules.update(sched.id, task="t-echo", cron="every day")
+    with pytest.raises(UnknownTaskError):
+        schedules.update(sched.id, task="nope", cron="0 3 * * *")
+    with pytest.raises(ScheduleError, match="no schedule"):
+        schedules.update("sched_does_not_exist", task="t-echo", cron="0 3 * * *")
+    assert schedules.retrieve(sched.id).cron == "30 4 * * *"  # the refused updates changed nothing
+    declared = next(s for s in schedules.list() if s.kind == "DECLARATIVE")
+    with pytest.raises(ScheduleError, match="declared in code"):
+        schedules.update(declared.id, task="t-echo", cron="0 3 * * *")
+    schedules.delete(sched.id)

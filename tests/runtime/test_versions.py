@@ -124,7 +124,10 @@ def test_a_started_run_is_never_resumed_by_another_version_and_ends_crashed(db_u
     with _worker(db_url, "B", monkeypatch, version_grace_period=4.0):
         time.sleep(2.5)  # B has declared A's worker dead (1 s) and tried to recover its runs
         run = runs.retrieve(run_id, database_url=db_url)
-        assert run.status is RunStatus.EXECUTING and run.version == "A", run
+        # nothing executes it: its worker is dead, and it waits for a worker of its version (issue 13 §3)
+        assert run.status is RunStatus.WAITING_FOR_WORKER and run.version == "A", run
+        assert run.status_reason is not None and "version A" in run.status_reason, run.status_reason
+        assert runs.list(status="EXECUTING", database_url=db_url).data == []
         crashed = _eventually(
             lambda: (r := runs.retrieve(run_id, database_url=db_url)).status is RunStatus.CRASHED and r, timeout=30, what="CRASHED"
         )

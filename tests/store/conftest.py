@@ -14,7 +14,7 @@ from cryptography.fernet import Fernet
 
 from runtime.backend import reset_backends
 from store.secrets import ENV_KEY, ENV_PREVIOUS
-from tests.runtime.conftest import make_database
+from tests.runtime.conftest import fresh_database
 
 
 @pytest.fixture
@@ -28,12 +28,8 @@ def secret_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path, secret_key: str) -> Iterator[str]:
-    url, drop = make_database(request.param, tmp_path)
-    try:
+    with fresh_database(request.param, tmp_path) as url:
         yield url
-    finally:
-        reset_backends()
-        drop()
 
 
 @pytest.fixture

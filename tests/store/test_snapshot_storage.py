@@ -1,10 +1,11 @@
-"""How a snapshot's catalog is stored: written without default values yet read back equal, an unchanged catalog
+"""How a snapshot's catalog is stored: written without default values and compressed yet read back equal, an unchanged catalog
 recognised by its digest without reading the previous one, and snapshots stored by older releases (defaults written
 out, no digest) still compared correctly."""
 
 from __future__ import annotations
 
 import json
+import zlib
 
 import sqlalchemy as sa
 
@@ -35,9 +36,10 @@ def stored_row(url: str, snapshot_id: str) -> dict:  # type: ignore[type-arg]
     t = snapshots_table
     with store_engine(url).connect() as conn:
         row = conn.execute(
-            sa.select(sa.cast(t.c.catalog, sa.Text).label("text"), t.c.catalog_digest).where(t.c.id == snapshot_id)
+            sa.select(sa.cast(t.c.catalog, sa.Text).label("catalog"), t.c.catalog_zlib, t.c.catalog_digest).where(t.c.id == snapshot_id)
         ).one()
-    return {"text": row.text, "digest": row.catalog_digest}
+    return {"text": snapshots.stored_catalog_text(row), "digest": row.catalog_digest, "json_column": row.catalog,
+            "packed": row.catalog_zlib}
 
 
 def test_the_stored_catalog_leaves_defaults_out_and_reads_back_equal(store_url: str) -> None:
@@ -51,6 +53,9 @@ def test_the_stored_catalog_leaves_defaults_out_and_reads_back_equal(store_url: 
     assert "nullable" not in note and "comment" not in note and "default" not in note  # defaults are not written
     assert orders["columns"][0]["nullable"] is False and orders["row_count"] == 12  # the rest is
     assert row["digest"] and len(row["digest"]) == 64
+    # the body is stored compressed (zlib), the JSON column holds JSON null
+    assert row["packed"] is not None and zlib.decompress(row["packed"]).decode() == row["text"]
+    assert row["json_column"] == "null"
     again = snapshots.get_snapshot(snap, database_url=store_url)
     assert again is not None and again.catalog == original  # every default restored, nothing lost
 
@@ -59,7 +64,9 @@ def test_an_unchanged_catalog_is_recognised_by_its_digest_without_reading_the_pr
     first = snapshots.save_snapshot(data_source_id="src", catalog=catalog(ORDERS), database_url=store_url)
     # Make the previous snapshot's body unreadable as a catalog: only the digest can tell that nothing changed.
     with store_engine(store_url).begin() as conn:
-        conn.execute(sa.update(snapshots_table).where(snapshots_table.c.id == first).values(catalog={"databases": []}))
+        conn.execute(
+            sa.update(snapshots_table).where(snapshots_table.c.id == first).values(catalog={"databases": []}, catalog_zlib=None)
+        )
     second = snapshots.save_snapshot(data_source_id="src", catalog=catalog(ORDERS), database_url=store_url)
     diff = snapshots.stored_diff(second, database_url=store_url)
     assert diff is not None and diff.is_empty and diff.from_snapshot == first

@@ -231,6 +231,35 @@ def test_children_respect_profile_concurrency_and_progress_moves_as_they_finish(
     assert all(c.status is RunStatus.COMPLETED for c in children_of(handle.id))
 
 
+def test_the_next_chunk_starts_as_soon_as_an_earlier_one_ends_while_another_still_runs(
+    runtime_db: Runtime, fan_source: FanSource
+) -> None:
+    """A sliding window, not groups: with chunks [fast, slow, next] and concurrency 2, `next` starts while `slow` is
+    still profiling (waiting for the group [fast, slow] would start it only after `slow`)."""
+    with fan_source.admin() as admin:
+        admin.execute(f'CREATE TABLE "{fan_source.schema}".a_fast AS SELECT 1 AS id')
+    try:
+        handle = tasks.trigger(TASK, {
+            "data_source_id": "ds-window", "credentials": fan_source.credentials(),
+            "filters": fan_source.filters("a_fast", "pace_1", "t5"), "profile": True, "profile_views": True,
+            "profile_chunk_size": 1, "profile_concurrency": 2,
+        })
+        overlapped = False
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not runs.retrieve(handle.id).is_final:
+            children = children_of(handle.id)  # in trigger order: a_fast, pace_1, t5
+            if len(children) == 3 and not runs.retrieve(children[1].id).is_final:
+                overlapped = True
+            time.sleep(0.02)
+        parent = runs.wait(handle.id, timeout=30)
+    finally:
+        with fan_source.admin() as admin:
+            admin.execute(f'DROP TABLE IF EXISTS "{fan_source.schema}".a_fast')
+    assert parent.status is RunStatus.COMPLETED, parent.error
+    assert parent.output["profiled_tables"] == 3 and parent.output["profile_runs"] == 3
+    assert overlapped  # the third child was triggered while the second (pace_1, ~1 s of pg_sleep) still ran
+
+
 # -- stopping --------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("how", ["cancel", "max_duration"])
 def test_stopping_the_parent_stops_every_child_and_every_query_on_the_server(

@@ -97,7 +97,7 @@ def test_snapshots_table_of_an_older_release_gains_the_warnings_column(tmp_path:
         assert saved is not None and saved.warnings == [warning]
         assert [s.warnings for s in snapshots.list_snapshots("ds-old", database_url=url)] == [[warning], []]
         store_engine = snapshots.store_engine(url)
-        store_tables.add_missing_columns(store_engine)  # a second process running the same migration changes nothing
+        store_tables.add_missing_columns(store_engine, store_tables.schema)  # a second process running the same migration changes nothing
         names = [c["name"] for c in sa.inspect(store_engine).get_columns(store_tables.snapshots.name)]
         assert names.count("warnings") == 1
     finally:

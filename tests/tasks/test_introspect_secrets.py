@@ -18,13 +18,13 @@ import pytest
 from typer.testing import CliRunner
 
 from runtime import RunStatus, Worker, runs, tasks
-from runtime.backend import get_backend, reset_backends
+from runtime.backend import get_backend
 from runtime.cli import app
 from runtime.envelope import is_envelope
 from store import sources
 from tasks.introspect_data import task as introspect_module
 from tests.connectors.postgres_fixtures import scram_server  # noqa: F401 - fixture
-from tests.runtime.conftest import make_database
+from tests.runtime.conftest import fresh_database
 from tests.secret_scan import database_bytes, hits
 
 runner = CliRunner()
@@ -32,12 +32,8 @@ runner = CliRunner()
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def runtime_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    url, drop = make_database(request.param, tmp_path)
-    try:
+    with fresh_database(request.param, tmp_path) as url:
         yield url
-    finally:
-        reset_backends()
-        drop()
 
 
 @pytest.fixture

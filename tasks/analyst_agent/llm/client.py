@@ -33,6 +33,7 @@ from tasks.analyst_agent.llm.structured import (
     tool_calls_in_text,
     tool_models,
 )
+from tasks.analyst_agent.llm.tracing import model_call_span, record_completion
 from tasks.analyst_agent.llm.usage import ModelUsage
 
 #: seconds one HTTP request to the model may take (a 1.5B model on 2 cores needs tens of seconds for a long prompt)
@@ -245,7 +246,9 @@ class ModelClient:
             started = time.perf_counter()
             retry_after: float | None = None
             try:
-                completion = self._checked(self._send(conversation, request, timeout))
+                with model_call_span(self.endpoint.model, self.endpoint.host, request) as span:
+                    completion = self._checked(self._send(conversation, request, timeout))
+                    record_completion(span, completion)
             except ModelCancelledError:
                 self._account(call_usage, seconds=time.perf_counter() - started)
                 raise

@@ -19,20 +19,20 @@ from sqlglot.errors import SqlglotError
 from tasks.analyst_agent.sqlgen.interfaces import ExecResult, SqlContext
 
 # each engine's wording of "unknown column / table / ambiguous column", the name captured
-_MISSING_COLUMN = [
+MISSING_COLUMN = [
     re.compile(r"no such column: (?P<name>[\w.\"`\[\]]+)", re.I),  # SQLite
     re.compile(r"Referenced column \"(?P<name>[^\"]+)\" not found", re.I),  # DuckDB
     re.compile(r"does not have a column named \"(?P<name>[^\"]+)\"", re.I),  # DuckDB
     re.compile(r"column \"?(?P<name>[\w.]+)\"? does not exist", re.I),  # PostgreSQL
     re.compile(r"Unknown column '(?P<name>[^']+)'", re.I),  # MySQL / MariaDB
 ]
-_MISSING_TABLE = [
+MISSING_TABLE = [
     re.compile(r"no such table: (?P<name>[\w.\"`]+)", re.I),
     re.compile(r"Table with name (?P<name>[\w.\"]+) does not exist", re.I),
     re.compile(r"relation \"(?P<name>[^\"]+)\" does not exist", re.I),
     re.compile(r"Table '(?P<name>[^']+)' doesn't exist", re.I),
 ]
-_AMBIGUOUS = [
+AMBIGUOUS = [
     re.compile(r"ambiguous column name: (?P<name>[\w.]+)", re.I),
     re.compile(r"Ambiguous reference to column name \"(?P<name>[^\"]+)\"", re.I),
     re.compile(r"column reference \"(?P<name>[^\"]+)\" is ambiguous", re.I),
@@ -46,7 +46,7 @@ def _bare(name: str) -> str:
     return name.strip("\"`[]").split(".")[-1].strip("\"`[]")
 
 
-def _first(patterns: Iterable[re.Pattern[str]], text: str) -> str | None:
+def first_match(patterns: Iterable[re.Pattern[str]], text: str) -> str | None:
     for pattern in patterns:
         m = pattern.search(text)
         if m:
@@ -64,7 +64,7 @@ def query_aliases(sql: str | None, dialect: str | None) -> dict[str, tuple[str, 
     if not sql:
         return {}
     try:
-        tree = sqlglot.parse_one(sql, read=_read_dialect(dialect or "") or None)
+        tree = sqlglot.parse_one(sql, read=read_dialect(dialect or "") or None)
     except (SqlglotError, ValueError):
         return {}
     aliases: dict[str, tuple[str, str]] = {}
@@ -122,10 +122,10 @@ def error_hints(
     With the failed `sql`, a hint also says which table an alias stands for and how the query already names the
     table that has the column (the 1.5B model otherwise keeps writing `T2.x` for a column of T1)."""
     hints: list[str] = []
-    missing = _first(_MISSING_COLUMN, error)
+    missing = first_match(MISSING_COLUMN, error)
     if missing:
         hints.append(_missing_column_hint(missing, tables, sql, dialect))
-    table = _first(_MISSING_TABLE, error)
+    table = first_match(MISSING_TABLE, error)
     if table:
         bare = _bare(table)
         close = difflib.get_close_matches(bare.lower(), [t.lower() for t in tables], n=3, cutoff=0.5)
@@ -133,7 +133,7 @@ def error_hints(
             f"there is no table {bare}; the tables are: {', '.join(list(tables)[:MAX_LISTED])}"
             + (f" (did you mean {', '.join(t for t in tables if t.lower() in close)}?)" if close else "")
         )
-    ambiguous = _first(_AMBIGUOUS, error)
+    ambiguous = first_match(AMBIGUOUS, error)
     if ambiguous:
         column = _bare(ambiguous)
         owners = tables_with_column(tables, column)
@@ -144,7 +144,7 @@ def error_hints(
 def _string_filters(sql: str, dialect: str) -> list[tuple[str, str, bool]]:
     """(column, literal, is_pattern) of the query's `col = 'x'`, `col LIKE '%x%'`, `col IN ('x', ...)` filters."""
     try:
-        tree = sqlglot.parse_one(sql, read=_read_dialect(dialect))
+        tree = sqlglot.parse_one(sql, read=read_dialect(dialect))
     except (SqlglotError, ValueError):
         return []
     pairs: list[tuple[str, str, bool]] = []
@@ -167,7 +167,7 @@ def _string_filters(sql: str, dialect: str) -> list[tuple[str, str, bool]]:
     return pairs
 
 
-def _read_dialect(dialect: str) -> str | None:
+def read_dialect(dialect: str) -> str | None:
     return {"postgresql": "postgres", "mariadb": "mysql", "sqlserver": "tsql"}.get(dialect, dialect) or None
 
 
@@ -182,11 +182,11 @@ def probe_with(execute: Callable[[str], ExecResult], dialect: str) -> Prober:
         query = (
             exp.select(col)
             .distinct()
-            .from_(exp.to_table(table, dialect=_read_dialect(dialect)))
+            .from_(exp.to_table(table, dialect=read_dialect(dialect)))
             .where(exp.Like(this=exp.Lower(this=exp.cast(col, "text")), expression=exp.Literal.string(f"%{literal.lower()}%")))
             .limit(5)
         )
-        result = execute(query.sql(dialect=_read_dialect(dialect)))
+        result = execute(query.sql(dialect=read_dialect(dialect)))
         return [str(row[0]) for row in result.rows if row and row[0] is not None] if result.ok else []
 
     return probe

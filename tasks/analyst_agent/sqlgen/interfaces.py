@@ -67,12 +67,12 @@ class SqlContext:
     value_hints: Sequence[str] = ()  # question literals linked to stored values, one line each
 
 
-AttemptKind = Literal["first", "repair", "redraw", "vote"]
+AttemptKind = Literal["first", "repair", "redraw", "fix", "vote"]  # fix: a mechanical rewrite, no model call
 
 
 @dataclass(frozen=True)
 class Attempt:
-    """One SQL the model wrote and what executing it gave."""
+    """One SQL the model wrote (or a mechanical fix of it) and what executing it gave."""
 
     kind: AttemptKind
     sql: str

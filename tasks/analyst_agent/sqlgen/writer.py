@@ -1,8 +1,9 @@
 """`write_sql`: from a question and its pruned schema to a query that executed, in as few model calls as it takes.
 
 The pipeline is the one that measured best with the offline 1.5B model (see README.md): one greedy answer as a
-schema-constrained JSON object; when it fails (an error, or no rows while a literal it filters on is not in the
-data), a fresh prompt with the failed query and hints computed from the schema and the data, bounded rounds, and a
+schema-constrained JSON object; when its error names a thing the query's own tables place in exactly one spot (a
+column read through the wrong alias, an invented lookup table), the mechanical rewrite of fixes.py, executed without a
+model call; when it still fails (an error, or no rows while a literal it filters on is not in the data), a fresh prompt with the failed query and hints computed from the schema and the data, bounded rounds, and a
 redraw at a higher temperature when the model only repeats itself. A vote over a few sampled queries' results when the
 answer still looks doubtful is available (`vote_when_doubtful=True`) but off: on 100 spider-dev questions it fired 11
 times, cost 33 model calls and fixed none (README.md).
@@ -17,6 +18,7 @@ from typing import Any, Callable, Sequence
 from tasks.analyst_agent.llm.client import ModelClient
 from tasks.analyst_agent.llm.errors import InvalidModelOutputError
 from tasks.analyst_agent.sqlgen.compare import result_key
+from tasks.analyst_agent.sqlgen.fixes import fix_for_error
 from tasks.analyst_agent.sqlgen.hints import empty_result_hints, error_hints, normalized_sql, probe_with
 from tasks.analyst_agent.sqlgen.interfaces import Attempt, AttemptKind, ExecResult, SqlAnswer, SqlContext, SqlOutcome
 from tasks.analyst_agent.sqlgen.prompts import first_messages, repair_messages
@@ -25,6 +27,9 @@ MAX_SQL_TOKENS = 320
 REDRAW_TEMPERATURE = 0.8
 VOTE_TEMPERATURE = 0.7
 DEFAULT_VOTE_SAMPLES = 3
+#: mechanical fixes chained after one failed query (each error names one thing: a query with two wrong aliases
+#: needs two)
+MAX_FIXES = 3
 _FENCE = re.compile(r"^```\w*\s*|\s*```$")
 
 
@@ -67,6 +72,20 @@ class _Run:
             self.results[sql] = result
         attempt = Attempt(kind=kind, sql=sql, error=result.error, row_count=result.row_count, hints=tuple(hints))
         return attempt, result
+
+    def fixed(self, sql: str, result: ExecResult) -> tuple[str, ExecResult]:
+        """The query after the mechanical fixes its errors allow (see fixes.py), each executed and recorded as a
+        "fix" attempt; the query itself when its error leaves more than one reading."""
+        for _ in range(MAX_FIXES):
+            if result.error is None:
+                break
+            rewritten = fix_for_error(sql, result.error, self.ctx.tables, self.ctx.dialect)
+            if rewritten is None or rewritten in self.results:
+                break
+            attempt, result = self.run("fix", rewritten)
+            self.outcome.attempts.append(attempt)
+            sql = rewritten
+        return sql, result
 
     def doubts(self, sql: str, result: ExecResult) -> list[str] | None:
         """None when the result is trustworthy; else the hints for a repair (maybe none for an error)."""
@@ -114,6 +133,7 @@ def write_sql(
     if sql:
         attempt, result = state.run("first", sql)
         out.attempts.append(attempt)
+        sql, result = state.fixed(sql, result)
         hints = state.doubts(sql, result)
         best = (_rank(result, hints is not None), sql, result)
         last_sql, last_result = sql, result
@@ -135,6 +155,7 @@ def write_sql(
             continue
         attempt, result = state.run(kind, sql, hints or ())
         out.attempts.append(attempt)
+        sql, result = state.fixed(sql, result)
         new_hints = state.doubts(sql, result)
         rank = _rank(result, new_hints is not None)
         if best is None or rank >= best[0]:  # the later of equals: it saw more feedback

@@ -24,7 +24,7 @@ from tasks.analyst_agent.search import (
     index_from_bytes,
     store_index_cache,
 )
-from tests.runtime.conftest import make_database
+from tests.runtime.conftest import fresh_database
 from tests.tasks.analyst_agent.catalogs import table
 from tests.tasks.analyst_agent.test_search_index_cache import CountingEmbedder, both_catalogs
 
@@ -33,12 +33,8 @@ from tests.tasks.analyst_agent.test_search_index_cache import CountingEmbedder, 
 def store_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("TASKPACK_SECRET_KEY", Fernet.generate_key().decode())
     monkeypatch.setenv("TASKPACK_PROJECT_ROOT", str(tmp_path))
-    url, drop = make_database(request.param, tmp_path)
-    try:
+    with fresh_database(request.param, tmp_path) as url:
         yield url
-    finally:
-        reset_backends()
-        drop()
 
 
 def statuses_profile(values: list[str]) -> TableProfile:

@@ -12,19 +12,15 @@ from cryptography.fernet import Fernet
 from runtime.backend import reset_backends
 from store import examples
 from store.examples import ExampleInputError
-from tests.runtime.conftest import make_database
+from tests.runtime.conftest import fresh_database
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("TASKPACK_SECRET_KEY", Fernet.generate_key().decode())
     monkeypatch.setenv("TASKPACK_PROJECT_ROOT", str(tmp_path))
-    url, drop = make_database(request.param, tmp_path)
-    try:
+    with fresh_database(request.param, tmp_path) as url:
         yield url
-    finally:
-        reset_backends()
-        drop()
 
 
 def test_a_pair_is_stored_once_per_source_and_listed_oldest_first(store_url: str) -> None:

@@ -11,9 +11,8 @@ import pytest
 import connectors
 from connectors import Catalog, Connector
 from demo.warehouse import build_demo_warehouse, demo_credentials
-from runtime.backend import reset_backends
 from tasks.analyst_agent.tools import ToolEnv
-from tests.runtime.conftest import make_database
+from tests.runtime.conftest import fresh_database
 
 
 @pytest.fixture(scope="session")
@@ -37,12 +36,8 @@ def demo_connector(demo_path: Path) -> Iterator[Connector]:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    url, drop = make_database(request.param, tmp_path)
-    try:
+    with fresh_database(request.param, tmp_path) as url:
         yield url
-    finally:
-        reset_backends()
-        drop()
 
 
 @pytest.fixture
