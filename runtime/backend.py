@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from runtime.config import resolve_database_url
+from runtime.config import load_config, resolve_database_url
 from runtime.dbos_adapter import APP_NAME, WORKFLOW_PREFIX, SystemDatabase, quiet_dbos_logs, workflow_name
 from runtime.secret_key import Keyring, load_keyring
 from runtime.serializer import SealingSerializer
@@ -40,7 +40,7 @@ class Backend:
         self.engine = create_store_engine(url)  # also switches a SQLite file to WAL before DBOS opens it
         quiet_dbos_logs()
         # Readers outside the worker never decrypt what DBOS recorded: sealed values read back as envelopes.
-        self.dbos = SystemDatabase(url, SealingSerializer(self.keyring, opens=False))
+        self.dbos = SystemDatabase(url, SealingSerializer(self.keyring, opens=False), load_config().sqlite_synchronous)
         create_tables(self.engine)
 
     # DBOS's own handles, for test helpers that write rows no code path of the runtime writes (see dbos_adapter).

@@ -19,23 +19,33 @@ destroy). These needs have no public API, so they go to DBOS's internals here an
 - handing not-yet-started runs of a version no worker runs any more to this worker's version (adoption):
   `workflow_status.application_version`, which DBOS's dequeue matches against the worker's version;
 - re-encrypting what unfinished runs hold (key rotation): `workflow_status.inputs`, `workflow_input`,
-  `operation_outputs`.
+  `operation_outputs`;
+- waking the worker's queue threads between polls (a run triggered, a slot freed): DBOS's queue threads sleep out
+  their polling interval on the stop event `DBOS.launch` hands `queue_thread`, whose threads are named
+  `queue-worker-<queue>`; `dbos._dbos.queue_thread` is wrapped to hand them a stop event a wake-up also ends, and
+  the process's `_active_workflows_set` (`ActiveWorkflowById._remove`) says when a run has left its slot. Wake-ups
+  only add polls: what is dequeued, and how, stays DBOS's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable, TypeVar
 
 import sqlalchemy as sa
 from dbos import DBOS, DBOSClient, Serializer
+from dbos import _core as dbos_core
+from dbos import _dbos as dbos_module
 from dbos import error as dbos_error
 from dbos._utils import INTERNAL_QUEUE_NAME
 
+from runtime import wakeups
 from runtime.errors import RunFailed
 from runtime.models import RunStatus
 
@@ -65,6 +75,11 @@ RELIES_ON: dict[str, Any] = {
         "SystemDatabase.get_pending_workflows": "(executor_id, app_version) -> [.workflow_id]: a stopping worker's runs",
         "SystemDatabase.reenqueue_for_recovery": "(workflow_id, executor_ids, recovery_queue_name) -> bool: hand one back",
         "dbos._utils.INTERNAL_QUEUE_NAME": "the queue DBOS recovers queue-less workflows to",
+        "dbos._dbos.queue_thread": "(stop_event, dbos): started by DBOS.launch; its queue threads wait on stop_event between polls",
+        "DBOS.background_thread_stop_events": "the events DBOS.destroy sets (the queue thread's among them)",
+        "dbos._queue.queue_worker_thread": "named queue-worker-<queue>; waits with stop_event.wait(timeout=...), checks is_set()",
+        "DBOS._active_workflows_set": "ActiveWorkflowById of the runs executing in this process (their queue slots)",
+        "ActiveWorkflowById._remove": "(key, bucket): a run leaves its slot; bucket is (queue_name, partition_key) or None",
     },
 }
 
@@ -249,20 +264,98 @@ class ListFilter:
     limit: int = 50
 
 
+# -- SQLite: one writer at a time, queued in this process ------------------------------------------------------------------
+# SQLite has one writer per file. DBOS opens write transactions with BEGIN IMMEDIATE and waits out a busy file with
+# SQLite's busy handler, which sleeps 1, 2, 5, 10, 15, 20, 25... ms between tries: with a trigger thread, a queue
+# thread and eight runs writing at once, writers spent most of their time asleep while the file was free. Writers of
+# this process now queue on one lock per file, taken just before a transaction's first write and released when it
+# commits or rolls back, so the next writer starts the moment the file is free. Other processes still meet the busy
+# handler, as before; nothing about what is written, or when it is committed, changes.
+_SQLITE_WRITES = ("insert", "update", "delete", "replace", "begin")
+_sqlite_writer_locks: dict[str, threading.Lock] = {}
+_sqlite_writer_locks_guard = threading.Lock()
+WRITER_LOCK_TIMEOUT_S = 30.0  # as DBOS's busy_timeout: past it, SQLite's own busy handling decides
+
+
+def queue_sqlite_writers(engine: sa.Engine, synchronous: str = "FULL") -> None:
+    """Make this engine's write transactions on a SQLite file take the process's writer lock of that file, and its
+    connections commit with `synchronous` (FULL, DBOS's default, or NORMAL: see `ProjectConfig.sqlite_synchronous`)."""
+    dialect = engine.dialect
+    if dialect.name != "sqlite" or getattr(dialect, "taskpack_writer_lock", None) is not None:
+        return
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ValueError(f"sqlite synchronous must be FULL or NORMAL, not {synchronous!r}")
+    if synchronous != "FULL":
+
+        @sa.event.listens_for(engine, "connect")
+        def _synchronous(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute(f"PRAGMA synchronous={synchronous}")
+
+        engine.dispose()  # connections opened before (migrations, the client's check) reopen with it
+    path = str(engine.url.database or "")
+    with _sqlite_writer_locks_guard:
+        lock = _sqlite_writer_locks.setdefault(path, threading.Lock())
+    dialect.taskpack_writer_lock = lock  # type: ignore[attr-defined] - installed once per engine (its dialect)
+    holding: set[int] = set()
+    guard = threading.Lock()
+
+    def release(dbapi_connection: Any) -> None:
+        # the pool's reset-on-return rolls back through its proxy of the connection
+        dbapi_connection = getattr(dbapi_connection, "dbapi_connection", None) or dbapi_connection
+        with guard:
+            held = id(dbapi_connection) in holding
+            holding.discard(id(dbapi_connection))
+        if held:
+            lock.release()
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _take(conn: sa.Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        dbapi_connection = conn.connection.dbapi_connection
+        if dbapi_connection is None or dbapi_connection.in_transaction or id(dbapi_connection) in holding:
+            return
+        if statement.lstrip()[:7].lower().startswith(_SQLITE_WRITES):
+            if lock.acquire(timeout=WRITER_LOCK_TIMEOUT_S):
+                with guard:
+                    holding.add(id(dbapi_connection))
+
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_connection: Any) -> None:
+        try:
+            commit(dbapi_connection)
+        finally:
+            release(dbapi_connection)
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        try:
+            rollback(dbapi_connection)
+        finally:
+            release(dbapi_connection)
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+
+
 # -- one DBOS system database ----------------------------------------------------------------------------------------------
 class SystemDatabase:
     """DBOS's tables in one database, through a DBOSClient: what any process (CLI, API, worker) reads and writes."""
 
-    def __init__(self, url: str, serializer: Serializer) -> None:
+    def __init__(self, url: str, serializer: Serializer, sqlite_synchronous: str = "FULL") -> None:
         self.is_sqlite = url.startswith("sqlite")
         DBOS.migrate(url)
         self.client = DBOSClient(system_database_url=url, application_name=APP_NAME, serializer=serializer)
         self.sys_db = self.client._sys_db
         self.workflows: sa.Table = self.sys_db.tables.workflow_status
         self.engine: sa.Engine = self.sys_db.engine
+        queue_sqlite_writers(self.engine, sqlite_synchronous)
 
     def close(self) -> None:
         self.client.destroy()
+
+    def listen_connection(self) -> Any:
+        """A new DBAPI connection of its own (outside the pool) for the worker's LISTEN (runtime/wakeups.py)."""
+        cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
+        return self.engine.dialect.connect(*cargs, **cparams)
 
     # -- reading ----------------------------------------------------------------------------------------------------------
     def load(self, run_ids: list[str]) -> list[Any]:
@@ -393,7 +486,53 @@ class SystemDatabase:
     # -- writing ----------------------------------------------------------------------------------------------------------
     def enqueue(self, options: dict[str, Any], payload: Any, run_options: dict[str, Any]) -> bool:
         """Enqueue a run from outside any workflow; True when its id existed already (a concurrent trigger won)."""
-        return _enqueue_once(self.client.enqueue, options, payload, run_options)
+        ready = _ready_queues([options])
+        if self.is_sqlite or not ready:
+            existed = _enqueue_once(self.client.enqueue, options, payload, run_options)
+            if not existed:
+                wake_queues(ready)
+            return existed
+
+        def enqueue_and_notify(options: dict[str, Any], payload: Any, run_options: dict[str, Any]) -> None:
+            # PostgreSQL: the NOTIFY rides the enqueue's own transaction (sent at its commit): one commit per trigger
+            with self.engine.begin() as conn:
+                self.client.enqueue_in_transaction(conn, options, payload, run_options)
+                _notify(conn, ready)
+
+        existed = _enqueue_once(enqueue_and_notify, options, payload, run_options)
+        if not existed:
+            wake_queues(ready)
+        return existed
+
+    def enqueue_many(self, runs: list[tuple[dict[str, Any], Any, dict[str, Any]]]) -> None:
+        """Enqueue new runs (fresh ids, no idempotency key) in one transaction: all of them or none.
+
+        A batch of 1,000 paid 1,000 commits (and on SQLite 1,000 turns at the one writer's lock) when each run was
+        enqueued alone; DBOS's public `enqueue_in_transaction` writes the same rows inside one transaction.
+        """
+        with self.engine.begin() as conn:
+            for options, payload, run_options in runs:
+                self.client.enqueue_in_transaction(conn, options, payload, run_options)
+            if not self.is_sqlite:
+                _notify(conn, _ready_queues(options for options, _, _ in runs))  # sent by PostgreSQL at commit
+        wake_queues(_ready_queues(options for options, _, _ in runs))
+
+    def announce(self, enqueued: Iterable[dict[str, Any]]) -> None:
+        """Tell workers that runs wait in these queues (the enqueue options of committed runs), so one polls now.
+
+        In this process the queue threads are woken directly; on PostgreSQL a NOTIFY reaches workers elsewhere
+        (runtime/wakeups.py). A wake-up is only a hint: a lost one costs a polling interval, never a run.
+        """
+        queues = _ready_queues(enqueued)
+        if not queues:
+            return
+        wake_queues(queues)
+        if not self.is_sqlite:
+            try:
+                with self.engine.begin() as conn:
+                    _notify(conn, queues)
+            except Exception as exc:  # the run is enqueued: workers still find it at their next poll
+                log.warning("waking workers failed (they find the run at their next poll): %s", exc)
 
     def set_attributes(self, run_id: str, attributes: dict[str, Any]) -> None:
         """Merge `attributes` into the run's (status hints: safe to repeat, recorded as no step)."""
@@ -569,6 +708,16 @@ class SystemDatabase:
         return rewritten
 
 
+def _ready_queues(enqueued: Iterable[dict[str, Any]]) -> list[str]:
+    """The queues in which these enqueue options leave a run ready now (a delayed run is not: DBOS moves it later)."""
+    return sorted({o["queue_name"] for o in enqueued if o.get("queue_name") and not o.get("delay_seconds")})
+
+
+def _notify(conn: sa.Connection, queues: list[str]) -> None:
+    for queue in queues:
+        conn.execute(sa.select(sa.func.pg_notify(wakeups.QUEUE_CHANNEL, queue)))
+
+
 def _enqueue_once(enqueue: Callable[..., Any], options: dict[str, Any], payload: Any, run_options: dict[str, Any]) -> bool:
     try:
         enqueue(options, payload, run_options)
@@ -614,18 +763,23 @@ async def sleep_async(seconds: float) -> None:
     await DBOS.sleep_async(seconds)
 
 
-def enqueue_child(options: dict[str, Any], payload: Any, run_options: dict[str, Any]) -> bool:
+def enqueue_child(options: dict[str, Any], payload: Any, run_options: dict[str, Any], system: "SystemDatabase | None" = None) -> bool:
     """Enqueue a run as a recorded child of the current run; True when its id existed already."""
-    return _enqueue_once(DBOS.enqueue_workflow_with_options, options, payload, run_options)
+    existed = _enqueue_once(DBOS.enqueue_workflow_with_options, options, payload, run_options)
+    if not existed and system is not None:
+        system.announce([options])
+    return existed
 
 
-async def enqueue_child_async(options: dict[str, Any], payload: Any, run_options: dict[str, Any]) -> bool:
+async def enqueue_child_async(options: dict[str, Any], payload: Any, run_options: dict[str, Any], system: "SystemDatabase | None" = None) -> bool:
     try:
         await DBOS.enqueue_workflow_with_options_async(options, payload, run_options)
     except Exception as exc:
         if not dbos_error.is_workflow_id_in_use_error(exc):
             raise
         return True
+    if system is not None:
+        await asyncio.to_thread(system.announce, [options])
     return False
 
 
@@ -654,6 +808,7 @@ def launch(
     queues: list[QueueSettings],
     polling_interval: float,
     before_launch: Callable[[], None],
+    sqlite_synchronous: str = "FULL",
 ) -> None:
     """Configure and launch this process's DBOS as executor `executor_id` of code `version`, listening on `queues`.
 
@@ -672,14 +827,132 @@ def launch(
         }
     )
     DBOS.listen_queues([q.name for q in queues])
+    _install_queue_wakeups(queues)
     before_launch()
     DBOS.launch()
+    queue_sqlite_writers(dbos_module._get_dbos_instance()._sys_db.engine, sqlite_synchronous)
     for queue in queues:
         DBOS.register_queue(queue.name, on_conflict="always_update", **{"polling_interval_sec": polling_interval, **queue.settings})
 
 
 def destroy(workflow_completion_timeout: float) -> None:
     DBOS.destroy(workflow_completion_timeout_sec=workflow_completion_timeout)
+
+
+# -- waking the queue threads between polls ------------------------------------------------------------------------------
+# DBOS dequeues by polling: each queue's thread sleeps its polling interval, then claims what its slots allow. A run
+# triggered into an idle worker waited up to a poll to start, and a slot freed by a finished run stayed empty until
+# the next poll (at most `worker_concurrency` runs per poll: with 8 slots and 20 ms polls, 400 runs/s at best, and
+# half an interval of latency on average). The queue threads are handed a stop event that a wake-up also ends, so a
+# queue is polled at once when a run is enqueued into it (in this process, or announced by NOTIFY from another) and
+# when one of its runs leaves its slot. Polls still happen on their interval: a lost wake-up costs what it did before.
+_QUEUE_THREAD_PREFIX = "queue-worker-"
+
+
+class _WakeableStop:
+    """The stop event DBOS's queue threads wait on between polls; `wake(queue)` ends the wait of that queue's thread.
+
+    A wake-up that comes while the thread is busy dequeuing is kept (a counter per queue), so its next wait returns
+    at once: a run enqueued during a poll is not left for the following one.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._flag = False
+        self._wakes: dict[str, int] = {}
+        self._everything = 0
+        self._seen = threading.local()
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def set(self) -> None:
+        with self._cond:
+            self._flag = True
+            self._cond.notify_all()
+
+    def clear(self) -> None:
+        with self._cond:
+            self._flag = False
+
+    def wake(self, queues: Iterable[str] | None) -> None:
+        with self._cond:
+            if queues is None:
+                self._everything += 1
+            else:
+                for queue in queues:
+                    self._wakes[queue] = self._wakes.get(queue, 0) + 1
+            self._cond.notify_all()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        name = threading.current_thread().name
+        queue = name[len(_QUEUE_THREAD_PREFIX):] if name.startswith(_QUEUE_THREAD_PREFIX) else None
+        with self._cond:
+            if queue is None:  # the queue manager thread: only the stop ends its wait
+                if not self._flag:
+                    self._cond.wait_for(lambda: self._flag, timeout)
+                return self._flag
+            mark = lambda: (self._wakes.get(queue, 0), self._everything)  # noqa: E731
+            seen = getattr(self._seen, "mark", (0, 0))  # wakes from before the thread's first wait count too
+            if not self._flag and seen == mark():
+                self._cond.wait_for(lambda: self._flag or mark() != seen, timeout)
+            self._seen.mark = mark()
+            return self._flag
+
+
+_wakeable: list[_WakeableStop] = []  # the stop event of this process's launched DBOS queue thread, if any
+_original_queue_thread = dbos_module.queue_thread
+
+
+def _queue_thread(stop_event: Any, dbos_instance: Any) -> None:
+    """DBOS's queue thread, on a stop event that wake-ups end too (DBOS.destroy still sets it: it replaces the one
+    DBOS made in the list destroy goes through)."""
+    wakeable = _WakeableStop()
+    events = dbos_instance.background_thread_stop_events
+    for index, event in enumerate(events):
+        if event is stop_event:
+            events[index] = wakeable
+    if stop_event.is_set():
+        wakeable.set()
+    _wakeable[:] = [wakeable]
+    try:
+        _original_queue_thread(wakeable, dbos_instance)
+    finally:
+        if _wakeable and _wakeable[0] is wakeable:
+            _wakeable.clear()
+
+
+class _SlotWatch(dbos_core.ActiveWorkflowById):
+    """DBOS's count of the runs executing here, which also wakes a run's queue as the run leaves its slot, when that
+    queue had all of this worker's slots taken: then runs may be waiting for one. With a free slot at the last poll,
+    the queue was empty then, and a run enqueued since woke the queue itself; an extra poll per run (a dequeue
+    transaction) would only take CPU and the SQLite writer from the runs and triggers under way."""
+
+    def __init__(self, slots: dict[str, int]) -> None:
+        super().__init__()
+        self.slots = slots
+
+    def _remove(self, key: str, bucket: Any) -> None:
+        slots = self.slots.get(bucket[0]) if bucket is not None else None
+        full = slots is not None and self.count_for_queue(bucket[0]) >= slots
+        super()._remove(key, bucket)
+        if full:
+            wake_queues([bucket[0]])
+
+
+def _install_queue_wakeups(queues: list[QueueSettings]) -> None:
+    """Before launch: DBOS's queue thread gets the wakeable stop event, the slot count says when a slot frees."""
+    dbos_module.queue_thread = _queue_thread
+    instance = dbos_module._get_dbos_instance()
+    slots = {q.name: int(q.settings["worker_concurrency"]) for q in queues if q.settings.get("worker_concurrency")}
+    if not isinstance(instance._active_workflows_set, _SlotWatch) and not instance._active_workflows_set.activeList():
+        instance._active_workflows_set = _SlotWatch(slots)
+
+
+def wake_queues(queues: Iterable[str] | None = None) -> None:
+    """Poll these queues (all, with None) now, if this process runs a worker; otherwise nothing."""
+    if _wakeable:
+        _wakeable[0].wake(None if queues is None else list(queues))
 
 
 def recover_runs_of(executor_ids: Iterable[str]) -> int:

@@ -194,6 +194,7 @@ def _build(
     parent_id: str | None,
     root_id: str | None,
     info: dict[str, Any] | None = None,
+    version: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], Any, str | None]:
     """(DBOS enqueue options, run options for the workflow, payload, idempotency scope key).
 
@@ -225,7 +226,7 @@ def _build(
 
     now = time.time()
     queue = info.get("queue") or DEFAULT_QUEUE
-    version = code_version()
+    version = version or code_version()
     run_options: dict[str, Any] = {"created_at": now, "queue": queue}
     attributes: dict[str, Any] = {"task": task_id, "version": version}
     if tag_list:
@@ -275,21 +276,26 @@ def _in_event_loop() -> bool:
 _OPTIONS = frozenset({"idempotency_key", "idempotency_key_ttl", "delay", "ttl", "tags", "max_attempts", "concurrency_key", "max_duration", "metadata"})
 
 
-def _build_with_defaults(backend: Backend, task_id: str, payload: Any, options: dict[str, Any], parent_id: str | None, root_id: str | None, info: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
+def _build_with_defaults(backend: Backend, task_id: str, payload: Any, options: dict[str, Any], parent_id: str | None, root_id: str | None, info: dict[str, Any] | None = None, version: str | None = None):  # type: ignore[no-untyped-def]
     unknown = set(options) - _OPTIONS
     if unknown:
         raise TriggerOptionsError(f"unknown trigger option(s): {', '.join(sorted(map(str, unknown)))[:200]}")
     values = {name: options.get(name) for name in _OPTIONS}
-    return _build(backend, task_id, payload, parent_id=parent_id, root_id=root_id, info=info, **values)
+    return _build(backend, task_id, payload, parent_id=parent_id, root_id=root_id, info=info, version=version, **values)
 
 
-def _check_batch(backend: Backend, task_id: str, items: list["BatchItem"], options: dict[str, Any]) -> None:
-    """Check every item before the first run is created: a batch is refused whole, never half-triggered."""
+def _check_batch(backend: Backend, task_id: str, items: list["BatchItem"], options: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any], Any, str | None]]:
+    """Check every item before the first run is created: a batch is refused whole, never half-triggered.
+
+    Returns each item as built (enqueue options, run options, sealed payload, idempotency scope), so a batch is
+    checked and sealed once, not again when its runs are enqueued."""
     check_text(task_id, "task_id", max_chars=MAX_TASK_ID_CHARS)
     info = task_info(backend, task_id)
+    version = code_version()  # once per batch: it looks for the project's root on disk
+    built = []
     for index, item in enumerate(items):
         try:
-            _build_with_defaults(backend, task_id, item.payload, {**options, **item.options}, None, None, info)
+            built.append(_build_with_defaults(backend, task_id, item.payload, {**options, **item.options}, None, None, info, version))
         except InputError as exc:
             field = f"items[{index}].{exc.field}" if exc.field else f"items[{index}]"
             message = f"items[{index}].{exc}" if exc.field and str(exc).startswith(exc.field) else f"items[{index}]: {exc}"
@@ -297,6 +303,7 @@ def _check_batch(backend: Backend, task_id: str, items: list["BatchItem"], optio
             if isinstance(exc, PayloadError) and isinstance(raised, PayloadError):
                 raised.errors = [{**e, "field": f"items[{index}].{e['field']}"} for e in exc.errors]
             raise raised from None
+    return built
 
 
 def _in_workflow() -> bool:
@@ -351,7 +358,7 @@ class Tasks:
             # so a replayed parent finds the same child instead of starting another.
             run_id, cached = dbos.step("taskpack.child_id", _choose_run_id, backend.url, scope, key_ttl)
             if not cached:
-                cached = dbos.enqueue_child(_with_run_id(enqueue, run_id, scope), body, run_options)
+                cached = dbos.enqueue_child(_with_run_id(enqueue, run_id, scope), body, run_options, backend.dbos)
             return RunHandle(id=run_id, task_id=task_id, is_cached=cached)
         run_id, cached = _choose_run_id(backend.url, scope, key_ttl)
         if not cached:
@@ -371,7 +378,7 @@ class Tasks:
         key_ttl = run_options.pop("_idempotency_ttl")
         run_id, cached = await dbos.step_async("taskpack.child_id", _choose_run_id, backend.url, scope, key_ttl)
         if not cached:
-            cached = await dbos.enqueue_child_async(_with_run_id(enqueue, run_id, scope), body, run_options)
+            cached = await dbos.enqueue_child_async(_with_run_id(enqueue, run_id, scope), body, run_options, backend.dbos)
         return RunHandle(id=run_id, task_id=task_id, is_cached=cached)
 
     async def trigger_and_wait_async(self, task_id: str, payload: Any = None, *, timeout: float | None = None, **options: Any) -> TaskRunResult:
@@ -398,8 +405,11 @@ class Tasks:
         """
         batch = _batch_items(items)
         backend = get_backend(options.get("database_url"))
-        _check_batch(backend, task_id, batch, {k: v for k, v in options.items() if k != "database_url"})
-        handles = [self.trigger(task_id, item.payload, **{**options, **item.options}) for item in batch]
+        built = _check_batch(backend, task_id, batch, {k: v for k, v in options.items() if k != "database_url"})
+        if _in_workflow():  # children are enqueued one by one, each recorded in the parent (see `trigger`)
+            handles = [self.trigger(task_id, item.payload, **{**options, **item.options}) for item in batch]
+        else:
+            handles = _enqueue_batch(backend, task_id, built)
         return BatchHandle(batch_id=f"batch_{uuid.uuid4().hex[:16]}", runs=handles)
 
     def trigger_and_wait(self, task_id: str, payload: Any = None, *, timeout: float | None = None, **options: Any) -> TaskRunResult:
@@ -419,6 +429,24 @@ class Tasks:
                 results.append(TaskRunResult(id=run.id, task_id=run.task_id, ok=run.status is RunStatus.COMPLETED, status=run.status, output=run.output, error=run.error))
             return results
         return _durable_wait(ctx, handles)
+
+
+def _enqueue_batch(backend: Backend, task_id: str, built: list[tuple[dict[str, Any], dict[str, Any], Any, str | None]]) -> list[RunHandle]:
+    """The runs of a checked batch, in its order: the items without an idempotency key in one transaction (all or
+    none), the keyed ones each through its key (`claim_idempotency_key`), as `trigger` does."""
+    handles: list[RunHandle | None] = [None] * len(built)
+    fresh: list[tuple[dict[str, Any], Any, dict[str, Any]]] = []
+    for index, (enqueue, run_options, body, scope) in enumerate(built):
+        key_ttl = run_options.pop("_idempotency_ttl")
+        run_id, cached = _choose_run_id(backend.url, scope, key_ttl)
+        if scope is None:
+            fresh.append((_with_run_id(enqueue, run_id, scope), body, run_options))
+        elif not cached:
+            cached = backend.dbos.enqueue(_with_run_id(enqueue, run_id, scope), body, run_options)
+        handles[index] = RunHandle(id=run_id, task_id=task_id, is_cached=cached)
+    if fresh:
+        backend.dbos.enqueue_many(fresh)
+    return [h for h in handles if h is not None]
 
 
 def _choose_run_id(url: str, scope: str | None, key_ttl: float) -> tuple[str, bool]:

@@ -18,6 +18,7 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 
 from runtime import dbos_adapter as dbos
+from runtime import wakeups
 from runtime.dbos_adapter import UNRUNNABLE_ON
 from runtime.backend import Backend, get_backend, set_active
 from runtime.config import load_config, resolve_database_url
@@ -87,6 +88,7 @@ class Worker:
         # takes its runs over while they finish here) but recovers, expires and schedules nothing more.
         self._draining = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._listener: wakeups.QueueListener | None = None
         self._started = False
 
     # -- lifecycle -------------------------------------------------------------------------------------------------------
@@ -137,7 +139,12 @@ class Worker:
             self._queues(),
             self.queue_polling_interval,
             before_launch,
+            load_config().sqlite_synchronous,
         )
+        if not backend.is_sqlite:
+            # runs triggered by other processes start now, not at the next poll (runtime/wakeups.py)
+            self._listener = wakeups.QueueListener(backend.dbos.listen_connection, dbos.wake_queues)
+            self._listener.start()
         self._publish_definitions(backend)
         if self.run_schedules:
             schedules.sync_declared(backend, {t.id for t in self.tasks})
@@ -156,6 +163,9 @@ class Worker:
             dbos.destroy(self.shutdown_timeout)
         finally:
             self._stop.set()
+            if self._listener is not None:
+                self._listener.stop()
+                self._listener = None
             for thread in self._threads:
                 thread.join(timeout=5)
             states.flush_all()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import inspect
 import itertools
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -83,8 +84,10 @@ def test_the_private_functions_the_adapter_calls_keep_their_shape() -> None:
     assert set(RELIES_ON["private"]) == {
         "DBOSClient._sys_db", "SystemDatabase.update_workflow_attributes", "SystemDatabase.tables", "SystemDatabase.engine",
         "DBOS._recover_pending_workflows", "SystemDatabase.get_pending_workflows", "SystemDatabase.reenqueue_for_recovery",
-        "dbos._utils.INTERNAL_QUEUE_NAME",
+        "dbos._utils.INTERNAL_QUEUE_NAME", "dbos._dbos.queue_thread", "DBOS.background_thread_stop_events",
+        "dbos._queue.queue_worker_thread", "DBOS._active_workflows_set", "ActiveWorkflowById._remove",
     }, "a reliance added to the adapter needs its check here"
+    _check_queue_wakeup_reliances()
     pending = inspect.signature(SystemDatabase.get_pending_workflows)
     assert list(pending.parameters)[1:] == ["executor_id", "app_version"], pending
     requeue = inspect.signature(SystemDatabase.reenqueue_for_recovery)
@@ -105,6 +108,27 @@ def test_the_private_functions_the_adapter_calls_keep_their_shape() -> None:
     listing = inspect.signature(DBOSClient.list_workflows)
     assert {"workflow_ids", "load_input", "load_output"} <= set(listing.parameters), listing
     assert "cancel_children" in inspect.signature(DBOSClient.cancel_workflow).parameters
+
+
+def _check_queue_wakeup_reliances() -> None:
+    """The queue wake-ups (runtime/dbos_adapter.py, `_install_queue_wakeups`): DBOS.launch starts `queue_thread`
+    by its module name with a stop event it keeps in `background_thread_stop_events`; the queue threads are named
+    queue-worker-<queue> and only wait on / test the event; a run leaves its slot through ActiveWorkflowById._remove."""
+    from dbos import _core, _dbos, _queue
+
+    assert list(inspect.signature(_queue.queue_thread).parameters) == ["stop_event", "dbos"]
+    assert _dbos.queue_thread is _queue.queue_thread or _dbos.queue_thread is dbos_adapter._queue_thread
+    launch = inspect.getsource(DBOS._launch if hasattr(DBOS, "_launch") else DBOS.launch)
+    assert "target=queue_thread" in launch and "background_thread_stop_events.append(evt)" in launch
+    assert "for event in self.background_thread_stop_events:" in inspect.getsource(DBOS._destroy)
+    manager = inspect.getsource(_queue.queue_thread)
+    assert 'name=f"queue-worker-{queue_name}"' in manager and "args=(stop_event, dbos, queue)" in manager
+    worker = inspect.getsource(_queue.queue_worker_thread)
+    uses = set(re.findall(r"stop_event\.(\w+)", worker))
+    assert uses == {"wait", "is_set"}, uses
+    assert list(inspect.signature(_core.ActiveWorkflowById._remove).parameters) == ["self", "key", "bucket"]
+    assert "self._active._remove(self._key, self._bucket)" in inspect.getsource(_core.ActiveWorkflowEntry.release)
+    assert "_active_workflows_set: ActiveWorkflowById = ActiveWorkflowById()" in inspect.getsource(DBOS.__init__)
 
 
 def test_dbos_has_exactly_the_workflow_states_the_status_function_maps() -> None:

@@ -1,0 +1,23 @@
+"""Tasks for test_queue_wakeups.py: they report when they started, as the worker's clock saw it."""
+
+from __future__ import annotations
+
+import time
+
+from runtime import Queue, RetryConfig, task
+
+ONE = RetryConfig(max_attempts=1)
+SINGLE = Queue(name="qw-single", concurrency_limit=1)
+
+
+@task(id="qw-clock", retry=ONE)
+def clock(payload: dict) -> float:
+    return time.time()
+
+
+@task(id="qw-span", retry=ONE, queue=SINGLE)
+def span(payload: dict) -> list[float]:
+    """Runs one at a time (its queue has one slot): [start, end]."""
+    started = time.time()
+    time.sleep(payload["seconds"])
+    return [started, time.time()]

@@ -1,0 +1,192 @@
+"""A worker polls its queues every `queue_polling_interval`; wake-ups make it poll at once when a run is triggered
+(in its own process, or on PostgreSQL from another one by NOTIFY) and when a run leaves its slot. The polling
+interval is set to 2 s here, so only a wake-up can start runs within a fraction of it.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from runtime import RunStatus, Worker, dbos_adapter, runs, tasks
+from runtime.backend import get_backend
+from tests.runtime import queue_wake_tasks
+
+ROOT = Path(__file__).resolve().parents[2]
+POLL_S = 2.0
+FAST_S = 0.5  # well under the poll: a run that started this soon after its trigger was woken, not polled
+
+
+# -- the wakeable stop event, alone ------------------------------------------------------------------------------------
+def _waiter(stop: dbos_adapter._WakeableStop, queue: str, timeout: float, out: list) -> threading.Thread:
+    def run() -> None:
+        started = time.monotonic()
+        flag = stop.wait(timeout)
+        out.append((flag, time.monotonic() - started))
+
+    return threading.Thread(target=run, name=f"queue-worker-{queue}")
+
+
+def test_a_wake_ends_the_wait_of_its_queue_only_and_is_kept_for_a_thread_not_waiting_yet() -> None:
+    stop = dbos_adapter._WakeableStop()
+    a_out: list = []
+    b_out: list = []
+    a, b = _waiter(stop, "a", 10.0, a_out), _waiter(stop, "b", 0.5, b_out)
+    a.start(), b.start()
+    time.sleep(0.2)
+    stop.wake(["a"])
+    a.join(5), b.join(5)
+    assert a_out[0][0] is False and a_out[0][1] < 5.0  # woken (not stopped), long before its 10 s
+    assert b_out[0][0] is False and b_out[0][1] >= 0.45  # another queue's wake-up: b slept its timeout
+
+    stop.wake(["c"])  # while no thread of queue c waits: its next wait returns at once
+    c_out: list = []
+    c = _waiter(stop, "c", 10.0, c_out)
+    c.start(), c.join(5)
+    assert c_out[0][0] is False and c_out[0][1] < 1.0
+
+    d_out: list = []
+    d = _waiter(stop, "d", 10.0, d_out)
+    d.start()
+    time.sleep(0.1)
+    stop.set()  # DBOS.destroy: every wait ends, reporting the stop
+    d.join(5)
+    assert d_out[0][0] is True and d_out[0][1] < 5.0
+    assert stop.is_set() and stop.wait(10.0) is True
+
+
+def test_the_queue_manager_thread_is_not_woken_by_queue_wake_ups() -> None:
+    stop = dbos_adapter._WakeableStop()
+    out: list = []
+
+    def manager() -> None:
+        started = time.monotonic()
+        out.append((stop.wait(0.6), time.monotonic() - started))
+
+    thread = threading.Thread(target=manager, name="queue-manager")
+    thread.start()
+    time.sleep(0.1)
+    stop.wake(None)
+    thread.join(5)
+    assert out[0][0] is False and out[0][1] >= 0.55
+
+
+# -- a worker in this process ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def slow_polling_worker(db_url: str) -> Iterator[Worker]:
+    with Worker(database_url=db_url, tasks=[queue_wake_tasks], concurrency=4, queue_polling_interval=POLL_S) as worker:
+        # the queue threads start within the queue manager's first second; one run proves they are up
+        assert runs.wait(tasks.trigger("qw-clock", {}).id, timeout=30).status is RunStatus.COMPLETED
+        yield worker
+
+
+def _start_lags(n: int, database_url: str | None = None) -> list[float]:
+    lags = []
+    for i in range(n):
+        time.sleep(0.1)  # the worker is idle, its queue thread asleep in its 2 s poll
+        before = time.time()
+        handle = tasks.trigger("qw-clock", {"i": i}, database_url=database_url)
+        run = runs.wait(handle.id, timeout=30, database_url=database_url)
+        assert run.status is RunStatus.COMPLETED
+        lags.append(run.output - before)
+    return lags
+
+
+def test_a_run_triggered_in_the_workers_process_starts_without_waiting_for_the_poll(slow_polling_worker: Worker) -> None:
+    lags = _start_lags(5)
+    assert max(lags) < FAST_S, lags
+
+
+def test_a_freed_slot_takes_the_next_queued_run_without_waiting_for_the_poll(slow_polling_worker: Worker) -> None:
+    handles = [tasks.trigger("qw-span", {"seconds": 0.2}) for _ in range(3)]
+    spans = sorted(runs.wait(h.id, timeout=60).output for h in handles)
+    gaps = [spans[i + 1][0] - spans[i][1] for i in range(len(spans) - 1)]
+    assert all(0 <= gap < FAST_S for gap in gaps), gaps  # one slot: each started as the previous one ended
+
+
+# -- a worker in another process (PostgreSQL: NOTIFY) -----------------------------------------------------------------------
+@pytest.fixture
+def pg_url(tmp_path: Path) -> Iterator[str]:
+    from runtime.backend import reset_backends
+    from tests.runtime.conftest import make_database
+
+    url, drop = make_database("postgres", tmp_path)
+    try:
+        yield url
+    finally:
+        reset_backends()
+        drop()
+
+
+def test_a_run_triggered_in_another_process_starts_without_waiting_for_the_poll_on_postgres(pg_url: str) -> None:
+    get_backend(pg_url)  # tables exist before the worker starts
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.runtime.queue_wake_worker", pg_url, str(POLL_S)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("READY"), line + proc.stdout.read()
+        from tests.runtime import queue_wake_tasks  # noqa: F401 - the task definitions, as a triggering app has them
+
+        first = tasks.trigger("qw-clock", {}, database_url=pg_url)
+        assert runs.wait(first.id, timeout=30, database_url=pg_url).status is RunStatus.COMPLETED
+        lags = _start_lags(5, pg_url)
+        assert max(lags) < FAST_S, lags
+        assert statistics.median(lags) < 0.1, lags
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+# -- batch triggers ---------------------------------------------------------------------------------------------------------
+def test_a_batch_is_enqueued_whole_in_its_order_and_keyed_items_keep_their_key(db_url: str, token: str) -> None:
+    earlier = tasks.trigger("qw-clock", {"n": -1}, idempotency_key=f"k-{token}", database_url=db_url)
+    items = [{"n": i} for i in range(300)]
+    items[7] = {"payload": {"n": 7}, "options": {"idempotency_key": f"k-{token}"}}
+    batch = tasks.batch_trigger("qw-clock", items, database_url=db_url)
+    assert len(batch.runs) == 300
+    assert batch.runs[7].id == earlier.id and batch.runs[7].is_cached
+    fresh = [h for i, h in enumerate(batch.runs) if i != 7]
+    assert not any(h.is_cached for h in fresh) and len({h.id for h in fresh}) == 299
+    backend = get_backend(db_url)
+    ws = backend.workflows
+    with backend.sys_engine.connect() as conn:
+        stored = conn.execute(sa.select(ws.c.workflow_uuid).where(ws.c.workflow_uuid.in_([h.id for h in fresh]))).scalars().all()
+    assert set(stored) == {h.id for h in fresh}
+    first, last = runs.retrieve(fresh[0].id, database_url=db_url), runs.retrieve(fresh[-1].id, database_url=db_url)
+    assert first.payload == {"n": 0} and last.payload == {"n": 299}
+    assert first.status is RunStatus.QUEUED and first.task_id == "qw-clock" and first.version == earlier_run_version(db_url, earlier.id)
+
+
+def earlier_run_version(db_url: str, run_id: str) -> str | None:
+    return runs.retrieve(run_id, database_url=db_url).version
+
+
+def test_a_batch_whose_enqueue_fails_midway_leaves_no_run(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    backend = get_backend(db_url)
+    real = backend.dbos.client.enqueue_in_transaction
+    calls = []
+
+    def failing_third(conn, options, *args):  # type: ignore[no-untyped-def]
+        calls.append(options["workflow_id"])
+        if len(calls) == 3:
+            raise RuntimeError("the database went away")
+        return real(conn, options, *args)
+
+    monkeypatch.setattr(backend.dbos.client, "enqueue_in_transaction", failing_third)
+    with pytest.raises(RuntimeError, match="went away"):
+        tasks.batch_trigger("qw-clock", [{"n": i} for i in range(5)], database_url=db_url)
+    ws = backend.workflows
+    with backend.sys_engine.connect() as conn:
+        stored = conn.execute(sa.select(sa.func.count()).select_from(ws).where(ws.c.workflow_uuid.in_(calls))).scalar_one()
+    assert len(calls) == 3 and stored == 0
