@@ -284,8 +284,9 @@ def _build_with_defaults(backend: Backend, task_id: str, payload: Any, options: 
     return _build(backend, task_id, payload, parent_id=parent_id, root_id=root_id, info=info, version=version, **values)
 
 
-def _check_batch(backend: Backend, task_id: str, items: list["BatchItem"], options: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any], Any, str | None]]:
-    """Check every item before the first run is created: a batch is refused whole, never half-triggered.
+def check_batch(backend: Backend, task_id: str, items: list["BatchItem"], options: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any], Any, str | None]]:
+    """Check every item before the first run is created: a batch is refused whole, never half-triggered. Public:
+    the HTTP API checks each task's group of a multi-task batch with it before it triggers any run.
 
     Returns each item as built (enqueue options, run options, sealed payload, idempotency scope), so a batch is
     checked and sealed once, not again when its runs are enqueued."""
@@ -388,7 +389,7 @@ class Tasks:
     async def batch_trigger_and_wait_async(self, task_id: str, items: list[Any], *, timeout: float | None = None, **options: Any) -> list[TaskRunResult]:
         batch = _batch_items(items)
         backend = get_backend(options.get("database_url"))
-        await asyncio.to_thread(_check_batch, backend, task_id, batch, {k: v for k, v in options.items() if k != "database_url"})
+        await asyncio.to_thread(check_batch, backend, task_id, batch, {k: v for k, v in options.items() if k != "database_url"})
         handles = [await self.trigger_async(task_id, item.payload, **{**options, **item.options}) for item in batch]
         return await self._wait_async(handles, timeout)
 
@@ -405,7 +406,7 @@ class Tasks:
         """
         batch = _batch_items(items)
         backend = get_backend(options.get("database_url"))
-        built = _check_batch(backend, task_id, batch, {k: v for k, v in options.items() if k != "database_url"})
+        built = check_batch(backend, task_id, batch, {k: v for k, v in options.items() if k != "database_url"})
         if _in_workflow():  # children are enqueued one by one, each recorded in the parent (see `trigger`)
             handles = [self.trigger(task_id, item.payload, **{**options, **item.options}) for item in batch]
         else:

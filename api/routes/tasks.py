@@ -30,7 +30,7 @@ from runtime.backend import get_backend
 from runtime.config import resolve_database_url
 from runtime.definitions import all_tasks
 from runtime.store import task_definitions
-from runtime.triggering import BatchItem, _check_batch
+from runtime.triggering import BatchItem, check_batch
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 
@@ -82,7 +82,7 @@ def _batch_trigger(body: BatchRequest, request: Request, principal: Principal) -
         by_task.setdefault(item.task, []).append((index, BatchItem(payload=item.payload, options=trigger_kwargs(item.options))))
     for task_id, entries in by_task.items():
         try:
-            _check_batch(backend, task_id, [entry for _, entry in entries], {})
+            check_batch(backend, task_id, [entry for _, entry in entries], {})
         except runtime.InputError as exc:
             # the runtime numbers items within this task's group: name them by their place in the request
             raise _renumbered(exc, [index for index, _ in entries]) from None
