@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -35,6 +36,18 @@ def make_database(kind: str, tmp_path: Path) -> tuple[str, callable]:
         admin.dispose()
 
     return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}", drop
+
+
+def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """The first truthy value `check()` returns, polled every 0.1 s; AssertionError naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        time.sleep(0.1)
 
 
 @contextmanager

@@ -27,12 +27,6 @@ from tests.tracing_support import Spans, hex_ids, spans  # noqa: F401 - fixture
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def traced_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with fresh_database(request.param, tmp_path) as url:
-        yield url
-
-
 @pytest.fixture
 def sqlite_db(tmp_path: Path) -> Iterator[str]:
     with fresh_database("sqlite", tmp_path) as url:
@@ -53,8 +47,8 @@ def _run_tree(spans: Spans, task_id: str, steps: int) -> tuple[Any, list[Any], l
     return run_span, attempts, step_spans
 
 
-def test_a_two_step_run_gives_run_attempt_and_step_spans_with_their_parents(spans: Spans, traced_db: str) -> None:
-    with _worker(traced_db):
+def test_a_two_step_run_gives_run_attempt_and_step_spans_with_their_parents(spans: Spans, db_url: str) -> None:
+    with _worker(db_url):
         run = runs.wait(tasks.trigger("tr-two-steps", {"n": 4}).id, timeout=30)
     assert run.status is RunStatus.COMPLETED and run.output == 50
     run_span, attempts, steps = _run_tree(spans, "tr-two-steps", 2)

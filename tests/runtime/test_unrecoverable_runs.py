@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -28,21 +28,13 @@ from runtime import Run, RunStatus, Worker, runs, tasks
 from runtime.backend import get_backend, reset_backends
 from runtime.executor_ids import live_executors
 from runtime.versions import ENV_VERSION
+from tests.runtime.conftest import eventually
 from tests.runtime import raw_store, sample_tasks
 from tests.runtime.test_crash_recovery import ROOT, start_worker, stop, wait_for_lines
 
 WORKER_DEAD_AFTER = 2.0  # tests/runtime/worker_process.py
 
 
-def _eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout} s")
-        time.sleep(0.1)
 
 
 def _retrieve(url: str, run_id: str) -> Run:
@@ -68,7 +60,7 @@ def killed_mid_step(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_with_no_worker_alive_no_run_stays_executing_and_a_new_worker_resumes_it(killed_mid_step: tuple[str, str, Path, Path]) -> None:
     url, run_id, log, go = killed_mid_step
-    waiting = _eventually(
+    waiting = eventually(
         lambda: (r := _retrieve(url, run_id)).status is RunStatus.WAITING_FOR_WORKER and r, timeout=WORKER_DEAD_AFTER + 10, what="WAITING_FOR_WORKER"
     )
     assert live_executors(get_backend(url), time.time()) == frozenset()
@@ -125,7 +117,7 @@ def test_a_started_run_whose_task_no_living_worker_defines_ends_crashed(killed_m
 
     try:
         assert other.version == "A"  # type: ignore[attr-defined]
-        crashed = _eventually(crashed_yet, timeout=WORKER_DEAD_AFTER + grace + 30, what="CRASHED")
+        crashed = eventually(crashed_yet, timeout=WORKER_DEAD_AFTER + grace + 30, what="CRASHED")
         # while the worker that cannot execute it holds it, the run does not read EXECUTING (past one heartbeat)
         held = [r for r in seen if r.executor_id == other.executor_id and r.status is RunStatus.WAITING_FOR_WORKER]  # type: ignore[attr-defined]
         assert held, [(r.status, r.executor_id) for r in seen]

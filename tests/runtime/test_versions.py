@@ -15,6 +15,7 @@ import pytest
 from runtime import RunStatus, Worker, runs, tasks
 from runtime.backend import get_backend
 from runtime.versions import ENV_VERSION, VersionError, code_version, live_versions, task_modules_hash
+from tests.runtime.conftest import eventually
 from tests.runtime import sample_tasks, secret_tasks
 from tests.runtime.test_crash_recovery import start_worker, stop, wait_for_lines
 
@@ -33,15 +34,6 @@ def _trigger_as(version: str, monkeypatch: pytest.MonkeyPatch, url: str, task_id
     return tasks.trigger(task_id, payload if payload is not None else {"v": version}, database_url=url).id
 
 
-def _eventually(check: Any, timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout} s")
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -76,7 +68,7 @@ def test_strict_the_run_shows_pending_version_and_waits_for_its_own_version(vers
     url = version_a_has_run
     run_id = _trigger_as("A", monkeypatch, url)
     with _worker(url, "B", monkeypatch, version_adoption="strict") as worker:
-        _eventually(lambda: "B" in live_versions(get_backend(url).engine, time.time()), what="B live")
+        eventually(lambda: "B" in live_versions(get_backend(url).engine, time.time()), what="B live")
         time.sleep(1.0)  # several housekeeping rounds: a strict worker adopts nothing
         run = runs.retrieve(run_id, database_url=url)
         assert run.status is RunStatus.PENDING_VERSION, run
@@ -94,7 +86,7 @@ def test_adopt_takes_only_runs_of_tasks_the_worker_can_run(version_a_has_run: st
     url = version_a_has_run
     run_id = _trigger_as("A", monkeypatch, url)  # t-echo: defined in sample_tasks, not in secret_tasks
     with _worker(url, "B", monkeypatch, modules=[secret_tasks]):
-        _eventually(lambda: runs.retrieve(run_id, database_url=url).status is RunStatus.PENDING_VERSION, what="PENDING_VERSION")
+        eventually(lambda: runs.retrieve(run_id, database_url=url).status is RunStatus.PENDING_VERSION, what="PENDING_VERSION")
         time.sleep(1.0)
         run = runs.retrieve(run_id, database_url=url)
         assert run.status is RunStatus.PENDING_VERSION and run.version == "A"
@@ -128,7 +120,7 @@ def test_a_started_run_is_never_resumed_by_another_version_and_ends_crashed(db_u
         assert run.status is RunStatus.WAITING_FOR_WORKER and run.version == "A", run
         assert run.status_reason is not None and "version A" in run.status_reason, run.status_reason
         assert runs.list(status="EXECUTING", database_url=db_url).data == []
-        crashed = _eventually(
+        crashed = eventually(
             lambda: (r := runs.retrieve(run_id, database_url=db_url)).status is RunStatus.CRASHED and r, timeout=30, what="CRASHED"
         )
     lines = log.read_text().splitlines()
