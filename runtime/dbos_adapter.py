@@ -337,6 +337,27 @@ def queue_sqlite_writers(engine: sa.Engine, synchronous: str = "FULL") -> None:
 
 
 # -- one DBOS system database ----------------------------------------------------------------------------------------------
+CHANGES_INDEX = "taskpack_workflow_status_updated_at"
+
+
+def index_changes(engine: sa.Engine, workflows: sa.Table) -> None:
+    """An index on (updated_at, workflow_uuid) of DBOS's workflow_status, which DBOS does not have: `changed_page`
+    (webhook events, realtime) reads the runs changed since a time, a full scan of every run ever kept without it.
+    Built CONCURRENTLY on PostgreSQL (runs keep being written meanwhile); a process racing to build it is fine."""
+    index = sa.Index(CHANGES_INDEX, workflows.c.updated_at, workflows.c.workflow_uuid, postgresql_concurrently=True)
+    try:
+        if engine.dialect.name == "postgresql":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                index.create(conn, checkfirst=True)
+        else:
+            with engine.begin() as conn:
+                index.create(conn, checkfirst=True)
+    except sa.exc.DBAPIError:
+        names = {i["name"] for i in sa.inspect(engine).get_indexes(workflows.name, schema=workflows.schema)}
+        if CHANGES_INDEX not in names:
+            raise
+
+
 class SystemDatabase:
     """DBOS's tables in one database, through a DBOSClient: what any process (CLI, API, worker) reads and writes."""
 
@@ -348,6 +369,7 @@ class SystemDatabase:
         self.workflows: sa.Table = self.sys_db.tables.workflow_status
         self.engine: sa.Engine = self.sys_db.engine
         queue_sqlite_writers(self.engine, sqlite_synchronous)
+        index_changes(self.engine, self.workflows)
 
     def close(self) -> None:
         self.client.destroy()

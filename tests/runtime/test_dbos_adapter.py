@@ -153,6 +153,30 @@ def test_the_tables_and_columns_the_adapter_uses_exist(db_url: str) -> None:
     assert backend.dbos.workflows is tables.workflow_status
 
 
+def test_changed_runs_are_read_through_an_index_dbos_does_not_have(db_url: str) -> None:
+    """`changed_page` (webhook events, realtime) reads by updated_at: an index of ours on DBOS's table, built once,
+    again harmlessly by every process, and used by the query instead of a scan of every run."""
+    backend = get_backend(db_url)
+    ws = backend.dbos.workflows
+    translate = backend.dbos.engine.get_execution_options().get("schema_translate_map") or {}
+    schema = translate.get(ws.schema, ws.schema)
+
+    def indexes() -> dict[str, list[str]]:
+        return {i["name"]: i["column_names"] for i in sa.inspect(backend.dbos.engine).get_indexes("workflow_status", schema=schema)}
+
+    assert indexes()[dbos_adapter.CHANGES_INDEX] == ["updated_at", "workflow_uuid"]
+    dbos_adapter.index_changes(backend.dbos.engine, ws)  # a second process starting: no error, still one index
+    assert list(indexes()).count(dbos_adapter.CHANGES_INDEX) == 1
+    run_id = raw_store.enqueue_unchecked(db_url, "adapter-probe", {"n": 1}, {})
+    assert [r for r, _ in backend.dbos.changed_page(0, None, 10)] == [run_id]
+    if backend.dbos.is_sqlite:
+        with backend.dbos.engine.connect() as conn:
+            plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT workflow_uuid, updated_at FROM workflow_status WHERE updated_at >= 0 "
+                "ORDER BY updated_at, workflow_uuid LIMIT 11").all())
+        assert dbos_adapter.CHANGES_INDEX in plan, plan
+
+
 def test_set_attributes_merges_and_status_row_reads_them(db_url: str) -> None:
     backend = get_backend(db_url)
     run_id = raw_store.enqueue_unchecked(db_url, "adapter-probe", {"n": 1}, {"tags": ["a"]})
