@@ -119,6 +119,7 @@ class Task:
             "id": self.id,
             "queue": self.queue.name,
             "concurrency_limit": self.queue.concurrency_limit,
+            "concurrency_key_from": self.queue.concurrency_key_from,
             "max_duration": self.max_duration,
             "retry": self.retry.model_dump(),
             "machine": self.machine,

@@ -177,6 +177,17 @@ def claim_idempotency_key(backend: Backend, scope_key: str, run_id: str, ttl: fl
     raise RuntimeError(f"could not settle idempotency key {scope_key!r} after concurrent updates")
 
 
+def _key_from_payload(info: dict[str, Any], data: Any) -> str | None:
+    """The concurrency key the task's queue takes from the payload (`Queue.concurrency_key_from`) when the trigger
+    gave none; None when the queue names no field or the payload has no text there (the run takes the shared lane)."""
+    field = info.get("concurrency_key_from")
+    value = data.get(field) if field and isinstance(data, dict) else None
+    if not isinstance(value, str) or not value:
+        return None
+    check_text(value, f"payload.{field}", max_chars=MAX_KEY_CHARS)  # it is the concurrency key: same limit
+    return value
+
+
 def _build(
     backend: Backend,
     task_id: str,
@@ -222,7 +233,10 @@ def _build(
     if idempotency_key is not None:
         check_text(idempotency_key, "idempotency_key", max_chars=MAX_KEY_CHARS)
     ttl_key = check_duration(idempotency_key_ttl, "idempotency_key_ttl")
-    body = _sealed(backend, task_id, info, _payload(payload))
+    data = _payload(payload)
+    if concurrency_key is None:
+        concurrency_key = _key_from_payload(info, data)
+    body = _sealed(backend, task_id, info, data)
 
     now = time.time()
     queue = info.get("queue") or DEFAULT_QUEUE

@@ -30,7 +30,7 @@ from tasks.introspect_data.connections import register_secrets, registered_sourc
 from tasks.introspect_data.task import introspect_data  # noqa: F401 - a source without a snapshot is introspected
 
 TASK_ID = "analyst-agent"
-QUEUE = Queue(name="analyst-agent", concurrency_limit=1)
+QUEUE = Queue(name="analyst-agent", concurrency_limit=1, concurrency_key_from="chat_id")  # one run per chat at a time
 #: model turns the one repair round after a review may take
 REPAIR_STEPS = 3
 #: how long initializing waits for the introspection of a source that has no snapshot yet

@@ -185,6 +185,11 @@ def limited(payload: dict, ctx) -> None:
     record(payload["token"], (payload.get("key"), start, time.monotonic()))
 
 
+@task(id="t-keyed-from", queue=Queue(name="q-keyed-from", concurrency_limit=1, concurrency_key_from="key"))
+def keyed_from(payload: dict, ctx) -> None:
+    limited.fn(payload, ctx)
+
+
 @task(id="t-three-steps", max_duration=600)
 def three_steps(payload: dict, ctx) -> str:
     """For the crash tests: each step appends a line to a file, step 2 waits for a go-file."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
-from runtime import RunStatus, runs, tasks
+import pytest
+
+from runtime import RunStatus, TriggerOptionsError, runs, tasks
 from runtime.run_state import METADATA_LIMIT_BYTES
 from tests.runtime.sample_tasks import EVENTS
 
@@ -37,6 +39,29 @@ def test_concurrency_key_gives_each_key_its_own_slots(worker, token) -> None:
     # different keys ran side by side: one slot per key, not one for the queue
     assert _overlaps(by_key["chat-a"][:1] + by_key["chat-b"][:1])
     assert runs.retrieve(handles[0].id).concurrency_key == "chat-a"
+
+
+def test_a_queue_takes_the_concurrency_key_from_the_payload_when_the_trigger_gives_none(worker, token) -> None:
+    """`Queue(concurrency_key_from="key")`: a caller that passes no concurrency_key (an HTTP client) still gets one
+    lane per key; an explicit key wins; a payload without the field takes the shared lane; a key too long is refused."""
+    handles = [tasks.trigger("t-keyed-from", {"token": token, "key": key, "seconds": 0.4}) for key in ("chat-a", "chat-b", "chat-a", "chat-b")]
+    for h in handles:
+        assert runs.wait(h.id, timeout=30).status is RunStatus.COMPLETED
+    by_key: dict[str, list[tuple[float, float]]] = {}
+    for key, start, end in EVENTS[token]:
+        by_key.setdefault(key, []).append((start, end))
+    assert not _overlaps(by_key["chat-a"]) and not _overlaps(by_key["chat-b"])
+    assert _overlaps(by_key["chat-a"][:1] + by_key["chat-b"][:1])  # two keys, two lanes
+    assert [runs.retrieve(h.id).concurrency_key for h in handles] == ["chat-a", "chat-b", "chat-a", "chat-b"]
+    explicit = tasks.trigger("t-keyed-from", {"token": token, "key": "chat-a", "seconds": 0}, concurrency_key="other")
+    keyless = tasks.trigger("t-keyed-from", {"token": token, "seconds": 0})
+    assert runs.retrieve(explicit.id).concurrency_key == "other" and runs.retrieve(keyless.id).concurrency_key is None
+    for h in (explicit, keyless):
+        assert runs.wait(h.id, timeout=30).status is RunStatus.COMPLETED
+    before = len(runs.list(task_id="t-keyed-from").data)
+    with pytest.raises(TriggerOptionsError, match="payload.key"):
+        tasks.trigger("t-keyed-from", {"token": token, "key": "k" * 300})
+    assert len(runs.list(task_id="t-keyed-from").data) == before  # refused before anything was stored
 
 
 def test_metadata_is_readable_while_the_run_executes(worker, token) -> None:

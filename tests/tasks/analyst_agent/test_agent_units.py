@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 import connectors
-from runtime import PayloadError, tasks
+from runtime import PayloadError, runs, tasks
 from runtime.backend import reset_backends
 from store import metrics
 from tasks.analyst_agent import task as agent_module  # noqa: F401 - defines the task in this process
@@ -97,6 +97,20 @@ def test_bad_input_is_refused_at_trigger_naming_the_field(payload: dict, field: 
         tasks.trigger("analyst-agent", payload, database_url=f"sqlite:///{tmp_path / 'db.sqlite'}")
     assert field in str(refused.value) and "sk-x" not in str(refused.value)
     reset_backends()
+
+
+def test_a_run_triggered_without_a_concurrency_key_still_gets_its_chat_as_key(tmp_path: Path) -> None:
+    """An HTTP client that forgets `concurrencyKey` must not put every chat in one lane: the analyst queue takes the
+    key from the payload's chat_id (Queue.concurrency_key_from); `ask()` passes it explicitly, which stays the same."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    try:
+        handle = tasks.trigger("analyst-agent", {"question": "q?", "data_source_id": "src_1", "chat_id": "chat_42"}, database_url=url)
+        run = runs.retrieve(handle.id, database_url=url)
+        assert run.concurrency_key == "chat_42"
+        asked = agent_module.ask("q?", "src_1", chat_id="chat_43", database_url=url)
+        assert runs.retrieve(asked.id, database_url=url).concurrency_key == "chat_43"
+    finally:
+        reset_backends()
 
 
 # -- a turn on a real warehouse and store, outside a worker ---------------------------------------------------------
