@@ -122,7 +122,7 @@ async def login(request: Request) -> Response:
         try:
             if not key or len(key) > 512:
                 raise ApiError(401, "invalid_api_key", "paste a secret key (tp_…)")
-            authenticate(key, request.app.state.settings, allow_public=False)
+            who = authenticate(key, request.app.state.settings, allow_public=False)
         except ApiError as exc:
             if exc.status == 401:
                 spend_refused_credential(request)  # guessing keys in the form is limited like guessing them in headers
@@ -132,7 +132,7 @@ async def login(request: Request) -> Response:
         page.headers.update(exc.headers or {})
         return page
     response = RedirectResponse(target, status_code=303)
-    session.log_in(response, request, key)
+    session.log_in(response, request, who.key_id)
     return response
 
 

@@ -70,6 +70,7 @@ def test_pages_need_a_key_and_login_sets_a_strict_httponly_cookie(client: TestCl
     assert response.status_code == 303 and response.headers["location"] == "/tasks"
     cookie = response.headers["set-cookie"]
     assert cookie.startswith(f"{session.COOKIE}=") and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert key not in cookie and key.split("_")[-1][:12] not in cookie  # the session names the key, never holds it
     assert client.get("/runs").status_code == 200
 
 
@@ -96,6 +97,36 @@ def test_guessing_keys_in_the_login_form_or_cookie_spends_the_address_bucket(db:
         assert 'id="login-error"' in limited.text and "too many refused credentials" in limited.text
         assert session.COOKIE not in limited.headers.get("set-cookie", "")
         assert c.post("/login", data={"key": key}).status_code == 303  # a real key is never locked out by guessers
+
+
+def test_a_forged_or_expired_session_cookie_is_refused(client: TestClient, db: str, key: str) -> None:
+    login(client, key)
+    good = client.cookies.get(session.COOKIE)
+    key_id, expires, signature = good.split(".")
+    assert key_id == api_keys.verify_key(key, database_url=db).id and client.get("/runs").status_code == 200
+    forged = [
+        f"{key_id}.{int(expires) + 10**6}.{signature}",  # a later expiry under the old signature
+        f"{key_id}.{expires}.{'0' * len(signature)}",
+        f"{api_keys.create_key('dev', database_url=db).id}.{expires}.{signature}",  # another key's id
+        f"{key_id}.{expires}",
+        key,  # the secret key itself is no session
+    ]
+    for value in forged:
+        client.cookies.clear()  # only the forged cookie is sent
+        client.cookies.set(session.COOKIE, value)
+        response = client.get("/runs")
+        assert response.status_code == 303 and response.headers["location"].startswith("/login"), value
+    app = client.app
+    with TestClient(app, follow_redirects=False) as other:
+        from starlette.requests import Request
+
+        request = Request({"type": "http", "app": app, "headers": []})
+        expired = session.session_value(request, key_id, now=time.time() - session.MAX_AGE_S - 5)
+        other.cookies.set(session.COOKIE, expired)
+        assert other.get("/runs").status_code == 303
+        other.cookies.clear()
+        other.cookies.set(session.COOKIE, good)
+        assert other.get("/runs").status_code == 200  # the real session still works
 
 
 def test_a_revoked_key_logs_the_browser_out(client: TestClient, db: str, key: str) -> None:
