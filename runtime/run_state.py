@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from runtime import tracing
 from runtime.errors import MetadataTooLargeError
 from runtime.redaction import redact
 from runtime.store import run_logs, run_metadata
@@ -165,6 +166,11 @@ class LogBuffer:
         self._rows: list[dict[str, Any]] = []
 
     def add(self, level: str, message: str, fields: dict[str, Any], attempt: int | None) -> None:
+        """One line of the run's log; while tracing is on it names the trace and span it was written in (the
+        runtime's own lines too: "attempt failed, retrying" can be found from its trace), a field of that name wins."""
+        ids = tracing.log_ids()
+        if ids:
+            fields = {**ids, **fields} if fields else ids
         row = {
             "run_id": self.run_id,
             "attempt": attempt,

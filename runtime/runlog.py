@@ -20,7 +20,7 @@ class RunLogger:
         ctx = maybe_current_context()
         ids = tracing.log_ids()  # None unless tracing is on: then the line names its trace and span
         if ctx is not None:
-            ctx.state.logs.add(level, message, {**ids, **safe} if ids else safe, ctx.attempt)  # a field of the same name wins
+            ctx.state.logs.add(level, message, safe, ctx.attempt)  # the trace and span ids are added there
             extra = {"run_id": ctx.run_id, **ids} if ids else {"run_id": ctx.run_id}
             _py.log(_LEVELS[level], "%s %s", message, safe or "", extra=extra)
         else:

@@ -84,6 +84,9 @@ def test_a_retried_run_has_two_attempt_spans_the_first_an_error_without_the_secr
     assert spans.children_of(attempts[0]) == []
     everything = json.dumps([{**s.attributes, "events": [dict(e.attributes) for e in s.events]} for s in spans.all()], default=str)
     assert secret not in everything
+    # the runtime's own log line about the retry names the trace too, so it can be found from the failed attempt
+    (retrying,) = [e for e in runs.logs(run.id, database_url=sqlite_db) if e.message == "attempt failed, retrying"]
+    assert retrying.fields["trace_id"] == hex_ids(run_span)[0] and len(retrying.fields["span_id"]) == 16
 
 
 def test_an_async_run_traces_its_steps_under_its_attempt(spans: Spans, sqlite_db: str) -> None:
