@@ -64,7 +64,9 @@ class ExecutorClaim:
         return sa.and_(t.executor_id == self.executor_id, t.hostname == self.hostname, t.pid == self.pid, t.started_at == self.started_at)
 
 
-def claim_executor_id(backend: Backend, executor_id: str, *, dead_after: float, concurrency: int, tasks: list[str]) -> ExecutorClaim:
+def claim_executor_id(
+    backend: Backend, executor_id: str, *, dead_after: float, concurrency: int, tasks: list[str], version: str | None = None
+) -> ExecutorClaim:
     """Take `executor_id` if no worker holds it or its holder has been silent longer than `dead_after` seconds.
 
     Race-free: the row's primary key settles two claims of a free id, and taking over a silent holder's row is a
@@ -75,7 +77,7 @@ def claim_executor_id(backend: Backend, executor_id: str, *, dead_after: float, 
         claim = ExecutorClaim(executor_id, socket.gethostname(), os.getpid(), now)
         values = {
             "hostname": claim.hostname, "pid": claim.pid, "concurrency": concurrency, "tasks": tasks,
-            "started_at": now, "last_seen_at": now, "alive_until": now + dead_after,
+            "started_at": now, "last_seen_at": now, "alive_until": now + dead_after, "version": version,
         }
         with backend.engine.connect() as conn:
             holder = conn.execute(
@@ -103,19 +105,29 @@ def claim_executor_id(backend: Backend, executor_id: str, *, dead_after: float, 
     raise ExecutorIdInUseError(executor_id, f"executor id {executor_id!r} kept changing hands while claiming it; try again")
 
 
-def claim_free_slot(backend: Backend, *, dead_after: float, concurrency: int, tasks: list[str]) -> ExecutorClaim:
+def claim_free_slot(
+    backend: Backend, *, dead_after: float, concurrency: int, tasks: list[str], version: str | None = None
+) -> ExecutorClaim:
     """The lowest `<host>-<n>` slot that is free or whose worker died: a restarted worker resumes a dead one's runs."""
     host = socket.gethostname()
     for slot in range(SLOTS_PER_HOST):
         try:
-            return claim_executor_id(backend, f"{host}-{slot}", dead_after=dead_after, concurrency=concurrency, tasks=tasks)
+            return claim_executor_id(
+                backend, f"{host}-{slot}", dead_after=dead_after, concurrency=concurrency, tasks=tasks, version=version
+            )
         except ExecutorIdInUseError:
             continue
     raise ExecutorIdInUseError(f"{host}-*", f"all {SLOTS_PER_HOST} executor slots of {host} are held by living workers")
 
 
 def heartbeat(
-    backend: Backend, claim: ExecutorClaim, *, concurrency: int, tasks: list[str], dead_after: float | None = None
+    backend: Backend,
+    claim: ExecutorClaim,
+    *,
+    concurrency: int,
+    tasks: list[str],
+    dead_after: float | None = None,
+    version: str | None = None,
 ) -> ExecutorClaim | None:
     """Refresh this worker's row; the holding to keep using, or None when another worker has taken the id over.
 
@@ -133,7 +145,7 @@ def heartbeat(
             conn.execute(
                 sa.insert(workers_table).values(
                     executor_id=claim.executor_id, hostname=claim.hostname, pid=claim.pid, concurrency=concurrency,
-                    tasks=tasks, started_at=now, last_seen_at=now, alive_until=alive_until,
+                    tasks=tasks, started_at=now, last_seen_at=now, alive_until=alive_until, version=version,
                 )
             )
     except sa.exc.IntegrityError:
@@ -160,11 +172,15 @@ def live_executors(backend: Backend, now: float) -> frozenset[str]:
         return frozenset(r[0] for r in conn.execute(sa.select(workers_table.c.executor_id).where(_alive(now))).all())
 
 
-def live_executor_tasks(backend: Backend, now: float) -> dict[str, frozenset[str]]:
-    """The task ids each living worker defines, by executor id."""
+def live_executor_tasks(backend: Backend, now: float, version: str | None = None) -> dict[str, frozenset[str]]:
+    """The task ids each living worker defines, by executor id; with `version`, only workers of that code version
+    (and those of an older release, which do not record theirs)."""
     t = workers_table.c
+    query = sa.select(t.executor_id, t.tasks).where(_alive(now))
+    if version is not None:
+        query = query.where(sa.or_(t.version == version, t.version.is_(None)))
     with backend.engine.connect() as conn:
-        rows = conn.execute(sa.select(t.executor_id, t.tasks).where(_alive(now))).all()
+        rows = conn.execute(query).all()
     return {r[0]: frozenset(r[1] or ()) for r in rows}
 
 

@@ -80,6 +80,8 @@ workers_table = sa.Table(
     sa.Column("last_seen_at", sa.Float, nullable=False),
     # last heartbeat + that worker's dead_worker_after: what any reader (CLI, API) takes for "its executor is alive"
     sa.Column("alive_until", sa.Float, nullable=True),
+    # the code version the worker runs: a run is handed back only towards a living worker of its own version
+    sa.Column("version", sa.String(200), nullable=True),
 )
 
 # Code versions workers run, and when a worker of each last heartbeated (runtime.versions): a version is live until

@@ -219,7 +219,10 @@ class Worker:
     def _claim_executor_id(self, backend: Backend) -> str:
         """The requested id, refused while another worker heartbeats on it (ExecutorIdInUseError); without one, the
         lowest free slot of this host, reusing a dead worker's slot so its runs resume here."""
-        options = {"dead_after": self.dead_worker_after, "concurrency": self.concurrency, "tasks": [t.id for t in self.tasks]}
+        options = {
+            "dead_after": self.dead_worker_after, "concurrency": self.concurrency, "tasks": [t.id for t in self.tasks],
+            "version": self.version,
+        }
         if self.requested_executor_id:
             self._claim = claim_executor_id(backend, self.requested_executor_id, **options)
         else:
@@ -295,7 +298,10 @@ class Worker:
 
     def _heartbeat(self) -> None:
         assert self.backend is not None and self._claim is not None
-        kept = heartbeat(self.backend, self._claim, concurrency=self.concurrency, tasks=[t.id for t in self.tasks], dead_after=self.dead_worker_after)
+        kept = heartbeat(
+            self.backend, self._claim, concurrency=self.concurrency, tasks=[t.id for t in self.tasks],
+            dead_after=self.dead_worker_after, version=self.version,
+        )
         if kept is None:
             if not self._id_lost:
                 log.error(
@@ -339,7 +345,8 @@ class Worker:
         foreign = self.backend.dbos.foreign_runs(self.executor_id, [t.id for t in self.tasks])
         if not foreign:
             return
-        living = live_executor_tasks(self.backend, now)
+        # DBOS hands a run only to workers of its version: a worker of another version defining the task cannot take it
+        living = live_executor_tasks(self.backend, now, version=self.version)
         defined_elsewhere = {task for executor_id, tasks in living.items() if executor_id != self.executor_id for task in tasks}
         handed = 0
         for run_id, task_id, attrs in foreign:

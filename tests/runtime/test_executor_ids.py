@@ -161,3 +161,25 @@ def test_a_worker_never_refreshes_or_releases_an_id_another_worker_took_over(url
         conn.execute(sa.delete(workers_table).where(workers_table.c.executor_id == executor_id))
     again = heartbeat(backend, back, concurrency=1, tasks=[])
     assert again is not None and _holder(url, executor_id) is not None
+
+
+def test_living_workers_are_read_per_code_version(url: str) -> None:
+    """A run is handed back only towards a living worker of its own version (DBOS gives a run to no other): the
+    reader filters by version, keeps rows of an older release (no version recorded), and drops dead workers."""
+    from runtime.executor_ids import live_executor_tasks
+
+    backend = get_backend(url)
+    claim_executor_id(backend, "w-a", dead_after=30, concurrency=1, tasks=["t-a"], version="A")
+    claim_executor_id(backend, "w-b", dead_after=30, concurrency=1, tasks=["t-b"], version="B")
+    claim_executor_id(backend, "w-old", dead_after=30, concurrency=1, tasks=["t-old"])  # an older release: no version
+    dead = claim_executor_id(backend, "w-a-dead", dead_after=30, concurrency=1, tasks=["t-dead"], version="A")
+    release(backend, dead)
+    now = time.time()
+    assert live_executor_tasks(backend, now, version="A") == {"w-a": frozenset({"t-a"}), "w-old": frozenset({"t-old"})}
+    assert set(live_executor_tasks(backend, now, version="B")) == {"w-b", "w-old"}
+    assert set(live_executor_tasks(backend, now)) == {"w-a", "w-b", "w-old"}
+    claim = claim_executor_id(backend, "w-c", dead_after=30, concurrency=1, tasks=["t-c"], version="C")
+    with backend.engine.begin() as conn:  # the row vanished (a peer declared it dead): the heartbeat re-creates it
+        conn.execute(sa.delete(workers_table).where(workers_table.c.executor_id == "w-c"))
+    assert heartbeat(backend, claim, concurrency=1, tasks=["t-c"], dead_after=30, version="C") is not None
+    assert live_executor_tasks(backend, time.time(), version="C") == {"w-c": frozenset({"t-c"}), "w-old": frozenset({"t-old"})}
