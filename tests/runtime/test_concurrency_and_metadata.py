@@ -25,19 +25,24 @@ def test_concurrency_limit_one_never_overlaps(worker, token) -> None:
     assert not _overlaps(spans)
 
 
-def test_concurrency_key_gives_each_key_its_own_slots(worker, token) -> None:
-    handles = [
-        tasks.trigger("t-limited", {"token": token, "key": key, "seconds": 0.4}, concurrency_key=key)
-        for key in ("chat-a", "chat-b", "chat-a", "chat-b")
-    ]
+def _assert_one_lane_per_key(handles: list, token: str) -> None:
+    """All runs completed; runs of one key never overlapped; the first runs of two keys ran side by side (one slot
+    per key, not one for the whole queue)."""
     for h in handles:
         assert runs.wait(h.id, timeout=30).status is RunStatus.COMPLETED
     by_key: dict[str, list[tuple[float, float]]] = {}
     for key, start, end in EVENTS[token]:
         by_key.setdefault(key, []).append((start, end))
     assert not _overlaps(by_key["chat-a"]) and not _overlaps(by_key["chat-b"])
-    # different keys ran side by side: one slot per key, not one for the queue
     assert _overlaps(by_key["chat-a"][:1] + by_key["chat-b"][:1])
+
+
+def test_concurrency_key_gives_each_key_its_own_slots(worker, token) -> None:
+    handles = [
+        tasks.trigger("t-limited", {"token": token, "key": key, "seconds": 0.4}, concurrency_key=key)
+        for key in ("chat-a", "chat-b", "chat-a", "chat-b")
+    ]
+    _assert_one_lane_per_key(handles, token)
     assert runs.retrieve(handles[0].id).concurrency_key == "chat-a"
 
 
@@ -45,13 +50,7 @@ def test_a_queue_takes_the_concurrency_key_from_the_payload_when_the_trigger_giv
     """`Queue(concurrency_key_from="key")`: a caller that passes no concurrency_key (an HTTP client) still gets one
     lane per key; an explicit key wins; a payload without the field takes the shared lane; a key too long is refused."""
     handles = [tasks.trigger("t-keyed-from", {"token": token, "key": key, "seconds": 0.4}) for key in ("chat-a", "chat-b", "chat-a", "chat-b")]
-    for h in handles:
-        assert runs.wait(h.id, timeout=30).status is RunStatus.COMPLETED
-    by_key: dict[str, list[tuple[float, float]]] = {}
-    for key, start, end in EVENTS[token]:
-        by_key.setdefault(key, []).append((start, end))
-    assert not _overlaps(by_key["chat-a"]) and not _overlaps(by_key["chat-b"])
-    assert _overlaps(by_key["chat-a"][:1] + by_key["chat-b"][:1])  # two keys, two lanes
+    _assert_one_lane_per_key(handles, token)
     assert [runs.retrieve(h.id).concurrency_key for h in handles] == ["chat-a", "chat-b", "chat-a", "chat-b"]
     explicit = tasks.trigger("t-keyed-from", {"token": token, "key": "chat-a", "seconds": 0}, concurrency_key="other")
     keyless = tasks.trigger("t-keyed-from", {"token": token, "seconds": 0})
