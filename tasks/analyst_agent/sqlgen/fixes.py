@@ -18,6 +18,7 @@ model repairs it from the hints.
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Mapping, Sequence
 
 import sqlglot
@@ -28,6 +29,8 @@ from tasks.analyst_agent.sqlgen.hints import AMBIGUOUS, MISSING_COLUMN, MISSING_
 
 #: a close spelling of an unknown table must be this similar (difflib ratio) to be taken without asking
 TABLE_SPELLING_CUTOFF = 0.8
+#: DuckDB names the alias apart from the column ('Table "t2" does not have a column named "y"')
+_QUALIFIED_ELSEWHERE = re.compile(r'Table "(?P<table>[^"]+)" does not have a column named "(?P<name>[^"]+)"')
 
 
 def fix_for_error(sql: str, error: str, tables: Mapping[str, Sequence[str]], dialect: str) -> str | None:
@@ -41,7 +44,8 @@ def fix_for_error(sql: str, error: str, tables: Mapping[str, Sequence[str]], dia
         return None
     columns = {name.lower(): {c.lower() for c in cols} for name, cols in tables.items()}
     fixed: exp.Expression | None = None
-    missing_column = first_match(MISSING_COLUMN, error)
+    duckdb = _QUALIFIED_ELSEWHERE.search(error)
+    missing_column = f"{duckdb['table']}.{duckdb['name']}" if duckdb else first_match(MISSING_COLUMN, error)
     missing_table = first_match(MISSING_TABLE, error)
     ambiguous = first_match(AMBIGUOUS, error)
     if missing_column and "." in missing_column:

@@ -125,3 +125,18 @@ def test_the_writer_applies_the_fix_without_asking_the_model_again(scripted_mode
     assert out.attempts[0].error == "no such column: T2.loser_name" and out.attempts[1].error is None
     assert out.ok and "T1.loser_name" in out.sql
     assert sorted(out.rows) == run(db, "SELECT winner_name, loser_name FROM matches ORDER BY minutes DESC LIMIT 1")[1]
+
+
+@pytest.mark.parametrize(
+    ("dialect", "error"),
+    [
+        ("duckdb", 'Binder Error: Table "T2" does not have a column named "loser_name"'),  # DuckDB names them apart
+        ("postgres", "column t2.loser_name does not exist"),  # PostgreSQL folds the names it reports
+        ("mysql", "(1054, \"Unknown column 'T2.loser_name' in 'SELECT'\")"),  # MariaDB
+    ],
+)
+def test_the_wrong_alias_fix_reads_each_engines_wording(dialect: str, error: str) -> None:
+    """The errors as DuckDB (the demo warehouse), PostgreSQL and MariaDB word them (recorded from the real servers)."""
+    sql = "SELECT T1.winner_name, T2.loser_name FROM matches AS T1 JOIN players AS T2 ON T1.winner_id = T2.player_id"
+    fixed = fix_for_error(sql, error, schema("wta_1"), dialect)
+    assert fixed is not None and "T1.loser_name" in fixed and "T2.loser_name" not in fixed
