@@ -49,6 +49,12 @@ def children_of(run_id: str) -> list[Any]:
     return sorted(runs.list(tag=children_tag(run_id), limit=500).data, key=lambda r: r.created_at)
 
 
+def _chunk_tables(child: Any) -> list[str]:
+    """The table names of a profiling child's chunk, from its payload."""
+    payload = child.payload if isinstance(child.payload, dict) else {}
+    return [t.get("name") for t in payload.get("tables", []) if isinstance(t, dict)]
+
+
 def wait_for_children(run_id: str, count: int, within_s: float = 20) -> list[Any]:
     """The run's first `count` children once they execute. Wait for them before looking at server sessions: until the
     parent has fanned out, the one reading a view's catalog entry (pg_get_viewdef locks it) is the parent's own."""
@@ -246,9 +252,12 @@ def test_the_next_chunk_starts_as_soon_as_an_earlier_one_ends_while_another_stil
         })
         overlapped = False
         deadline = time.monotonic() + 60
+        slow_id = None
         while time.monotonic() < deadline and not runs.retrieve(handle.id).is_final:
-            children = children_of(handle.id)  # in trigger order: a_fast, pace_1, t5
-            if len(children) == 3 and not runs.retrieve(children[1].id).is_final:
+            children = children_of(handle.id)  # found by its table, not its place: SQLite orders by whole seconds
+            if slow_id is None:
+                slow_id = next((c.id for c in children if _chunk_tables(runs.retrieve(c.id)) == ["pace_1"]), None)
+            if len(children) == 3 and slow_id is not None and not runs.retrieve(slow_id).is_final:
                 overlapped = True
             time.sleep(0.02)
         parent = runs.wait(handle.id, timeout=30)
