@@ -32,15 +32,20 @@ def run(db: str, sql: str) -> tuple[str | None, list[tuple]]:
     return result.error, sorted(result.rows)
 
 
+def fixed_after(db: str, wrong: str, expected_error: str) -> str | None:
+    """The fix of `wrong` after checking that the real database refuses it with `expected_error`."""
+    error, _ = run(db, wrong)
+    assert error == expected_error
+    return fix_for_error(wrong, error, schema(db), "sqlite")
+
+
 def test_a_column_read_through_the_wrong_alias_moves_to_the_one_table_of_the_query_that_has_it() -> None:
     db = "cre_Doc_Template_Mgt"
     wrong = (
         "SELECT T1.Template_ID, T2.Template_Type_Code FROM Templates AS T1 INNER JOIN Documents AS T2 "
         "ON T1.Template_ID = T2.Template_ID GROUP BY T1.Template_ID ORDER BY COUNT(*) DESC LIMIT 1"
     )
-    error, _ = run(db, wrong)
-    assert error == "no such column: T2.Template_Type_Code"
-    fixed = fix_for_error(wrong, error, schema(db), "sqlite")
+    fixed = fixed_after(db, wrong, "no such column: T2.Template_Type_Code")
     assert fixed is not None and "T1.Template_Type_Code" in fixed and "T2.Template_Type_Code" not in fixed
     assert "T2.Template_ID" in fixed  # the join, which was right, is untouched
     gold = (
@@ -56,9 +61,7 @@ def test_an_invented_lookup_table_is_dropped_when_the_query_has_its_columns_alre
         "SELECT T1.Manager_name, T2.District FROM shop AS T1 INNER JOIN district AS T2 ON T1.District = T2.District "
         "ORDER BY T1.Number_products DESC LIMIT 1"
     )
-    error, _ = run(db, wrong)
-    assert error == "no such table: district"
-    fixed = fix_for_error(wrong, error, schema(db), "sqlite")
+    fixed = fixed_after(db, wrong, "no such table: district")
     assert fixed is not None and "JOIN" not in fixed.upper() and "T1.District" in fixed
     assert run(db, fixed) == run(db, "SELECT manager_name, district FROM shop ORDER BY number_products DESC LIMIT 1")
 
@@ -75,9 +78,7 @@ def test_a_misspelt_table_with_one_close_spelling_is_respelt() -> None:
 def test_an_ambiguous_join_key_is_qualified_with_the_first_table_that_has_it() -> None:
     db = "pets_1"
     wrong = "SELECT StuID, Fname FROM Student JOIN Has_Pet ON Student.StuID = Has_Pet.StuID"
-    error, _ = run(db, wrong)
-    assert error == "ambiguous column name: StuID"
-    fixed = fix_for_error(wrong, error, schema(db), "sqlite")
+    fixed = fixed_after(db, wrong, "ambiguous column name: StuID")
     assert fixed is not None and "Student.StuID, Fname" in fixed
     assert run(db, fixed)[0] is None and len(run(db, fixed)[1]) == 3
 
