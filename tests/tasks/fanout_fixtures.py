@@ -84,6 +84,15 @@ class FanSource:
         ).fetchall()
         return {int(r[0]) for r in rows}
 
+    def end_sessions_reading(self, admin: psycopg.Connection[Any], views: list[str]) -> int:
+        """Ends every server session still reading these views. A test that fails mid-way leaves its worker's thread
+        reading a slow view for minutes (a stopped in-process worker cannot kill its threads); the next test would take
+        that session for one of its own."""
+        pids = self.sessions_reading(admin, views)
+        for pid in pids:
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        return len(pids)
+
     def wait_for_sessions(self, admin: psycopg.Connection[Any], views: list[str], count: int, within_s: float = 20) -> set[int]:
         deadline = time.monotonic() + within_s
         while time.monotonic() < deadline:

@@ -14,7 +14,7 @@ import json
 import secrets
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import psycopg
 import pytest
@@ -65,6 +65,25 @@ def wait_for_children(run_id: str, count: int, within_s: float = 20) -> list[Any
             return children
         time.sleep(0.05)
     raise AssertionError(f"run {run_id} never had {count} children executing")
+
+
+def wait_for_child_reading(run_id: str, table: str, within_s: float = 20) -> Any:
+    """The child profiling `table`, once it executes (its siblings with small tables may already have finished)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        child = next((c for c in children_of(run_id) if _chunk_tables(c) == [table]), None)
+        if child is not None and child.status is RunStatus.EXECUTING:
+            return child
+        time.sleep(0.05)
+    raise AssertionError(f"run {run_id} never had a child profiling {table} executing")
+
+
+@pytest.fixture(autouse=True)
+def no_session_outlives_its_test(fan_source: FanSource) -> Iterator[None]:
+    """Set up first, so torn down after the worker stops: whatever its threads still read on the server is ended."""
+    yield
+    with fan_source.admin() as admin:
+        fan_source.end_sessions_reading(admin, SLOW_VIEWS + PACE_VIEWS)
 
 
 def profiles_of(snapshot_id: str) -> list[dict[str, Any]]:
@@ -188,7 +207,7 @@ def test_a_child_run_that_ends_badly_turns_its_tables_into_warnings_naming_it(ru
         "filters": fan_source.filters("t1", "t3", "slow_2"), "profile": True, "profile_views": True,
         "profile_chunk_size": 1, "profile_concurrency": 3,
     })
-    [victim] = [c for c in wait_for_children(handle.id, 3) if c.payload["tables"][0]["name"] == "slow_2"]
+    victim = wait_for_child_reading(handle.id, "slow_2")
     with fan_source.admin() as admin:
         [pid] = fan_source.wait_for_sessions(admin, ["slow_2"], 1)
         runs.cancel(victim.id)  # this child only: its parent goes on
