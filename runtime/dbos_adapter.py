@@ -24,7 +24,10 @@ destroy). These needs have no public API, so they go to DBOS's internals here an
   their polling interval on the stop event `DBOS.launch` hands `queue_thread`, whose threads are named
   `queue-worker-<queue>`; `dbos._dbos.queue_thread` is wrapped to hand them a stop event a wake-up also ends, and
   the process's `_active_workflows_set` (`ActiveWorkflowById._remove`) says when a run has left its slot. Wake-ups
-  only add polls: what is dequeued, and how, stays DBOS's.
+  only add polls: what is dequeued, and how, stays DBOS's;
+- the queue thread's reads of its queue's settings and of the newest application version, which DBOS repeats on
+  every dequeue (`SystemDatabase.get_queue`, `_is_latest_version`), are reused for a second; and whether a dequeue
+  filled every free slot (`start_queued_workflows`' result) says whether a slot freed later should wake the queue.
 """
 
 from __future__ import annotations
@@ -80,6 +83,11 @@ RELIES_ON: dict[str, Any] = {
         "dbos._queue.queue_worker_thread": "named queue-worker-<queue>; waits with stop_event.wait(timeout=...), checks is_set()",
         "DBOS._active_workflows_set": "ActiveWorkflowById of the runs executing in this process (their queue slots)",
         "ActiveWorkflowById._remove": "(key, bucket): a run leaves its slot; bucket is (queue_name, partition_key) or None",
+        "SystemDatabase.get_queue": "(name, *, client_system_database=None) -> Queue | None: the queue thread's reload",
+        "SystemDatabase._is_latest_version": "(app_version, c=None) -> bool: asked by every dequeue",
+        "SystemDatabase.start_queued_workflows": "(queue, executor_id, app_version, partition_key, local_running_count, ...)"
+                                                 " -> (claimed ids, stop reason): one dequeue",
+        "Queue._worker_concurrency": "this worker's slots on the queue (None: unbounded)",
     },
 }
 
@@ -852,9 +860,78 @@ def launch(
     _install_queue_wakeups(queues)
     before_launch()
     DBOS.launch()
-    queue_sqlite_writers(dbos_module._get_dbos_instance()._sys_db.engine, sqlite_synchronous)
+    sys_db = dbos_module._get_dbos_instance()._sys_db
+    queue_sqlite_writers(sys_db.engine, sqlite_synchronous)
+    _reuse_slow_reads(sys_db, RELOAD_EVERY_S)
+    _note_backlogs(sys_db)
     for queue in queues:
         DBOS.register_queue(queue.name, on_conflict="always_update", **{"polling_interval_sec": polling_interval, **queue.settings})
+
+
+#: how long a worker keeps its queue settings and "is my version the latest?" answer before reading them again
+RELOAD_EVERY_S = 1.0
+
+
+class _Reused:
+    """One value per key, read again once it is `ttl` seconds old (a miss, None, is never kept)."""
+
+    def __init__(self, read: Callable[..., Any], ttl: float) -> None:
+        self._read = read
+        self._ttl = ttl
+        self._kept: dict[Any, tuple[float, Any]] = {}
+
+    def get(self, key: Any, *args: Any, **kwargs: Any) -> Any:
+        now = time.monotonic()
+        kept = self._kept.get(key)
+        if kept is not None and now - kept[0] < self._ttl:
+            return kept[1]
+        value = self._read(*args, **kwargs)
+        if value is not None:
+            self._kept[key] = (now, value)
+        return value
+
+
+def _reuse_slow_reads(sys_db: Any, ttl: float) -> None:
+    """DBOS's queue thread reads, on every poll and wake-up, its queue's row (settings can change while it runs) and
+    the newest registered application version (a claim matches runs of other versions only when this one is the
+    newest): two statements per dequeue, a third of the queue thread's time on PostgreSQL, with answers that change
+    on a deploy or a settings change. Each is read at most once per `ttl` seconds now: a new version or a changed
+    concurrency takes effect within that, as a poll interval's lag did before wake-ups."""
+    queues = _Reused(sys_db.get_queue, ttl)
+    versions = _Reused(sys_db._is_latest_version, ttl)
+
+    def get_queue(name: str, **kwargs: Any) -> Any:
+        if kwargs:
+            return queues._read(name, **kwargs)
+        return queues.get(name, name)
+
+    def is_latest_version(app_version: str, c: Any = None) -> bool:
+        return bool(versions.get(app_version, app_version, c))
+
+    sys_db.get_queue = get_queue
+    sys_db._is_latest_version = is_latest_version
+
+
+_backlogged: set[str] = set()  # queues whose last dequeue took every free slot: more runs may be waiting there
+
+
+def _note_backlogs(sys_db: Any) -> None:
+    """Remember, per queue, whether its last dequeue filled every free slot of this worker (or had none free): then a
+    slot freed later should be filled at once. When it left slots free, the queue held no more runs for this worker,
+    and a run enqueued since wakes the queue itself."""
+    original = sys_db.start_queued_workflows
+
+    def start_queued_workflows(queue: Any, executor_id: str, app_version: str, partition_key: Any,
+                               local_running_count: int = 0, *args: Any, **kwargs: Any) -> Any:
+        claimed, stopped_by = original(queue, executor_id, app_version, partition_key, local_running_count, *args, **kwargs)
+        slots = queue._worker_concurrency
+        if stopped_by is not None or (slots is not None and local_running_count + len(claimed) >= slots):
+            _backlogged.add(queue.name)
+        else:
+            _backlogged.discard(queue.name)
+        return claimed, stopped_by
+
+    sys_db.start_queued_workflows = start_queued_workflows
 
 
 def destroy(workflow_completion_timeout: float) -> None:
@@ -945,10 +1022,12 @@ def _queue_thread(stop_event: Any, dbos_instance: Any) -> None:
 
 
 class _SlotWatch(dbos_core.ActiveWorkflowById):
-    """DBOS's count of the runs executing here, which also wakes a run's queue as the run leaves its slot, when that
-    queue had all of this worker's slots taken: then runs may be waiting for one. With a free slot at the last poll,
-    the queue was empty then, and a run enqueued since woke the queue itself; an extra poll per run (a dequeue
-    transaction) would only take CPU and the SQLite writer from the runs and triggers under way."""
+    """DBOS's count of the runs executing here, which also wakes a run's queue as the run leaves its slot, when runs
+    may be waiting for one: the queue had all of this worker's slots taken, or its last dequeue filled every slot it
+    had free (slots freed together: the second leaves while the dequeue the first woke is under way, and the queue
+    no longer looks full). When the last dequeue left slots free, the queue was empty then, and a run enqueued since
+    woke the queue itself; an extra poll per run (a dequeue transaction) would only take CPU and the SQLite writer
+    from the runs and triggers under way."""
 
     def __init__(self, slots: dict[str, int]) -> None:
         super().__init__()
@@ -958,7 +1037,7 @@ class _SlotWatch(dbos_core.ActiveWorkflowById):
         slots = self.slots.get(bucket[0]) if bucket is not None else None
         full = slots is not None and self.count_for_queue(bucket[0]) >= slots
         super()._remove(key, bucket)
-        if full:
+        if full or (slots is not None and bucket[0] in _backlogged):
             wake_queues([bucket[0]])
 
 

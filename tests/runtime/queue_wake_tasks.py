@@ -21,3 +21,11 @@ def span(payload: dict) -> list[float]:
     started = time.time()
     time.sleep(payload["seconds"])
     return [started, time.time()]
+
+
+@task(id="qw-until", retry=ONE)
+def until(payload: dict) -> list[float]:
+    """Sleeps until the epoch second `payload["until"]`, so runs started apart end together: [start, end]."""
+    started = time.time()
+    time.sleep(max(0.0, payload["until"] - started))
+    return [started, time.time()]

@@ -86,7 +86,10 @@ def test_the_private_functions_the_adapter_calls_keep_their_shape() -> None:
         "DBOS._recover_pending_workflows", "SystemDatabase.get_pending_workflows", "SystemDatabase.reenqueue_for_recovery",
         "dbos._utils.INTERNAL_QUEUE_NAME", "dbos._dbos.queue_thread", "DBOS.background_thread_stop_events",
         "dbos._queue.queue_worker_thread", "DBOS._active_workflows_set", "ActiveWorkflowById._remove",
+        "SystemDatabase.get_queue", "SystemDatabase._is_latest_version", "SystemDatabase.start_queued_workflows",
+        "Queue._worker_concurrency",
     }, "a reliance added to the adapter needs its check here"
+    _check_dequeue_reliances()
     _check_queue_wakeup_reliances()
     pending = inspect.signature(SystemDatabase.get_pending_workflows)
     assert list(pending.parameters)[1:] == ["executor_id", "app_version"], pending
@@ -108,6 +111,22 @@ def test_the_private_functions_the_adapter_calls_keep_their_shape() -> None:
     listing = inspect.signature(DBOSClient.list_workflows)
     assert {"workflow_ids", "load_input", "load_output"} <= set(listing.parameters), listing
     assert "cancel_children" in inspect.signature(DBOSClient.cancel_workflow).parameters
+
+
+def _check_dequeue_reliances() -> None:
+    """What `_reuse_slow_reads` and `_note_backlogs` wrap: the queue thread calls them on the SystemDatabase instance
+    (so an instance attribute replaces them), with these parameters, and a dequeue returns (claimed ids, reason)."""
+    from dbos import _queue
+    from dbos._sys_db import SystemDatabase
+
+    assert list(inspect.signature(SystemDatabase.get_queue).parameters) == ["self", "name", "client_system_database"]
+    assert list(inspect.signature(SystemDatabase._is_latest_version).parameters) == ["self", "app_version", "c"]
+    claim = list(inspect.signature(SystemDatabase.start_queued_workflows).parameters)
+    assert claim[:6] == ["self", "queue", "executor_id", "app_version", "queue_partition_key", "local_running_count"], claim
+    worker = inspect.getsource(_queue.queue_worker_thread)
+    assert "dbos._sys_db.get_queue(queue.name)" in worker and "dbos._sys_db.start_queued_workflows(" in worker
+    assert "self._is_latest_version(app_version, c)" in inspect.getsource(SystemDatabase.start_queued_workflows)
+    assert "self._worker_concurrency = worker_concurrency" in inspect.getsource(_queue.Queue.__init__)
 
 
 def _check_queue_wakeup_reliances() -> None:

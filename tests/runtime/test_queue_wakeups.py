@@ -113,6 +113,50 @@ def test_a_freed_slot_takes_the_next_queued_run_without_waiting_for_the_poll(slo
     assert all(0 <= gap < FAST_S for gap in gaps), gaps  # one slot: each started as the previous one ended
 
 
+def test_slots_freed_together_take_every_waiting_run_without_waiting_for_the_poll(db_url: str) -> None:
+    """Two slots, both taken, two runs waiting; the running two end at the same moment. The first to leave finds the
+    queue full and wakes it; the second leaves while that dequeue is under way and the queue no longer looks full,
+    yet runs still wait (the last dequeue filled every free slot): it wakes the queue too, and both waiting runs
+    start at once rather than one of them a poll later."""
+    with Worker(database_url=db_url, tasks=[queue_wake_tasks], concurrency=2, queue_polling_interval=POLL_S):
+        assert runs.wait(tasks.trigger("qw-clock", {}).id, timeout=30).status is RunStatus.COMPLETED
+        for _ in range(3):
+            end = time.time() + 0.6
+            busy = [tasks.trigger("qw-until", {"until": end}) for _ in range(2)]
+            waiting = [tasks.trigger("qw-clock", {"i": i}) for i in range(2)]
+            ended = [runs.wait(h.id, timeout=30).output[1] for h in busy]
+            started = [runs.wait(h.id, timeout=30).output for h in waiting]
+            assert all(s - max(ended) < FAST_S for s in started), (ended, started)
+
+
+def test_the_queue_thread_reads_its_queue_and_the_latest_version_once_a_second_not_every_poll(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DBOS reloads both on every poll and wake-up (a statement each, a third of the queue thread's time on
+    PostgreSQL); reused for `RELOAD_EVERY_S`, they are read a few times over a second of 20 ms polls."""
+    from dbos._sys_db import SystemDatabase
+
+    reads: list[str] = []
+    for name in ("get_queue", "_is_latest_version"):
+        original = getattr(SystemDatabase, name)
+
+        def counted(self, *args, __original=original, __name=name, **kwargs):  # type: ignore[no-untyped-def]
+            if threading.current_thread().name == "queue-worker-taskpack-default":
+                reads.append(__name)
+            return __original(self, *args, **kwargs)
+
+        monkeypatch.setattr(SystemDatabase, name, counted)
+    with Worker(database_url=db_url, tasks=[queue_wake_tasks], concurrency=2, queue_polling_interval=0.02):
+        assert runs.wait(tasks.trigger("qw-clock", {}).id, timeout=30).status is RunStatus.COMPLETED
+        reads.clear()
+        for i in range(20):  # a wake-up and a dequeue each
+            assert runs.wait(tasks.trigger("qw-clock", {"i": i}).id, timeout=30).status is RunStatus.COMPLETED
+        time.sleep(1.0)  # ~50 polls
+    window = 1.0 + 20 * 0.05
+    assert 1 <= reads.count("get_queue") <= 2 + window / dbos_adapter.RELOAD_EVERY_S, reads
+    assert reads.count("_is_latest_version") <= 2 + window / dbos_adapter.RELOAD_EVERY_S, reads
+
+
 # -- a worker in another process (PostgreSQL: NOTIFY) -----------------------------------------------------------------------
 @pytest.fixture
 def pg_url(tmp_path: Path) -> Iterator[str]:
