@@ -27,7 +27,11 @@ destroy). These needs have no public API, so they go to DBOS's internals here an
   only add polls: what is dequeued, and how, stays DBOS's;
 - the queue thread's reads of its queue's settings and of the newest application version, which DBOS repeats on
   every dequeue (`SystemDatabase.get_queue`, `_is_latest_version`), are reused for a second; and whether a dequeue
-  filled every free slot (`start_queued_workflows`' result) says whether a slot freed later should wake the queue.
+  filled every free slot (`start_queued_workflows`' result) says whether a slot freed later should wake the queue;
+- the count of this worker's busy slots that each dequeue reads (`ActiveWorkflowById.count_for_queue`, over its `_m`):
+  it also counts runs dequeued and not yet started by an executor thread (DBOS adds them only then, so a dequeue
+  right after another would take too many), and no longer counts a run whose task code has returned while DBOS
+  writes its outcome (`release_slot`).
 """
 
 from __future__ import annotations
@@ -88,6 +92,10 @@ RELIES_ON: dict[str, Any] = {
         "SystemDatabase.start_queued_workflows": "(queue, executor_id, app_version, partition_key, local_running_count, ...)"
                                                  " -> (claimed ids, stop reason): one dequeue",
         "Queue._worker_concurrency": "this worker's slots on the queue (None: unbounded)",
+        "ActiveWorkflowById.add": "(key, queue_name, queue_partition_key) -> entry: an executor thread starts a run",
+        "ActiveWorkflowById.count_for_queue": "(queue_name) -> int: the dequeue's count of this worker's busy slots",
+        "ActiveWorkflowById._m / _lock": "run id -> [(queue_name, partition_key) | None], guarded by a Lock",
+        "dbos._dbos._dbos_global_instance": "this process's DBOS, or None",
     },
 }
 
@@ -924,6 +932,9 @@ def _note_backlogs(sys_db: Any) -> None:
     def start_queued_workflows(queue: Any, executor_id: str, app_version: str, partition_key: Any,
                                local_running_count: int = 0, *args: Any, **kwargs: Any) -> Any:
         claimed, stopped_by = original(queue, executor_id, app_version, partition_key, local_running_count, *args, **kwargs)
+        active = dbos_module._get_dbos_instance()._active_workflows_set
+        if claimed and isinstance(active, _SlotWatch):
+            active.claimed(queue.name, claimed)
         slots = queue._worker_concurrency
         if stopped_by is not None or (slots is not None and local_running_count + len(claimed) >= slots):
             _backlogged.add(queue.name)
@@ -1021,6 +1032,9 @@ def _queue_thread(stop_event: Any, dbos_instance: Any) -> None:
             _wakeable.clear()
 
 
+CLAIM_GRACE_S = 10.0  # a dequeued run not started by then is not waiting for a thread any more
+
+
 class _SlotWatch(dbos_core.ActiveWorkflowById):
     """DBOS's count of the runs executing here, which also wakes a run's queue as the run leaves its slot, when runs
     may be waiting for one: the queue had all of this worker's slots taken, or its last dequeue filled every slot it
@@ -1032,11 +1046,61 @@ class _SlotWatch(dbos_core.ActiveWorkflowById):
     def __init__(self, slots: dict[str, int]) -> None:
         super().__init__()
         self.slots = slots
+        self._released: set[str] = set()  # runs whose task code has returned: DBOS is recording their outcome
+        self._claimed: dict[str, tuple[str, float]] = {}  # run -> (queue, when): dequeued, not yet executing here
+
+    def claimed(self, queue_name: str, run_ids: list[str]) -> None:
+        """A dequeue took these runs for this worker. They count against its slots from now: DBOS adds a run to this
+        set only once an executor thread starts it, and a dequeue that came before that (a wake-up right after
+        this one) would see the slot free and take one run too many."""
+        now = time.monotonic()
+        with self._lock:
+            for run_id in run_ids:
+                if run_id not in self._m:
+                    self._claimed[run_id] = (queue_name, now)
+
+    def add(self, key: str, queue_name: str | None = None, queue_partition_key: str | None = None) -> Any:
+        entry = super().add(key, queue_name, queue_partition_key)
+        with self._lock:
+            self._claimed.pop(key, None)
+        return entry
+
+    def count_for_queue(self, queue_name: str) -> int:
+        """The queue's runs that hold a slot here: dequeued and not started yet, or with their task code running.
+        A run whose code returned has given its slot back (its outcome write, a commit, overlaps the next run's
+        dequeue instead of delaying it). A dequeued run that never starts (its dispatch failed) stops counting after
+        `CLAIM_GRACE_S`."""
+        now = time.monotonic()
+        with self._lock:
+            for run_id, (_, when) in list(self._claimed.items()):
+                if now - when > CLAIM_GRACE_S:
+                    del self._claimed[run_id]
+            running = sum(
+                1 for key, buckets in self._m.items() if key not in self._released
+                for bucket in buckets if bucket is not None and bucket[0] == queue_name
+            )
+            return running + sum(1 for queue, _ in self._claimed.values() if queue == queue_name)
+
+    def release(self, key: str) -> None:
+        """The run's task code has returned here: its slot may take the next run now."""
+        with self._lock:
+            queues = {bucket[0] for bucket in self._m.get(key, ()) if bucket is not None}
+        if not queues or key in self._released:
+            return
+        waking = [q for q in queues if q in self.slots and (self.count_for_queue(q) >= self.slots[q] or q in _backlogged)]
+        with self._lock:
+            if key in self._m:
+                self._released.add(key)
+        if waking:
+            wake_queues(waking)
 
     def _remove(self, key: str, bucket: Any) -> None:
         slots = self.slots.get(bucket[0]) if bucket is not None else None
         full = slots is not None and self.count_for_queue(bucket[0]) >= slots
         super()._remove(key, bucket)
+        with self._lock:
+            if key not in self._m:
+                self._released.discard(key)
         if full or (slots is not None and bucket[0] in _backlogged):
             wake_queues([bucket[0]])
 
@@ -1048,6 +1112,14 @@ def _install_queue_wakeups(queues: list[QueueSettings]) -> None:
     slots = {q.name: int(q.settings["worker_concurrency"]) for q in queues if q.settings.get("worker_concurrency")}
     if not isinstance(instance._active_workflows_set, _SlotWatch) and not instance._active_workflows_set.activeList():
         instance._active_workflows_set = _SlotWatch(slots)
+
+
+def release_slot(run_id: str) -> None:
+    """The run's task code has returned in this worker: its queue slot takes the next run while DBOS records the
+    outcome. Outside a worker, or for a run this process does not count, nothing."""
+    active = dbos_module._get_dbos_instance()._active_workflows_set if dbos_module._dbos_global_instance else None
+    if isinstance(active, _SlotWatch):
+        active.release(run_id)
 
 
 def wake_queues(queues: Iterable[str] | None = None) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 import uuid
+import weakref
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Iterator
@@ -116,16 +117,32 @@ def _check_against_task_schema(task_id: str, info: dict[str, Any], body: Any) ->
         check_against_schema(info["payload_schema"], body)
 
 
+#: how long a process that does not define a task (the API, the CLI) reuses the definition workers published for it
+PUBLISHED_DEFINITION_TTL_S = 1.0
+_published: "weakref.WeakKeyDictionary[Backend, dict[str, tuple[float, dict[str, Any]]]]" = weakref.WeakKeyDictionary()
+
+
 def task_info(backend: Backend, task_id: str) -> dict[str, Any]:
-    """Queue and limits of a task: from this process's definitions, else as the workers registered it."""
+    """Queue and limits of a task: from this process's definitions, else as the workers registered it.
+
+    The published definition is read at most once a second per task: a statement per trigger was a third of a
+    trigger's time in the API's process, for a row that changes when workers of new code start. An unknown task is
+    looked up again every time (a worker defining it may start any moment)."""
     definition = get_task(task_id)
     if definition is not None:
         return definition.describe()
+    kept = _published.setdefault(backend, {})
+    hit = kept.get(task_id)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < PUBLISHED_DEFINITION_TTL_S:
+        return hit[1]
     with backend.engine.connect() as conn:
         row = conn.execute(sa.select(task_definitions.c.definition).where(task_definitions.c.id == task_id)).first()
     if row is None:
         raise UnknownTaskError(task_id)
-    return row[0] if isinstance(row[0], dict) else json.loads(row[0])
+    info = row[0] if isinstance(row[0], dict) else json.loads(row[0])
+    kept[task_id] = (now, info)
+    return info
 
 
 def _validate_tags(tags: Any) -> list[str]:

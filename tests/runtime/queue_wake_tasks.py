@@ -29,3 +29,20 @@ def until(payload: dict) -> list[float]:
     started = time.time()
     time.sleep(max(0.0, payload["until"] - started))
     return [started, time.time()]
+
+
+RUNNING = {"now": 0, "most": 0}
+_running_lock = __import__("threading").Lock()
+
+
+@task(id="qw-counted", retry=ONE)
+def counted(payload: dict) -> None:
+    """Counts how many of its runs execute at once in this process (RUNNING["most"])."""
+    with _running_lock:
+        RUNNING["now"] += 1
+        RUNNING["most"] = max(RUNNING["most"], RUNNING["now"])
+    try:
+        time.sleep(payload["seconds"])
+    finally:
+        with _running_lock:
+            RUNNING["now"] -= 1
