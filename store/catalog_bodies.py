@@ -77,35 +77,48 @@ def same_databases(stored: bytes, encoded: EncodedCatalog) -> bool:
 
 
 # -- reading -----------------------------------------------------------------------------------------------------------
+#: the row holding a referenced body, joined in the statement that reads the referencing row: one statement sees one
+#: state of the table, so a body moved by a concurrent prune is found where it is, before or after the move
+_holder = snapshots_table.alias("catalog_holder")
+
+
+def select_with_body(*columns: Any) -> sa.Select[Any]:
+    """SELECT `columns` of snapshots with `ref_zlib`, the referenced body (NULL when the row has none)."""
+    t = snapshots_table
+    return sa.select(*columns, _holder.c.catalog_zlib.label("ref_zlib")).select_from(
+        t.outerjoin(_holder, _holder.c.id == t.c.catalog_ref)
+    )
+
+
 def body_columns(t: sa.Table = snapshots_table) -> list[Any]:
-    """The columns `stored_catalog_text` reads (the JSON column as text, not parsed)."""
+    """The columns `stored_catalog_text` reads besides `ref_zlib` (the JSON column as text, not parsed)."""
     return [sa.cast(t.c.catalog, sa.Text).label("catalog"), t.c.catalog_zlib, t.c.catalog_ref]
 
 
-def stored_catalog_text(row: Any, conn: sa.Connection | None = None) -> bytes:
+def stored_catalog_text(row: Any) -> bytes:
     """A snapshot row's catalog as JSON text (UTF-8), from whichever form the row has (see the module docstring).
 
-    `row` has `catalog` (the JSON column as text or parsed), `catalog_zlib` and `catalog_ref`; `conn` reads the
-    referenced body when there is a reference."""
+    `row` has `catalog` (the JSON column, as text or parsed), `catalog_zlib`, and, read with `select_with_body`,
+    `catalog_ref` and `ref_zlib`."""
     packed = row.catalog_zlib
     if packed is None and getattr(row, "catalog_ref", None) is not None:
-        if conn is None:
-            raise ValueError("a snapshot sharing another's catalog body needs a connection to read it")
-        packed = _referenced_body(conn, row.catalog_ref)
-    head = _head(row.catalog)
+        packed = row.ref_zlib
+        if packed is None:  # pruning moves a referenced body before it deletes the row holding it: a bug, not a state
+            raise LookupError(f"the catalog body of snapshot {row.catalog_ref!r} is gone")
     if packed is None:
         return row.catalog.encode() if isinstance(row.catalog, str) else json.dumps(row.catalog).encode()
     body = zlib.decompress(packed)
+    head = _head(row.catalog)
     if head is None:
         return body
     return head[:-1] + body[body.index(DATABASES_KEY) :]
 
 
-def stored_catalog(row: Any, conn: sa.Connection | None = None) -> Any:
+def stored_catalog(row: Any) -> Any:
     """A snapshot row's catalog as parsed JSON (a dict)."""
     if row.catalog_zlib is None and getattr(row, "catalog_ref", None) is None:
         return json.loads(row.catalog) if isinstance(row.catalog, str) else row.catalog
-    return json.loads(stored_catalog_text(row, conn))
+    return json.loads(stored_catalog_text(row))
 
 
 def _head(value: Any) -> bytes | None:
@@ -115,14 +128,6 @@ def _head(value: Any) -> bytes | None:
     if isinstance(value, str):
         return value.encode()
     return json.dumps(value, separators=(",", ":")).encode()
-
-
-def _referenced_body(conn: sa.Connection, snapshot_id: str) -> bytes:
-    t = snapshots_table
-    packed = conn.execute(sa.select(t.c.catalog_zlib).where(t.c.id == snapshot_id)).scalar_one_or_none()
-    if packed is None:  # pruning moves a referenced body before deleting its row: this is a bug, not a state
-        raise LookupError(f"the catalog body of snapshot {snapshot_id!r} is gone")
-    return bytes(packed)
 
 
 # -- writing -----------------------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ removing a source leaves nothing behind."""
 from __future__ import annotations
 
 import hashlib
+import threading
 import zlib
 from datetime import datetime, timedelta, timezone
 
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 
 from connectors import Catalog, Column, Database, Schema, Table
 from store import snapshots, sources
-from store.catalog_bodies import EncodedCatalog
+from store.catalog_bodies import EncodedCatalog, lock_source
 from store.database import store_engine
 from store.tables import snapshots as snapshots_table
 
@@ -179,3 +180,19 @@ def test_a_snapshot_of_the_previous_release_is_followed_by_a_body_then_reference
     assert diff is not None and diff.is_empty and diff.from_snapshot == "snap_old"
     reads_back(store_url, "snap_old", old)
     reads_back(store_url, third, catalog(ORDERS, night=2))
+
+
+def test_a_save_waits_for_whoever_holds_its_sources_lock(store_url: str) -> None:
+    """What keeps a prune from deleting a body between a save choosing to reference it and that save committing."""
+    first = save(store_url, catalog(ORDERS, night=0))
+    saved: list[str] = []
+    with store_engine(store_url).begin() as conn:
+        lock_source(conn, "src")  # as prune_snapshots does before it looks at what to delete
+        waiting = threading.Thread(target=lambda: saved.append(save(store_url, catalog(ORDERS, night=1))))
+        waiting.start()
+        waiting.join(0.5)
+        assert saved == [] and waiting.is_alive()
+        if store_url.startswith("postgresql"):  # another source's saves go on (SQLite has one writer at a time anyway)
+            assert rows(store_url, "other") == {} and save(store_url, catalog(ORDERS), source="other")
+    waiting.join(30)
+    assert len(saved) == 1 and rows(store_url)[saved[0]] == {"body": False, "ref": first}

@@ -39,7 +39,7 @@ def stored_row(url: str, snapshot_id: str) -> dict:  # type: ignore[type-arg]
             sa.select(sa.cast(t.c.catalog, sa.Text).label("catalog"), t.c.catalog_zlib, t.c.catalog_ref, t.c.catalog_digest)
             .where(t.c.id == snapshot_id)
         ).one()
-        text = snapshots.stored_catalog_text(row, conn).decode()
+        text = snapshots.stored_catalog_text(row).decode()
     return {"text": text, "digest": row.catalog_digest, "json_column": row.catalog, "packed": row.catalog_zlib,
             "ref": row.catalog_ref}
 
