@@ -116,7 +116,7 @@ def _save(
     encoded = EncodedCatalog(catalog)
     tables, columns = _counts(catalog)
 
-    def insert(conn: sa.Connection, previous: Any, diff: SnapshotDiff | None, ref: str | None) -> None:
+    def insert(conn: sa.Connection, previous: Any, diff: SnapshotDiff | None, *, ref: str | None = None, body: bytes | None = None) -> None:
         conn.execute(
             sa.insert(t).values(
                 id=snapshot_id,
@@ -130,7 +130,7 @@ def _save(
                 source=source,
                 # a reference keeps this snapshot's head; a body of its own holds it (the column then holds JSON null)
                 catalog=sa.bindparam("catalog_json", encoded.head.decode() if ref else "null", type_=_JSONText()),
-                catalog_zlib=None if ref else encoded.packed(),
+                catalog_zlib=body,
                 catalog_ref=ref,
                 profiles=sa.bindparam("profiles_json", _PROFILES_JSON.dump_json(profiles or [], by_alias=True).decode(), type_=_JSONText()),
                 previous_snapshot_id=previous.id if previous else None,
@@ -151,10 +151,11 @@ def _save(
             diff = SnapshotDiff(from_snapshot=previous.id, to_snapshot=snapshot_id)
             ref = previous.id if previous.holds_body else previous.catalog_ref
             if ref is not None:
-                insert(conn, previous, diff, ref)
+                insert(conn, previous, diff, ref=ref)
                 return snapshot_id
     # A body of its own, so nothing to hold the source's lock for (on SQLite it is the whole file's write lock) while
-    # the previous catalog is read, parsed and compared.
+    # it is compressed and the previous catalog is read, parsed and compared.
+    body = encoded.packed()
     if previous is None or previous.catalog_digest == encoded.digest:
         diff = SnapshotDiff(from_snapshot=previous.id, to_snapshot=snapshot_id) if previous is not None else None
     else:
@@ -163,7 +164,7 @@ def _save(
         diff = _diff(previous.id, stored_catalog_text(stored), encoded, snapshot_id)
     with engine.begin() as conn:
         if not _exists(conn, snapshot_id):  # this run's step may have run twice at once (a resumed run)
-            insert(conn, previous, diff, None)
+            insert(conn, previous, diff, body=body)
     return snapshot_id
 
 
