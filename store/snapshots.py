@@ -142,9 +142,9 @@ def _save(
 
     with engine.begin() as conn:
         lock_source(conn, data_source_id)  # the body referenced below cannot be pruned before this row commits
-        if _exists(conn, snapshot_id):
+        previous, saved = _newest(conn, data_source_id, snapshot_id)
+        if saved:
             return snapshot_id
-        previous = _newest(conn, data_source_id)
         if previous is not None and previous.catalog_digest == encoded.digest:
             # most nightly snapshots: nothing changed. Nothing else is read, compressed or written but the head; the
             # body stays where the previous snapshot has it.
@@ -173,15 +173,15 @@ def _exists(conn: sa.Connection, snapshot_id: str) -> bool:
     return conn.execute(sa.select(t.c.id).where(t.c.id == snapshot_id)).first() is not None
 
 
-def _newest(conn: sa.Connection, data_source_id: str) -> Any:
-    """The source's newest snapshot: its id and digest, and where its body is."""
+def _newest(conn: sa.Connection, data_source_id: str, snapshot_id: str) -> tuple[Any, bool]:
+    """The source's newest snapshot (its id and digest, and where its body is), and whether `snapshot_id` is saved
+    already; one statement."""
     t = snapshots_table
-    return conn.execute(
-        sa.select(t.c.id, t.c.catalog_digest, t.c.catalog_zlib.is_not(None).label("holds_body"), t.c.catalog_ref)
-        .where(t.c.data_source_id == data_source_id)
-        .order_by(*_newest_first())
-        .limit(1)
-    ).first()
+    columns = (t.c.id, t.c.catalog_digest, t.c.catalog_zlib.is_not(None).label("holds_body"), t.c.catalog_ref)
+    newest = sa.select(*columns).where(t.c.data_source_id == data_source_id).order_by(*_newest_first()).limit(1)
+    rows = conn.execute(sa.union_all(sa.select(*columns).where(t.c.id == snapshot_id), newest.subquery().select())).all()
+    saved = any(row.id == snapshot_id for row in rows)
+    return next((row for row in rows if row.id != snapshot_id), None), saved
 
 
 def _counts(catalog: Catalog) -> tuple[int, int]:
@@ -228,7 +228,11 @@ def prune_snapshots(data_source_id: str, *, keep: int, database_url: str | None 
     if keep < 1:
         raise ValueError("keep must be at least 1")
     t = snapshots_table
-    with index_engine(database_url).begin() as conn:
+    engine = index_engine(database_url)
+    with engine.connect() as conn:  # most runs have nothing to prune: no lock (on SQLite the file's write lock) for them
+        if conn.execute(sa.select(sa.func.count()).where(t.c.data_source_id == data_source_id)).scalar_one() <= keep:
+            return 0
+    with engine.begin() as conn:
         lock_source(conn, data_source_id)  # no save may reference a body between the move below and the delete
         kept = sa.select(t.c.id).where(t.c.data_source_id == data_source_id).order_by(*_newest_first()).limit(keep).scalar_subquery()
         doomed = [r[0] for r in conn.execute(sa.select(t.c.id).where(t.c.data_source_id == data_source_id, t.c.id.not_in(kept)))]
