@@ -1,7 +1,9 @@
 """The `introspect-data` task measured against the bare connector, profiling fan-out across worker processes, and the
 demo warehouse (issue 9).
 
-    python bench/introspect_task_bench.py [--repeat 5] [--drop]     # prints a table, last line `BENCH {json}`
+    python bench/introspect_task_bench.py [--repeat 5] [--profile-repeat 3] [--drop]   # a table, last line `BENCH {json}`
+
+`--profile-repeat 0` skips part 2 (its rows read n/a, `profile_2_vs_1_workers` is null).
 
 1. Structure only, PostgreSQL schema `structure` (2,000 tables x 20 columns, a primary key each, 1,999 foreign keys):
    the task (trigger -> COMPLETED on an in-process worker, SQLite runtime database: connect, connection test, bulk
@@ -337,7 +339,7 @@ def load() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of the task and of the connector (median)")
-    parser.add_argument("--profile-repeat", type=int, default=3, help="profiling runs per worker count (median)")
+    parser.add_argument("--profile-repeat", type=int, default=3, help="profiling runs per worker count (median); 0 skips profiling")
     parser.add_argument("--drop", action="store_true", help=f"drop the {BENCH_DB} database at the end")
     args = parser.parse_args()
 
@@ -349,7 +351,8 @@ def main() -> None:
         loads.append(load())
         one: list[dict[str, Any]] = []
         two: list[dict[str, Any]] = []
-        warm_rows()
+        if args.profile_repeat > 0:
+            warm_rows()
         headroom: list[float] = []
         for i in range(args.profile_repeat):
             log(f"profiling {ROW_TABLES} tables, round {i + 1}: 1 worker, then 2 ...")
@@ -366,15 +369,30 @@ def main() -> None:
 
     connector_s = statistics.median(structure["connector_s"])
     task_s = statistics.median(structure["task_s"])
-    one_med, two_med = statistics.median(one_s), statistics.median(two_s)
     ratio = task_s / connector_s
-    speedup = one_med / two_med
+    profiled = bool(one)  # --profile-repeat 0 skips the profiling part (its rows say so, its BENCH value is null)
+    speedup = statistics.median(one_s) / statistics.median(two_s) if profiled else None
 
     def cpu(side: list[dict[str, Any]]) -> str:
         workers = statistics.median(r["worker_cpu_s"] for r in side)
         server = statistics.median(r["postgres_cpu_s"] for r in side)
         spread = "/".join(str(n) for n in side[-1]["children_per_worker"])
         return f"CPU median: workers {workers:.1f} s, PostgreSQL {server:.1f} s; child runs per worker {spread}"
+
+    def profiling_rows() -> list[tuple[str, str, str]]:
+        if not profiled:
+            skipped = "skipped: --profile-repeat 0"
+            return [(f"profile {ROW_TABLES} x {ROWS_PER_TABLE // 1000}k rows, 1 vs 2 worker processes", "n/a", skipped)]
+        return [
+            (f"profile {ROW_TABLES} x {ROWS_PER_TABLE // 1000}k rows, 1 worker process, median", f"{statistics.median(one_s):.1f} s",
+             "runs " + ", ".join(f"{x:.1f}" for x in one_s) + f"; chunks of {CHUNK_SIZE}, concurrency {PROFILE_CONCURRENCY}; "
+             + cpu(one)),
+            (f"profile {ROW_TABLES} x {ROWS_PER_TABLE // 1000}k rows, 2 worker processes, median", f"{statistics.median(two_s):.1f} s",
+             "runs " + ", ".join(f"{x:.1f}" for x in two_s) + "; " + cpu(two)),
+            ("1 worker / 2 workers", f"{speedup:.2f}x", "goal >= 1.6x"),
+            ("CPU headroom: 2 busy processes / 1, median", f"{statistics.median(headroom):.2f}x",
+             "runs " + ", ".join(f"{x:.2f}" for x in headroom) + "; 2.00 on idle cores: the most any 2-process speedup can reach now"),
+        ]
     demo_s = demo["total_s"] if demo.get("available") else None
     rows = [
         (f"connector introspect(), {STRUCTURE_TABLES} tables, median", f"{connector_s:.3f} s",
@@ -382,14 +400,7 @@ def main() -> None:
         ("introspect-data task, trigger -> COMPLETED, median", f"{task_s:.3f} s",
          "runs " + ", ".join(f"{x:.3f}" for x in structure["task_s"]) + f"; in-task {structure['task_duration_ms'] / 1000:.3f} s"),
         ("task / connector", f"{ratio:.2f}x", "goal <= 1.2x"),
-        (f"profile {ROW_TABLES} x {ROWS_PER_TABLE // 1000}k rows, 1 worker process, median", f"{one_med:.1f} s",
-         "runs " + ", ".join(f"{x:.1f}" for x in one_s) + f"; chunks of {CHUNK_SIZE}, concurrency {PROFILE_CONCURRENCY}; "
-         + cpu(one)),
-        (f"profile {ROW_TABLES} x {ROWS_PER_TABLE // 1000}k rows, 2 worker processes, median", f"{two_med:.1f} s",
-         "runs " + ", ".join(f"{x:.1f}" for x in two_s) + "; " + cpu(two)),
-        ("1 worker / 2 workers", f"{speedup:.2f}x", "goal >= 1.6x"),
-        ("CPU headroom: 2 busy processes / 1, median", f"{statistics.median(headroom):.2f}x",
-         "runs " + ", ".join(f"{x:.2f}" for x in headroom) + "; 2.00 on idle cores: the most any 2-process speedup can reach now"),
+        *profiling_rows(),
         ("demo build + introspect (with profiles)",
          f"{demo_s:.2f} s" if demo_s is not None else "n/a",
          f"build {demo['build_s']:.2f} s, {demo['rows']:,} rows, {demo['tables']} tables + {demo['views']} views, "
@@ -402,7 +413,7 @@ def main() -> None:
         print(f"{name.ljust(width)}  {value:>10}  {note}")
     print("BENCH " + json.dumps({
         "task_vs_connector": round(ratio, 3),
-        "profile_2_vs_1_workers": round(speedup, 3),
+        "profile_2_vs_1_workers": round(speedup, 3) if speedup is not None else None,
         "demo_s": round(demo_s, 3) if demo_s is not None else None,
     }))
 

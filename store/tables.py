@@ -49,11 +49,14 @@ snapshots = sa.Table(
     sa.Column("previous_snapshot_id", sa.String(64), nullable=True),
     sa.Column("diff", sa.JSON, nullable=True),  # SnapshotDiff against previous_snapshot_id; None for the first
     sa.Column("warnings", sa.JSON, nullable=True),  # SnapshotWarning dicts (e.g. role_not_read_only)
-    # blake2b of the catalog's `databases` JSON: an unchanged catalog is recognised without reading the previous one
+    # digest of the catalog's `databases` JSON: an unchanged catalog is recognised without reading the previous one
     sa.Column("catalog_digest", sa.String(64), nullable=True),
     # the catalog's JSON compressed with zlib: a 2,000-table catalog is 4 MB of JSON and 0.1 MB compressed, and writing
     # the 4 MB (a WAL checkpoint of its own on SQLite) took longer than compressing it
     sa.Column("catalog_zlib", sa.LargeBinary, nullable=True),
+    # a catalog equal to the previous snapshot's (all but its head) is not stored again: the id of the snapshot of the
+    # same source whose catalog_zlib holds it, this row's `catalog` holding only its head (see catalog_bodies.py)
+    sa.Column("catalog_ref", sa.String(64), nullable=True),
     sa.Index(f"ix_{PREFIX}snapshots_source_created", "data_source_id", "created_at"),
 )
 

@@ -1,6 +1,6 @@
 """How a snapshot's catalog is stored: written without default values and compressed yet read back equal, an unchanged catalog
 recognised by its digest without reading the previous one, and snapshots stored by older releases (defaults written
-out, no digest) still compared correctly."""
+out, no digest) still compared correctly. Sharing an unchanged catalog's body: test_snapshot_sharing.py."""
 
 from __future__ import annotations
 
@@ -36,10 +36,12 @@ def stored_row(url: str, snapshot_id: str) -> dict:  # type: ignore[type-arg]
     t = snapshots_table
     with store_engine(url).connect() as conn:
         row = conn.execute(
-            sa.select(sa.cast(t.c.catalog, sa.Text).label("catalog"), t.c.catalog_zlib, t.c.catalog_digest).where(t.c.id == snapshot_id)
+            sa.select(sa.cast(t.c.catalog, sa.Text).label("catalog"), t.c.catalog_zlib, t.c.catalog_ref, t.c.catalog_digest)
+            .where(t.c.id == snapshot_id)
         ).one()
-    return {"text": snapshots.stored_catalog_text(row), "digest": row.catalog_digest, "json_column": row.catalog,
-            "packed": row.catalog_zlib}
+        text = snapshots.stored_catalog_text(row).decode()
+    return {"text": text, "digest": row.catalog_digest, "json_column": row.catalog, "packed": row.catalog_zlib,
+            "ref": row.catalog_ref}
 
 
 def test_the_stored_catalog_leaves_defaults_out_and_reads_back_equal(store_url: str) -> None:
@@ -52,7 +54,7 @@ def test_the_stored_catalog_leaves_defaults_out_and_reads_back_equal(store_url: 
     assert orders["name"] == "orders" and note["name"] == "note"
     assert "nullable" not in note and "comment" not in note and "default" not in note  # defaults are not written
     assert orders["columns"][0]["nullable"] is False and orders["row_count"] == 12  # the rest is
-    assert row["digest"] and len(row["digest"]) == 64
+    assert row["digest"].startswith("sha224:") and len(row["digest"]) == 7 + 56 and row["ref"] is None
     # the body is stored compressed (zlib), the JSON column holds JSON null
     assert row["packed"] is not None and zlib.decompress(row["packed"]).decode() == row["text"]
     assert row["json_column"] == "null"

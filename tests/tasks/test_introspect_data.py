@@ -191,6 +191,27 @@ def test_old_snapshots_are_pruned_to_keep_snapshots(worker: Worker, mysql_source
     assert any(e.message == "old snapshots pruned" for e in runs.logs(run.id))
 
 
+def test_an_unchanged_source_keeps_one_catalog_body_that_outlives_pruning(worker: Worker, mysql_source: MySQLSource) -> None:
+    payload = {"data_source_id": "ds-same", "credentials": mysql_source.credentials(), "keep_snapshots": 2}
+    first = run_to_end(payload)
+    assert first.status is RunStatus.COMPLETED, first.error
+    original = snapshots.get_snapshot(first.output["snapshot_id"])
+    assert original is not None and original.table_count > 0
+    later = [run_to_end(payload) for _ in range(2)]
+    for run in later:
+        assert run.status is RunStatus.COMPLETED, run.error
+        assert run.output["diff"]["tables_added"] == run.output["diff"]["columns_changed"] == 0
+    ids = [run.output["snapshot_id"] for run in later]
+    t = snapshots_table
+    with store_engine().connect() as conn:  # the first body moved to the newest snapshot when the first was pruned
+        stored = {r.id: (r.catalog_zlib is not None, r.catalog_ref) for r in conn.execute(sa.select(t).where(t.c.data_source_id == "ds-same"))}
+    assert stored == {ids[0]: (False, ids[1]), ids[1]: (True, None)}
+    for snapshot_id in ids:
+        snapshot = snapshots.get_snapshot(snapshot_id)
+        assert snapshot is not None and snapshot.catalog.databases == original.catalog.databases
+        assert snapshot.catalog.introspected_at > original.catalog.introspected_at  # its own head, not the first's
+
+
 # -- failures ----------------------------------------------------------------------------------------------------------
 def _password_protected_source(request: pytest.FixtureRequest, kind: str) -> tuple[dict[str, Any], str]:
     """(credentials with the right password, that password). The shared PostgreSQL trusts every local login, so the
