@@ -1101,6 +1101,7 @@ class _SlotWatch(dbos_core.ActiveWorkflowById):
         with self._lock:
             if key not in self._m:
                 self._released.discard(key)
+        wakeups.run_ended()  # DBOS has recorded the run's outcome: this process's runs.wait callers read it now
         if full or (slots is not None and bucket[0] in _backlogged):
             wake_queues([bucket[0]])
 

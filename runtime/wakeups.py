@@ -29,7 +29,9 @@ def generation() -> int:
 
 
 def run_ended() -> None:
-    """Called by the worker as a run's execution ends in this process (just before DBOS records its final status)."""
+    """Called by the worker as a run's execution ends in this process (just before DBOS records its final status),
+    and again once DBOS has recorded it (the run left DBOS's active set): a waiter that looked in between is woken
+    by the second call instead of sleeping out its poll delay."""
     global _generation
     with _changed:
         _generation += 1

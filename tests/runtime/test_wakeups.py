@@ -46,3 +46,18 @@ def test_runs_wait_in_the_workers_process_notices_the_end_without_its_poll_delay
     run = runs.wait(handle.id, timeout=60)
     assert run.status is RunStatus.COMPLETED
     assert time.monotonic() - started < 5.0
+
+
+def test_runs_wait_reads_the_outcome_once_dbos_has_recorded_it_without_a_second_poll(
+    worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's code ending wakes the waiter before DBOS writes the outcome; the waiter is woken again once it is
+    written (the run leaves DBOS's active set), so no poll delay is spent between the two, however long."""
+    for name in ("POLL_MIN_S", "POLL_MAX_S", "WAKE_POLL_S"):
+        monkeypatch.setattr(runs_module, name, 6.0)
+    for _ in range(3):
+        handle = tasks.trigger("wake-child", {"seconds": 0.1})
+        started = time.monotonic()
+        run = runs.wait(handle.id, timeout=60)
+        assert run.status is RunStatus.COMPLETED
+        assert time.monotonic() - started < 3.0
