@@ -87,7 +87,9 @@ def test_dev_worker_restarts_when_a_task_file_changes(tmp_path: Path) -> None:
     task_file = project / "jobs" / "hello.py"
     task_file.write_text("from runtime import task\n\n@task(id='dev-hello')\ndef hello(payload):\n    return 1\n")
     env = {**os.environ, "TASKPACK_PROJECT_ROOT": str(project), "TASKPACK_DATABASE_URL": f"sqlite:///{project / 'dev.sqlite'}", "PYTHONPATH": str(project)}
-    proc = subprocess.Popen([sys.executable, "-m", "runtime.cli", "dev"], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # its own process group, as a terminal's Ctrl-C reaches `dev` and its worker alike: nothing outlives the test
+    proc = subprocess.Popen([sys.executable, "-m", "runtime.cli", "dev"], cwd=project, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     seen: list[str] = []
 
     def wait_for(text: str, count: int, timeout: float = 60) -> None:
@@ -109,8 +111,13 @@ def test_dev_worker_restarts_when_a_task_file_changes(tmp_path: Path) -> None:
         wait_for("dev-second", 1)
         assert "taskpack worker" in "".join(seen).split("change detected")[1]
     finally:
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+        time.sleep(0.5)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # a worker still stopping (or orphaned) goes with its group
+        except ProcessLookupError:
+            pass
