@@ -34,10 +34,11 @@ Where the time goes (issue 13 §4; measured with py-spy and counters on this 2-c
   (the slots sat empty ~35 ms per run). A slot now wakes the queue also when the last dequeue filled every free
   slot; a dequeued run counts against the slots from the dequeue on, not from when an executor thread starts it
   (with wake-ups, back-to-back dequeues took one run too many: up to 15 bodies at once on 8 slots, caught by
-  tests/runtime/test_queue_wakeups.py); and a run's slot is given back when its task code returns, so its outcome
-  write (3-8 ms on PostgreSQL) overlaps the next run's dequeue. What is left per slot cycle is DBOS's dequeue
-  (a transaction), its read of the dequeued statuses and its start of the workflow, ~10-20 ms of one Python process's
-  time under the GIL: the efficiency figure moves with the machine's load.
+  tests/runtime/test_queue_wakeups.py). Giving a run's slot back when its task code returns (its outcome write
+  overlapping the next dequeue) was tried and dropped: no clear gain on PostgreSQL, ~15 % fewer no-op runs/s on
+  SQLite (one more writer in line for the file). What is left per slot cycle is DBOS's outcome write, dequeue (a
+  transaction), read of the dequeued statuses and start of the workflow, ~20-30 ms of one Python process's time
+  under the GIL: the efficiency figure moves with the machine's load.
 - A process that does not define the task (the API, this bench's trigger side) read its published definition on
   every trigger, ~3 ms of a 5-6 ms PostgreSQL trigger; it is reused for a second now.
 - What stays DBOS's floor (py-spy, SQLite NORMAL, 1,000 no-op runs in one process): ~3.2 ms of CPU per run, of which

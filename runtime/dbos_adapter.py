@@ -30,8 +30,7 @@ destroy). These needs have no public API, so they go to DBOS's internals here an
   filled every free slot (`start_queued_workflows`' result) says whether a slot freed later should wake the queue;
 - the count of this worker's busy slots that each dequeue reads (`ActiveWorkflowById.count_for_queue`, over its `_m`):
   it also counts runs dequeued and not yet started by an executor thread (DBOS adds them only then, so a dequeue
-  right after another would take too many), and no longer counts a run whose task code has returned while DBOS
-  writes its outcome (`release_slot`).
+  right after another would take too many).
 """
 
 from __future__ import annotations
@@ -95,7 +94,6 @@ RELIES_ON: dict[str, Any] = {
         "ActiveWorkflowById.add": "(key, queue_name, queue_partition_key) -> entry: an executor thread starts a run",
         "ActiveWorkflowById.count_for_queue": "(queue_name) -> int: the dequeue's count of this worker's busy slots",
         "ActiveWorkflowById._m / _lock": "run id -> [(queue_name, partition_key) | None], guarded by a Lock",
-        "dbos._dbos._dbos_global_instance": "this process's DBOS, or None",
     },
 }
 
@@ -1046,7 +1044,6 @@ class _SlotWatch(dbos_core.ActiveWorkflowById):
     def __init__(self, slots: dict[str, int]) -> None:
         super().__init__()
         self.slots = slots
-        self._released: set[str] = set()  # runs whose task code has returned: DBOS is recording their outcome
         self._claimed: dict[str, tuple[str, float]] = {}  # run -> (queue, when): dequeued, not yet executing here
 
     def claimed(self, queue_name: str, run_ids: list[str]) -> None:
@@ -1066,41 +1063,22 @@ class _SlotWatch(dbos_core.ActiveWorkflowById):
         return entry
 
     def count_for_queue(self, queue_name: str) -> int:
-        """The queue's runs that hold a slot here: dequeued and not started yet, or with their task code running.
-        A run whose code returned has given its slot back (its outcome write, a commit, overlaps the next run's
-        dequeue instead of delaying it). A dequeued run that never starts (its dispatch failed) stops counting after
-        `CLAIM_GRACE_S`."""
+        """The queue's runs that hold a slot here: dequeued and not started yet, or executing. A dequeued run that
+        never starts (its dispatch failed) stops counting after `CLAIM_GRACE_S`."""
         now = time.monotonic()
         with self._lock:
             for run_id, (_, when) in list(self._claimed.items()):
                 if now - when > CLAIM_GRACE_S:
                     del self._claimed[run_id]
             running = sum(
-                1 for key, buckets in self._m.items() if key not in self._released
-                for bucket in buckets if bucket is not None and bucket[0] == queue_name
+                1 for buckets in self._m.values() for bucket in buckets if bucket is not None and bucket[0] == queue_name
             )
             return running + sum(1 for queue, _ in self._claimed.values() if queue == queue_name)
-
-    def release(self, key: str) -> None:
-        """The run's task code has returned here: its slot may take the next run now."""
-        with self._lock:
-            queues = {bucket[0] for bucket in self._m.get(key, ()) if bucket is not None}
-        if not queues or key in self._released:
-            return
-        waking = [q for q in queues if q in self.slots and (self.count_for_queue(q) >= self.slots[q] or q in _backlogged)]
-        with self._lock:
-            if key in self._m:
-                self._released.add(key)
-        if waking:
-            wake_queues(waking)
 
     def _remove(self, key: str, bucket: Any) -> None:
         slots = self.slots.get(bucket[0]) if bucket is not None else None
         full = slots is not None and self.count_for_queue(bucket[0]) >= slots
         super()._remove(key, bucket)
-        with self._lock:
-            if key not in self._m:
-                self._released.discard(key)
         wakeups.run_ended()  # DBOS has recorded the run's outcome: this process's runs.wait callers read it now
         if full or (slots is not None and bucket[0] in _backlogged):
             wake_queues([bucket[0]])
@@ -1113,14 +1091,6 @@ def _install_queue_wakeups(queues: list[QueueSettings]) -> None:
     slots = {q.name: int(q.settings["worker_concurrency"]) for q in queues if q.settings.get("worker_concurrency")}
     if not isinstance(instance._active_workflows_set, _SlotWatch) and not instance._active_workflows_set.activeList():
         instance._active_workflows_set = _SlotWatch(slots)
-
-
-def release_slot(run_id: str) -> None:
-    """The run's task code has returned in this worker: its queue slot takes the next run while DBOS records the
-    outcome. Outside a worker, or for a run this process does not count, nothing."""
-    active = dbos_module._get_dbos_instance()._active_workflows_set if dbos_module._dbos_global_instance else None
-    if isinstance(active, _SlotWatch):
-        active.release(run_id)
 
 
 def wake_queues(queues: Iterable[str] | None = None) -> None:

@@ -359,7 +359,6 @@ def _begin(task_id: str, payload: Any, options: dict[str, Any]) -> tuple[Task, T
 
 
 def _end(ctx: TaskContext, tokens: Any) -> None:
-    dbos.release_slot(ctx.run_id)  # the task's code is done: the next run may start while this one is recorded
     unregister_running(ctx)
     tracing.end_run(ctx)
     _current.reset(tokens[0])

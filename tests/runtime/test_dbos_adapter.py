@@ -89,7 +89,7 @@ def test_the_private_functions_the_adapter_calls_keep_their_shape() -> None:
         "dbos._queue.queue_worker_thread", "DBOS._active_workflows_set", "ActiveWorkflowById._remove",
         "SystemDatabase.get_queue", "SystemDatabase._is_latest_version", "SystemDatabase.start_queued_workflows",
         "Queue._worker_concurrency", "ActiveWorkflowById.add", "ActiveWorkflowById.count_for_queue",
-        "ActiveWorkflowById._m / _lock", "dbos._dbos._dbos_global_instance",
+        "ActiveWorkflowById._m / _lock",
     }, "a reliance added to the adapter needs its check here"
     _check_dequeue_reliances()
     _check_queue_wakeup_reliances()
@@ -129,7 +129,7 @@ def _check_dequeue_reliances() -> None:
     assert "dbos._sys_db.get_queue(queue.name)" in worker and "dbos._sys_db.start_queued_workflows(" in worker
     assert "self._is_latest_version(app_version, c)" in inspect.getsource(SystemDatabase.start_queued_workflows)
     assert "self._worker_concurrency = worker_concurrency" in inspect.getsource(_queue.Queue.__init__)
-    from dbos import _core, _dbos
+    from dbos import _core
 
     active = _core.ActiveWorkflowById()
     assert list(inspect.signature(_core.ActiveWorkflowById.add).parameters) == ["self", "key", "queue_name", "queue_partition_key"]
@@ -138,7 +138,6 @@ def _check_dequeue_reliances() -> None:
     assert active._m == {"probe": [("q", None)]} and active.count_for_queue("q") == 1
     assert "running = dbos._active_workflows_set.count_for_queue(queue.name)" in worker
     assert "dbos._active_workflows_set.add(" in inspect.getsource(_core._execute_workflow_wthread)
-    assert hasattr(_dbos, "_dbos_global_instance")
 
 
 def _check_queue_wakeup_reliances() -> None:

@@ -80,21 +80,15 @@ def test_the_queue_manager_thread_is_not_woken_by_queue_wake_ups() -> None:
     assert out[0][0] is False and out[0][1] >= 0.55
 
 
-def test_a_slot_is_held_from_dequeue_until_the_runs_code_returns(monkeypatch: pytest.MonkeyPatch) -> None:
-    woken: list[list[str]] = []
-    monkeypatch.setattr(dbos_adapter, "wake_queues", lambda queues=None: woken.append(list(queues or [])))
+def test_a_dequeued_run_holds_its_slot_until_an_executor_thread_starts_it(monkeypatch: pytest.MonkeyPatch) -> None:
     watch = dbos_adapter._SlotWatch({"q": 2})
     watch.claimed("q", ["r1", "r2"])  # dequeued: no executor thread has started them yet
     assert watch.count_for_queue("q") == 2 and watch.count_for_queue("other") == 0
     entry = watch.add("r1", "q", None)  # started: counted once, not twice
     watch.add("r2", "q", None)
     assert watch.count_for_queue("q") == 2
-    watch.release("r1")  # its code returned: the slot is free while DBOS records the outcome
-    assert watch.count_for_queue("q") == 1 and woken == [["q"]]  # the queue was full: runs may wait for the slot
-    entry.release()  # DBOS is done with it: no second slot freed
-    assert watch.count_for_queue("q") == 1 and woken == [["q"]]
-    watch.release("unknown-run")  # not executing here: nothing
-    assert watch.count_for_queue("q") == 1 and woken == [["q"]]
+    entry.release()  # DBOS recorded its outcome: the slot is free
+    assert watch.count_for_queue("q") == 1
 
     monkeypatch.setattr(dbos_adapter, "CLAIM_GRACE_S", 0.05)
     watch.claimed("q", ["r3"])  # a dequeued run whose dispatch failed: it never starts
@@ -154,8 +148,7 @@ def test_slots_freed_together_take_every_waiting_run_without_waiting_for_the_pol
 
 def test_wake_ups_never_run_more_than_the_workers_slots_at_once(db_url: str) -> None:
     """Every freed slot and every trigger wakes the queue, so dequeues follow each other closely: a run dequeued by
-    one counts against the slots before its executor thread starts it, or the next dequeue takes one too many. And a
-    run whose code has returned gives its slot back while its outcome is written: still never more than the slots."""
+    one counts against the slots before its executor thread starts it, or the next dequeue takes one too many."""
     queue_wake_tasks.RUNNING.update(now=0, most=0)
     with Worker(database_url=db_url, tasks=[queue_wake_tasks], concurrency=3, queue_polling_interval=POLL_S):
         batch = tasks.batch_trigger("qw-counted", [{"seconds": 0.03} for _ in range(24)])
