@@ -11,26 +11,14 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from connectors import Catalog, Column, Database, Schema, Table
+from connectors import Catalog, Database, Schema, Table
 from store import snapshots, sources
 from store.catalog_bodies import EncodedCatalog, lock_source
 from store.database import store_engine
 from store.tables import snapshots as snapshots_table
+from tests.store.test_snapshot_storage import ITEMS, ORDERS, col  # the same two relations
 
 T0 = datetime(2026, 12, 1, 3, 0, tzinfo=timezone.utc)
-
-
-def col(name: str, data_type: str = "integer", **extra: object) -> Column:
-    return Column(ordinal=1, name=name, data_type=data_type, normalized_type="other", **extra)
-
-
-ORDERS = Table(
-    name="orders",
-    columns=[col("id", nullable=False), col("total", "numeric(12,2)", default="0", comment="gross"), col("note", "text")],
-    primary_key=["id"],
-    row_count=12,
-)
-ITEMS = Table(name="items", kind="view", columns=[col("order_id")], view_definition="select 1")
 
 
 def catalog(*tables: Table, night: int = 0, version: str = "16.1") -> Catalog:
