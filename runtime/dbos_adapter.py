@@ -54,6 +54,7 @@ from dbos._utils import INTERNAL_QUEUE_NAME
 from runtime import wakeups
 from runtime.errors import RunFailed
 from runtime.models import RunStatus
+from runtime.reuse import Reused
 
 T = TypeVar("T")
 log = logging.getLogger("taskpack")
@@ -878,37 +879,18 @@ def launch(
 RELOAD_EVERY_S = 1.0
 
 
-class _Reused:
-    """One value per key, read again once it is `ttl` seconds old (a miss, None, is never kept)."""
-
-    def __init__(self, read: Callable[..., Any], ttl: float) -> None:
-        self._read = read
-        self._ttl = ttl
-        self._kept: dict[Any, tuple[float, Any]] = {}
-
-    def get(self, key: Any, *args: Any, **kwargs: Any) -> Any:
-        now = time.monotonic()
-        kept = self._kept.get(key)
-        if kept is not None and now - kept[0] < self._ttl:
-            return kept[1]
-        value = self._read(*args, **kwargs)
-        if value is not None:
-            self._kept[key] = (now, value)
-        return value
-
-
 def _reuse_slow_reads(sys_db: Any, ttl: float) -> None:
     """DBOS's queue thread reads, on every poll and wake-up, its queue's row (settings can change while it runs) and
     the newest registered application version (a claim matches runs of other versions only when this one is the
     newest): two statements per dequeue, a third of the queue thread's time on PostgreSQL, with answers that change
     on a deploy or a settings change. Each is read at most once per `ttl` seconds now: a new version or a changed
     concurrency takes effect within that, as a poll interval's lag did before wake-ups."""
-    queues = _Reused(sys_db.get_queue, ttl)
-    versions = _Reused(sys_db._is_latest_version, ttl)
+    queues = Reused(sys_db.get_queue, ttl)
+    versions = Reused(sys_db._is_latest_version, ttl)
 
     def get_queue(name: str, **kwargs: Any) -> Any:
         if kwargs:
-            return queues._read(name, **kwargs)
+            return queues.read(name, **kwargs)
         return queues.get(name, name)
 
     def is_latest_version(app_version: str, c: Any = None) -> bool:

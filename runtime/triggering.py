@@ -37,6 +37,7 @@ from runtime.models import RunStatus, TaskRunResult
 from runtime.payload_schema import SchemaView, check_against_schema, check_with_model
 from runtime.queues import DEFAULT_QUEUE
 from runtime.registry import get_task
+from runtime.reuse import Reused
 from runtime.run_reader import peek_status, wait_for_run
 from runtime.run_state import METADATA_LIMIT_BYTES
 from runtime.sealing import open_envelopes, refuse_envelopes, seal_secret_fields
@@ -119,7 +120,7 @@ def _check_against_task_schema(task_id: str, info: dict[str, Any], body: Any) ->
 
 #: how long a process that does not define a task (the API, the CLI) reuses the definition workers published for it
 PUBLISHED_DEFINITION_TTL_S = 1.0
-_published: "weakref.WeakKeyDictionary[Backend, dict[str, tuple[float, dict[str, Any]]]]" = weakref.WeakKeyDictionary()
+_published: "weakref.WeakKeyDictionary[Backend, Reused]" = weakref.WeakKeyDictionary()
 
 
 def task_info(backend: Backend, task_id: str) -> dict[str, Any]:
@@ -131,18 +132,21 @@ def task_info(backend: Backend, task_id: str) -> dict[str, Any]:
     definition = get_task(task_id)
     if definition is not None:
         return definition.describe()
-    kept = _published.setdefault(backend, {})
-    hit = kept.get(task_id)
-    now = time.monotonic()
-    if hit is not None and now - hit[0] < PUBLISHED_DEFINITION_TTL_S:
-        return hit[1]
+    published = _published.get(backend)
+    if published is None:
+        published = _published.setdefault(backend, Reused(lambda t: _published_definition(backend, t), PUBLISHED_DEFINITION_TTL_S))
+    info = published.get(task_id, task_id)
+    if info is None:
+        raise UnknownTaskError(task_id)
+    return info
+
+
+def _published_definition(backend: Backend, task_id: str) -> dict[str, Any] | None:
     with backend.engine.connect() as conn:
         row = conn.execute(sa.select(task_definitions.c.definition).where(task_definitions.c.id == task_id)).first()
     if row is None:
-        raise UnknownTaskError(task_id)
-    info = row[0] if isinstance(row[0], dict) else json.loads(row[0])
-    kept[task_id] = (now, info)
-    return info
+        return None
+    return row[0] if isinstance(row[0], dict) else json.loads(row[0])
 
 
 def _validate_tags(tags: Any) -> list[str]:
