@@ -51,7 +51,7 @@ from dbos import _dbos as dbos_module
 from dbos import error as dbos_error
 from dbos._utils import INTERNAL_QUEUE_NAME
 
-from runtime import wakeups
+from runtime import wake_sockets, wakeups
 from runtime.errors import RunFailed
 from runtime.models import RunStatus
 from runtime.reuse import Reused
@@ -378,6 +378,8 @@ class SystemDatabase:
 
     def __init__(self, url: str, serializer: Serializer, sqlite_synchronous: str = "FULL") -> None:
         self.is_sqlite = url.startswith("sqlite")
+        #: the SQLite file, whose workers in other processes a trigger wakes (runtime/wake_sockets.py)
+        self.sqlite_path: str | None = sa.engine.make_url(url).database if self.is_sqlite else None
         DBOS.migrate(url)
         self.client = DBOSClient(system_database_url=url, application_name=APP_NAME, serializer=serializer)
         self.sys_db = self.client._sys_db
@@ -527,7 +529,7 @@ class SystemDatabase:
         if self.is_sqlite or not ready:
             existed = _enqueue_once(self.client.enqueue, options, payload, run_options)
             if not existed:
-                wake_queues(ready)
+                self._wake_everywhere(ready)
             return existed
 
         def enqueue_and_notify(options: dict[str, Any], payload: Any, run_options: dict[str, Any]) -> None:
@@ -552,7 +554,7 @@ class SystemDatabase:
                 self.client.enqueue_in_transaction(conn, options, payload, run_options)
             if not self.is_sqlite:
                 _notify(conn, _ready_queues(options for options, _, _ in runs))  # sent by PostgreSQL at commit
-        wake_queues(_ready_queues(options for options, _, _ in runs))
+        self._wake_everywhere(_ready_queues(options for options, _, _ in runs))
 
     def announce(self, enqueued: Iterable[dict[str, Any]]) -> None:
         """Tell workers that runs wait in these queues (the enqueue options of committed runs), so one polls now.
@@ -563,13 +565,22 @@ class SystemDatabase:
         queues = _ready_queues(enqueued)
         if not queues:
             return
-        wake_queues(queues)
+        self._wake_everywhere(queues)
         if not self.is_sqlite:
             try:
                 with self.engine.begin() as conn:
                     _notify(conn, queues)
             except Exception as exc:  # the run is enqueued: workers still find it at their next poll
                 log.warning("waking workers failed (they find the run at their next poll): %s", exc)
+
+    def _wake_everywhere(self, queues: list[str]) -> None:
+        """Poll these queues now in this process and, on SQLite, in the other processes' workers of the file (on
+        PostgreSQL the NOTIFY sent with the enqueue does that)."""
+        if not queues:
+            return
+        wake_queues(queues)
+        if self.sqlite_path is not None:
+            wake_sockets.announce(self.sqlite_path, queues)
 
     def set_attributes(self, run_id: str, attributes: dict[str, Any]) -> None:
         """Merge `attributes` into the run's (status hints: safe to repeat, recorded as no step)."""

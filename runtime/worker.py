@@ -18,7 +18,7 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 
 from runtime import dbos_adapter as dbos
-from runtime import wakeups
+from runtime import wake_sockets, wakeups
 from runtime.dbos_adapter import UNRUNNABLE_ON
 from runtime.backend import Backend, get_backend, set_active
 from runtime.config import load_config, resolve_database_url
@@ -88,7 +88,7 @@ class Worker:
         # takes its runs over while they finish here) but recovers, expires and schedules nothing more.
         self._draining = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._listener: wakeups.QueueListener | None = None
+        self._listener: wakeups.QueueListener | wake_sockets.SocketListener | None = None
         self._started = False
 
     # -- lifecycle -------------------------------------------------------------------------------------------------------
@@ -141,10 +141,13 @@ class Worker:
             before_launch,
             load_config().sqlite_synchronous,
         )
-        if not backend.is_sqlite:
-            # runs triggered by other processes start now, not at the next poll (runtime/wakeups.py)
+        # runs triggered by other processes start now, not at the next poll: NOTIFY on PostgreSQL
+        # (runtime/wakeups.py), a datagram on SQLite (runtime/wake_sockets.py)
+        if backend.is_sqlite:
+            self._listener = wake_sockets.SocketListener(backend.dbos.sqlite_path or "", dbos.wake_queues)
+        else:
             self._listener = wakeups.QueueListener(backend.dbos.listen_connection, dbos.wake_queues)
-            self._listener.start()
+        self._listener.start()
         self._publish_definitions(backend)
         if self.run_schedules:
             schedules.sync_declared(backend, {t.id for t in self.tasks})

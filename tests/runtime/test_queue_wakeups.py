@@ -1,5 +1,5 @@
 """A worker polls its queues every `queue_polling_interval`; wake-ups make it poll at once when a run is triggered
-(in its own process, or on PostgreSQL from another one by NOTIFY) and when a run leaves its slot. The polling
+(in its own process, or from another one: by NOTIFY on PostgreSQL, by a datagram on SQLite) and when a run leaves its slot. The polling
 interval is set to 2 s here, so only a wake-up can start runs within a fraction of it.
 """
 
@@ -186,13 +186,13 @@ def test_the_queue_thread_reads_its_queue_and_the_latest_version_once_a_second_n
     assert reads.count("_is_latest_version") <= 2 + window / dbos_adapter.RELOAD_EVERY_S, reads
 
 
-# -- a worker in another process (PostgreSQL: NOTIFY) -----------------------------------------------------------------------
-@pytest.fixture
-def pg_url(tmp_path: Path) -> Iterator[str]:
+# -- a worker in another process (PostgreSQL: NOTIFY; SQLite: a datagram, runtime/wake_sockets.py) ---------------------
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     from runtime.backend import reset_backends
     from tests.runtime.conftest import make_database
 
-    url, drop = make_database("postgres", tmp_path)
+    url, drop = make_database(request.param, tmp_path)
     try:
         yield url
     finally:
@@ -200,10 +200,10 @@ def pg_url(tmp_path: Path) -> Iterator[str]:
         drop()
 
 
-def test_a_run_triggered_in_another_process_starts_without_waiting_for_the_poll_on_postgres(pg_url: str) -> None:
-    get_backend(pg_url)  # tables exist before the worker starts
+def test_a_run_triggered_in_another_process_starts_without_waiting_for_the_poll(shared_url: str) -> None:
+    get_backend(shared_url)  # tables exist before the worker starts
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.runtime.queue_wake_worker", pg_url, str(POLL_S)],
+        [sys.executable, "-m", "tests.runtime.queue_wake_worker", shared_url, str(POLL_S)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
@@ -211,11 +211,16 @@ def test_a_run_triggered_in_another_process_starts_without_waiting_for_the_poll_
         assert line.startswith("READY"), line + proc.stdout.read()
         from tests.runtime import queue_wake_tasks  # noqa: F401 - the task definitions, as a triggering app has them
 
-        first = tasks.trigger("qw-clock", {}, database_url=pg_url)
-        assert runs.wait(first.id, timeout=30, database_url=pg_url).status is RunStatus.COMPLETED
-        lags = _start_lags(5, pg_url)
+        first = tasks.trigger("qw-clock", {}, database_url=shared_url)
+        assert runs.wait(first.id, timeout=30, database_url=shared_url).status is RunStatus.COMPLETED
+        lags = _start_lags(5, shared_url)
         assert max(lags) < FAST_S, lags
         assert statistics.median(lags) < 0.1, lags
+        batch = tasks.batch_trigger("qw-clock", [{"i": i} for i in range(3)], database_url=shared_url)
+        before = time.time()
+        for handle in batch.runs:
+            run = runs.wait(handle.id, timeout=30, database_url=shared_url)
+            assert run.status is RunStatus.COMPLETED and run.output - before < FAST_S, run.output - before
     finally:
         proc.terminate()
         proc.wait(timeout=30)
