@@ -5,8 +5,9 @@ trigger->start latency on SQLite and PostgreSQL, batch triggers, PostgreSQL work
     python bench/runtime_bench.py            # one run, prints a table and a final `BENCH {json}` line
 
 Parts that need a fresh DBOS process (DBOS is a process-wide singleton) run as subprocesses of this script.
-Same machine, same database settings for both sides: SQLite in WAL mode, queue polling every 20 ms, 8 workflows at
-a time per worker. The Celery part starts its own worker (prefork, 8 processes, Redis at 127.0.0.1:6379 as broker and
+Same machine, same database settings for both sides: SQLite in WAL mode, 8 workflows at a time per worker; raw DBOS
+polls its queue every 20 ms, this runtime's workers run with the project default (0.25 s: wake-ups, not polls, start
+its runs; before 2026-12-02 they polled every 20 ms as well). The Celery part starts its own worker (prefork, 8 processes, Redis at 127.0.0.1:6379 as broker and
 result backend, a queue of its own) and runs in the same bench run, interleaved with this runtime's rounds, so
 the machine's load hits both alike. Without Celery installed (or Redis down) that part is reported as missing.
 SQLite rounds run with the default `sqlite_synchronous="FULL"` and again with "NORMAL" (trigger_config.py).
@@ -70,7 +71,9 @@ N_SLEEP = int(os.environ.get("BENCH_SLEEP_RUNS", "480"))
 N_SINGLE = int(os.environ.get("BENCH_SINGLE_RUNS", "50"))  # single runs on an idle worker (Celery, PostgreSQL)
 N_BATCH = 1000
 CELERY_REDIS = os.environ.get("BENCH_CELERY_REDIS", "redis://127.0.0.1:6379/13")
-POLL = 0.02
+POLL = 0.02  # raw DBOS's queue polls: it has no wake-ups, so it needs frequent ones
+#: this runtime's workers run with the project default (`queue_polling_interval`, 0.25 s): wake-ups start its runs
+TASKPACK_POLL: float | None = None
 CONCURRENCY = 8
 PG = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 
@@ -129,7 +132,7 @@ def part_facade(url: str, mode: str | None = None) -> dict:
     from runtime import RunStatus, Worker, runs, tasks
     from runtime.backend import get_backend
 
-    with Worker(database_url=url, tasks=[bench_tasks], concurrency=CONCURRENCY, queue_polling_interval=POLL):
+    with Worker(database_url=url, tasks=[bench_tasks], concurrency=CONCURRENCY, queue_polling_interval=TASKPACK_POLL):
         started = time.perf_counter()
         handles = [tasks.trigger("bench-noop", {"i": i}) for i in range(N_NOOP)]
         _until_finished(get_backend(url).sys_engine, "taskpack:bench-noop", N_NOOP)
@@ -145,7 +148,7 @@ def part_latency(url: str, mode: str | None = None) -> dict:
     from runtime import Worker, runs, tasks
 
     latencies = []
-    with Worker(database_url=url, tasks=[bench_tasks], concurrency=CONCURRENCY, queue_polling_interval=POLL):
+    with Worker(database_url=url, tasks=[bench_tasks], concurrency=CONCURRENCY, queue_polling_interval=TASKPACK_POLL):
         for i in range(N_LATENCY + 5):
             before = time.time()
             handle = tasks.trigger("bench-clock", {"i": i})
@@ -206,7 +209,7 @@ def worker_main(url: str) -> None:
 
     stop = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(flag=True))
-    with Worker(database_url=url, tasks=[bench_tasks], concurrency=CONCURRENCY, queue_polling_interval=POLL):
+    with Worker(database_url=url, tasks=[bench_tasks], concurrency=CONCURRENCY, queue_polling_interval=TASKPACK_POLL):
         print("READY", flush=True)
         while not stop["flag"]:
             time.sleep(0.1)
