@@ -6,8 +6,9 @@ waiters look again right away instead of sleeping out their delay: the end of a 
 up to 200 ms later. Waiters in other processes keep polling.
 
 The other direction, a worker noticing a newly triggered run without waiting for its next queue poll, is below
-(`QueueListener`, PostgreSQL NOTIFY across processes); inside the worker's own process the DBOS adapter wakes the
-queue threads directly (runtime/dbos_adapter.py, `wake_queues`).
+(`QueueListener`, PostgreSQL NOTIFY across processes) and in runtime/wake_sockets.py (SQLite across processes: a
+datagram to each worker's Unix socket); inside the worker's own process the DBOS adapter wakes the queue threads
+directly (runtime/dbos_adapter.py, `wake_queues`).
 """
 
 from __future__ import annotations
