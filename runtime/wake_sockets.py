@@ -164,6 +164,12 @@ class SocketListener:
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
+            if self.path is not None:  # an empty datagram ends the thread's wait at once (else up to its 0.5 s timeout)
+                try:
+                    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as nudge:
+                        nudge.sendto(b"", self.path)
+                except OSError:
+                    pass
             self._thread.join(timeout=5)
         if self._socket is not None:
             self._socket.close()
@@ -180,6 +186,8 @@ class SocketListener:
                 continue
             except OSError:  # closed by stop()
                 return
+            if not message:  # stop()'s nudge
+                continue
             try:
                 self._on_ready(decode(message))
             except Exception:  # a wake-up is a hint; the next poll covers whatever it would have started

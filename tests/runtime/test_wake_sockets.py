@@ -162,3 +162,16 @@ def test_a_failing_callback_does_not_stop_the_listener(database: str) -> None:
         assert calls == [["first"], ["second"]]
     finally:
         listener.stop()
+
+
+def test_stopping_a_listener_does_not_wait_out_its_receive_timeout(database: str) -> None:
+    import time
+
+    received = Received()
+    listener = wake_sockets.SocketListener(database, received)
+    assert listener.start()
+    time.sleep(0.05)  # the thread is in its receive
+    started = time.monotonic()
+    listener.stop()
+    assert time.monotonic() - started < 0.3
+    assert received.batches == []  # the nudge is not a wake-up
