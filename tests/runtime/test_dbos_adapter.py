@@ -13,6 +13,7 @@ import itertools
 import re
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -89,10 +90,12 @@ def test_the_private_functions_the_adapter_calls_keep_their_shape() -> None:
         "dbos._queue.queue_worker_thread", "DBOS._active_workflows_set", "ActiveWorkflowById._remove",
         "SystemDatabase.get_queue", "SystemDatabase._is_latest_version", "SystemDatabase.start_queued_workflows",
         "Queue._worker_concurrency", "ActiveWorkflowById.add", "ActiveWorkflowById.count_for_queue",
-        "ActiveWorkflowById._m / _lock",
+        "ActiveWorkflowById._m / _lock", "SystemDatabase._insert_workflow_status", "DBOSClient._build_enqueue_status",
+        "SystemDatabase._apply_caller_schema", "dbos._utils.generate_uuid",
     }, "a reliance added to the adapter needs its check here"
     _check_dequeue_reliances()
     _check_queue_wakeup_reliances()
+    _check_batch_enqueue_reliances()
     pending = inspect.signature(SystemDatabase.get_pending_workflows)
     assert list(pending.parameters)[1:] == ["executor_id", "app_version"], pending
     requeue = inspect.signature(SystemDatabase.reenqueue_for_recovery)
@@ -138,6 +141,27 @@ def _check_dequeue_reliances() -> None:
     assert active._m == {"probe": [("q", None)]} and active.count_for_queue("q") == 1
     assert "running = dbos._active_workflows_set.count_for_queue(queue.name)" in worker
     assert "dbos._active_workflows_set.add(" in inspect.getsource(_core._execute_workflow_wthread)
+
+
+def _check_batch_enqueue_reliances() -> None:
+    """`enqueue_many` (`_BatchRows`) has DBOS build each run's rows and collects them: DBOS's enqueue must still go
+    through `_insert_workflow_status`, which runs its statements through `self._execute_prepared` and reads the status
+    insert's result with fetchone() only."""
+    from dbos import _client, _utils
+    from dbos._sys_db import SystemDatabase
+
+    insert = inspect.signature(SystemDatabase._insert_workflow_status)
+    assert list(insert.parameters)[:3] == ["self", "status", "conn"] and "creator_xid" in insert.parameters, insert
+    body = inspect.getsource(SystemDatabase._insert_workflow_status)
+    assert body.count("self._execute_prepared(") == 2, "DBOS's enqueue writes other statements now"
+    assert f'"{dbos_adapter.BATCH_STATUS_INSERT}"' in body and '"insert_workflow_input"' in body
+    assert "results.fetchone()" in body and "results." not in body.replace("results.fetchone()", "")
+    prepared = inspect.signature(SystemDatabase._execute_prepared)
+    assert list(prepared.parameters)[:5] == ["self", "conn", "name", "values", "build"], prepared
+    enqueue = inspect.getsource(_client.DBOSClient._enqueue_with_connection)
+    assert "self._build_enqueue_status(options, *args, **kwargs)" in enqueue and "init_workflow_with_connection" in enqueue
+    assert "self._apply_caller_schema(conn)" in inspect.getsource(SystemDatabase.init_workflow_with_connection)
+    assert isinstance(_utils.generate_uuid(), str)
 
 
 def _check_queue_wakeup_reliances() -> None:
@@ -219,6 +243,68 @@ def test_set_attributes_merges_and_status_row_reads_them(db_url: str) -> None:
     assert backend.dbos.status_row("run_does_not_exist") is None
     backend.dbos.expire(run_id)
     assert backend.dbos.status_row(run_id).status() is RunStatus.EXPIRED  # type: ignore[union-attr]
+
+
+def _batch_and_single(db_url: str, count: int) -> tuple[str, list[str]]:
+    """One run enqueued alone by DBOS's own `enqueue_in_transaction`, `count` through `enqueue_many`, same options."""
+    backend = get_backend(db_url)
+
+    def options(run_id: str) -> dict[str, Any]:
+        return {"workflow_name": dbos_adapter.workflow_name("adapter-probe"), "queue_name": "adapter-probe-q",
+                "app_version": "v-batch", "workflow_id": run_id, "attributes": {"task": "adapter-probe", "tags": ["b"]},
+                "priority": 3, "deduplication_id": None}
+
+    single = f"run_single_{uuid.uuid4().hex[:8]}"
+    with backend.dbos.engine.begin() as conn:
+        backend.client.enqueue_in_transaction(conn, options(single), {"n": 1}, {"queue": "adapter-probe-q"})
+    batch = [f"run_batch_{uuid.uuid4().hex[:8]}" for _ in range(count)]
+    backend.dbos.enqueue_many([(options(run_id), {"n": 1}, {"queue": "adapter-probe-q"}) for run_id in batch])
+    return single, batch
+
+
+def test_a_batch_writes_the_rows_dbos_writes_for_one_run(db_url: str) -> None:
+    """enqueue_many collects DBOS's own rows and inserts them in one statement per table: every column of the status
+    and input rows equals what DBOS's enqueue writes for the same options (ids, clock readings and creator aside)."""
+    backend = get_backend(db_url)
+    single, batch = _batch_and_single(db_url, 3)
+    tables = backend.dbos.sys_db.tables
+    own = {"workflow_uuid", "created_at", "updated_at", "creator_xid", "retention_timestamp"}  # per row: the clock
+
+    def rows(table: sa.Table) -> dict[str, dict[str, Any]]:
+        with backend.dbos.engine.connect() as conn:
+            found = conn.execute(sa.select(table).where(table.c.workflow_uuid.in_([single, *batch]))).mappings().all()
+        return {r["workflow_uuid"]: {k: v for k, v in r.items() if k not in own} for r in found}
+
+    status, inputs = rows(tables.workflow_status), rows(tables.workflow_input)
+    assert set(status) == set(inputs) == {single, *batch}
+    assert status[single]["status"] == "ENQUEUED" and status[single]["priority"] == 3 and status[single]["inputs"] is None
+    assert inputs[single]["inputs"], "DBOS keeps the payload in workflow_input"
+    for run_id in batch:
+        assert status[run_id] == status[single], run_id
+        assert inputs[run_id] == inputs[single], run_id
+    assert {backend.dbos.status_row(r).status() for r in batch} == {RunStatus.QUEUED}  # type: ignore[union-attr]
+
+
+def test_a_batch_with_an_id_that_exists_writes_nothing(db_url: str) -> None:
+    """A batch's ids are fresh; one that exists refuses the whole batch (one transaction): no row of it is written and
+    the existing run is untouched."""
+    backend = get_backend(db_url)
+    single, _ = _batch_and_single(db_url, 0)
+    before = backend.dbos.status_row(single)
+    fresh = f"run_batch_{uuid.uuid4().hex[:8]}"
+
+    def item(run_id: str, n: int) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+        return ({"workflow_name": dbos_adapter.workflow_name("other-task"), "queue_name": "adapter-probe-q",
+                 "app_version": "v-batch", "workflow_id": run_id, "attributes": {"task": "other-task"}}, {"n": n}, {})
+
+    with pytest.raises(sa.exc.IntegrityError):
+        backend.dbos.enqueue_many([item(fresh, 1), item(single, 2)])
+    assert backend.dbos.status_row(fresh) is None
+    after = backend.dbos.status_row(single)
+    assert after is not None and before is not None and after.attributes == before.attributes == {"task": "adapter-probe", "tags": ["b"]}
+    with pytest.raises(ValueError, match="fresh runs only"):
+        backend.dbos.enqueue_many([({**item(fresh, 1)[0], "workflow_id_reuse_policy": "reject"}, {"n": 1}, {})])
+    assert backend.dbos.status_row(fresh) is None
 
 
 # -- one status function, and its SQL twin agree ------------------------------------------------------------------------

@@ -250,21 +250,25 @@ def earlier_run_version(db_url: str, run_id: str) -> str | None:
     return runs.retrieve(run_id, database_url=db_url).version
 
 
-def test_a_batch_whose_enqueue_fails_midway_leaves_no_run(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_batch_whose_enqueue_fails_midway_leaves_no_run(db_url: str) -> None:
+    """The batch's status rows are written, then its input rows fail: the transaction takes the status rows back too."""
     backend = get_backend(db_url)
-    real = backend.dbos.client.enqueue_in_transaction
-    calls = []
+    engine = backend.dbos.engine
+    statements: list[str] = []
 
-    def failing_third(conn, options, *args):  # type: ignore[no-untyped-def]
-        calls.append(options["workflow_id"])
-        if len(calls) == 3:
+    def fail_inputs(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement.split("(")[0].strip())
+        if "workflow_input" in statement.split("(")[0]:
             raise RuntimeError("the database went away")
-        return real(conn, options, *args)
 
-    monkeypatch.setattr(backend.dbos.client, "enqueue_in_transaction", failing_third)
-    with pytest.raises(RuntimeError, match="went away"):
-        tasks.batch_trigger("qw-clock", [{"n": i} for i in range(5)], database_url=db_url)
+    sa.event.listen(engine, "before_cursor_execute", fail_inputs)
+    try:
+        with pytest.raises(RuntimeError, match="went away"):
+            tasks.batch_trigger("qw-clock", [{"n": i} for i in range(5)], database_url=db_url)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", fail_inputs)
+    assert any("workflow_status" in s for s in statements), statements  # the status rows went in first
     ws = backend.workflows
     with backend.sys_engine.connect() as conn:
-        stored = conn.execute(sa.select(sa.func.count()).select_from(ws).where(ws.c.workflow_uuid.in_(calls))).scalar_one()
-    assert len(calls) == 3 and stored == 0
+        stored = conn.execute(sa.select(sa.func.count()).select_from(ws).where(ws.c.name == "taskpack:qw-clock")).scalar_one()
+    assert stored == 0
