@@ -65,9 +65,15 @@ class EncodedCatalog:
 
 
 def databases_json(catalog: Catalog) -> bytes:
-    """The catalog's databases as stored: fields equal to their default left out (a third less to write, read and
-    compare for a typical catalog; reading it back through the models restores them, and the diff knows them)."""
-    return _DATABASES_JSON.dump_json(catalog.databases, exclude_defaults=True)
+    """The catalog's databases as stored: fields that are None left out. Every None-able field of the catalog's models
+    defaults to None (tests/store/test_snapshot_storage.py checks it), so reading the JSON back through the models
+    restores them, and the diff knows them.
+
+    Leaving out every field equal to its default wrote ~11 % less, but pydantic-core compares each field with its
+    default in Python: 60 ms against 29 ms for a catalog of 2,000 tables and 40,000 columns, a save's largest cost.
+    Catalogs stored the other way stay readable; the first snapshot after the change is compared with its previous
+    one the long way, once (the digest and the stored text differ)."""
+    return _DATABASES_JSON.dump_json(catalog.databases, exclude_none=True)
 
 
 def same_databases(stored: bytes, encoded: EncodedCatalog) -> bool:

@@ -1,13 +1,16 @@
-"""How a snapshot's catalog is stored: written without default values and compressed yet read back equal, an unchanged catalog
-recognised by its digest without reading the previous one, and snapshots stored by older releases (defaults written
-out, no digest) still compared correctly. Sharing an unchanged catalog's body: test_snapshot_sharing.py."""
+"""How a snapshot's catalog is stored: written without its None values and compressed yet read back equal, an unchanged
+catalog recognised by its digest without reading the previous one, and snapshots stored by older releases (defaults
+written out, no digest; or every default left out) still compared correctly. Sharing an unchanged catalog's body: test_snapshot_sharing.py."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import typing
 import zlib
 
 import sqlalchemy as sa
+from pydantic import BaseModel, TypeAdapter
 
 from connectors import Catalog, Column, Database, Schema, Table
 from store import snapshots
@@ -44,7 +47,30 @@ def stored_row(url: str, snapshot_id: str) -> dict:  # type: ignore[type-arg]
             "ref": row.catalog_ref}
 
 
-def test_the_stored_catalog_leaves_defaults_out_and_reads_back_equal(store_url: str) -> None:
+def test_every_none_able_field_of_a_stored_catalog_defaults_to_none() -> None:
+    """Why leaving the None values out of the stored JSON loses nothing: a field left out reads back as its default."""
+    seen: set[type[BaseModel]] = set()
+    wrong: list[str] = []
+
+    def walk(model: type[BaseModel]) -> None:
+        if model in seen:
+            return
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            args = typing.get_args(field.annotation)
+            default = field.get_default(call_default_factory=True)
+            if (type(None) in args or field.annotation is typing.Any) and default is not None:
+                wrong.append(f"{model.__name__}.{name} = {default!r}")
+            for inner in (field.annotation, *args, *(a for arg in args for a in typing.get_args(arg))):
+                if isinstance(inner, type) and issubclass(inner, BaseModel):
+                    walk(inner)
+
+    walk(Database)
+    assert {m.__name__ for m in seen} == {"Database", "Schema", "Table", "Column", "ForeignKey"}
+    assert wrong == []
+
+
+def test_the_stored_catalog_leaves_nones_out_and_reads_back_equal(store_url: str) -> None:
     original = catalog(ORDERS, ITEMS)
     snap = snapshots.save_snapshot(data_source_id="src", catalog=original, database_url=store_url)
     row = stored_row(store_url, snap)
@@ -52,8 +78,8 @@ def test_the_stored_catalog_leaves_defaults_out_and_reads_back_equal(store_url: 
     orders = stored["databases"][0]["schemas"][0]["tables"][0]
     note = orders["columns"][2]
     assert orders["name"] == "orders" and note["name"] == "note"
-    assert "nullable" not in note and "comment" not in note and "default" not in note  # defaults are not written
-    assert orders["columns"][0]["nullable"] is False and orders["row_count"] == 12  # the rest is
+    assert "comment" not in note and "default" not in note and "size_bytes" not in orders  # None is not written
+    assert note["nullable"] is True and orders["columns"][0]["nullable"] is False and orders["row_count"] == 12  # the rest is
     assert row["digest"].startswith("sha224:") and len(row["digest"]) == 7 + 56 and row["ref"] is None
     # the body is stored compressed (zlib), the JSON column holds JSON null
     assert row["packed"] is not None and zlib.decompress(row["packed"]).decode() == row["text"]
@@ -103,3 +129,32 @@ def test_a_snapshot_stored_by_an_older_release_is_compared_attribute_by_attribut
         ("db.s.orders.total", {"type": ("numeric(12,2)", "numeric(14,2)")}),
     ]
     assert diff.tables_added == diff.tables_removed == diff.columns_added == diff.columns_removed == []
+
+
+def test_a_snapshot_stored_with_every_default_left_out_is_followed_without_a_false_change(store_url: str) -> None:
+    """The release before stored the databases with every default left out (`nullable: true`, `kind: "table"`, empty
+    lists), with a digest of that text. The first snapshot after it has another digest and other text: it is compared
+    the long way, finds nothing changed, and the next one is recognised by its digest again."""
+    old = catalog(ORDERS, ITEMS)
+    text = TypeAdapter(list[Database]).dump_json(old.databases, exclude_defaults=True)
+    head = old.model_dump_json(exclude={"databases"}).encode()
+    body = head[:-1] + b',"databases":' + text + b"}"
+    t = snapshots_table
+    with store_engine(store_url).begin() as conn:
+        conn.execute(
+            sa.insert(t).values(
+                id="snap_defaults_out", data_source_id="src", created_at=1.0, source_type="postgres", table_count=2,
+                column_count=4, catalog=None, catalog_zlib=zlib.compress(body), profiles=[], warnings=[],
+                catalog_digest="sha224:" + hashlib.sha224(text).hexdigest(),
+            )
+        )
+    first = snapshots.save_snapshot(data_source_id="src", catalog=catalog(ORDERS, ITEMS), database_url=store_url)
+    diff = snapshots.stored_diff(first, database_url=store_url)
+    assert diff is not None and diff.from_snapshot == "snap_defaults_out" and diff.is_empty
+    assert stored_row(store_url, first)["digest"] != stored_row(store_url, "snap_defaults_out")["digest"]
+    second = snapshots.save_snapshot(data_source_id="src", catalog=catalog(ORDERS, ITEMS), database_url=store_url)
+    with store_engine(store_url).connect() as conn:
+        ref, digest = conn.execute(sa.select(t.c.catalog_ref, t.c.catalog_digest).where(t.c.id == second)).one()
+    assert ref == first and digest == stored_row(store_url, first)["digest"]  # the body shared, known by its digest
+    loaded = snapshots.get_snapshot("snap_defaults_out", database_url=store_url)
+    assert loaded is not None and loaded.catalog.databases == old.databases  # the old text reads back whole
