@@ -80,6 +80,68 @@ def test_the_queue_manager_thread_is_not_woken_by_queue_wake_ups() -> None:
     assert out[0][0] is False and out[0][1] >= 0.55
 
 
+def test_a_rescan_ends_the_queue_managers_wait_once() -> None:
+    stop = dbos_adapter._WakeableStop()
+    out: list = []
+
+    def manager() -> None:  # DBOS's manager: one thread, waiting its check interval between listings of the queues
+        for timeout in (10.0, 0.5):
+            started = time.monotonic()
+            out.append((stop.wait(timeout), time.monotonic() - started))
+
+    thread = threading.Thread(target=manager, name="queue-manager")
+    thread.start()
+    time.sleep(0.1)
+    stop.rescan()
+    thread.join(5)
+    assert out[0][0] is False and out[0][1] < 5.0  # rescanned, not stopped, long before its 10 s
+    assert out[1][0] is False and out[1][1] >= 0.45  # the rescan was seen: the next wait sleeps its timeout again
+
+
+def test_a_started_worker_is_dequeuing_its_queues(db_url: str) -> None:
+    """DBOS's queue manager starts a thread per registered queue when it lists them, once a second; the queues are
+    registered after launch, so a worker used to take its first runs up to a second after it had started."""
+    with Worker(database_url=db_url, tasks=[queue_wake_tasks], concurrency=2, queue_polling_interval=POLL_S):
+        alive = {t.name for t in threading.enumerate() if t.is_alive()}
+        queues = {q.name for q in queue_wake_tasks_queues()}
+        assert {f"queue-worker-{q}" for q in queues} <= alive, (queues, sorted(alive))
+        before = time.time()
+        run = runs.wait(tasks.trigger("qw-clock", {}).id, timeout=30)
+        assert run.status is RunStatus.COMPLETED and run.output - before < FAST_S
+
+
+def queue_wake_tasks_queues() -> list:
+    from runtime.registry import get_task
+
+    return [get_task(task_id).queue for task_id in ("qw-clock", "qw-span")]
+
+
+def test_the_dequeuing_engine_gets_over_connections_the_server_dropped(tmp_path: Path) -> None:
+    """On PostgreSQL the worker's DBOS engine checks connections out without a ping (dbos_adapter
+    DEQUEUE_ENGINE_KWARGS). Every connection of the worker's process is ended by the server; runs triggered after
+    that still complete: the first statement on a dead connection fails, the pool is discarded, DBOS retries."""
+    from tests.runtime.conftest import fresh_database
+
+    with fresh_database("postgres", tmp_path) as url:
+        with Worker(database_url=url, tasks=[queue_wake_tasks], concurrency=2, queue_polling_interval=0.2):
+            assert runs.wait(tasks.trigger("qw-clock", {}, database_url=url).id, timeout=30, database_url=url).status is RunStatus.COMPLETED
+            import dbos._dbos as dbos_instance
+
+            engine = dbos_instance._get_dbos_instance()._sys_db.engine
+            assert engine.pool._pre_ping is False
+            database = url.rsplit("/", 1)[1]
+            admin = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + "/test",
+                                     isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                ended = conn.execute(sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid()"
+                ), {"d": database}).scalar_one()
+            admin.dispose()
+            assert ended >= 1
+            handles = [tasks.trigger("qw-clock", {"i": i}, database_url=url) for i in range(3)]
+            assert [runs.wait(h.id, timeout=60, database_url=url).status for h in handles] == [RunStatus.COMPLETED] * 3
+
+
 def test_a_dequeued_run_holds_its_slot_until_an_executor_thread_starts_it(monkeypatch: pytest.MonkeyPatch) -> None:
     watch = dbos_adapter._SlotWatch({"q": 2})
     watch.claimed("q", ["r1", "r2"])  # dequeued: no executor thread has started them yet
@@ -101,7 +163,7 @@ def test_a_dequeued_run_holds_its_slot_until_an_executor_thread_starts_it(monkey
 @pytest.fixture
 def slow_polling_worker(db_url: str) -> Iterator[Worker]:
     with Worker(database_url=db_url, tasks=[queue_wake_tasks], concurrency=4, queue_polling_interval=POLL_S) as worker:
-        # the queue threads start within the queue manager's first second; one run proves they are up
+        # a started worker is dequeuing its queues (test_a_started_worker_is_dequeuing_its_queues); one run to warm up
         assert runs.wait(tasks.trigger("qw-clock", {}).id, timeout=30).status is RunStatus.COMPLETED
         yield worker
 
