@@ -54,11 +54,12 @@ ROW_TABLES = 200
 ROWS_PER_TABLE = 50_000
 CHUNK_SIZE = 25  # the payload default
 PROFILE_CONCURRENCY = 2
-#: seconds between a worker's queue polls. The structure part's in-process worker polls often (a run's pickup is part
-#: of the measured latency); the profiling worker processes poll less: each poll is a few statements, an idle worker
-#: spends ~24 % of a core at 0.05 s (~10 % at 0.2 s), CPU the profiling statements on this 2-core machine need,
-#: while a child picked up 0.2 s later costs under 1 % of a profiling run.
-POLL = 0.05
+#: seconds between a worker's queue polls: None is the project default (0.25 s). A run is picked up by a wake-up, not
+#: a poll (runtime/dbos_adapter.py), so the in-process worker of parts 1 and 3 polls as a deployed one does; it used
+#: to poll every 0.05 s, and those polls took the GIL from the task it measured (~15 ms of a snapshot save). The
+#: profiling worker processes poll every 0.2 s: each poll is a few statements, CPU the profiling statements on this
+#: 2-core machine need, while a child picked up 0.2 s later costs under 1 % of a profiling run.
+POLL = None
 PROFILE_WORKER_POLL = 0.2
 
 
