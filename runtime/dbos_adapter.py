@@ -30,7 +30,10 @@ destroy). These needs have no public API, so they go to DBOS's internals here an
   filled every free slot (`start_queued_workflows`' result) says whether a slot freed later should wake the queue;
 - the count of this worker's busy slots that each dequeue reads (`ActiveWorkflowById.count_for_queue`, over its `_m`):
   it also counts runs dequeued and not yet started by an executor thread (DBOS adds them only then, so a dequeue
-  right after another would take too many).
+  right after another would take too many);
+- a batch's rows: DBOS's own enqueue (`_insert_workflow_status`) builds each run's rows, which are then written with
+  one statement per table (`_BatchRows`);
+- a launch returns once DBOS's queue manager has started a thread for each queue (it lists them once a second).
 """
 
 from __future__ import annotations

@@ -112,7 +112,7 @@ def _same_columns(old: dict[str, Any], new: dict[str, Any]) -> bool:
 
 def _columns(table: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each column's compared attributes, by name; an attribute left out of the JSON has the model's default (the
-    store writes catalogs without default values)."""
+    store writes catalogs without their None values; releases before wrote them without any default value)."""
     key = set(table.get("primary_key") or [])
     return {
         c["name"]: {
