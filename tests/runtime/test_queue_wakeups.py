@@ -80,6 +80,35 @@ def test_the_queue_manager_thread_is_not_woken_by_queue_wake_ups() -> None:
     assert out[0][0] is False and out[0][1] >= 0.55
 
 
+def test_a_dequeue_right_after_another_waits_out_the_spacing_and_takes_the_wakes_of_meanwhile() -> None:
+    """SQLite: with a spacing, a queue woken again right after a dequeue waits until `spacing` after that dequeue,
+    folding the wakes that came meanwhile into one dequeue; after a quiet moment a wake is served at once; a stop
+    ends the spacing at once."""
+    stop = dbos_adapter._WakeableStop(spacing=0.3)
+    out: list = []
+
+    def queue_thread() -> None:
+        for timeout in (10.0, 10.0, 0.2, 10.0, 10.0):
+            started = time.monotonic()
+            out.append((stop.wait(timeout), time.monotonic() - started))
+
+    thread = threading.Thread(target=queue_thread, name="queue-worker-q")
+    stop.wake(["q"])
+    thread.start()
+    time.sleep(0.05)
+    stop.wake(["q"]), stop.wake(["q"])  # two triggers right after the first dequeue began
+    time.sleep(0.6)  # the third wait (0.2 s) times out: a quiet moment
+    stop.wake(["q"])
+    time.sleep(0.1)
+    stop.set()
+    thread.join(5)
+    assert out[0][0] is False and out[0][1] < 0.1  # the first wake: at once
+    assert out[1][0] is False and 0.2 <= out[1][1] < 0.5  # woken at 0.05 s, held until 0.3 s after the first
+    assert out[2][0] is False and out[2][1] >= 0.19  # both wakes went into that one dequeue: nothing left to wake it
+    assert out[3][0] is False and out[3][1] < 0.45  # woken after the quiet moment: no spacing to wait out
+    assert out[4][0] is True and out[4][1] < 0.3  # the stop ends the wait at once
+
+
 def test_a_rescan_ends_the_queue_managers_wait_once() -> None:
     stop = dbos_adapter._WakeableStop()
     out: list = []
