@@ -918,6 +918,7 @@ def launch(
     `before_launch` runs once DBOS is configured and before it starts dequeuing or recovering runs.
     """
     drop_stale_log_handlers()
+    on_sqlite = url.startswith("sqlite")
     DBOS(
         config={
             "name": APP_NAME,
@@ -927,12 +928,11 @@ def launch(
             "log_level": "WARNING",
             "notification_listener_polling_interval_sec": 0.05,
             "serializer": serializer,
-            **({} if url.startswith("sqlite") else {"db_engine_kwargs": DEQUEUE_ENGINE_KWARGS}),
+            **({} if on_sqlite else {"db_engine_kwargs": DEQUEUE_ENGINE_KWARGS}),
         }
     )
     DBOS.listen_queues([q.name for q in queues])
-    _dequeue_spacing[0] = SQLITE_DEQUEUE_SPACING_S if url.startswith("sqlite") else 0.0
-    _install_queue_wakeups(queues)
+    _install_queue_wakeups(queues, SQLITE_DEQUEUE_SPACING_S if on_sqlite else 0.0)
     before_launch()
     DBOS.launch()
     sys_db = dbos_module._get_dbos_instance()._sys_db
@@ -1116,7 +1116,7 @@ _wakeable: list[_WakeableStop] = []  # the stop event of this process's launched
 #: spacing: 4.2-4.5 s, but a run triggered into a busy worker may wait that long). Not on PostgreSQL: its dequeues do
 #: not queue for one writer, and a slot freed by a run would wait too (one worker's 100 ms runs).
 SQLITE_DEQUEUE_SPACING_S = 0.01
-_dequeue_spacing = [0.0]
+_dequeue_spacing = [0.0]  # what the next launch's queue thread uses (set by `_install_queue_wakeups`)
 _original_queue_thread = dbos_module.queue_thread
 
 
@@ -1192,8 +1192,10 @@ class _SlotWatch(dbos_core.ActiveWorkflowById):
             wake_queues([bucket[0]])
 
 
-def _install_queue_wakeups(queues: list[QueueSettings]) -> None:
-    """Before launch: DBOS's queue thread gets the wakeable stop event, the slot count says when a slot frees."""
+def _install_queue_wakeups(queues: list[QueueSettings], dequeue_spacing: float = 0.0) -> None:
+    """Before launch: DBOS's queue thread gets the wakeable stop event (with this spacing between woken dequeues),
+    the slot count says when a slot frees."""
+    _dequeue_spacing[0] = dequeue_spacing
     dbos_module.queue_thread = _queue_thread
     instance = dbos_module._get_dbos_instance()
     slots = {q.name: int(q.settings["worker_concurrency"]) for q in queues if q.settings.get("worker_concurrency")}
