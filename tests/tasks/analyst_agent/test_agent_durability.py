@@ -31,6 +31,7 @@ from tests.tasks.analyst_agent.agent_harness import (
     structured,
     use_model,
 )
+from tests.runtime.conftest import eventually
 from tests.tasks.analyst_agent.scripted_model import RecordedRequest, Reply, ScriptedModel
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -110,6 +111,10 @@ def test_a_worker_killed_during_analyzing_resumes_there_and_stores_the_metric_on
         source = sources.add_source("demo", demo_credentials(warehouse), profile=True, database_url=url)
         handle = agent_module.ask(QUESTION, source.id, chat_id="chat-crash", options=STRUCTURED, database_url=url)
         assert second_turn_asked.wait(120), "the run never reached its second analyzing turn"
+        # the worker flushes run metadata on an interval: the state it is in may reach the database a moment later
+        state = eventually(lambda: runs.retrieve(handle.id, database_url=url).metadata.get("state") == "analyzing", 10.0,
+                           "the run's metadata saying it is analyzing")
+        assert state
         run = runs.retrieve(handle.id, database_url=url)
         assert run.metadata["state"] == "analyzing"
         (stored,) = metrics.list_metrics(run_id=handle.id, database_url=url)
