@@ -91,9 +91,11 @@ def test_the_private_functions_the_adapter_calls_keep_their_shape() -> None:
         "SystemDatabase.get_queue", "SystemDatabase._is_latest_version", "SystemDatabase.start_queued_workflows",
         "Queue._worker_concurrency", "ActiveWorkflowById.add", "ActiveWorkflowById.count_for_queue",
         "ActiveWorkflowById._m / _lock", "SystemDatabase._insert_workflow_status", "DBOSClient._build_enqueue_status",
-        "SystemDatabase._apply_caller_schema", "dbos._utils.generate_uuid",
+        "SystemDatabase._apply_caller_schema", "dbos._utils.generate_uuid", "SystemDatabase.get_workflow_statuses",
+        "SystemDatabase claim helpers", "Queue limits",
     }, "a reliance added to the adapter needs its check here"
     _check_dequeue_reliances()
+    _check_claim_reliances()
     _check_queue_wakeup_reliances()
     _check_batch_enqueue_reliances()
     pending = inspect.signature(SystemDatabase.get_pending_workflows)
@@ -141,6 +143,29 @@ def _check_dequeue_reliances() -> None:
     assert active._m == {"probe": [("q", None)]} and active.count_for_queue("q") == 1
     assert "running = dbos._active_workflows_set.count_for_queue(queue.name)" in worker
     assert "dbos._active_workflows_set.add(" in inspect.getsource(_core._execute_workflow_wthread)
+
+
+def _check_claim_reliances() -> None:
+    """`_OneStatementClaim` stands in for DBOS's claim and the status read after it: the queue thread reads the
+    statuses of what it claimed, in the same thread, right away; DBOS's claim is still built from the helpers reused
+    here and writes the columns the adapter's claim writes (the row-by-row comparison is
+    test_the_one_statement_claim_writes_and_hands_over_what_dbos_claim_does)."""
+    from dbos import _queue
+    from dbos._sys_db import SystemDatabase
+
+    worker = inspect.getsource(_queue.queue_worker_thread)
+    assert "dbos._sys_db.get_workflow_statuses(workflow_ids)" in worker and "start_dequeued_workflows(dequeued_workflows, owner_xid)" in worker
+    assert list(inspect.signature(SystemDatabase.get_workflow_statuses).parameters) == ["self", "workflow_ids"]
+    claim = inspect.getsource(SystemDatabase.start_queued_workflows)
+    for part in ("self._name_filter(", "self._in_flight_status_prover()", "self._now_ms_sql()", "self._claim_gate(",
+                 "self._scoped(", "with_for_update(skip_locked=skip_locks", "recovery_attempts=", "workflow_deadline_epoch_ms=",
+                 "owner_xid=owner_xid", "rate_limited=", "application_name=self.app_name", "priority.asc()", "created_at.asc()"):
+        assert part in claim, part
+    written = set(re.findall(r"^\s{24}(\w+)=", claim, re.MULTILINE))
+    assert written == {"status", "owner_xid", "application_version", "executor_id", "application_name", "started_at_epoch_ms",
+                       "rate_limited", "recovery_attempts", "updated_at", "workflow_deadline_epoch_ms"}, written
+    assert set(inspect.signature(_queue.Queue._has_partition_limits).parameters) == {"self", "overrides"}
+    assert "is_latest_version" in inspect.signature(SystemDatabase.start_queued_workflows).parameters
 
 
 def _check_batch_enqueue_reliances() -> None:
@@ -472,3 +497,176 @@ def test_the_unrunnable_mark_is_read_for_its_executor_only_and_can_be_cleared(db
     assert backend.dbos.status_row(run_id).status(NOW, None, living) is RunStatus.EXECUTING  # type: ignore[union-attr]
     assert backend.dbos.hand_back_run(run_id, "box-1") is True
     assert backend.dbos.status_row(run_id).status(NOW, None, living) is RunStatus.QUEUED  # type: ignore[union-attr]
+
+
+# -- the one-statement claim ------------------------------------------------------------------------------------------
+def _queue(name: str, **limits: Any) -> Any:
+    from dbos import _queue
+
+    return _queue.Queue(name, token=_queue._INTERNAL_QUEUE_CONSTRUCTION, **limits)
+
+
+def _enqueue_probes(db_url: str, queue: str, priorities: list[int], **extra: Any) -> list[str]:
+    """Runs enqueued by DBOS's own enqueue, with a timeout, attributes and a payload, one per priority."""
+    backend = get_backend(db_url)
+    ids = []
+    for n, priority in enumerate(priorities):
+        run_id = f"run_claim_{uuid.uuid4().hex[:10]}"
+        options = {"workflow_name": dbos_adapter.workflow_name("claim-probe"), "queue_name": queue, "app_version": "v-claim",
+                   "workflow_id": run_id, "attributes": {"task": "claim-probe", "n": n}, "priority": priority,
+                   "workflow_timeout": 30.0, **extra}
+        with backend.dbos.engine.begin() as conn:
+            backend.client.enqueue_in_transaction(conn, options, {"n": n}, {"queue": queue})
+        ids.append(run_id)
+        time.sleep(0.002)  # distinct created_at: DBOS's order within a priority
+    return ids
+
+
+def _rows(db_url: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    backend = get_backend(db_url)
+    ws = backend.dbos.workflows
+    with backend.dbos.engine.connect() as conn:
+        return {r["workflow_uuid"]: dict(r) for r in conn.execute(sa.select(ws).where(ws.c.workflow_uuid.in_(ids))).mappings()}
+
+
+def test_the_one_statement_claim_writes_and_hands_over_what_dbos_claim_does(db_url: str) -> None:
+    """The same runs on two queues, one claimed by DBOS's `start_queued_workflows`, the other by the adapter's claim:
+    same runs taken in the same order, every column written alike (ids and clock readings aside), and the statuses it
+    hands over equal DBOS's status read of those runs after the claim. When this fails after a DBOS upgrade, DBOS's
+    claim or status read changed: bring `_OneStatementClaim` in line before anything else."""
+    sys_db = get_backend(db_url).dbos.sys_db
+    claim = dbos_adapter._OneStatementClaim(sys_db)
+    mine, theirs = f"claim-mine-{uuid.uuid4().hex[:6]}", f"claim-dbos-{uuid.uuid4().hex[:6]}"
+    priorities = [3, 1, 2, 1, 5]
+    mine_ids, their_ids = _enqueue_probes(db_url, mine, priorities), _enqueue_probes(db_url, theirs, priorities)
+
+    took, reason = claim.start_queued_workflows(_queue(mine, worker_concurrency=8), "exec-A", "v-claim", None, 4, owner_xid="owner-1")
+    dbos_took, dbos_reason = sys_db.start_queued_workflows(_queue(theirs, worker_concurrency=8), "exec-A", "v-claim", None, 4, owner_xid="owner-1")
+    assert reason is None and dbos_reason is None
+    assert [mine_ids.index(i) for i in took] == [their_ids.index(i) for i in dbos_took] == [1, 3, 2, 0]  # 4 free slots
+
+    handed = claim.get_workflow_statuses(took)
+    assert handed == sys_db.get_workflow_statuses(took)  # DBOS's own read, after the claim
+    assert [s["status"] for s in handed] == ["PENDING"] * 4 and handed[0]["inputs"], "the payload rides along"
+
+    clock = {"workflow_uuid", "queue_name", "created_at", "updated_at", "started_at_epoch_ms", "workflow_deadline_epoch_ms", "creator_xid"}
+    rows, dbos_rows = _rows(db_url, mine_ids), _rows(db_url, their_ids)
+    for mine_id, their_id in zip(mine_ids, their_ids):
+        ours, dbos = rows[mine_id], dbos_rows[their_id]
+        assert {k: v for k, v in ours.items() if k not in clock} == {k: v for k, v in dbos.items() if k not in clock}, mine_id
+        if ours["status"] == "PENDING":
+            assert ours["owner_xid"] == "owner-1" and ours["executor_id"] == "exec-A" and ours["recovery_attempts"] == 1
+            assert abs(ours["workflow_deadline_epoch_ms"] - ours["started_at_epoch_ms"] - 30_000) < 2_000
+            assert ours["started_at_epoch_ms"] >= ours["created_at"]
+    assert rows[mine_ids[4]]["status"] == "ENQUEUED" and rows[mine_ids[4]]["executor_id"] != "exec-A"
+
+
+def test_the_claim_takes_no_more_than_the_free_slots_and_only_runs_it_may_run(db_url: str) -> None:
+    """Free slots bound the claim (none free: no statement, DBOS's stop reason); runs of another version stay; runs
+    enqueued with no version go only to a worker of the newest version, as DBOS's claim does."""
+    backend = get_backend(db_url)
+    sys_db = backend.dbos.sys_db
+    claim = dbos_adapter._OneStatementClaim(sys_db)
+    name = f"claim-slots-{uuid.uuid4().hex[:6]}"
+    queue = _queue(name, worker_concurrency=3)
+    ids = _enqueue_probes(db_url, name, [1, 1, 1, 1])
+    other = _enqueue_probes(db_url, name, [1], app_version="v-other")
+    ws = backend.dbos.workflows
+    unversioned = _enqueue_probes(db_url, name, [1])
+    with backend.dbos.engine.begin() as conn:
+        conn.execute(ws.update().where(ws.c.workflow_uuid == unversioned[0]).values(application_version=None))
+
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(backend.dbos.engine, "before_cursor_execute", seen)
+    try:
+        assert claim.start_queued_workflows(queue, "exec-B", "v-claim", None, 3) == ([], "worker_concurrency")
+    finally:
+        sa.event.remove(backend.dbos.engine, "before_cursor_execute", seen)
+    assert statements == []
+    took, _ = claim.start_queued_workflows(queue, "exec-B", "v-claim", None, 1, is_latest_version=False)
+    assert took == ids[:2]
+    took, _ = claim.start_queued_workflows(queue, "exec-B", "v-claim", None, 0, is_latest_version=False)
+    assert took == ids[2:]  # two left of this version; the unversioned run waits for a worker of the newest version
+    took, _ = claim.start_queued_workflows(queue, "exec-B", "v-claim", None, 0, is_latest_version=True)
+    assert took == unversioned
+    assert _rows(db_url, other)[other[0]]["status"] == "ENQUEUED"
+
+
+def test_queues_with_shared_limits_are_claimed_by_dbos(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A global concurrency, a rate limit or partitions are budgets shared with other workers: DBOS claims those
+    queues, with the isolation its rules need; the adapter claims only queues limited by this worker's slots."""
+    sys_db = get_backend(db_url).dbos.sys_db
+    claim = dbos_adapter._OneStatementClaim(sys_db)
+    asked: list[str] = []
+    monkeypatch.setattr(claim, "_dbos_claim", lambda queue, *a, **k: asked.append(queue.name) or ([], None))
+    shared = [
+        _queue("g", worker_concurrency=2, global_concurrency=4),
+        _queue("r", worker_concurrency=2, limiter={"limit": 5, "period": 1.0}),
+        _queue("p", worker_concurrency=2, partition_concurrency=1),
+        _queue("u"),  # no slots of its own: unbounded, DBOS's chunked claim
+    ]
+    for queue in shared:
+        assert claim.start_queued_workflows(queue, "exec", "v", None, 0) == ([], None)
+    name = f"claim-own-{uuid.uuid4().hex[:6]}"
+    _enqueue_probes(db_url, name, [1])
+    assert claim.start_queued_workflows(_queue("k", worker_concurrency=2), "exec", "v", "a-key", 0) == ([], None)
+    assert asked == ["g", "r", "p", "u", "k"]
+    took, _ = claim.start_queued_workflows(_queue(name, worker_concurrency=2), "exec", "v-claim", None, 0)
+    assert len(took) == 1 and asked == ["g", "r", "p", "u", "k"]
+
+
+def test_claims_racing_on_one_queue_never_take_a_run_twice(db_url: str) -> None:
+    """Four threads claim one queue of 60 runs at once, two runs at a time (PostgreSQL: rows locked by one claim are
+    skipped by the others; SQLite: one writer at a time): every run is taken exactly once."""
+    sys_db = get_backend(db_url).dbos.sys_db
+    claim = dbos_adapter._OneStatementClaim(sys_db)
+    name = f"claim-race-{uuid.uuid4().hex[:6]}"
+    ids = _enqueue_probes(db_url, name, [1] * 60)
+    taken: list[str] = []
+    errors: list[BaseException] = []
+
+    def claimer(n: int) -> None:
+        try:
+            while True:
+                took, _ = claim.start_queued_workflows(_queue(name, worker_concurrency=2), f"exec-{n}", "v-claim", None, 0)
+                if not took and len(taken) >= len(ids):
+                    return
+                taken.extend(took)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=claimer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert sorted(taken) == sorted(ids)
+    owners = {r["executor_id"] for r in _rows(db_url, ids).values()}
+    assert len(owners) > 1, "one claimer took everything: the race was not run"
+
+
+def test_the_handed_statuses_serve_one_read_of_exactly_those_runs(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DBOS's queue thread reads the statuses of what it just claimed: that read is served from the claim once; any
+    other read (other ids, a second read, another thread) goes to DBOS."""
+    sys_db = get_backend(db_url).dbos.sys_db
+    claim = dbos_adapter._OneStatementClaim(sys_db)
+    reads: list[list[str]] = []
+    dbos_read = claim._dbos_statuses
+    monkeypatch.setattr(claim, "_dbos_statuses", lambda ids: reads.append(list(ids)) or dbos_read(ids))
+    name = f"claim-hand-{uuid.uuid4().hex[:6]}"
+    ids = _enqueue_probes(db_url, name, [1, 1])
+    took, _ = claim.start_queued_workflows(_queue(name, worker_concurrency=2), "exec", "v-claim", None, 0)
+    elsewhere: list[Any] = []
+    t = threading.Thread(target=lambda: elsewhere.append(claim.get_workflow_statuses(took)))
+    t.start()
+    t.join()
+    assert reads == [took] and [s["workflow_uuid"] for s in elsewhere[0]] == took
+    assert [s["workflow_uuid"] for s in claim.get_workflow_statuses(took)] == took and reads == [took]
+    assert [s["workflow_uuid"] for s in claim.get_workflow_statuses(took)] == took and reads == [took, took]
+    claim.start_queued_workflows(_queue(name, worker_concurrency=2), "exec", "v-claim", None, 0)
+    assert claim.get_workflow_statuses([ids[0], "run_unknown"]) == sys_db.get_workflow_statuses([ids[0]])
