@@ -72,6 +72,16 @@ Where the time goes (issue 13 §4; measured with py-spy and counters on this 2-c
   SQLAlchemy on every call (~80 % of the worker's GIL time): what is left between ~0.87 and 0.9. Giving the slot back
   when the task code returns (tried again on PostgreSQL only) changed nothing measurable. Idle PostgreSQL
   trigger->start: trigger ~1.5 ms in its own process, claim ~4.4 ms, status read ~1.5 ms, start ~0.7 ms.
+- (2026-12-03, session 20) The claim of a queue limited only by the worker's slots is the adapter's own statement
+  now (`dbos_adapter._OneStatementClaim`: DBOS's predicates and columns, built once; PostgreSQL: one
+  `UPDATE ... WHERE workflow_uuid = ANY(ARRAY(pick FOR UPDATE SKIP LOCKED LIMIT n)) RETURNING` in a CTE joined to the
+  inputs, autocommit; it also returns the statuses DBOS's queue thread read next). Claim + status read of one run,
+  alone: PostgreSQL 4.9 -> 2.4 ms, SQLite 2.8 -> 1.7 ms. Idle PostgreSQL trigger->start (timestamps): trigger with
+  its commit and NOTIFY ~4 ms in the bench's process, wake ~1 ms, claim ~2.5 ms, start ~0.8 ms: p50 ~8 ms. On
+  PostgreSQL a run's slot is given back when its code returns (the claim overlaps the outcome write); per 100 ms run
+  then: start overhead ~1 ms, body 100.3-100.8 ms (sleep overshoot), end ~0.7 ms, freed slot -> claim start ~1 ms,
+  claim ~2.5-3.5 ms (0.8-1.5 alone: the server, not the GIL: a 1 ms switch interval or synchronous_commit=off changed
+  nothing). What stays of the no-op throughput gap is DBOS's per-workflow execution and the SQLite file's one writer.
 """
 
 from __future__ import annotations

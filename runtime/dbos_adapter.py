@@ -940,7 +940,7 @@ def launch(
         }
     )
     DBOS.listen_queues([q.name for q in queues])
-    _install_queue_wakeups(queues, SQLITE_DEQUEUE_SPACING_S if on_sqlite else 0.0)
+    _install_queue_wakeups(queues, SQLITE_DEQUEUE_SPACING_S if on_sqlite else 0.0, release_early=not on_sqlite)
     before_launch()
     DBOS.launch()
     sys_db = dbos_module._get_dbos_instance()._sys_db
@@ -1043,7 +1043,7 @@ class _OneStatementClaim:
     expression is built anew on every call. Those two were ~5 and ~2 ms of each idle PostgreSQL trigger->start
     (~15 ms in all) and most of a busy worker's time under the GIL. Here the claim is DBOS's own selection and update,
     built once per queue and version rule: on PostgreSQL one `UPDATE ... WHERE workflow_uuid IN (SELECT ... FOR UPDATE
-    SKIP LOCKED LIMIT n) RETURNING` inside a CTE joined to the inputs, on SQLite the update with RETURNING and one read
+    SKIP LOCKED LIMIT n) RETURNING` inside a CTE joined to the inputs (one statement in its own transaction), on SQLite the update with RETURNING and one read
     of the inputs in the same transaction. The statuses it returns are handed to DBOS's status read of those runs.
 
     Only queues whose limits are this worker's own slots come here (no global concurrency, rate limit or partitions,
@@ -1057,6 +1057,7 @@ class _OneStatementClaim:
         self._statements: dict[bool, tuple[Any, Any]] = {}
         self._handed = threading.local()  # the statuses of this thread's last claim, until DBOS reads them
         self._postgres = sys_db.engine.dialect.name == "postgresql"
+        self._autocommit = sys_db.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def install(self) -> None:
         self._sys_db.start_queued_workflows = self.start_queued_workflows
@@ -1092,11 +1093,15 @@ class _OneStatementClaim:
             "claim_queue": queue.name, "claim_version": app_version, "claim_limit": free, "claim_owner": owner_xid,
             "claim_executor": executor_id, "claim_start_ms": int(time.time() * 1000),
         }
-        with self._sys_db.engine.connect() as conn, conn.begin():
-            rows = [row._mapping for row in conn.execute(claim, params)]
-            if inputs is not None and rows:
-                found = dict(conn.execute(inputs, {"claim_ids": [m["workflow_uuid"] for m in rows]}).all())
-                rows = [{**m, "inputs": _first_set(found.get(m["workflow_uuid"]), m["inputs"])} for m in rows]
+        if self._postgres:  # one statement, its own transaction: one round trip, no BEGIN and COMMIT of its own
+            with self._autocommit.connect() as conn:
+                rows = [row._mapping for row in conn.execute(claim, params)]
+        else:
+            with self._sys_db.engine.connect() as conn, conn.begin():
+                rows = [row._mapping for row in conn.execute(claim, params)]
+                if rows:
+                    found = dict(conn.execute(inputs, {"claim_ids": [m["workflow_uuid"] for m in rows]}).all())
+                    rows = [{**m, "inputs": _first_set(found.get(m["workflow_uuid"]), m["inputs"])} for m in rows]
         rows.sort(key=lambda m: (m["priority"], m["created_at"]))  # DBOS's dequeue order; RETURNING has none
         statuses = [_dequeued_status(m) for m in rows]
         self._handed.statuses = {s["workflow_uuid"]: s for s in statuses}
@@ -1138,9 +1143,11 @@ class _OneStatementClaim:
         start_ms = sa.bindparam("claim_start_ms", type_=sa.BigInteger)
         timeout = ws.c.workflow_timeout_ms
         now = sys_db._now_ms_sql()
-        if self._postgres:  # an IN (subquery) may be scanned again by the plan, and a LIMIT ... SKIP LOCKED
-            chosen = picked.cte("picked").prefix_with("MATERIALIZED")  # rescanned takes more rows: picked once here
-            which = ws.c.workflow_uuid == chosen.c.workflow_uuid
+        if self._postgres:
+            # `= ANY(ARRAY(subquery))`: the pick runs once, before the update (an IN (subquery) can be rescanned by
+            # the plan, and a LIMIT ... SKIP LOCKED pick run again takes more runs), and the update finds the
+            # picked rows by their key (a join let the planner scan every queued run of the queue instead).
+            which = ws.c.workflow_uuid == sa.any_(sa.func.array(picked.scalar_subquery()))
         else:
             which = ws.c.workflow_uuid.in_(picked.scalar_subquery())
         claim = (
@@ -1335,10 +1342,15 @@ class _SlotWatch(dbos_core.ActiveWorkflowById):
     woke the queue itself; an extra poll per run (a dequeue transaction) would only take CPU and the SQLite writer
     from the runs and triggers under way."""
 
-    def __init__(self, slots: dict[str, int]) -> None:
+    def __init__(self, slots: dict[str, int], release_early: bool = False) -> None:
         super().__init__()
         self.slots = slots
         self._claimed: dict[str, tuple[str, float]] = {}  # run -> (queue, when): dequeued, not yet executing here
+        #: PostgreSQL: a run gives its slot back when its code returns, and the next run's claim overlaps the outcome
+        #: write (two commits in a row per slot otherwise). SQLite keeps the slot to the end: one writer per file, and
+        #: the claim would only queue behind the outcome.
+        self.release_early = release_early
+        self._code_done: set[str] = set()  # runs whose code has returned, their outcome not yet recorded
 
     def claimed(self, queue_name: str, run_ids: list[str]) -> None:
         """A dequeue took these runs for this worker. They count against its slots from now: DBOS adds a run to this
@@ -1365,20 +1377,41 @@ class _SlotWatch(dbos_core.ActiveWorkflowById):
                 if now - when > CLAIM_GRACE_S:
                     del self._claimed[run_id]
             running = sum(
-                1 for buckets in self._m.values() for bucket in buckets if bucket is not None and bucket[0] == queue_name
+                1 for run_id, buckets in self._m.items() for bucket in buckets
+                if bucket is not None and bucket[0] == queue_name and run_id not in self._code_done
             )
             return running + sum(1 for queue, _ in self._claimed.values() if queue == queue_name)
 
+    def code_returned(self, run_id: str) -> None:
+        """The run's code is done; DBOS records its outcome next. With `release_early`, its slot is free from now."""
+        if not self.release_early:
+            return
+        with self._lock:
+            buckets = self._m.get(run_id) or []
+            queue_name = next((b[0] for b in buckets if b is not None), None)
+        if queue_name is None:
+            return
+        self._leave_slot(queue_name, lambda: self._code_done.add(run_id))
+
     def _remove(self, key: str, bucket: Any) -> None:
-        slots = self.slots.get(bucket[0]) if bucket is not None else None
-        full = slots is not None and self.count_for_queue(bucket[0]) >= slots
-        super()._remove(key, bucket)
+        with self._lock:
+            left_already = key in self._code_done
+            self._code_done.discard(key)
+        if bucket is None or left_already:
+            super()._remove(key, bucket)
+        else:
+            self._leave_slot(bucket[0], lambda: super(_SlotWatch, self)._remove(key, bucket))
         wakeups.run_ended()  # DBOS has recorded the run's outcome: this process's runs.wait callers read it now
-        if full or (slots is not None and bucket[0] in _backlogged):
-            wake_queues([bucket[0]])
+
+    def _leave_slot(self, queue_name: str, leave: Callable[[], None]) -> None:
+        slots = self.slots.get(queue_name)
+        full = slots is not None and self.count_for_queue(queue_name) >= slots
+        leave()
+        if full or (slots is not None and queue_name in _backlogged):
+            wake_queues([queue_name])
 
 
-def _install_queue_wakeups(queues: list[QueueSettings], dequeue_spacing: float = 0.0) -> None:
+def _install_queue_wakeups(queues: list[QueueSettings], dequeue_spacing: float = 0.0, release_early: bool = False) -> None:
     """Before launch: DBOS's queue thread gets the wakeable stop event (with this spacing between woken dequeues),
     the slot count says when a slot frees."""
     _dequeue_spacing[0] = dequeue_spacing
@@ -1386,7 +1419,14 @@ def _install_queue_wakeups(queues: list[QueueSettings], dequeue_spacing: float =
     instance = dbos_module._get_dbos_instance()
     slots = {q.name: int(q.settings["worker_concurrency"]) for q in queues if q.settings.get("worker_concurrency")}
     if not isinstance(instance._active_workflows_set, _SlotWatch) and not instance._active_workflows_set.activeList():
-        instance._active_workflows_set = _SlotWatch(slots)
+        instance._active_workflows_set = _SlotWatch(slots, release_early=release_early)
+
+
+def code_returned(run_id: str) -> None:
+    """A run's code has returned in this process (DBOS records its outcome next)."""
+    active = dbos_module._get_dbos_instance()._active_workflows_set
+    if isinstance(active, _SlotWatch):
+        active.code_returned(run_id)
 
 
 def wake_queues(queues: Iterable[str] | None = None) -> None:

@@ -365,6 +365,7 @@ def _end(ctx: TaskContext, tokens: Any) -> None:
     reset_secrets(tokens[1])
     _flush(ctx)
     states.remove(ctx.run_id)
+    dbos.code_returned(ctx.run_id)  # PostgreSQL: the next run's claim overlaps this one's outcome write
     wakeups.run_ended()  # waiters in this process look again now (runtime/wakeups.py)
 
 

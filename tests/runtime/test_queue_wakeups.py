@@ -188,6 +188,25 @@ def test_a_dequeued_run_holds_its_slot_until_an_executor_thread_starts_it(monkey
     assert watch.count_for_queue("q") == 1
 
 
+@pytest.mark.parametrize("release_early", [True, False])
+def test_on_postgresql_a_run_gives_its_slot_back_when_its_code_returns(monkeypatch: pytest.MonkeyPatch, release_early: bool) -> None:
+    """PostgreSQL workers (release_early): a run whose code has returned no longer holds its slot while DBOS writes
+    its outcome, and a full queue is woken then, once; on SQLite the slot is held until the outcome is recorded."""
+    woken: list[list[str]] = []
+    monkeypatch.setattr(dbos_adapter, "wake_queues", lambda queues=None: woken.append(list(queues or [])))
+    watch = dbos_adapter._SlotWatch({"q": 2}, release_early=release_early)
+    first = watch.add("r1", "q", None)
+    watch.add("r2", "q", None)
+    watch.code_returned("r1")
+    assert watch.count_for_queue("q") == (1 if release_early else 2)
+    assert woken == ([["q"]] if release_early else [])
+    first.release()  # DBOS recorded the outcome
+    assert watch.count_for_queue("q") == 1
+    assert woken == [["q"]], "one wake-up per freed slot"
+    watch.code_returned("r-unknown")  # a run that holds no slot here (recovered without a queue, or gone)
+    assert watch.count_for_queue("q") == 1 and woken == [["q"]]
+
+
 # -- a worker in this process ---------------------------------------------------------------------------------------------
 @pytest.fixture
 def slow_polling_worker(db_url: str) -> Iterator[Worker]:
@@ -247,6 +266,36 @@ def test_wake_ups_never_run_more_than_the_workers_slots_at_once(db_url: str) -> 
         ended = [runs.wait(h.id, timeout=60) for h in [*batch.runs, *more]]
     assert all(run.status is RunStatus.COMPLETED for run in ended)
     assert queue_wake_tasks.RUNNING["most"] == 3
+
+
+def test_the_next_run_starts_while_the_last_ones_outcome_is_written_on_postgresql_only(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One slot; the first run's outcome write is held 0.5 s. On PostgreSQL the second run starts before that write
+    lands (the slot was given back when the first run's code returned); on SQLite it waits for it."""
+    from dbos._sys_db import SystemDatabase
+
+    write_outcome = SystemDatabase.update_workflow_outcome
+    held: dict[str, float] = {}
+
+    def slow_outcome(self: SystemDatabase, workflow_id: str, *args: object, **kwargs: object) -> bool:
+        if not held:
+            held[workflow_id] = time.time()
+            time.sleep(0.5)
+        return write_outcome(self, workflow_id, *args, **kwargs)
+
+    with Worker(database_url=db_url, tasks=[queue_wake_tasks], concurrency=1, queue_polling_interval=POLL_S):
+        assert runs.wait(tasks.trigger("qw-clock", {}).id, timeout=30).status is RunStatus.COMPLETED
+        monkeypatch.setattr(SystemDatabase, "update_workflow_outcome", slow_outcome)
+        first = tasks.trigger("qw-until", {"until": time.time() + 0.3})
+        second = tasks.trigger("qw-clock", {})
+        first_ended = runs.wait(first.id, timeout=30).output[1]
+        second_started = runs.wait(second.id, timeout=30).output
+    assert list(held) == [first.id]
+    if db_url.startswith("postgresql"):
+        assert second_started - first_ended < 0.3, (first_ended, second_started)
+    else:
+        assert second_started - first_ended >= 0.5, (first_ended, second_started)
 
 
 def test_the_queue_thread_reads_its_queue_and_the_latest_version_once_a_second_not_every_poll(
