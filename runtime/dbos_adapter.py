@@ -36,15 +36,20 @@ destroy). These needs have no public API, so they go to DBOS's internals here an
 - a launch returns once DBOS's queue manager has started a thread for each queue (it lists them once a second);
 - claiming a queue's runs: for queues limited only by this worker's slots, DBOS's claim (`start_queued_workflows`)
   and the status read that follows it (`get_workflow_statuses`) are done by one statement built once
-  (`_OneStatementClaim`), with DBOS's own predicates and the columns DBOS's claim writes.
+  (`_OneStatementClaim`), with DBOS's own predicates and the columns DBOS's claim writes;
+- SQLite: the outcomes of runs that end together are written in one transaction (`_GroupedOutcomes`, DBOS's
+  `update_workflow_outcome` statements compiled once), and writers of every process take turns at the file through
+  an flock beside it (`queue_sqlite_writers`) instead of SQLite's sleeping busy handler.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import inspect
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -52,6 +57,7 @@ from typing import Any, Awaitable, Callable, Iterable, TypeVar
 
 import sqlalchemy as sa
 from dbos import DBOS, DBOSClient, Serializer
+from dbos import _context as dbos_context
 from dbos import _core as dbos_core
 from dbos import _dbos as dbos_module
 from dbos import error as dbos_error
@@ -114,6 +120,10 @@ RELIES_ON: dict[str, Any] = {
         "SystemDatabase claim helpers": "_name_filter, _in_flight_status_prover, _now_ms_sql, _claim_gate, _scoped,"
                                         " sharded, app_name: the parts of DBOS's claim `_OneStatementClaim` reuses",
         "Queue limits": "_concurrency, _limiter, _has_partition_limits(): the shared budgets DBOS's claim keeps",
+        "SystemDatabase.update_workflow_outcome": "(workflow_id, status, *, output, error, owner_xid) -> bool: on SQLite"
+                                                  " `_update_workflow_outcome_in_transaction`'s update and output upsert,"
+                                                  " which `_GroupedOutcomes` writes for several runs in one transaction",
+        "dbos._context.current_owner_xid": "(workflow_id) -> the calling execution's ownership token or None",
     },
 }
 
@@ -301,21 +311,69 @@ class ListFilter:
     limit: int = 50
 
 
-# -- SQLite: one writer at a time, queued in this process ------------------------------------------------------------------
+# -- SQLite: one writer at a time, queued across processes -----------------------------------------------------------------
 # SQLite has one writer per file. DBOS opens write transactions with BEGIN IMMEDIATE and waits out a busy file with
 # SQLite's busy handler, which sleeps 1, 2, 5, 10, 15, 20, 25... ms between tries: with a trigger thread, a queue
-# thread and eight runs writing at once, writers spent most of their time asleep while the file was free. Writers of
-# this process now queue on one lock per file, taken just before a transaction's first write and released when it
-# commits or rolls back, so the next writer starts the moment the file is free. Other processes still meet the busy
-# handler, as before; nothing about what is written, or when it is committed, changes.
+# thread and eight runs writing at once, writers spent most of their time asleep while the file was free, and a
+# trigger in another process (the API, the CLI) than the worker's took ~6 ms. Writers now take their turn on a lock
+# of the file, just before a transaction's first write, and give it back when it commits or rolls back, so the next
+# writer starts the moment the file is free: a thread lock among this process's writers, then an flock on a file
+# beside the database among the processes (`<database>-writer.lock`; the kernel drops it with a process that dies).
+# Nothing about what is written, or when it is committed, changes; a process that does not take the lock (raw DBOS,
+# the sqlite3 shell) still meets the busy handler.
 _SQLITE_WRITES = ("insert", "update", "delete", "replace", "begin")
-_sqlite_writer_locks: dict[str, threading.Lock] = {}
+_sqlite_writer_locks: dict[str, "_FileWriterLock"] = {}
 _sqlite_writer_locks_guard = threading.Lock()
 WRITER_LOCK_TIMEOUT_S = 30.0  # as DBOS's busy_timeout: past it, SQLite's own busy handling decides
+WRITER_LOCK_SUFFIX = "-writer.lock"
+
+
+class _FileWriterLock:
+    """This process's turn at a SQLite file's one writer: the process's threads queue on a thread lock, the processes
+    on an flock of the lock file. Waiting for another process looks again every 0.05-0.5 ms (an flock wait has no
+    timeout, and a stuck writer elsewhere must not hang this one past `WRITER_LOCK_TIMEOUT_S`)."""
+
+    def __init__(self, path: str) -> None:
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+        if path and path != ":memory:" and not path.startswith("file:"):
+            try:
+                self._fd = os.open(path + WRITER_LOCK_SUFFIX, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:  # a directory this process may not write to: SQLite's busy handler, as before
+                log.warning("no writer lock file beside %s (%s): other processes' writers are waited for by SQLite", path, exc)
+
+    def acquire(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        if not self._threads.acquire(timeout=timeout):
+            return False
+        if self._fd is None:
+            return True
+        pause = 0.00005
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    self._threads.release()
+                    return False
+                time.sleep(pause)
+                pause = min(0.0005, pause * 2)
+
+    def locked(self) -> bool:
+        """Whether a writer of this process holds the file (its thread lock)."""
+        return self._threads.locked()
+
+    def release(self) -> None:
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
 
 
 def queue_sqlite_writers(engine: sa.Engine, synchronous: str = "FULL") -> None:
-    """Make this engine's write transactions on a SQLite file take the process's writer lock of that file, and its
+    """Make this engine's write transactions on a SQLite file take the writer lock of that file, and its
     connections commit with `synchronous` (FULL, DBOS's default, or NORMAL: see `ProjectConfig.sqlite_synchronous`)."""
     dialect = engine.dialect
     if dialect.name != "sqlite" or getattr(dialect, "taskpack_writer_lock", None) is not None:
@@ -331,7 +389,9 @@ def queue_sqlite_writers(engine: sa.Engine, synchronous: str = "FULL") -> None:
         engine.dispose()  # connections opened before (migrations, the client's check) reopen with it
     path = str(engine.url.database or "")
     with _sqlite_writer_locks_guard:
-        lock = _sqlite_writer_locks.setdefault(path, threading.Lock())
+        if path not in _sqlite_writer_locks:
+            _sqlite_writer_locks[path] = _FileWriterLock(path)
+        lock = _sqlite_writer_locks[path]
     dialect.taskpack_writer_lock = lock  # type: ignore[attr-defined] - installed once per engine (its dialect)
     holding: set[int] = set()
     guard = threading.Lock()
@@ -947,6 +1007,8 @@ def launch(
     queue_sqlite_writers(sys_db.engine, sqlite_synchronous)
     _reuse_slow_reads(sys_db, RELOAD_EVERY_S)
     _OneStatementClaim(sys_db).install()
+    if on_sqlite:
+        _GroupedOutcomes(sys_db).install()
     _note_backlogs(sys_db)
     for queue in queues:
         DBOS.register_queue(queue.name, on_conflict="always_update", **{"polling_interval_sec": polling_interval, **queue.settings})
@@ -1042,9 +1104,10 @@ class _OneStatementClaim:
     its queue thread then reads the claimed runs' statuses with a second query; each statement's SQLAlchemy
     expression is built anew on every call. Those two were ~5 and ~2 ms of each idle PostgreSQL trigger->start
     (~15 ms in all) and most of a busy worker's time under the GIL. Here the claim is DBOS's own selection and update,
-    built once per queue and version rule: on PostgreSQL one `UPDATE ... WHERE workflow_uuid IN (SELECT ... FOR UPDATE
-    SKIP LOCKED LIMIT n) RETURNING` inside a CTE joined to the inputs (one statement in its own transaction), on SQLite the update with RETURNING and one read
-    of the inputs in the same transaction. The statuses it returns are handed to DBOS's status read of those runs.
+    built once per queue and version rule: on PostgreSQL one `UPDATE ... WHERE workflow_uuid = ANY(ARRAY(SELECT ...
+    FOR UPDATE SKIP LOCKED LIMIT n)) RETURNING` inside a CTE joined to the inputs (one statement in its own
+    transaction), on SQLite the update whose RETURNING reads the inputs with a subquery. The statuses it returns are
+    handed to DBOS's status read of those runs.
 
     Only queues whose limits are this worker's own slots come here (no global concurrency, rate limit or partitions,
     an unsharded database): DBOS claims the others, with the isolation and lock rules their shared budgets need.
@@ -1054,7 +1117,7 @@ class _OneStatementClaim:
         self._sys_db = sys_db
         self._dbos_claim = sys_db.start_queued_workflows
         self._dbos_statuses = sys_db.get_workflow_statuses
-        self._statements: dict[bool, tuple[Any, Any]] = {}
+        self._statements: dict[bool, Any] = {}
         self._handed = threading.local()  # the statuses of this thread's last claim, until DBOS reads them
         self._postgres = sys_db.engine.dialect.name == "postgresql"
         self._autocommit = sys_db.engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -1088,7 +1151,7 @@ class _OneStatementClaim:
             return [], "worker_concurrency"
         if is_latest_version is None:
             is_latest_version = self._sys_db._is_latest_version(app_version)
-        claim, inputs = self._statement(bool(is_latest_version))
+        claim = self._statement(bool(is_latest_version))
         params = {
             "claim_queue": queue.name, "claim_version": app_version, "claim_limit": free, "claim_owner": owner_xid,
             "claim_executor": executor_id, "claim_start_ms": int(time.time() * 1000),
@@ -1099,9 +1162,6 @@ class _OneStatementClaim:
         else:
             with self._sys_db.engine.connect() as conn, conn.begin():
                 rows = [row._mapping for row in conn.execute(claim, params)]
-                if rows:
-                    found = dict(conn.execute(inputs, {"claim_ids": [m["workflow_uuid"] for m in rows]}).all())
-                    rows = [{**m, "inputs": _first_set(found.get(m["workflow_uuid"]), m["inputs"])} for m in rows]
         rows.sort(key=lambda m: (m["priority"], m["created_at"]))  # DBOS's dequeue order; RETURNING has none
         statuses = [_dequeued_status(m) for m in rows]
         self._handed.statuses = {s["workflow_uuid"]: s for s in statuses}
@@ -1116,12 +1176,12 @@ class _OneStatementClaim:
             return [handed[i] for i in workflow_ids]
         return self._dbos_statuses(workflow_ids)
 
-    def _statement(self, latest: bool) -> tuple[Any, Any]:
+    def _statement(self, latest: bool) -> Any:
         if latest not in self._statements:
             self._statements[latest] = self._build(latest)
         return self._statements[latest]
 
-    def _build(self, latest: bool) -> tuple[Any, Any]:
+    def _build(self, latest: bool) -> Any:
         """DBOS's claim (SystemDatabase.start_queued_workflows for a queue without shared limits), with bound values."""
         sys_db = self._sys_db
         ws, wi = sys_db.tables.workflow_status, sys_db.tables.workflow_input
@@ -1181,9 +1241,13 @@ class _OneStatementClaim:
                 *(claimed.c[name] for name in _STATUS_COLUMNS if name != "inputs"),
                 sa.func.coalesce(wi.c.inputs, claimed.c.inputs).label("inputs"),
             ).select_from(claimed.outerjoin(wi, wi.c.workflow_uuid == claimed.c.workflow_uuid))
-            return statement, None
-        inputs = sa.select(wi.c.workflow_uuid, wi.c.inputs).where(wi.c.workflow_uuid.in_(sa.bindparam("claim_ids", expanding=True)))
-        return claim.returning(*columns), inputs
+            return statement
+        # SQLite has no UPDATE in a CTE; its RETURNING reads the inputs through a subquery (one statement too)
+        # (SQLAlchemy renders SQLite's RETURNING columns unqualified, so the updated row's id is named in full here)
+        updated_id = sa.literal_column(f"{ws.name}.workflow_uuid")
+        kept = sa.select(wi.c.inputs).where(wi.c.workflow_uuid == updated_id).scalar_subquery()
+        returned = [sa.func.coalesce(kept, ws.c.inputs).label(name) if name == "inputs" else ws.c[name] for name in _STATUS_COLUMNS]
+        return claim.returning(*returned)
 
 
 _MAX_BIGINT = 2**63 - 1  # DBOS's cap of a deadline
@@ -1199,11 +1263,6 @@ _STATUS_COLUMNS = (
 )
 
 
-def _first_set(value: Any, otherwise: Any) -> Any:
-    """SQL's coalesce of two values."""
-    return otherwise if value is None else value
-
-
 def _dequeued_status(m: Any) -> dict[str, Any]:
     """A claimed row in the shape of DBOS's `get_workflow_statuses` (a `WorkflowStatusInternal`)."""
     status = {name: m[name] for name in _STATUS_COLUMNS}
@@ -1212,6 +1271,120 @@ def _dequeued_status(m: Any) -> dict[str, Any]:
     status["is_debounced"] = bool(status["is_debounced"])
     status["shard_key"] = None
     return status
+
+
+# -- SQLite: outcomes recorded in groups -------------------------------------------------------------------------------
+class _GroupedOutcomes:
+    """DBOS's `update_workflow_outcome` on SQLite, with the outcomes of runs ending together written in one
+    transaction.
+
+    DBOS records each run's outcome in a transaction of its own: the status update, the output's upsert, a commit
+    (an fsync with FULL), with statements built on every call while the file's one writer lock is held. Eight runs
+    ending at once queued eight transactions at that lock (~2 ms held each, most of a busy worker's time at the
+    file). Here the first run to end writes, in one transaction, its outcome and those of every run that ended
+    meanwhile: the same statements per run (DBOS's, compiled once), then one commit. Each run still learns whether its
+    own write landed (the update found its run PENDING and owned by that execution, as DBOS's does); a group whose
+    transaction fails hands each of its runs to DBOS's own write (with DBOS's retries)."""
+
+    def __init__(self, sys_db: Any) -> None:
+        self._sys_db = sys_db
+        self._dbos_write = sys_db.update_workflow_outcome
+        self._cv = threading.Condition()
+        self._pending: list[_Outcome] = []
+        self._writing = False
+        ws, wo = sys_db.tables.workflow_status, sys_db.tables.workflow_output
+        now = sys_db._now_ms_sql()
+        update = (
+            ws.update()
+            .values(status=sa.bindparam("o_status"), deduplication_id=None, owner_xid=None, updated_at=now, completed_at=now)
+            .where(ws.c.workflow_uuid == sa.bindparam("o_id"))
+            .where(ws.c.status == _CLAIMED)
+        )
+        self._update = _Compiled(update, sys_db.engine)
+        self._owned_update = _Compiled(update.where(ws.c.owner_xid == sa.bindparam("o_owner")), sys_db.engine)
+        upsert = sys_db.dialect.insert(wo)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[wo.c.workflow_uuid], set_={"output": upsert.excluded.output, "error": upsert.excluded.error}
+        )
+        self._upsert = _Compiled(upsert.values(workflow_uuid=sa.bindparam("o_id"), output=sa.bindparam("o_output"),
+                                               error=sa.bindparam("o_error")), sys_db.engine)
+
+    def install(self) -> None:
+        self._sys_db.update_workflow_outcome = self.update_workflow_outcome
+
+    def update_workflow_outcome(self, workflow_id: str, status: str, *, output: str | None = None,
+                                error: str | None = None, owner_xid: str | None = None) -> bool:
+        if owner_xid is None:
+            owner_xid = dbos_context.current_owner_xid(workflow_id)  # the calling execution's, as DBOS reads it
+        mine = _Outcome(workflow_id, status, output, error, owner_xid)
+        with self._cv:
+            self._pending.append(mine)
+            while self._writing and mine.landed is None:
+                self._cv.wait()
+            group: list[_Outcome] = []
+            if mine.landed is None:
+                self._writing = True
+                group, self._pending = self._pending, []
+        if group:
+            try:
+                self._write(group)
+            except Exception as exc:  # noqa: BLE001 - each run of the group is written by DBOS instead
+                log.warning("grouped outcome write failed (%s); each run's goes through DBOS", exc)
+                for outcome in group:
+                    outcome.landed = _FAILED
+            finally:
+                with self._cv:
+                    self._writing = False
+                    self._cv.notify_all()
+        if mine.landed is _FAILED:
+            return self._dbos_write(workflow_id, status, output=output, error=error, owner_xid=owner_xid)
+        return bool(mine.landed)
+
+    def _write(self, group: list["_Outcome"]) -> None:
+        with self._sys_db.engine.begin() as conn:
+            landed = []
+            for outcome in group:
+                params = {"o_id": outcome.workflow_id, "o_status": outcome.status, "o_owner": outcome.owner_xid}
+                update = self._update if outcome.owner_xid is None else self._owned_update
+                outcome.written = conn.exec_driver_sql(update.sql, update.params(params)).rowcount > 0
+                if outcome.written:
+                    landed.append(outcome)
+            if landed:
+                conn.exec_driver_sql(self._upsert.sql, [
+                    self._upsert.params({"o_id": o.workflow_id, "o_output": o.output, "o_error": o.error}) for o in landed
+                ])
+        for outcome in group:
+            outcome.landed = outcome.written
+
+
+_FAILED = "failed"
+
+
+@dataclass
+class _Outcome:
+    workflow_id: str
+    status: str
+    output: str | None
+    error: str | None
+    owner_xid: str | None
+    written: bool = False
+    landed: Any = None  # True / False once its group committed, _FAILED when the group's transaction failed
+
+
+class _Compiled:
+    """A statement compiled once for the SQLite driver: its SQL and the order of its parameters (its constants kept)."""
+
+    def __init__(self, statement: Any, engine: sa.Engine) -> None:
+        compiled = statement.compile(  # DBOS's tables name a placeholder schema its engine translates
+            dialect=engine.dialect, schema_translate_map=engine.get_execution_options().get("schema_translate_map"),
+            render_schema_translate=True,
+        )
+        self.sql = str(compiled)
+        self._order = list(compiled.positiontup or [])
+        self._constants = dict(compiled.params)
+
+    def params(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(values[name] if name in values else self._constants[name] for name in self._order)
 
 
 def destroy(workflow_completion_timeout: float) -> None:
@@ -1342,14 +1515,15 @@ class _SlotWatch(dbos_core.ActiveWorkflowById):
     woke the queue itself; an extra poll per run (a dequeue transaction) would only take CPU and the SQLite writer
     from the runs and triggers under way."""
 
-    def __init__(self, slots: dict[str, int], release_early: bool = False) -> None:
+    def __init__(self, slots: dict[str, int], release_early: Iterable[str] = ()) -> None:
         super().__init__()
         self.slots = slots
         self._claimed: dict[str, tuple[str, float]] = {}  # run -> (queue, when): dequeued, not yet executing here
-        #: PostgreSQL: a run gives its slot back when its code returns, and the next run's claim overlaps the outcome
-        #: write (two commits in a row per slot otherwise). SQLite keeps the slot to the end: one writer per file, and
-        #: the claim would only queue behind the outcome.
-        self.release_early = release_early
+        #: PostgreSQL, queues limited only by this worker's slots: a run gives its slot back when its code returns, and
+        #: the next run's claim overlaps the outcome write (two commits in a row per slot otherwise). A queue-wide
+        #: limit counts the run until its outcome is written (a claim then would find no room), and SQLite has one
+        #: writer per file (the claim would only queue behind the outcome): those keep the slot to the end.
+        self.release_early = frozenset(release_early)
         self._code_done: set[str] = set()  # runs whose code has returned, their outcome not yet recorded
 
     def claimed(self, queue_name: str, run_ids: list[str]) -> None:
@@ -1383,13 +1557,13 @@ class _SlotWatch(dbos_core.ActiveWorkflowById):
             return running + sum(1 for queue, _ in self._claimed.values() if queue == queue_name)
 
     def code_returned(self, run_id: str) -> None:
-        """The run's code is done; DBOS records its outcome next. With `release_early`, its slot is free from now."""
+        """The run's code is done; DBOS records its outcome next. In a `release_early` queue its slot is free now."""
         if not self.release_early:
             return
         with self._lock:
             buckets = self._m.get(run_id) or []
             queue_name = next((b[0] for b in buckets if b is not None), None)
-        if queue_name is None:
+        if queue_name not in self.release_early:
             return
         self._leave_slot(queue_name, lambda: self._code_done.add(run_id))
 
@@ -1411,6 +1585,10 @@ class _SlotWatch(dbos_core.ActiveWorkflowById):
             wake_queues([queue_name])
 
 
+#: queue settings that share a budget with other workers (DBOS claims those queues, counting runs until recorded)
+_SHARED_LIMITS = ("global_concurrency", "concurrency", "limiter", "partition_concurrency", "partition_limiter")
+
+
 def _install_queue_wakeups(queues: list[QueueSettings], dequeue_spacing: float = 0.0, release_early: bool = False) -> None:
     """Before launch: DBOS's queue thread gets the wakeable stop event (with this spacing between woken dequeues),
     the slot count says when a slot frees."""
@@ -1419,7 +1597,8 @@ def _install_queue_wakeups(queues: list[QueueSettings], dequeue_spacing: float =
     instance = dbos_module._get_dbos_instance()
     slots = {q.name: int(q.settings["worker_concurrency"]) for q in queues if q.settings.get("worker_concurrency")}
     if not isinstance(instance._active_workflows_set, _SlotWatch) and not instance._active_workflows_set.activeList():
-        instance._active_workflows_set = _SlotWatch(slots, release_early=release_early)
+        own = [q.name for q in queues if not any(q.settings.get(k) for k in _SHARED_LIMITS)] if release_early else []
+        instance._active_workflows_set = _SlotWatch(slots, release_early=own)
 
 
 def code_returned(run_id: str) -> None:

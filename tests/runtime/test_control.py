@@ -35,7 +35,8 @@ def test_cancel_stops_an_executing_run_and_runs_cleanup(worker, token) -> None:
 def test_cancel_of_parent_cancels_its_waiting_children(worker, token) -> None:
     handle = tasks.trigger("t-parent", {"token": token})
     _wait_for(lambda: "started" in EVENTS[token + "-child1"] and "started" in EVENTS[token + "-child2"], timeout=15)
-    assert runs.retrieve(handle.id).status is RunStatus.WAITING
+    # the children may start before the parent has recorded that it waits for them (a claim takes ~1-2 ms)
+    _wait_for(lambda: runs.retrieve(handle.id).status is RunStatus.WAITING, timeout=5)
     children = runs.list(task_id="t-cooperative").data
     assert len(children) == 2 and all(c.parent_id == handle.id for c in children)
     runs.cancel(handle.id)

@@ -92,10 +92,12 @@ def test_the_private_functions_the_adapter_calls_keep_their_shape() -> None:
         "Queue._worker_concurrency", "ActiveWorkflowById.add", "ActiveWorkflowById.count_for_queue",
         "ActiveWorkflowById._m / _lock", "SystemDatabase._insert_workflow_status", "DBOSClient._build_enqueue_status",
         "SystemDatabase._apply_caller_schema", "dbos._utils.generate_uuid", "SystemDatabase.get_workflow_statuses",
-        "SystemDatabase claim helpers", "Queue limits",
+        "SystemDatabase claim helpers", "Queue limits", "SystemDatabase.update_workflow_outcome",
+        "dbos._context.current_owner_xid",
     }, "a reliance added to the adapter needs its check here"
     _check_dequeue_reliances()
     _check_claim_reliances()
+    _check_outcome_reliances()
     _check_queue_wakeup_reliances()
     _check_batch_enqueue_reliances()
     pending = inspect.signature(SystemDatabase.get_pending_workflows)
@@ -166,6 +168,26 @@ def _check_claim_reliances() -> None:
                        "rate_limited", "recovery_attempts", "updated_at", "workflow_deadline_epoch_ms"}, written
     assert set(inspect.signature(_queue.Queue._has_partition_limits).parameters) == {"self", "overrides"}
     assert "is_latest_version" in inspect.signature(SystemDatabase.start_queued_workflows).parameters
+
+
+def _check_outcome_reliances() -> None:
+    """`_GroupedOutcomes` writes, on SQLite, what DBOS's `_update_workflow_outcome_in_transaction` writes: the status
+    update of a PENDING run (owned by the writing execution) and the output upsert when it landed (the row-by-row
+    comparison is tests/runtime/test_grouped_outcomes.py)."""
+    from dbos import _context
+    from dbos._sys_db import SystemDatabase
+
+    outcome = inspect.signature(SystemDatabase.update_workflow_outcome)
+    assert list(outcome.parameters) == ["self", "workflow_id", "status", "output", "error", "owner_xid"], outcome
+    assert "current_owner_xid(workflow_id)" in inspect.getsource(SystemDatabase.update_workflow_outcome)
+    body = inspect.getsource(SystemDatabase._update_workflow_outcome_in_transaction)
+    values = body[body.index(".values("):body.index(".where(")]  # the status update's columns
+    written = set(re.findall(r"^\s+(\w+)=", values, re.MULTILINE))
+    assert written == {"status", "deduplication_id", "owner_xid", "updated_at", "completed_at"}, written
+    for part in ("WorkflowStatusString.PENDING.value", "c.owner_xid == owner_xid", "result.rowcount == 0",
+                 "on_conflict_do_update(", '"output": insert.excluded.output', '"error": insert.excluded.error'):
+        assert part in body, part
+    assert list(inspect.signature(_context.current_owner_xid).parameters)[0] == "workflow_id"
 
 
 def _check_batch_enqueue_reliances() -> None:

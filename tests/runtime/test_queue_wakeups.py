@@ -194,7 +194,7 @@ def test_on_postgresql_a_run_gives_its_slot_back_when_its_code_returns(monkeypat
     its outcome, and a full queue is woken then, once; on SQLite the slot is held until the outcome is recorded."""
     woken: list[list[str]] = []
     monkeypatch.setattr(dbos_adapter, "wake_queues", lambda queues=None: woken.append(list(queues or [])))
-    watch = dbos_adapter._SlotWatch({"q": 2}, release_early=release_early)
+    watch = dbos_adapter._SlotWatch({"q": 2}, release_early=["q"] if release_early else [])
     first = watch.add("r1", "q", None)
     watch.add("r2", "q", None)
     watch.code_returned("r1")
@@ -205,6 +205,19 @@ def test_on_postgresql_a_run_gives_its_slot_back_when_its_code_returns(monkeypat
     assert woken == [["q"]], "one wake-up per freed slot"
     watch.code_returned("r-unknown")  # a run that holds no slot here (recovered without a queue, or gone)
     assert watch.count_for_queue("q") == 1 and woken == [["q"]]
+
+
+def test_a_queue_with_a_queue_wide_limit_keeps_the_slot_until_the_outcome_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A queue-wide limit counts a run until its outcome is written: a slot given back earlier would wake a dequeue
+    that finds no room, and the wake-up at the real end would be missing. Such a queue keeps the slot to the end."""
+    woken: list[list[str]] = []
+    monkeypatch.setattr(dbos_adapter, "wake_queues", lambda queues=None: woken.append(list(queues or [])))
+    watch = dbos_adapter._SlotWatch({"own": 1, "limited": 1}, release_early=["own"])
+    limited = watch.add("r1", "limited", None)
+    watch.code_returned("r1")
+    assert watch.count_for_queue("limited") == 1 and woken == []
+    limited.release()
+    assert watch.count_for_queue("limited") == 0 and woken == [["limited"]]
 
 
 # -- a worker in this process ---------------------------------------------------------------------------------------------
@@ -273,20 +286,22 @@ def test_the_next_run_starts_while_the_last_ones_outcome_is_written_on_postgresq
 ) -> None:
     """One slot; the first run's outcome write is held 0.5 s. On PostgreSQL the second run starts before that write
     lands (the slot was given back when the first run's code returned); on SQLite it waits for it."""
-    from dbos._sys_db import SystemDatabase
+    from dbos import _dbos
 
-    write_outcome = SystemDatabase.update_workflow_outcome
     held: dict[str, float] = {}
-
-    def slow_outcome(self: SystemDatabase, workflow_id: str, *args: object, **kwargs: object) -> bool:
-        if not held:
-            held[workflow_id] = time.time()
-            time.sleep(0.5)
-        return write_outcome(self, workflow_id, *args, **kwargs)
 
     with Worker(database_url=db_url, tasks=[queue_wake_tasks], concurrency=1, queue_polling_interval=POLL_S):
         assert runs.wait(tasks.trigger("qw-clock", {}).id, timeout=30).status is RunStatus.COMPLETED
-        monkeypatch.setattr(SystemDatabase, "update_workflow_outcome", slow_outcome)
+        sys_db = _dbos._get_dbos_instance()._sys_db
+        write_outcome = sys_db.update_workflow_outcome  # DBOS's, or on SQLite the grouped writer standing in for it
+
+        def slow_outcome(workflow_id: str, *args: object, **kwargs: object) -> bool:
+            if not held:
+                held[workflow_id] = time.time()
+                time.sleep(0.5)
+            return write_outcome(workflow_id, *args, **kwargs)
+
+        monkeypatch.setattr(sys_db, "update_workflow_outcome", slow_outcome)
         first = tasks.trigger("qw-until", {"until": time.time() + 0.3})
         second = tasks.trigger("qw-clock", {})
         first_ended = runs.wait(first.id, timeout=30).output[1]

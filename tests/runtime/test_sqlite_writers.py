@@ -1,8 +1,10 @@
-"""SQLite: DBOS's writers of one process queue on one lock per file (not SQLite's sleeping busy handler), the lock is
+"""SQLite: DBOS's writers queue on one lock per file, across processes (not SQLite's sleeping busy handler), the lock is
 let go however a transaction ends, and `sqlite_synchronous` sets how a commit waits for the disk."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from runtime import dbos_adapter
 from runtime.backend import get_backend, reset_backends
 from runtime.config import load_config
 
@@ -68,6 +71,44 @@ def test_a_second_writer_waits_for_the_first_and_starts_as_it_commits(sqlite_url
         committed.append(time.monotonic())
     thread.join(10)
     assert wrote and 0 <= wrote[0] - committed[0] < 0.25
+
+
+_OTHER_PROCESS_WRITER = """
+import sys, time
+from runtime.backend import get_backend
+engine = get_backend(sys.argv[1]).sys_engine
+with engine.begin() as conn:
+    conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+    print("HOLDING", flush=True)
+    time.sleep(0.6)
+    print(f"COMMITTING {time.time()}", flush=True)
+"""
+
+
+def test_a_writer_of_another_process_is_waited_for_on_the_lock_file_and_followed_at_once(sqlite_url: str, tmp_path: Path) -> None:
+    """Processes queue on an flock of `<database>-writer.lock` (mode 0600) instead of SQLite's busy handler, which
+    sleeps up to 100 ms between looks after a long wait: this process's writer starts within milliseconds of the other
+    process's commit."""
+    engine = get_backend(sqlite_url).sys_engine
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS t (a INTEGER PRIMARY KEY)")
+    lock_file = tmp_path / ("writers.sqlite" + dbos_adapter.WRITER_LOCK_SUFFIX)
+    assert lock_file.exists() and oct(lock_file.stat().st_mode & 0o777) == "0o600"
+    other = subprocess.Popen([sys.executable, "-c", _OTHER_PROCESS_WRITER, sqlite_url], stdout=subprocess.PIPE, text=True,
+                             cwd=Path(__file__).resolve().parents[2])
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "HOLDING"
+        asked = time.time()
+        with engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO t VALUES (2)")
+            wrote = time.time()
+        committed = float(other.stdout.readline().split()[1])
+    finally:
+        other.wait(timeout=30)
+    assert wrote - asked >= 0.4  # it waited for the other process's transaction
+    assert 0 <= wrote - committed < 0.025, wrote - committed  # SQLite's busy handler: ~30-35 ms here
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == 2
 
 
 @pytest.mark.parametrize("mode, pragma", [("FULL", 2), ("NORMAL", 1)])
