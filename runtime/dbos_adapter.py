@@ -38,7 +38,8 @@ destroy). These needs have no public API, so they go to DBOS's internals here an
   and the status read that follows it (`get_workflow_statuses`) are done by one statement built once
   (`_OneStatementClaim`), with DBOS's own predicates and the columns DBOS's claim writes;
 - SQLite: the outcomes of runs that end together are written in one transaction (`_GroupedOutcomes`, DBOS's
-  `update_workflow_outcome` statements compiled once), and writers of every process take turns at the file through
+  `update_workflow_outcome` statements compiled once), DBOS's enqueue statements are compiled once as DBOS does on
+  PostgreSQL (`_PreparedOnSqlite`, through `_execute_prepared`), and writers of every process take turns at the file through
   an flock beside it (`queue_sqlite_writers`) instead of SQLite's sleeping busy handler.
 """
 
@@ -56,6 +57,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 from dbos import DBOS, DBOSClient, Serializer
 from dbos import _context as dbos_context
 from dbos import _core as dbos_core
@@ -124,6 +126,9 @@ RELIES_ON: dict[str, Any] = {
                                                   " `_update_workflow_outcome_in_transaction`'s update and output upsert,"
                                                   " which `_GroupedOutcomes` writes for several runs in one transaction",
         "dbos._context.current_owner_xid": "(workflow_id) -> the calling execution's ownership token or None",
+        "SystemDatabase._execute_prepared": "(conn, name, values, build, *, insert_columns=True) -> result: DBOS's"
+                                            " statements compiled once per set of columns (built per call on SQLite,"
+                                            " where `_PreparedOnSqlite` compiles them once)",
     },
 }
 
@@ -468,6 +473,7 @@ class SystemDatabase:
         self.workflows: sa.Table = self.sys_db.tables.workflow_status
         self.engine: sa.Engine = self.sys_db.engine
         queue_sqlite_writers(self.engine, sqlite_synchronous)
+        _PreparedOnSqlite(self.sys_db).install()
         index_changes(self.engine, self.workflows)
 
     def close(self) -> None:
@@ -1009,6 +1015,7 @@ def launch(
     _OneStatementClaim(sys_db).install()
     if on_sqlite:
         _GroupedOutcomes(sys_db).install()
+        _PreparedOnSqlite(sys_db).install()
     _note_backlogs(sys_db)
     for queue in queues:
         DBOS.register_queue(queue.name, on_conflict="always_update", **{"polling_interval_sec": polling_interval, **queue.settings})
@@ -1385,6 +1392,60 @@ class _Compiled:
 
     def params(self, values: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(values[name] if name in values else self._constants[name] for name in self._order)
+
+
+class _PreparedOnSqlite:
+    """DBOS's `_execute_prepared` (a statement built and compiled once per set of columns, values through their
+    types' bind processors) on SQLite as well, with DBOS's values (plain values, as its PostgreSQL path passes them).
+
+    DBOS builds those statements on every call on SQLite ("no schema to render ahead of time"), and a run's enqueue is
+    two of them: building and compiling were ~40 % of a trigger's CPU, time a trigger from another process spends
+    before it can take the file's write lock and after. The schema DBOS's tables name is translated as the engine
+    translates it (`_Compiled`), so the SQL is the one SQLAlchemy renders per call. A caller's connection of another
+    dialect goes to DBOS's own path."""
+
+    def __init__(self, sys_db: Any) -> None:
+        self._sys_db = sys_db
+        self._dbos_execute = sys_db._execute_prepared
+        self._prepared: dict[tuple[str, tuple[str, ...], bool], tuple[str, list[str], dict[str, Any], dict[str, Any]]] = {}
+
+    def install(self) -> None:
+        if self._sys_db.engine.dialect.name == "sqlite":
+            self._sys_db._execute_prepared = self.execute
+
+    def execute(self, conn: Any, name: str, values: dict[str, Any], build: Callable[[], Any], *,
+                insert_columns: bool = True) -> Any:
+        connection = conn.connection() if isinstance(conn, Session) else conn
+        engine = self._sys_db.engine
+        if connection.dialect is not engine.dialect:
+            return self._dbos_execute(conn, name, values, build, insert_columns=insert_columns)
+        key = (name, tuple(values), insert_columns)
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            prepared = self._prepared[key] = self._compile(build(), list(values) if insert_columns else None, engine)
+        sql, order, processors, constants = prepared
+        params = []
+        for bind in order:
+            value = values[bind] if bind in values else constants[bind]
+            processor = processors.get(bind)
+            params.append(value if processor is None else processor(value))
+        return connection.exec_driver_sql(sql, tuple(params))
+
+    @staticmethod
+    def _compile(statement: Any, column_keys: list[str] | None, engine: sa.Engine) -> tuple[str, list[str], dict[str, Any], dict[str, Any]]:
+        dialect = engine.dialect
+        compiled = statement.compile(
+            dialect=dialect, column_keys=column_keys, render_schema_translate=True,
+            schema_translate_map=engine.get_execution_options().get("schema_translate_map"),
+        )
+        processors: dict[str, Any] = {}
+        constants: dict[str, Any] = {}
+        for bind_name, bind in compiled.binds.items():
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                processors[bind_name] = processor
+            constants[bind_name] = bind.value
+        return str(compiled), list(compiled.positiontup or []), processors, constants
 
 
 def destroy(workflow_completion_timeout: float) -> None:

@@ -93,7 +93,7 @@ def test_the_private_functions_the_adapter_calls_keep_their_shape() -> None:
         "ActiveWorkflowById._m / _lock", "SystemDatabase._insert_workflow_status", "DBOSClient._build_enqueue_status",
         "SystemDatabase._apply_caller_schema", "dbos._utils.generate_uuid", "SystemDatabase.get_workflow_statuses",
         "SystemDatabase claim helpers", "Queue limits", "SystemDatabase.update_workflow_outcome",
-        "dbos._context.current_owner_xid",
+        "dbos._context.current_owner_xid", "SystemDatabase._execute_prepared",
     }, "a reliance added to the adapter needs its check here"
     _check_dequeue_reliances()
     _check_claim_reliances()
@@ -204,7 +204,12 @@ def _check_batch_enqueue_reliances() -> None:
     assert f'"{dbos_adapter.BATCH_STATUS_INSERT}"' in body and '"insert_workflow_input"' in body
     assert "results.fetchone()" in body and "results." not in body.replace("results.fetchone()", "")
     prepared = inspect.signature(SystemDatabase._execute_prepared)
-    assert list(prepared.parameters)[:5] == ["self", "conn", "name", "values", "build"], prepared
+    assert list(prepared.parameters) == ["self", "conn", "name", "values", "build", "insert_columns"], prepared
+    assert prepared.parameters["insert_columns"].kind is inspect.Parameter.KEYWORD_ONLY
+    # `_PreparedOnSqlite` compiles as DBOS does: the statement's columns are the values' keys, its constants kept
+    source = inspect.getsource(SystemDatabase._execute_prepared)
+    for part in ("column_keys=list(values) if insert_columns else None", "bind_processor(dialect)", "exec_driver_sql(sql, params)"):
+        assert part in source, part
     enqueue = inspect.getsource(_client.DBOSClient._enqueue_with_connection)
     assert "self._build_enqueue_status(options, *args, **kwargs)" in enqueue and "init_workflow_with_connection" in enqueue
     assert "self._apply_caller_schema(conn)" in inspect.getsource(SystemDatabase.init_workflow_with_connection)
