@@ -473,6 +473,8 @@ class SystemDatabase:
         self.workflows: sa.Table = self.sys_db.tables.workflow_status
         self.engine: sa.Engine = self.sys_db.engine
         queue_sqlite_writers(self.engine, sqlite_synchronous)
+        if self.is_sqlite:  # no server to drop a file's connection: DBOSClient's ping was a statement per trigger
+            self.engine.pool._pre_ping = False
         _PreparedOnSqlite(self.sys_db).install()
         index_changes(self.engine, self.workflows)
 
@@ -1002,7 +1004,7 @@ def launch(
             "log_level": "WARNING",
             "notification_listener_polling_interval_sec": 0.05,
             "serializer": serializer,
-            **({} if on_sqlite else {"db_engine_kwargs": DEQUEUE_ENGINE_KWARGS}),
+            "db_engine_kwargs": DEQUEUE_ENGINE_KWARGS,
         }
     )
     DBOS.listen_queues([q.name for q in queues])
@@ -1022,9 +1024,10 @@ def launch(
     _await_queue_threads([q.name for q in queues])
 
 
-#: The worker's DBOS engine on PostgreSQL checks a connection out without a `SELECT 1` first: the pings were ~10 % of a
-#: busy worker's CPU (one per dequeue, status read and outcome). A connection the server dropped fails its statement
-#: instead; SQLAlchemy then discards the pool's connections, and DBOS's `db_retry` runs the call again on a new one.
+#: The worker's DBOS engine checks a connection out without a `SELECT 1` first: the pings were ~10 % of a busy
+#: PostgreSQL worker's CPU (one per dequeue, status read and outcome). A connection the server dropped fails its
+#: statement instead; SQLAlchemy then discards the pool's connections, and DBOS's `db_retry` runs the call again on a
+#: new one. A SQLite file's connection has no server to drop it.
 DEQUEUE_ENGINE_KWARGS = {"pool_pre_ping": False}
 
 #: how long a launch waits for DBOS to start the threads that dequeue its queues
@@ -1166,9 +1169,9 @@ class _OneStatementClaim:
         if self._postgres:  # one statement, its own transaction: one round trip, no BEGIN and COMMIT of its own
             with self._autocommit.connect() as conn:
                 rows = [row._mapping for row in conn.execute(claim, params)]
-        else:
+        else:  # the statement compiled once (`_Compiled`): most of a SQLite claim's CPU was SQLAlchemy's per execution
             with self._sys_db.engine.connect() as conn, conn.begin():
-                rows = [row._mapping for row in conn.execute(claim, params)]
+                rows = claim.read(conn.exec_driver_sql(claim.sql, claim.params(params)))
         rows.sort(key=lambda m: (m["priority"], m["created_at"]))  # DBOS's dequeue order; RETURNING has none
         statuses = [_dequeued_status(m) for m in rows]
         self._handed.statuses = {s["workflow_uuid"]: s for s in statuses}
@@ -1185,7 +1188,8 @@ class _OneStatementClaim:
 
     def _statement(self, latest: bool) -> Any:
         if latest not in self._statements:
-            self._statements[latest] = self._build(latest)
+            built = self._build(latest)
+            self._statements[latest] = built if self._postgres else _Compiled(built, self._sys_db.engine)
         return self._statements[latest]
 
     def _build(self, latest: bool) -> Any:
@@ -1379,19 +1383,56 @@ class _Outcome:
 
 
 class _Compiled:
-    """A statement compiled once for the SQLite driver: its SQL and the order of its parameters (its constants kept)."""
+    """A statement compiled once for the SQLite driver: its SQL and the order of its parameters, its constants kept.
+
+    Executed with `exec_driver_sql`, the statement skips what SQLAlchemy does per execution even with its compiled
+    cache: the cache key (a walk over the whole statement), the execution context and the rendering of expanding
+    parameters. Those (DBOS's `IN` of constant lists) are expanded once here, as SQLAlchemy would per call; values go
+    through their types' bind processors, and `read` gives the columns a statement returns through their types'
+    result processors (JSON, booleans), as SQLAlchemy's result would."""
 
     def __init__(self, statement: Any, engine: sa.Engine) -> None:
+        dialect = engine.dialect
         compiled = statement.compile(  # DBOS's tables name a placeholder schema its engine translates
-            dialect=engine.dialect, schema_translate_map=engine.get_execution_options().get("schema_translate_map"),
+            dialect=dialect, schema_translate_map=engine.get_execution_options().get("schema_translate_map"),
             render_schema_translate=True,
         )
-        self.sql = str(compiled)
-        self._order = list(compiled.positiontup or [])
-        self._constants = dict(compiled.params)
+        # the statement's own bind parameters are given at execution: rendered as placeholders now
+        expanded = compiled.construct_expanded_state({name: None for name, value in compiled.params.items() if value is None})
+        self.sql = expanded.statement
+        self._order = list(expanded.positiontup or [])
+        self._processors = dict(expanded.processors)
+        self._constants = {
+            name: self._processors[name](value) if name in self._processors else value
+            for name, value in expanded.parameters.items()
+            if value is not None
+        }
+        self._readers = {}
+        for column in getattr(statement, "_returning", ()) or ():
+            name = getattr(column, "name", None)
+            processor = column.type.dialect_impl(dialect).result_processor(dialect, None) if name else None
+            if processor is not None:
+                self._readers[name] = processor
 
     def params(self, values: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(values[name] if name in values else self._constants[name] for name in self._order)
+        out = []
+        for name in self._order:
+            if name in values:
+                value = values[name]
+                processor = self._processors.get(name)
+                out.append(value if processor is None else processor(value))
+            else:
+                out.append(self._constants.get(name))
+        return tuple(out)
+
+    def read(self, result: Any) -> list[dict[str, Any]]:
+        """The rows a returning statement gave, as mappings with the values SQLAlchemy's result would give."""
+        names = list(result.keys())
+        readers = self._readers
+        return [
+            {name: readers[name](value) if name in readers else value for name, value in zip(names, row)}
+            for row in result.fetchall()
+        ]
 
 
 class _PreparedOnSqlite:

@@ -8,7 +8,6 @@ calls are DBOS steps, so a run resumed after a crash skips the steps it already 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import hashlib
 import inspect
 import logging
@@ -21,7 +20,7 @@ from typing import Any, Callable, Generator, Union
 
 from pydantic import ValidationError
 
-from runtime import tracing, wakeups
+from runtime import attempt_threads, tracing, wakeups
 from runtime import dbos_adapter as dbos
 from runtime.backend import get_backend
 from runtime.context import TaskContext, _current, register_running, running, unregister_running
@@ -174,7 +173,8 @@ def _check_expired(expires_at: float) -> bool:
 
 # -- sync runs -------------------------------------------------------------------------------------------------------
 def _attempt_sync(definition: Task, payload: Any, ctx: TaskContext) -> AttemptResult:
-    """Run one attempt in its own thread so max_duration and cancel can stop waiting for it.
+    """Run one attempt in a thread of its own (runtime/attempt_threads.py) so max_duration and cancel can stop waiting
+    for it.
 
     Python cannot kill a thread: on timeout or cancel the thread is signalled (ctx.cancel_event, on_cancel callbacks
     such as a connector's server-side cancel, TaskCancelledError at the next step) and then abandoned.
@@ -188,19 +188,16 @@ def _attempt_sync(definition: Task, payload: Any, ctx: TaskContext) -> AttemptRe
             box["exc"] = exc
         box["finished_at"] = time.monotonic()
 
-    thread = threading.Thread(
-        target=contextvars.copy_context().run, args=(target,), name=f"taskpack-{ctx.run_id}-{ctx.attempt}", daemon=True
-    )
     deadline = time.monotonic() + ctx.max_duration
-    thread.start()
-    while thread.is_alive():
+    done = attempt_threads.start(target, f"taskpack-{ctx.run_id}-{ctx.attempt}")
+    while not done.is_set():
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             ctx.signal_cancel("timeout")
         if ctx.is_cancelled:
-            thread.join(CANCEL_GRACE_S)
+            done.wait(CANCEL_GRACE_S)
             return AttemptResult("timeout" if ctx.cancel_reason == "timeout" else "canceled")
-        thread.join(min(0.05, max(remaining, 0.001)))
+        done.wait(min(0.05, max(remaining, 0.001)))
     if box.get("finished_at", deadline) > deadline and not ctx.is_cancelled:
         # it ended past max_duration while this loop was not scheduled (a loaded machine): still a timeout, so the
         # outcome depends on how long the attempt took, not on when the watcher happened to look

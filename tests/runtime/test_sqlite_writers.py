@@ -117,3 +117,23 @@ def test_sqlite_synchronous_sets_how_dboss_connections_commit(sqlite_url: str, m
     engine = get_backend(sqlite_url).sys_engine
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == pragma
+
+
+def test_no_connection_to_a_sqlite_file_is_pinged_before_use(sqlite_url: str) -> None:
+    """A file's connection has no server to drop it: neither the worker's DBOS engine nor a trigger's client runs the
+    pool's `SELECT 1` at checkout (it was one statement per trigger, dequeue and outcome), and runs still complete."""
+    import dbos._dbos as dbos_instance
+
+    from runtime import RunStatus, Worker, runs, tasks
+    from tests.runtime import sample_tasks
+
+    seen: list[str] = []
+    with Worker(database_url=sqlite_url, tasks=[sample_tasks], concurrency=2):
+        engines = [get_backend(sqlite_url).dbos.engine, dbos_instance._get_dbos_instance()._sys_db.engine]
+        for engine in engines:
+            engine.dispose()  # every connection from here on is a new one, traced
+            sa.event.listen(engine, "connect", lambda dbapi, _record: dbapi.set_trace_callback(seen.append))
+        handles = [tasks.trigger("t-noop", {"i": i}, database_url=sqlite_url) for i in range(5)]
+        assert {runs.wait(h.id, timeout=30, database_url=sqlite_url).status for h in handles} == {RunStatus.COMPLETED}
+    assert any("workflow_status" in statement for statement in seen), "the trace saw the runs' statements"
+    assert [s for s in seen if s.strip().upper() == "SELECT 1"] == []
