@@ -25,6 +25,9 @@ config = ProjectConfig(
     # no worker for version_grace_period seconds.
     version_adoption="adopt",
     version_grace_period=300,
+    # SQLite only: "NORMAL" = a commit survives the process being killed, a power loss may take back the last ones
+    # (as Redis' everysec fsync); "FULL" = every commit is flushed to the disk first, ~25-40 % fewer runs per second.
+    sqlite_synchronous="NORMAL",
 )
 
 # Seconds between webhook delivery attempts after the first (immediate) one: Standard Webhooks' example schedule,

@@ -10,7 +10,9 @@ polls its queue every 20 ms, this runtime's workers run with the project default
 its runs; before 2026-12-02 they polled every 20 ms as well). The Celery part starts its own worker (prefork, 8 processes, Redis at 127.0.0.1:6379 as broker and
 result backend, a queue of its own) and runs in the same bench run, interleaved with this runtime's rounds, so
 the machine's load hits both alike. Without Celery installed (or Redis down) that part is reported as missing.
-SQLite rounds run with the default `sqlite_synchronous="FULL"` and again with "NORMAL" (trigger_config.py).
+SQLite rounds run with the project default `sqlite_synchronous` (trigger_config.py: "NORMAL" since 2026-12-03, as
+Rails sets up SQLite; raw DBOS's round is given the same) and the own-worker-process round again with "FULL" (a disk
+flush per commit; Celery's Redis flushes nothing per task).
 Since 2026-12-03 the headline `vs_celery` is this runtime with its worker in a process of its own, triggered from the
 bench's process, as the Celery side is measured (client here, worker processes apart) and as production runs it;
 the former figure, triggers and worker sharing one process (and one GIL), is `vs_celery_in_process`.
@@ -127,10 +129,19 @@ CONCURRENCY = 8
 PG = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 
 
-def part_raw(url: str) -> dict:
-    """The same workload on raw DBOS: 1,000 queued no-op workflows, enqueued then awaited."""
+def part_raw(url: str, mode: str | None = None) -> dict:
+    """The same workload on raw DBOS: 1,000 queued no-op workflows, enqueued then awaited, with the SQLite settings
+    the runtime's round uses (WAL; `synchronous` as the project default unless `mode` says otherwise)."""
     import sqlalchemy as sa
     from dbos import DBOS
+
+    from runtime.config import load_config
+
+    synchronous = mode or load_config().sqlite_synchronous
+
+    @sa.event.listens_for(sa.engine.Engine, "connect")
+    def _same_commits(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.execute(f"PRAGMA synchronous={synchronous}")
 
     engine = sa.create_engine(url)
     with engine.connect() as conn:
@@ -433,12 +444,14 @@ REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 
 
 def main() -> None:
+    from runtime.config import load_config
+
     load = [os.getloadavg()]
     # Raw DBOS, this runtime and Celery alternate, each runtime round in a fresh process and file, and the medians
     # are compared: on a 2-core machine one run of either swings by 10-20 %, which would otherwise decide a goal by
     # chance, and load from other work on the machine falls on all three alike.
     worker, missing = _start_celery()
-    raw_s, facade_s, celery_s, normal_s, process_s, process_normal_s = [], [], [], [], [], []
+    raw_s, facade_s, celery_s, process_s, process_full_s = [], [], [], [], []
     celery_latency = None
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -447,13 +460,12 @@ def main() -> None:
                 facade_s.append(_subprocess("facade", f"sqlite:///{tmp}/facade{i}.sqlite")["seconds"])
                 if worker is not None:
                     celery_s.append(worker.throughput_seconds(N_NOOP))
-                normal_s.append(_subprocess("facade", f"sqlite:///{tmp}/normal{i}.sqlite", "NORMAL")["seconds"])
                 process_s.append(_subprocess("process", f"sqlite:///{tmp}/process{i}.sqlite")["seconds"])
-                process_normal_s.append(_subprocess("process", f"sqlite:///{tmp}/process_normal{i}.sqlite", "NORMAL")["seconds"])
+                process_full_s.append(_subprocess("process", f"sqlite:///{tmp}/process_full{i}.sqlite", "FULL")["seconds"])
             if worker is not None:
                 celery_latency = worker.latency(N_SINGLE)
             latency = _subprocess("latency", f"sqlite:///{tmp}/latency.sqlite")
-            latency_normal = _subprocess("latency", f"sqlite:///{tmp}/latency_normal.sqlite", "NORMAL")
+            latency_full = _subprocess("latency", f"sqlite:///{tmp}/latency_full.sqlite", "FULL")
             batch_sqlite = batch_trigger_seconds(f"sqlite:///{tmp}/batch.sqlite")
     finally:
         if worker is not None:
@@ -476,15 +488,12 @@ def main() -> None:
     ratio = facade["seconds"] / raw["seconds"]
     runs_per_s = N_NOOP / facade["seconds"]
     celery_per_s = N_NOOP / statistics.median(celery_s) if celery_s else None
-    vs_celery = runs_per_s / celery_per_s if celery_per_s else None
-    normal_per_s = N_NOOP / statistics.median(normal_s)
-    vs_celery_in_process = vs_celery
-    vs_celery_normal = normal_per_s / celery_per_s if celery_per_s else None
+    vs_celery_in_process = runs_per_s / celery_per_s if celery_per_s else None
     process_per_s = N_NOOP / statistics.median(process_s)
-    process_normal_per_s = N_NOOP / statistics.median(process_normal_s)
+    process_full_per_s = N_NOOP / statistics.median(process_full_s)
     # the headline compares like with like: a client process triggering, a worker process running (as Celery's)
     vs_celery = process_per_s / celery_per_s if celery_per_s else None
-    vs_celery_process_normal = process_normal_per_s / celery_per_s if celery_per_s else None
+    vs_celery_full = process_full_per_s / celery_per_s if celery_per_s else None
     efficiency = one / (CONCURRENCY * 10)
     batch_s = statistics.median(batch_sqlite)
     batch_pg_s = statistics.median(batch_pg)
@@ -492,19 +501,17 @@ def main() -> None:
     rows = [
         ("no-op runs", f"{N_NOOP}", ""),
         ("raw DBOS (SQLite), median", f"{raw['seconds']:.2f} s", f"{N_NOOP / raw['seconds']:.0f} runs/s; runs {', '.join(f'{x:.2f}' for x in raw_s)}"),
-        ("taskpack runtime (SQLite), median", f"{facade['seconds']:.2f} s", f"{runs_per_s:.0f} runs/s; runs {', '.join(f'{x:.2f}' for x in facade_s)}"),
+        ("taskpack runtime (SQLite), median", f"{facade['seconds']:.2f} s", f"{runs_per_s:.0f} runs/s; runs {', '.join(f'{x:.2f}' for x in facade_s)}; triggers and worker in one process"),
         ("Celery + Redis, prefork 8, median", f"{celery_per_s:.0f} tasks/s" if celery_per_s else "-", celery_note),
         ("taskpack, triggers and worker in one process / Celery", f"{vs_celery_in_process:.2f}x" if vs_celery_in_process else "-", "one GIL for the trigger loop and the worker"),
-        ("taskpack (SQLite synchronous=NORMAL), median", f"{normal_per_s:.0f} runs/s", f"runs {', '.join(f'{x:.2f}' for x in normal_s)} s; sqlite_synchronous='NORMAL'"),
-        ("taskpack NORMAL / Celery throughput", f"{vs_celery_normal:.2f}x" if vs_celery_normal else "-", "no fsync per commit: like Redis, a power loss may take the last commits"),
         ("taskpack, worker in its own process (SQLite)", f"{process_per_s:.0f} runs/s", f"as Celery's; runs {', '.join(f'{x:.2f}' for x in process_s)} s"),
         ("taskpack (own worker process) / Celery", f"{vs_celery:.2f}x" if vs_celery else "-", "goal >= 1.0x (the headline vs_celery)"),
-        ("taskpack, own worker process, NORMAL", f"{process_normal_per_s:.0f} runs/s", f"runs {', '.join(f'{x:.2f}' for x in process_normal_s)} s"),
-        ("taskpack (own worker process, NORMAL) / Celery", f"{vs_celery_process_normal:.2f}x" if vs_celery_process_normal else "-", ""),
+        ("taskpack, own worker process, synchronous=FULL", f"{process_full_per_s:.0f} runs/s", f"a disk flush per commit; runs {', '.join(f'{x:.2f}' for x in process_full_s)} s"),
+        ("taskpack (own worker process, FULL) / Celery", f"{vs_celery_full:.2f}x" if vs_celery_full else "-", "Celery's Redis flushes nothing per task"),
         ("facade / raw", f"{ratio:.2f}x", "goal <= 1.25x"),
         ("trigger->start p50 (SQLite)", f"{latency['p50_ms']:.1f} ms", "goal <= 10 ms; same process"),
         ("trigger->start p95 (SQLite)", f"{latency['p95_ms']:.1f} ms", f"max {latency['max_ms']:.1f} ms"),
-        ("trigger->start p50 (SQLite NORMAL)", f"{latency_normal['p50_ms']:.1f} ms", f"p95 {latency_normal['p95_ms']:.1f} ms"),
+        ("trigger->start p50 (SQLite FULL)", f"{latency_full['p50_ms']:.1f} ms", f"p95 {latency_full['p95_ms']:.1f} ms"),
         ("trigger->start p50 (PostgreSQL)", f"{pg_lat['p50_ms']:.1f} ms", f"goal <= 10 ms; worker in another process; p95 {pg_lat['p95_ms']:.1f} ms"),
         ("trigger->start p50 (Celery)", f"{celery_latency['p50_ms']:.1f} ms" if celery_latency else "-", f"p95 {celery_latency['p95_ms']:.1f} ms" if celery_latency else ""),
         (f"batch_trigger of {N_BATCH} (SQLite), median", f"{batch_s:.3f} s", f"goal <= 0.5 s; runs {', '.join(f'{x:.3f}' for x in batch_sqlite)}"),
@@ -534,13 +541,12 @@ def main() -> None:
                 "celery_tasks_per_s": round(celery_per_s, 1) if celery_per_s else None,
                 "batch_trigger_1000_s": round(batch_s, 3),
                 "pg_batch_trigger_1000_s": round(batch_pg_s, 3),
-                "runs_per_s_sqlite_normal": round(normal_per_s, 1),
-                "vs_celery_sqlite_normal": round(vs_celery_normal, 3) if vs_celery_normal else None,
-                "trigger_to_start_p50_ms_sqlite_normal": round(latency_normal["p50_ms"], 1),
+                "sqlite_synchronous": load_config().sqlite_synchronous,
                 "runs_per_s_own_worker_process": round(process_per_s, 1),
                 "vs_celery_in_process": round(vs_celery_in_process, 3) if vs_celery_in_process else None,
-                "runs_per_s_own_worker_process_normal": round(process_normal_per_s, 1),
-                "vs_celery_own_worker_process_normal": round(vs_celery_process_normal, 3) if vs_celery_process_normal else None,
+                "runs_per_s_own_worker_process_full": round(process_full_per_s, 1),
+                "vs_celery_sqlite_full": round(vs_celery_full, 3) if vs_celery_full else None,
+                "trigger_to_start_p50_ms_sqlite_full": round(latency_full["p50_ms"], 1),
                 "load_avg_1m": [round(l[0], 1) for l in load],
             }
         )

@@ -41,12 +41,13 @@ class ProjectConfig(BaseModel):
     # applies to a task no living worker of its version defines any more: TaskNotRegistered).
     version_adoption: Literal["adopt", "strict"] = "adopt"
     version_grace_period: float = Field(300.0, gt=0, description="seconds a version may have no worker before its started runs end CRASHED")
-    # SQLite: whether each commit of a run's records waits for the disk (FULL: a run recorded survives a power loss)
-    # or only for the OS (NORMAL, in WAL mode: it survives the process being killed, and a power loss may take the
-    # last commits back, as Redis' appendfsync everysec may; the runtime's own tables always use NORMAL). A commit
-    # waits ~3.7 ms for this machine's disk and a run makes ~3, one writer at a time: FULL caps SQLite near 100 runs/s
-    # here (bench/runtime_bench.py). PostgreSQL keeps its own settings.
-    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    # SQLite (WAL mode): whether each commit of a run's records waits for the disk. NORMAL (the default, as Rails 7.1+
+    # sets up SQLite): a commit survives the process being killed (SIGKILL, OOM: what crash recovery is for), and a
+    # power loss or OS crash may take the last commits back (the file stays consistent: a run triggered in them is
+    # gone, a step recorded in them runs again, as after a crash in the at-least-once window). FULL: every commit is flushed to the disk first, which costs a flush per
+    # trigger, claim and outcome, one writer at a time (~0.4 ms each on this machine's disk when idle, several ms under
+    # load): ~25-40 % fewer runs per second (bench/runtime_bench.py). PostgreSQL keeps its own settings.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "NORMAL"
 
 
 def project_root() -> Path:

@@ -137,3 +137,14 @@ def test_no_connection_to_a_sqlite_file_is_pinged_before_use(sqlite_url: str) ->
         assert {runs.wait(h.id, timeout=30, database_url=sqlite_url).status for h in handles} == {RunStatus.COMPLETED}
     assert any("workflow_status" in statement for statement in seen), "the trace saw the runs' statements"
     assert [s for s in seen if s.strip().upper() == "SELECT 1"] == []
+
+
+def test_the_embedded_default_commits_without_a_disk_flush_per_commit(sqlite_url: str) -> None:
+    """The project default (trigger_config.py, as Rails sets up SQLite) is synchronous=NORMAL in WAL mode: DBOS's
+    connections and the runtime's own tables both commit without waiting for the disk."""
+    assert load_config().sqlite_synchronous == "NORMAL"
+    backend = get_backend(sqlite_url)
+    for engine in (backend.dbos.engine, backend.engine):
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == 1
