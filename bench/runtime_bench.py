@@ -98,6 +98,21 @@ Where the time goes (issue 13 §4; measured with py-spy and counters on this 2-c
   one transaction of statements compiled once (`_GroupedOutcomes`). Same machine, while a CI run was using a core:
   own worker process FULL 110-117 -> 185-334 runs/s, NORMAL 167-206 -> 265-412; in one process (NORMAL) 4.96-7.58
   -> 4.18-5.86 s for 1,000.
+- (2026-12-03, session 21) With the worker in its own process the trigger side set the pace: one `tasks.trigger` into
+  SQLite took ~0.85 ms of CPU (NORMAL), most of it DBOS building its two enqueue statements per call (DBOS compiles
+  them once on PostgreSQL only) and walking up to the project root per trigger. The statements are compiled once on
+  SQLite too now (`dbos_adapter._PreparedOnSqlite`), as is the SQLite claim (`_Compiled` through the driver), and
+  a SQLite connection is no longer pinged before use: ~0.55 ms per trigger, 1,000 runs into an own worker process
+  ~17 % faster. The worker's CPU per no-op run is ~1.65 ms (DBOS's per-workflow execution, the claim, the grouped
+  outcome write, the runtime's context and attempt thread). With synchronous=FULL every trigger also waits for a
+  flush of the WAL (~18 pages per run: DBOS indexes workflow_status 15 ways), 1.3 ms per trigger alone and
+  ~3.5 ms while the worker writes too: FULL stays under Celery (0.83x), whose Redis flushes nothing per task. The
+  project default is now NORMAL (a commit survives the process being killed; README "SQLite durability").
+- (2026-12-03, session 21) This host was slow to wake from idle: the same 128 us of Python took 2.2 ms after a 50 ms
+  sleep and 5.6 ms after 200 ms; a PostgreSQL round trip after 50 ms idle 5 ms (then 0.04 ms); loopback TCP 1.1 ms
+  (0.13 hot). Every idle-latency row pays it (Celery's p50 25-29 ms, 2.6 ms in the issue; PostgreSQL
+  trigger->start ~50 ms, of which ~21 ms was the trigger's own Python running cold), and so does the 100 ms-run
+  efficiency round, whose worker sleeps between slot cycles.
 """
 
 from __future__ import annotations
