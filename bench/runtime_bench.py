@@ -458,10 +458,30 @@ def _start_celery() -> tuple["CeleryWorker | None", str]:
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 
 
+def idle_wake_factor(samples: int = 30) -> float:
+    """How much slower the same small piece of Python runs right after a 50 ms sleep than back to back (the host's
+    cost of waking an idle vCPU): ~1-3x on a quiet ordinary machine, 10-20x on the host of 2026-12-03. Every
+    idle-latency row (trigger->start after a pause, Celery's too) and the 100 ms-run rounds pay it."""
+    data = {"rows": [{"x": i, "y": str(i) * 5} for i in range(200)]}
+
+    def timed() -> float:
+        started = time.perf_counter()
+        json.dumps(data)
+        return time.perf_counter() - started
+
+    hot = statistics.median(timed() for _ in range(samples))
+    cold = []
+    for _ in range(samples):
+        time.sleep(0.05)
+        cold.append(timed())
+    return statistics.median(cold) / hot
+
+
 def main() -> None:
     from runtime.config import load_config
 
     load = [os.getloadavg()]
+    wake = [idle_wake_factor()]
     # Raw DBOS, this runtime and Celery alternate, each runtime round in a fresh process and file, and the medians
     # are compared: on a 2-core machine one run of either swings by 10-20 %, which would otherwise decide a goal by
     # chance, and load from other work on the machine falls on all three alike.
@@ -498,6 +518,7 @@ def main() -> None:
     one = pg_throughput(1)
     two = pg_throughput(2)
     load.append(os.getloadavg())
+    wake.append(idle_wake_factor())
     raw = {"seconds": statistics.median(raw_s)}
     facade = {"seconds": statistics.median(facade_s)}
     ratio = facade["seconds"] / raw["seconds"]
@@ -535,6 +556,7 @@ def main() -> None:
         (f"PG {N_SLEEP} x 100 ms runs, 2 workers x {CONCURRENCY}", f"{two:.1f} runs/s", f"ideal {2 * CONCURRENCY * 10} runs/s"),
         ("2 workers / 1 worker", f"{two / one:.2f}x", "goal >= 1.7x"),
         ("load average (1 min) start/mid/end", " / ".join(f"{l[0]:.1f}" for l in load), f"{os.cpu_count()} cores"),
+        ("host: Python after 50 ms idle / hot, start/end", " / ".join(f"{w:.1f}x" for w in wake), "waking an idle vCPU; idle-latency rows pay it"),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"{'measure'.ljust(width)}  {'value':>14}  note")
@@ -563,6 +585,7 @@ def main() -> None:
                 "vs_celery_sqlite_full": round(vs_celery_full, 3) if vs_celery_full else None,
                 "trigger_to_start_p50_ms_sqlite_full": round(latency_full["p50_ms"], 1),
                 "load_avg_1m": [round(l[0], 1) for l in load],
+                "host_idle_wake_factor": [round(w, 1) for w in wake],
             }
         )
     )
