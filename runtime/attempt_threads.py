@@ -10,12 +10,15 @@ idle. At most `MAX_IDLE` threads wait; the others end.
 from __future__ import annotations
 
 import contextvars
+import logging
 import queue
 import threading
 from typing import Callable
 
 MAX_IDLE = 64
 IDLE_NAME = "taskpack-attempt-idle"
+
+log = logging.getLogger("taskpack")
 
 _idle: list["_AttemptThread"] = []
 _idle_lock = threading.Lock()
@@ -37,13 +40,18 @@ class _AttemptThread:
             me.name = name  # as a thread of its own was named: logs and debuggers show the run and attempt
             try:
                 fn()
-            finally:
-                me.name = IDLE_NAME
-                done.set()
-            with _idle_lock:
-                if len(_idle) >= MAX_IDLE:
-                    return
-                _idle.append(self)
+            except BaseException:  # noqa: BLE001 - the attempt reports its own outcome; this thread must live on
+                log.exception("attempt thread: an attempt raised past its own handler")
+            me.name = IDLE_NAME
+            with _idle_lock:  # idle again before the waiter hears of the end: its next attempt finds this thread
+                keep = len(_idle) < MAX_IDLE
+                if keep:
+                    _idle.append(self)
+            done.set()
+            # nothing of the attempt stays reachable from an idle thread (its context holds the run's secrets)
+            fn = done = None  # type: ignore[assignment]
+            if not keep:
+                return
 
 
 def start(fn: Callable[[], None], name: str) -> threading.Event:

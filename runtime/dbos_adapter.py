@@ -377,65 +377,99 @@ class _FileWriterLock:
             self._threads.release()
 
 
+class _WriterTurns:
+    """The writer lock of one engine's SQLite file, and which of the engine's connections hold it."""
+
+    def __init__(self, lock: _FileWriterLock) -> None:
+        self.lock = lock
+        self._holding: set[int] = set()
+        self._guard = threading.Lock()
+
+    def take(self, dbapi_connection: Any, statement: str) -> None:
+        if dbapi_connection is None or dbapi_connection.in_transaction or id(dbapi_connection) in self._holding:
+            return
+        if statement.lstrip()[:7].lower().startswith(_SQLITE_WRITES):
+            if self.lock.acquire(timeout=WRITER_LOCK_TIMEOUT_S):
+                with self._guard:
+                    self._holding.add(id(dbapi_connection))
+
+    def release(self, dbapi_connection: Any) -> None:
+        # the pool's reset-on-return rolls back through its proxy of the connection
+        dbapi_connection = getattr(dbapi_connection, "dbapi_connection", None) or dbapi_connection
+        with self._guard:
+            held = id(dbapi_connection) in self._holding
+            self._holding.discard(id(dbapi_connection))
+        if held:
+            self.lock.release()
+
+
+# The engines' hooks are listeners of every engine and pool, installed once when this module is imported: an event
+# listener added to an engine whose connections other threads are already using (DBOS's scheduler and queue threads
+# after launch) raced them ("deque mutated during iteration" in SQLAlchemy's listener list, a traceback in the CLI).
+# What each engine does is then set as plain attributes of its dialect (`queue_sqlite_writers`) and of the file
+# (`sqlite_commits`).
+_sqlite_synchronous_by_path: dict[str, str] = {}
+
+
+def sqlite_commits(url: str, synchronous: str) -> None:
+    """Connections to this SQLite file opened from now on commit with `synchronous` (FULL, DBOS's default, or
+    NORMAL: see `ProjectConfig.sqlite_synchronous`). Called before DBOS opens its engine for the file."""
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ValueError(f"sqlite synchronous must be FULL or NORMAL, not {synchronous!r}")
+    database = sa.engine.make_url(url).database if url.startswith("sqlite") else None
+    if database and database != ":memory:" and not database.startswith("file:"):
+        _sqlite_synchronous_by_path[os.path.realpath(database)] = synchronous
+
+
+@sa.event.listens_for(sa.pool.Pool, "connect")
+def _sqlite_synchronous_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    if not _sqlite_synchronous_by_path or type(dbapi_connection).__module__ != "sqlite3":
+        return
+    row = dbapi_connection.execute("PRAGMA database_list").fetchone()  # (seq, "main", the file's full path)
+    mode = _sqlite_synchronous_by_path.get(os.path.realpath(row[2])) if row and row[2] else None
+    if mode is not None and mode != "FULL":
+        dbapi_connection.execute(f"PRAGMA synchronous={mode}")
+
+
+@sa.event.listens_for(sa.engine.Engine, "before_cursor_execute")
+def _take_writer_turn(conn: sa.Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+    turns = getattr(conn.dialect, "taskpack_writer", None)
+    if turns is not None:
+        turns.take(conn.connection.dbapi_connection, statement)
+
+
 def queue_sqlite_writers(engine: sa.Engine, synchronous: str = "FULL") -> None:
     """Make this engine's write transactions on a SQLite file take the writer lock of that file, and its
-    connections commit with `synchronous` (FULL, DBOS's default, or NORMAL: see `ProjectConfig.sqlite_synchronous`)."""
+    connections commit with `synchronous` (set it with `sqlite_commits` before the engine opens a connection: one
+    opened earlier keeps SQLite's default, FULL)."""
     dialect = engine.dialect
     if dialect.name != "sqlite" or getattr(dialect, "taskpack_writer_lock", None) is not None:
         return
-    if synchronous not in ("FULL", "NORMAL"):
-        raise ValueError(f"sqlite synchronous must be FULL or NORMAL, not {synchronous!r}")
-    if synchronous != "FULL":
-
-        @sa.event.listens_for(engine, "connect")
-        def _synchronous(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.execute(f"PRAGMA synchronous={synchronous}")
-
-        engine.dispose()  # connections opened before (migrations, the client's check) reopen with it
+    sqlite_commits(str(engine.url), synchronous)
     path = str(engine.url.database or "")
     with _sqlite_writer_locks_guard:
         if path not in _sqlite_writer_locks:
             _sqlite_writer_locks[path] = _FileWriterLock(path)
         lock = _sqlite_writer_locks[path]
-    dialect.taskpack_writer_lock = lock  # type: ignore[attr-defined] - installed once per engine (its dialect)
-    holding: set[int] = set()
-    guard = threading.Lock()
-
-    def release(dbapi_connection: Any) -> None:
-        # the pool's reset-on-return rolls back through its proxy of the connection
-        dbapi_connection = getattr(dbapi_connection, "dbapi_connection", None) or dbapi_connection
-        with guard:
-            held = id(dbapi_connection) in holding
-            holding.discard(id(dbapi_connection))
-        if held:
-            lock.release()
-
-    @sa.event.listens_for(engine, "before_cursor_execute")
-    def _take(conn: sa.Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        dbapi_connection = conn.connection.dbapi_connection
-        if dbapi_connection is None or dbapi_connection.in_transaction or id(dbapi_connection) in holding:
-            return
-        if statement.lstrip()[:7].lower().startswith(_SQLITE_WRITES):
-            if lock.acquire(timeout=WRITER_LOCK_TIMEOUT_S):
-                with guard:
-                    holding.add(id(dbapi_connection))
-
+    turns = _WriterTurns(lock)
     commit, rollback = dialect.do_commit, dialect.do_rollback
 
     def do_commit(dbapi_connection: Any) -> None:
         try:
             commit(dbapi_connection)
         finally:
-            release(dbapi_connection)
+            turns.release(dbapi_connection)
 
     def do_rollback(dbapi_connection: Any) -> None:
         try:
             rollback(dbapi_connection)
         finally:
-            release(dbapi_connection)
+            turns.release(dbapi_connection)
 
     dialect.do_commit = do_commit  # type: ignore[method-assign]
     dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+    dialect.taskpack_writer_lock = lock  # type: ignore[attr-defined] - installed once per engine (its dialect)
+    dialect.taskpack_writer = turns  # type: ignore[attr-defined] - read by `_take_writer_turn`, last: all is ready
 
 
 # -- one DBOS system database ----------------------------------------------------------------------------------------------
@@ -467,6 +501,8 @@ class SystemDatabase:
         self.is_sqlite = url.startswith("sqlite")
         #: the SQLite file, whose workers in other processes a trigger wakes (runtime/wake_sockets.py)
         self.sqlite_path: str | None = sa.engine.make_url(url).database if self.is_sqlite else None
+        if self.is_sqlite:
+            sqlite_commits(url, sqlite_synchronous)  # before DBOS opens the file: every connection commits so
         DBOS.migrate(url)
         self.client = DBOSClient(system_database_url=url, application_name=APP_NAME, serializer=serializer)
         self.sys_db = self.client._sys_db
@@ -995,6 +1031,8 @@ def launch(
     """
     drop_stale_log_handlers()
     on_sqlite = url.startswith("sqlite")
+    if on_sqlite:
+        sqlite_commits(url, sqlite_synchronous)  # before DBOS opens its engine for the file
     DBOS(
         config={
             "name": APP_NAME,

@@ -65,3 +65,18 @@ def test_no_more_than_max_idle_threads_wait(monkeypatch) -> None:  # type: ignor
         threading.Event().wait(0.01)
     with attempt_threads._idle_lock:
         assert len(attempt_threads._idle) == 2
+
+
+def test_a_thread_whose_attempt_raised_past_its_handler_still_serves_the_next() -> None:
+    """`fn` is expected to catch what it raises; if it does not, its thread is already back among the idle ones, so
+    it must live on and run the next attempt given to it (a dead idle thread would leave that attempt hanging)."""
+    with attempt_threads._idle_lock:
+        attempt_threads._idle.clear()
+
+    def boom() -> None:
+        raise RuntimeError("escaped")
+
+    _run(boom, "taskpack-run_d-1")
+    ran: list[int] = []
+    _run(lambda: ran.append(1), "taskpack-run_d-2", timeout=2)
+    assert ran == [1]
