@@ -1259,11 +1259,16 @@ class _OneStatementClaim:
             which = ws.c.workflow_uuid == sa.any_(sa.func.array(picked.scalar_subquery()))
         else:
             which = ws.c.workflow_uuid.in_(picked.scalar_subquery())
+        claim = ws.update().where(which).where(owned)
+        if not self._postgres:
+            claim = claim.where(ws.c.status == _CLAIMABLE)
+        # PostgreSQL: the pick locked its rows in this statement (FOR UPDATE SKIP LOCKED returns only rows it locked,
+        # re-checked on their newest version), so their status cannot change before the update and a second status
+        # test would check nothing. It made the planner find the picked rows through the queue index: the update
+        # read the index entries of every queued run of the database (a claim from a backlog of 20,000 runs: 3.5 ms
+        # in the server, linear in the backlog) instead of the picked rows' keys.
         claim = (
-            ws.update()
-            .where(which)
-            .where(ws.c.status == _CLAIMABLE)
-            .where(owned)
+            claim
             .values(
                 status=_CLAIMED,
                 owner_xid=sa.bindparam("claim_owner"),
