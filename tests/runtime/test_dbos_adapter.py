@@ -775,7 +775,8 @@ def test_a_claim_finds_the_picked_runs_by_their_key_whatever_the_backlog(db_url:
         with engine.connect() as conn:
             params = {"claim_queue": name, "claim_version": "v-claim", "claim_limit": 8, "claim_owner": "o",
                       "claim_executor": "e", "claim_start_ms": int(time.time() * 1000)}
-            plans.append(conn.execute(claim._statement(True), params).scalar_one())
+            compiled = claim._statement(True)
+            plans.append(conn.exec_driver_sql(compiled.sql, compiled.params(params)).scalar_one())
     finally:
         engine.dispose()
 
