@@ -30,7 +30,9 @@ destroy). These needs have no public API, so they go to DBOS's internals here an
   filled every free slot (`start_queued_workflows`' result) says whether a slot freed later should wake the queue;
 - the count of this worker's busy slots that each dequeue reads (`ActiveWorkflowById.count_for_queue`, over its `_m`):
   it also counts runs dequeued and not yet started by an executor thread (DBOS adds them only then, so a dequeue
-  right after another would take too many);
+  right after another would take too many); on PostgreSQL a slot freed when its run's code returns claims and
+  starts its next run itself (DBOS's claim and `execute_dequeued_workflow`, as the queue thread would), dequeues of
+  one queue taking turns;
 - a batch's rows: DBOS's own enqueue (`_insert_workflow_status`) builds each run's rows, which are then written with
   one statement per table (`_BatchRows`);
 - a launch returns once DBOS's queue manager has started a thread for each queue (it lists them once a second);
@@ -46,6 +48,7 @@ destroy). These needs have no public API, so they go to DBOS's internals here an
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import fcntl
 import inspect
 import json
@@ -53,6 +56,7 @@ import logging
 import os
 import threading
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable, TypeVar
 
@@ -129,6 +133,9 @@ RELIES_ON: dict[str, Any] = {
         "SystemDatabase._execute_prepared": "(conn, name, values, build, *, insert_columns=True) -> result: DBOS's"
                                             " statements compiled once per set of columns (built per call on SQLite,"
                                             " where `_PreparedOnSqlite` compiles them once)",
+        "dbos._core.execute_dequeued_workflow": "(dbos, status, owner_xid): start a run a dequeue claimed, as the queue"
+                                                " thread does (a freed slot's own dequeue, `_SlotWatch._claim_here`)",
+        "dbos._utils.GlobalParams": "executor_id, app_version: what the queue thread claims for",
     },
 }
 
@@ -478,12 +485,19 @@ EXPIRY_INDEX = "taskpack_workflow_status_queued_expiry"
 
 
 def expiry_of(workflows: sa.Table, dialect: str) -> sa.ColumnElement[Any]:
-    """A run's ttl deadline (`attributes.expires_at`, epoch seconds) in the one form the expiry index is built on:
-    the key written as a constant, so the query's expression is the index's (a bound key is not, to SQLite)."""
+    """A run's ttl deadline (`attributes.expires_at`, epoch seconds; NULL when absent or not a number) in the one form
+    the expiry index is built on: constants written as constants, so the query's expression is the index's (a bound
+    value is not, to SQLite). A row whose attributes are not JSON (SQLite) or hold no number there reads NULL: an
+    index expression that raised would refuse the row's every write."""
     attributes = workflows.c.attributes
+    key = sa.literal_column("'expires_at'")
     if dialect == "postgresql":
-        return sa.cast(attributes.op("->>")(sa.literal_column("'expires_at'")), sa.Float)
-    return sa.cast(sa.func.json_extract(attributes, sa.literal_column("'$.expires_at'")), sa.Float)
+        number = sa.func.jsonb_typeof(attributes.op("->")(key)) == sa.literal_column("'number'")
+        return sa.case((number, sa.cast(attributes.op("->>")(key), sa.Float)))
+    path = sa.literal_column("'$.expires_at'")
+    number = sa.func.json_type(attributes, path).in_([sa.literal_column("'integer'"), sa.literal_column("'real'")])
+    return sa.case((sa.func.json_valid(attributes) == sa.literal_column("1"),
+                    sa.case((number, sa.cast(sa.func.json_extract(attributes, path), sa.Float)))))
 
 
 def waiting_with_ttl(workflows: sa.Table, dialect: str) -> sa.ColumnElement[bool]:
@@ -505,8 +519,9 @@ def index_changes(engine: sa.Engine, workflows: sa.Table) -> None:
     dialect = engine.dialect.name
     indexes = [
         sa.Index(CHANGES_INDEX, workflows.c.updated_at, workflows.c.workflow_uuid, postgresql_concurrently=True),
-        sa.Index(
-            EXPIRY_INDEX, expiry_of(workflows, dialect), postgresql_concurrently=True,
+        sa.Index(  # on an expression SQLAlchemy does not trace to its table: named here
+            EXPIRY_INDEX, sa.sql.expression.Grouping(expiry_of(workflows, dialect)), _table=workflows,  # (CASE ...)
+            postgresql_concurrently=True,
             postgresql_where=waiting_with_ttl(workflows, dialect), sqlite_where=waiting_with_ttl(workflows, dialect),
         ),
     ]
@@ -1149,18 +1164,31 @@ def _reuse_slow_reads(sys_db: Any, ttl: float) -> None:
 
 
 _backlogged: set[str] = set()  # queues whose last dequeue took every free slot: more runs may be waiting there
+#: one dequeue of a queue at a time in this process: its queue thread's, or a slot's own (`_SlotWatch._claim_here`)
+_dequeue_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
 
 
 def _note_backlogs(sys_db: Any) -> None:
     """Remember, per queue, whether its last dequeue filled every free slot of this worker (or had none free): then a
     slot freed later should be filled at once. When it left slots free, the queue held no more runs for this worker,
-    and a run enqueued since wakes the queue itself."""
+    and a run enqueued since wakes the queue itself.
+
+    Dequeues of one queue take turns (`_dequeue_locks`) and count the slots taken when their turn comes: a freed slot
+    may claim its next run itself while the queue thread dequeues, and the count DBOS took before its dequeue would
+    not see that run."""
     original = sys_db.start_queued_workflows
 
     def start_queued_workflows(queue: Any, executor_id: str, app_version: str, partition_key: Any,
                                local_running_count: int = 0, *args: Any, **kwargs: Any) -> Any:
-        claimed, stopped_by = original(queue, executor_id, app_version, partition_key, local_running_count, *args, **kwargs)
+        with _dequeue_locks[queue.name]:
+            return claim_and_note(queue, executor_id, app_version, partition_key, local_running_count, *args, **kwargs)
+
+    def claim_and_note(queue: Any, executor_id: str, app_version: str, partition_key: Any,
+                       local_running_count: int = 0, *args: Any, **kwargs: Any) -> Any:
         active = dbos_module._get_dbos_instance()._active_workflows_set
+        if isinstance(active, _SlotWatch) and partition_key is None:
+            local_running_count = active.count_for_queue(queue.name)
+        claimed, stopped_by = original(queue, executor_id, app_version, partition_key, local_running_count, *args, **kwargs)
         if claimed and isinstance(active, _SlotWatch):
             active.claimed(queue.name, claimed)
         slots = queue._worker_concurrency
@@ -1171,6 +1199,7 @@ def _note_backlogs(sys_db: Any) -> None:
         return claimed, stopped_by
 
     sys_db.start_queued_workflows = start_queued_workflows
+    sys_db.taskpack_claim_and_note = claim_and_note  # a slot's own dequeue, already holding the queue's turn
 
 
 # -- claiming a queue's runs with their statuses in one statement -------------------------------------------------------
@@ -1755,7 +1784,7 @@ class _SlotWatch(dbos_core.ActiveWorkflowById):
             queue_name = next((b[0] for b in buckets if b is not None), None)
         if queue_name not in self.release_early:
             return
-        self._leave_slot(queue_name, lambda: self._code_done.add(run_id))
+        self._leave_slot(queue_name, lambda: self._code_done.add(run_id), claim_here=True)
 
     def _remove(self, key: str, bucket: Any) -> None:
         with self._lock:
@@ -1767,12 +1796,49 @@ class _SlotWatch(dbos_core.ActiveWorkflowById):
             self._leave_slot(bucket[0], lambda: super(_SlotWatch, self)._remove(key, bucket))
         wakeups.run_ended()  # DBOS has recorded the run's outcome: this process's runs.wait callers read it now
 
-    def _leave_slot(self, queue_name: str, leave: Callable[[], None]) -> None:
+    def _leave_slot(self, queue_name: str, leave: Callable[[], None], *, claim_here: bool = False) -> None:
         slots = self.slots.get(queue_name)
         full = slots is not None and self.count_for_queue(queue_name) >= slots
         leave()
         if full or (slots is not None and queue_name in _backlogged):
-            wake_queues([queue_name])
+            if not (claim_here and contextvars.Context().run(self._claim_here, queue_name)):
+                wake_queues([queue_name])
+
+    def _claim_here(self, queue_name: str) -> bool:
+        """The freed slot's next run, claimed and started from this thread (the one whose run just returned): the
+        queue thread would first have to be woken (~1-1.3 ms here, a sleeping thread scheduled again), on the path
+        from one run's end to the next one's start. In an empty context (this thread's is the finished run's: DBOS
+        would start the next run as its child). False when it did not dequeue: the queue thread is dequeuing (its
+        turn counts the slot when it comes), the worker is stopping, or anything failed; the queue is woken then."""
+        stop = _wakeable[0] if _wakeable else None
+        turn = _dequeue_locks[queue_name]
+        if stop is None or stop.is_set() or not turn.acquire(blocking=False):
+            return False
+        try:
+            instance = dbos_module._get_dbos_instance()
+            sys_db = instance._sys_db
+            queue = sys_db.get_queue(queue_name)
+            claim_and_note = getattr(sys_db, "taskpack_claim_and_note", None)
+            if queue is None or claim_and_note is None:
+                return False
+            owner_xid = dbos_utils.generate_uuid()
+            executor, version = dbos_utils.GlobalParams.executor_id, dbos_utils.GlobalParams.app_version
+            claimed, _ = claim_and_note(queue, executor, version, None, 0, owner_xid=owner_xid)
+        except Exception as exc:  # noqa: BLE001 - the queue thread dequeues instead, as it always could
+            log.debug("a freed slot's own dequeue of %s failed: %s", queue_name, exc)
+            return False
+        finally:
+            turn.release()
+        statuses = {status["workflow_uuid"]: status for status in sys_db.get_workflow_statuses(claimed)} if claimed else {}
+        for run_id in claimed:  # as DBOS's queue thread starts what it dequeued
+            try:
+                status = statuses.get(run_id) or sys_db.get_workflow_status(run_id)
+                if status is None:
+                    raise dbos_error.DBOSRecoveryError(run_id, "Workflow status not found")
+                dbos_core.execute_dequeued_workflow(instance, status, owner_xid)
+            except Exception as exc:  # noqa: BLE001 - DBOS's queue thread logs and goes on the same way
+                log.error("Error executing workflow %s: %s", run_id, exc)
+        return True
 
 
 #: queue settings that share a budget with other workers (DBOS claims those queues, counting runs until recorded)

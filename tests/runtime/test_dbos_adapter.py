@@ -94,7 +94,8 @@ def test_the_private_functions_the_adapter_calls_keep_their_shape() -> None:
         "ActiveWorkflowById._m / _lock", "SystemDatabase._insert_workflow_status", "DBOSClient._build_enqueue_status",
         "SystemDatabase._apply_caller_schema", "dbos._utils.generate_uuid", "SystemDatabase.get_workflow_statuses",
         "SystemDatabase claim helpers", "Queue limits", "SystemDatabase.update_workflow_outcome",
-        "dbos._context.current_owner_xid", "SystemDatabase._execute_prepared",
+        "dbos._context.current_owner_xid", "SystemDatabase._execute_prepared", "dbos._core.execute_dequeued_workflow",
+        "dbos._utils.GlobalParams",
     }, "a reliance added to the adapter needs its check here"
     _check_dequeue_reliances()
     _check_claim_reliances()
@@ -236,6 +237,10 @@ def _check_queue_wakeup_reliances() -> None:
     assert list(inspect.signature(_core.ActiveWorkflowById._remove).parameters) == ["self", "key", "bucket"]
     assert "self._active._remove(self._key, self._bucket)" in inspect.getsource(_core.ActiveWorkflowEntry.release)
     assert "_active_workflows_set: ActiveWorkflowById = ActiveWorkflowById()" in inspect.getsource(DBOS.__init__)
+    # a freed slot's own dequeue starts what it claimed as the queue thread does
+    assert list(inspect.signature(_core.execute_dequeued_workflow).parameters) == ["dbos", "status", "owner_xid"]
+    assert "execute_dequeued_workflow(dbos, status, owner_xid)" in worker
+    assert "GlobalParams.executor_id" in worker and "GlobalParams.app_version" in worker
 
 
 def test_dbos_has_exactly_the_workflow_states_the_status_function_maps() -> None:
@@ -290,8 +295,9 @@ def test_changed_runs_are_read_through_an_index_dbos_does_not_have(db_url: str) 
 
 def test_expired_queued_runs_are_found_through_the_expiry_index(db_url: str) -> None:
     """Every worker looks for queued runs past their ttl twice a second: exactly those (queued or delayed, with a ttl
-    that has passed; not a started run, not a run without ttl, not one still in time), read through a partial index
-    of ours on the deadlines of waiting runs with a ttl, not through every queued run's attributes."""
+    that has passed; not a started run, not a run without ttl or with one that is not a number, not one still in
+    time), read through a partial index of ours on the deadlines of waiting runs with a ttl, not through every queued
+    run's attributes. (A row whose attributes are not JSON at all is written and listed: test_hostile_input.py.)"""
     backend = get_backend(db_url)
     now = time.time()
     expired = raw_store.enqueue_unchecked(db_url, "adapter-probe", {"n": 1}, {"expires_at": now - 5})
@@ -301,7 +307,8 @@ def test_expired_queued_runs_are_found_through_the_expiry_index(db_url: str) -> 
     started = raw_store.enqueue_unchecked(db_url, "adapter-probe", {"n": 4}, {"expires_at": now - 5})
     raw_store.set_columns(db_url, started, status="PENDING")
     no_ttl = raw_store.enqueue_unchecked(db_url, "adapter-probe", {"n": 5})
-    assert in_time and no_ttl
+    not_a_number = raw_store.enqueue_unchecked(db_url, "adapter-probe", {"n": 6}, {"expires_at": "soon"})  # a foreign row
+    assert in_time and no_ttl and not_a_number
 
     statements: list[tuple[str, Any]] = []
 
