@@ -1829,7 +1829,11 @@ class _SlotWatch(dbos_core.ActiveWorkflowById):
             return False
         finally:
             turn.release()
-        statuses = {status["workflow_uuid"]: status for status in sys_db.get_workflow_statuses(claimed)} if claimed else {}
+        try:  # the statuses the claim handed over (a read of DBOS's only if they are not these runs')
+            statuses = {status["workflow_uuid"]: status for status in sys_db.get_workflow_statuses(claimed)} if claimed else {}
+        except Exception as exc:  # noqa: BLE001 - each run's status is read alone below, as DBOS's queue thread does
+            log.warning("Error fetching dequeued workflow statuses: %s", exc)
+            statuses = {}
         for run_id in claimed:  # as DBOS's queue thread starts what it dequeued
             try:
                 status = statuses.get(run_id) or sys_db.get_workflow_status(run_id)
