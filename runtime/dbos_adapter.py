@@ -123,6 +123,7 @@ RELIES_ON: dict[str, Any] = {
         "dbos._utils.generate_uuid": "a creator token, as enqueue_in_transaction makes one",
         "SystemDatabase.get_workflow_statuses": "(workflow_ids) -> [WorkflowStatusInternal]: the queue thread's read of"
                                                 " what it just claimed",
+        "SystemDatabase._now_ms_sql": "() -> SQL expression of the current time in ms, called as statements are built",
         "SystemDatabase claim helpers": "_name_filter, _in_flight_status_prover, _now_ms_sql, _claim_gate, _scoped,"
                                         " sharded, app_name: the parts of DBOS's claim `_OneStatementClaim` reuses",
         "Queue limits": "_concurrency, _limiter, _has_partition_limits(): the shared budgets DBOS's claim keeps",
@@ -558,6 +559,7 @@ class SystemDatabase:
         queue_sqlite_writers(self.engine, sqlite_synchronous)
         if self.is_sqlite:  # no server to drop a file's connection: DBOSClient's ping was a statement per trigger
             self.engine.pool._pre_ping = False
+        millisecond_clock(self.sys_db)
         _PreparedOnSqlite(self.sys_db).install()
         index_changes(self.engine, self.workflows)
 
@@ -1098,6 +1100,7 @@ def launch(
     before_launch()
     DBOS.launch()
     sys_db = dbos_module._get_dbos_instance()._sys_db
+    millisecond_clock(sys_db)
     queue_sqlite_writers(sys_db.engine, sqlite_synchronous)
     _reuse_slow_reads(sys_db, RELOAD_EVERY_S)
     _OneStatementClaim(sys_db).install()
@@ -1552,6 +1555,22 @@ class _Compiled:
         ]
 
 
+#: SQLite's clock in milliseconds, on every SQLite version. Below Python 3.12 DBOS reads it as
+#: `strftime('%s', 'now') * 1000` (its SQLite columns' defaults too): whole seconds, so on the embedded default a
+#: run's created, started and finished times were the same second or a second apart (a 50 ms run lasted 0 s, a run
+#: started "before" it was triggered), runs triggered in one second were queued in no particular order, and a
+#: change since a millisecond time missed a run created in the same second. `julianday('now')` carries the
+#: milliseconds SQLite's clock has (a double: ~50 us of resolution today).
+_SQLITE_NOW_MS = sa.cast(sa.func.round((sa.func.julianday("now") - 2440587.5) * 86_400_000.0), sa.BigInteger)
+
+
+def millisecond_clock(sys_db: Any) -> None:
+    """DBOS's statements on a SQLite system database read the clock in milliseconds (`SystemDatabase._now_ms_sql`);
+    installed before anything builds a statement with it."""
+    if sys_db.engine.dialect.name == "sqlite":
+        sys_db._now_ms_sql = lambda: _SQLITE_NOW_MS
+
+
 class _PreparedOnSqlite:
     """DBOS's `_execute_prepared` (a statement built and compiled once per set of columns, values through their
     types' bind processors) on SQLite as well, with DBOS's values (plain values, as its PostgreSQL path passes them).
@@ -1577,6 +1596,10 @@ class _PreparedOnSqlite:
         engine = self._sys_db.engine
         if connection.dialect is not engine.dialect:
             return self._dbos_execute(conn, name, values, build, insert_columns=insert_columns)
+        if name == BATCH_STATUS_INSERT and "created_at" not in values:
+            # the columns' SQLite defaults are DBOS's whole-second clock (see `sqlite_now_ms`): stamped here instead
+            now_ms = round(time.time() * 1000)
+            values = {**values, "created_at": now_ms, "updated_at": now_ms}
         key = (name, tuple(values), insert_columns)
         prepared = self._prepared.get(key)
         if prepared is None:

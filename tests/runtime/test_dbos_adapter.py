@@ -95,8 +95,9 @@ def test_the_private_functions_the_adapter_calls_keep_their_shape() -> None:
         "SystemDatabase._apply_caller_schema", "dbos._utils.generate_uuid", "SystemDatabase.get_workflow_statuses",
         "SystemDatabase claim helpers", "Queue limits", "SystemDatabase.update_workflow_outcome",
         "dbos._context.current_owner_xid", "SystemDatabase._execute_prepared", "dbos._core.execute_dequeued_workflow",
-        "dbos._utils.GlobalParams",
+        "dbos._utils.GlobalParams", "SystemDatabase._now_ms_sql",
     }, "a reliance added to the adapter needs its check here"
+    _check_clock_reliances()
     _check_dequeue_reliances()
     _check_claim_reliances()
     _check_outcome_reliances()
@@ -122,6 +123,18 @@ def test_the_private_functions_the_adapter_calls_keep_their_shape() -> None:
     listing = inspect.signature(DBOSClient.list_workflows)
     assert {"workflow_ids", "load_input", "load_output"} <= set(listing.parameters), listing
     assert "cancel_children" in inspect.signature(DBOSClient.cancel_workflow).parameters
+
+
+def _check_clock_reliances() -> None:
+    """`millisecond_clock` replaces `_now_ms_sql` on the instance: DBOS calls it through `self` as it builds its
+    statements, and its status insert leaves `created_at` to the column's default (which `_PreparedOnSqlite` stamps
+    on SQLite; tests/runtime/test_run_times.py checks the times themselves)."""
+    from dbos._sys_db import SystemDatabase
+
+    assert list(inspect.signature(SystemDatabase._now_ms_sql).parameters) == ["self"]
+    assert inspect.getsource(SystemDatabase).count("self._now_ms_sql()") >= 5
+    insert = inspect.getsource(SystemDatabase._insert_workflow_status)
+    assert '"insert_workflow_status", values' in insert and "created_at" not in insert
 
 
 def _check_dequeue_reliances() -> None:
