@@ -5,6 +5,8 @@ SQLite and PostgreSQL; the killed worker is a real separate process."""
 
 from __future__ import annotations
 
+import hashlib
+
 import signal
 import time
 from pathlib import Path
@@ -156,6 +158,34 @@ def test_the_hash_covers_the_task_modules_and_nothing_else(tmp_path: Path) -> No
     assert changed != first
     (tmp_path / "tasks" / "pkg" / "b.py").rename(tmp_path / "tasks" / "pkg" / "c.py")  # same bytes, another module
     assert version() != changed
+
+
+def test_task_dirs_missing_from_the_project_are_hashed_where_their_package_is_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh project folder runs the installed tasks (`taskpack demo`, `taskpack ask`): its version is the hash of
+    those, the same as a checkout of the same code, and a new release is a new version (it was the hash of no file:
+    `code-e3b0c44298fc1c14`, the SHA-256 of nothing, for every release)."""
+    site, project = tmp_path / "site", tmp_path / "fresh-project"
+    package = site / "vt_pkg" / "jobs"
+    package.mkdir(parents=True)
+    project.mkdir()
+    (site / "vt_pkg" / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "job.py").write_text("x = 1\n")
+    monkeypatch.syspath_prepend(str(site))
+
+    def version(root: Path) -> str:
+        task_modules_hash.cache_clear()
+        return task_modules_hash(str(root), ("vt_pkg/jobs",))
+
+    installed = version(project)
+    assert installed != "code-" + hashlib.sha256().hexdigest()[:16]
+    assert installed == version(site)  # the checkout's hash: the same modules under the same names
+    (package / "job.py").write_text("x = 2\n")
+    assert version(project) != installed
+    task_modules_hash.cache_clear()
+    assert task_modules_hash(str(project), ("no_such_package_here",)) == "code-" + hashlib.sha256().hexdigest()[:16]
 
 
 @pytest.mark.parametrize("value", ["x" * 129, "v1\x7f", "v1\nv2", "v1\tv2", "\x1b[31mred"])
