@@ -15,7 +15,7 @@ from typing import Any, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from pydantic import BaseModel
 
 from runtime.backend import Backend, get_backend
@@ -66,11 +66,38 @@ def _zone(name: str) -> ZoneInfo:
         raise ScheduleError(f"timezone: unknown timezone {name!r} (use an IANA name such as 'Europe/Paris')", field="timezone") from None
 
 
+#: the five fields of a cron expression and what each takes, for an error that names the wrong one
+CRON_FIELDS = (
+    ("minute", "0-59"),
+    ("hour", "0-23"),
+    ("day of month", "1-31"),
+    ("month", "1-12 or jan-dec"),
+    ("day of week", "0-6 or sun-sat, 7 is Sunday too"),
+)
+
+
 def validate_cron(cron: str) -> str:
+    """The expression with its spaces normalised; ScheduleError naming the field that is wrong, or saying that no
+    date ever matches it (`0 3 31 2 *`: a schedule that never fires, which croniter only finds out when asked for the
+    next time)."""
     check_text(cron, "cron", max_chars=MAX_CRON_CHARS, error=ScheduleError)
     cron = " ".join(cron.split())
-    if len(cron.split()) != 5 or not croniter.is_valid(cron):
-        raise ScheduleError(f"cron: invalid cron expression {cron!r}: expected five fields 'minute hour day month weekday'", field="cron")
+    fields = cron.split()
+    if len(fields) != 5:
+        raise ScheduleError(
+            f"cron: invalid cron expression {cron!r}: expected five fields 'minute hour day month weekday', got {len(fields)}",
+            field="cron",
+        )
+    for position, (name, allowed) in enumerate(CRON_FIELDS):
+        alone = " ".join(field if i == position else "*" for i, field in enumerate(fields))
+        if not croniter.is_valid(alone):
+            raise ScheduleError(f"cron: invalid cron expression {cron!r}: {name} {fields[position]!r} is not valid ({allowed})", field="cron")
+    if not croniter.is_valid(cron):
+        raise ScheduleError(f"cron: invalid cron expression {cron!r}", field="cron")
+    try:
+        croniter(cron, datetime(2000, 1, 1, tzinfo=timezone.utc)).get_next(datetime)
+    except CroniterBadDateError:
+        raise ScheduleError(f"cron: {cron!r} never fires: no date matches it", field="cron") from None
     return cron
 
 

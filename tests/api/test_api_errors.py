@@ -154,6 +154,8 @@ def test_422_bad_query_and_schedule(client: httpx.Client) -> None:
     assert error_of(client.get("/api/v1/runs", params={"cursor": "garbage"}), 422)["metadata"]["field"] == "cursor"
     err = error_of(client.post("/api/v1/schedules", json={"task": "api-echo", "cron": "every day"}), 422)
     assert err["metadata"]["field"] == "cron"
+    err = error_of(client.post("/api/v1/schedules", json={"task": "api-echo", "cron": "0 3 31 2 *"}), 422)  # was a 500
+    assert err["metadata"]["field"] == "cron" and "never fires" in err["message"]
     err = error_of(client.post("/api/v1/schedules", json={"task": "api-echo", "cron": "0 1 * * *", "timezone": "Mars/Olympus"}), 422)
     assert err["metadata"]["field"] == "timezone"
     err = error_of(client.post("/api/v1/auth/public-token", json={"scopes": {"read": {}}}), 422)

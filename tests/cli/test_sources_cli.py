@@ -277,7 +277,8 @@ def test_bad_input_is_one_clear_line_and_exit_code_2(taskpack: Taskpack, tmp_pat
     one_line_error(taskpack(*add, "real", "--credentials-file", "-", input=json.dumps(good)), 2, "'real' exists already")
     one_line_error(taskpack("sources", "schedule", "real", "--cron", "sometimes"), 2, "invalid cron expression 'sometimes'")
     one_line_error(taskpack("sources", "schedule", "real", "--cron", "0 3 * * *", "--timezone", "Mars/Olympus"), 2, "unknown timezone 'Mars/Olympus'")
-    one_line_error(taskpack("sources", "schedule", "real", "--cron", "61 3 * * *"), 2, "invalid cron")
+    one_line_error(taskpack("sources", "schedule", "real", "--cron", "61 3 * * *"), 2, "minute '61' is not valid")
+    one_line_error(taskpack("sources", "schedule", "real", "--cron", "0 3 31 2 *"), 2, "never fires")
     assert schedules.list(database_url=taskpack.url) == []
     one_line_error(taskpack("sources", "diff", "real", "--to", "snap_nope"), 2, "snap_nope")
     one_line_error(taskpack("sources", "unschedule", "real"), 1, "has no schedule")

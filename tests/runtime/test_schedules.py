@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from runtime import RunStatus, ScheduleError, UnknownTaskError, runs, schedules
 from runtime.backend import get_backend
-from runtime.schedules import next_times
+from runtime.schedules import next_times, validate_cron
 from runtime.store import schedules_table
 
 
@@ -28,6 +28,32 @@ def test_invalid_cron_and_timezone_are_refused() -> None:
         schedules.create(task="t-echo", cron="every day")
     with pytest.raises(ScheduleError, match="timezone"):
         schedules.create(task="t-echo", cron="0 3 * * *", timezone="Mars/Olympus")
+
+
+@pytest.mark.parametrize(
+    ("cron", "says"),
+    [
+        ("61 3 * * *", "minute '61' is not valid (0-59)"),
+        ("0 24 * * *", "hour '24' is not valid (0-23)"),
+        ("0 3 0 * *", "day of month '0' is not valid (1-31)"),
+        ("0 3 * 13 *", "month '13' is not valid"),
+        ("0 3 * * mon-xyz", "day of week 'mon-xyz' is not valid"),
+        ("0 3 * *", "expected five fields 'minute hour day month weekday', got 4"),
+        ("0 3 31 2 *", "'0 3 31 2 *' never fires: no date matches it"),
+        ("0 3 30 2 *", "never fires"),
+    ],
+)
+def test_a_cron_that_cannot_fire_is_refused_naming_what_is_wrong(cron: str, says: str) -> None:
+    """February 31st used to pass the check and then fail inside croniter (a traceback from `sources schedule`)."""
+    with pytest.raises(ScheduleError) as caught:
+        validate_cron(cron)
+    assert says in str(caught.value) and caught.value.field == "cron"
+
+
+def test_a_cron_that_fires_rarely_is_accepted() -> None:
+    assert validate_cron(" 0  3 29 2 * ") == "0 3 29 2 *"  # leap days
+    assert next_times("0 3 29 2 *", "UTC", datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp(), 1)[0].year == 2028
+    assert validate_cron("0 3 * * 7") == "0 3 * * 7"  # Sunday, as 0
 
 
 def test_imperative_schedule_fires_once_per_tick_with_its_payload(worker) -> None:
