@@ -36,6 +36,16 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
         raise InputError(f"cursor: invalid cursor {shown!r}", field="cursor") from None
 
 
+def _statuses(value: Any) -> list[RunStatus]:
+    statuses = []
+    for item in value if isinstance(value, list) else [value]:
+        try:
+            statuses.append(RunStatus(item))
+        except ValueError:
+            raise InputError(f"status: not a run status; expected one of {', '.join(s.value for s in RunStatus)}", field="status") from None
+    return statuses
+
+
 def _filter_values(value: Any, field: str, max_chars: int) -> list[str]:
     values = value if isinstance(value, list) else [value]
     return [check_text(v, field, max_chars=max_chars) for v in values]
@@ -68,7 +78,7 @@ class Runs:
         backend = get_backend(database_url)
         now = time.time()
         wanted = ListFilter(
-            statuses=[RunStatus(s) for s in (status if isinstance(status, list) else [status])] if status is not None else None,
+            statuses=_statuses(status) if status is not None else None,
             task_ids=_filter_values(task_id, "task_id", MAX_TASK_ID_CHARS) if task_id is not None else None,
             tags=_filter_values(tag, "tag", MAX_ID_CHARS) if tag is not None else None,
             before=_decode_cursor(cursor) if cursor else None,

@@ -148,6 +148,11 @@ def test_lookups_with_impossible_ids_are_clear_errors_not_driver_errors(db_url: 
         runs.list(tag="x\x00", database_url=db_url)
     with pytest.raises(InputError, match="cursor"):
         runs.list(cursor=base64.urlsafe_b64encode(b"1|run_\x00").decode(), database_url=db_url)
+    for status in ("SLEEPING", ["COMPLETED", "x\x00" * 1000]):
+        with pytest.raises(InputError) as caught:
+            runs.list(status=status, database_url=db_url)
+        assert caught.value.field == "status" and "expected one of QUEUED, PENDING_VERSION" in str(caught.value)
+        assert "SLEEPING" not in str(caught.value) and "\x00" not in str(caught.value)
 
 
 # -- schema_task payloads, validated when the run is triggered -------------------------------------------------------
