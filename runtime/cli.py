@@ -261,8 +261,12 @@ def follow(run_id: str, database_url: str | None) -> str:
     from runtime import runs
 
     run = runs.retrieve(run_id, database_url=database_url)
+    told: set[str] = set()
     with Live(_progress_view(run), console=console, refresh_per_second=8, transient=False) as live:
         while not run.is_final:
+            if run.status_reason and run.status_reason not in told:  # also where no live view is drawn (not a terminal)
+                told.add(run.status_reason)
+                err.print(Text.assemble((run.status.value, "yellow"), ": ", _plain(run.status_reason)))
             time.sleep(0.2)
             run = runs.retrieve(run_id, database_url=database_url)
             live.update(_progress_view(run))

@@ -182,7 +182,7 @@ def _read_run(
         executor_id=status.executor_id if started else None,
         version=status.app_version,
         triggered_version=attrs.get("version") or status.app_version,
-        status_reason=_waiting_reason(status, live, attrs) if run_status is RunStatus.WAITING_FOR_WORKER else None,
+        status_reason=_status_reason(run_status, status, live, attrs),
     )
 
 
@@ -205,6 +205,19 @@ def _crash_error(dbos_status: str, attrs: dict[str, Any]) -> RunError | None:
             code="MAX_RECOVERY_ATTEMPTS",
             retryable=False,
         )
+    return None
+
+
+#: why a QUEUED run does not start when no worker at all is alive: without it, `sources introspect --wait` or a UI
+#: watching the run just showed QUEUED for as long as nobody started a worker
+NO_WORKER_REASON = "no worker is running: the run starts when one does (taskpack dev, or --local on the command that triggers it)"
+
+
+def _status_reason(run_status: RunStatus, status: Any, live: frozenset[str] | None, attrs: dict[str, Any]) -> str | None:
+    if run_status is RunStatus.WAITING_FOR_WORKER:
+        return _waiting_reason(status, live, attrs)
+    if run_status is RunStatus.QUEUED and live is not None and not live:
+        return NO_WORKER_REASON
     return None
 
 

@@ -16,7 +16,8 @@ import pytest
 
 from runtime import RunStatus, Worker, runs, tasks
 from runtime.backend import get_backend
-from runtime.versions import ENV_VERSION, VersionError, code_version, live_versions, task_modules_hash
+from runtime.run_reader import NO_WORKER_REASON
+from runtime.versions import ENV_VERSION, VersionError, code_version, live_versions, record_seen, task_modules_hash
 from tests.runtime.conftest import eventually
 from tests.runtime import sample_tasks, secret_tasks
 from tests.runtime.test_crash_recovery import start_worker, stop, wait_for_lines
@@ -99,6 +100,11 @@ def test_with_no_living_worker_a_queued_run_is_just_queued(db_url: str, monkeypa
     assert runs.retrieve(run_id, database_url=db_url).status is RunStatus.QUEUED
     assert [r.id for r in runs.list(status="QUEUED", database_url=db_url).data] == [run_id]
     assert runs.list(status="PENDING_VERSION", database_url=db_url).data == []
+    # ... and says why it does not start (a `--wait` or a UI showed a bare QUEUED for as long as no worker was started)
+    assert runs.retrieve(run_id, database_url=db_url).status_reason == NO_WORKER_REASON
+    record_seen(get_backend(db_url).engine, "A", time.time(), 60.0)  # a worker of its version is alive: it takes it
+    queued = runs.retrieve(run_id, database_url=db_url)
+    assert queued.status is RunStatus.QUEUED and queued.status_reason is None
 
 
 def test_a_started_run_is_never_resumed_by_another_version_and_ends_crashed(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
