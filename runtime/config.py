@@ -68,6 +68,30 @@ def _project_root(env: str | None, cwd: str) -> Path:
     return here
 
 
+def task_dir(root: Path, folder: str) -> tuple[Path, Path] | None:
+    """Where a configured task dir is: (the folder, the folder its modules are named from), or None.
+
+    Under the project root first; a dir missing there is the importable package of that name (`tasks` -> the
+    installed `tasks` package, `api/webhooks/tasks` -> `api.webhooks.tasks`), found without running it (only its
+    parent packages are imported). So a folder with no task code of its own (a fresh project folder) runs the installed
+    tasks with `taskpack dev`, and versions its runs by them (runtime.versions)."""
+    top = (root / folder).resolve()
+    if top.is_dir():
+        return top, root
+    parts = Path(folder).parts
+    if not parts or not all(part.isidentifier() for part in parts):
+        return None
+    try:
+        spec = importlib.util.find_spec(".".join(parts))
+    except (ImportError, ValueError):
+        return None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if len(locations) != 1:  # not a package, or a namespace package spread over several folders
+        return None
+    found = Path(locations[0]).resolve()
+    return (found, found.parents[len(parts) - 1]) if found.is_dir() else None
+
+
 @lru_cache(maxsize=1)
 def load_config() -> ProjectConfig:
     """The project's `config` from trigger_config.py, or the built-in defaults when there is none."""

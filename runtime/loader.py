@@ -9,7 +9,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterable
 
-from runtime.config import load_config, project_root
+from runtime.config import load_config, project_root, task_dir
 from runtime.definitions import Task
 
 
@@ -41,15 +41,16 @@ def discover_modules(dirs: Iterable[str] | None = None, root: Path | None = None
     root = root or project_root()
     names = []
     for folder in dirs if dirs is not None else load_config().dirs:
-        base = (root / folder).resolve()
-        if not base.is_dir():
+        located = task_dir(root, folder)  # under the root, else the installed package of that name
+        if located is None:
             continue
+        base, named_from = located
         for path in sorted(base.rglob("*.py")):
-            if any(part.startswith((".", "_")) and part != "__init__.py" for part in path.relative_to(root).parts):
+            if any(part.startswith((".", "_")) and part != "__init__.py" for part in path.relative_to(named_from).parts):
                 continue
             if path.name.startswith("test_") or path.name == "__init__.py":
                 continue
-            names.append(module_name_for(path, root))
+            names.append(module_name_for(path, named_from))
     return names
 
 

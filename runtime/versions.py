@@ -9,14 +9,13 @@ without any setting, and a change to a task's code is a new version.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 from functools import lru_cache
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from runtime.config import load_config, project_root
+from runtime.config import load_config, project_root, task_dir
 from runtime.errors import InputError
 from runtime.store import code_versions, version_tasks
 
@@ -53,47 +52,27 @@ def _checked(version: str) -> str:
 def task_modules_hash(root: str, dirs: tuple[str, ...]) -> str:
     """`code-` and 16 hex digits of a SHA-256 over every task module's path and bytes, in path order.
 
-    A task dir missing under the project root is looked for as the importable package of that name (`tasks` ->
-    the installed `tasks` package): in a folder with no task code of its own (a fresh project folder where
-    `taskpack demo` and `taskpack ask` run the installed tasks) the hash was that of no file at all, one version for
-    every release, so a run started before an upgrade would have resumed on the new code. A module is named by its
-    task dir and its path inside it, so a checkout and an installation of the same code have the same version.
+    A task dir missing under the project root is the installed package of that name (`runtime.config.task_dir`):
+    in a folder with no task code of its own (a fresh project folder where `taskpack demo` and `taskpack ask` run the
+    installed tasks) the hash was that of no file at all, one version for every release, so a run started before an
+    upgrade would have resumed on the new code. A module is named by its task dir and its path inside it, so a
+    checkout and an installation of the same code have the same version.
 
     Cached per process: a worker's code does not change under it (`taskpack dev` restarts the worker on a change).
     """
     base = Path(root)
     digest = hashlib.sha256()
     for folder in dirs:
-        top = (base / folder).resolve()
-        named_from = base
-        if not top.is_dir():
-            package = _package_folder(folder)
-            if package is None:
-                continue
-            top, named_from = package, package.parents[len(Path(folder).parts) - 1]
+        located = task_dir(base, folder)
+        if located is None:
+            continue
+        top, named_from = located
         for path in sorted(p for p in top.rglob("*.py") if "__pycache__" not in p.parts):
             digest.update(path.relative_to(named_from).as_posix().encode())
             digest.update(b"\0")
             digest.update(path.read_bytes())
             digest.update(b"\0")
     return "code-" + digest.hexdigest()[:16]
-
-
-def _package_folder(folder: str) -> Path | None:
-    """The folder of the package `folder` names (`api/webhooks/tasks` -> `api.webhooks.tasks`), found without running
-    it (only its parent packages are imported); None when there is none."""
-    parts = Path(folder).parts
-    if not parts or not all(part.isidentifier() for part in parts):
-        return None
-    try:
-        spec = importlib.util.find_spec(".".join(parts))
-    except (ImportError, ValueError):
-        return None
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    if len(locations) != 1:  # not a package, or a namespace package spread over several folders
-        return None
-    found = Path(locations[0]).resolve()
-    return found if found.is_dir() else None
 
 
 # -- which versions living workers run ------------------------------------------------------------------------------------
