@@ -57,6 +57,17 @@ def _hint_keys() -> None:
         err.print(f"no API key for the {env} environment yet: create one with [bold]taskpack keys create --env {env}[/bold]", soft_wrap=True)
 
 
+def _check_tasks() -> None:
+    """The dev worker needs task modules: said in one line before the server starts (the worker's own refusal came
+    from inside the server's startup, as a traceback)."""
+    from runtime.config import load_config
+    from runtime.loader import discover_modules
+
+    if not discover_modules():
+        dirs = ", ".join(load_config().dirs) or "(none)"
+        fail(f"no task modules: none under the task dirs ({dirs}) of the project, nor an installed package of that name")
+
+
 def _check_port(port: int) -> None:
     if not 0 < port < 65536:
         fail(f"--port: {port} is not a TCP port")
@@ -92,6 +103,7 @@ def dev(
     from runtime.config import load_config, project_root
 
     _check_port(port)
+    _check_tasks()
     _environment(database_url, True, concurrency, env)
     _hint_keys()
     root = project_root()
