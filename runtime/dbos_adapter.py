@@ -1107,6 +1107,10 @@ def launch(
     if on_sqlite:
         _GroupedOutcomes(sys_db).install()
         _PreparedOnSqlite(sys_db).install()
+    else:
+        active = dbos_module._get_dbos_instance()._active_workflows_set
+        if isinstance(active, _SlotWatch):
+            active.announce = _notifier(sys_db.engine)
     _note_backlogs(sys_db)
     for queue in queues:
         DBOS.register_queue(queue.name, on_conflict="always_update", **{"polling_interval_sec": polling_interval, **queue.settings})
@@ -1767,6 +1771,15 @@ class _SlotWatch(dbos_core.ActiveWorkflowById):
         #: writer per file (the claim would only queue behind the outcome): those keep the slot to the end.
         self.release_early = frozenset(release_early)
         self._code_done: set[str] = set()  # runs whose code has returned, their outcome not yet recorded
+        #: runs whose recorded end is announced to other processes (child runs: their parent may wait elsewhere), and
+        #: how (PostgreSQL: NOTIFY, set once DBOS is launched; None: nothing to announce with)
+        self._announced: set[str] = set()
+        self.announce: Callable[[str], None] | None = None
+
+    def announce_end(self, run_id: str) -> None:
+        if self.announce is not None:
+            with self._lock:
+                self._announced.add(run_id)
 
     def claimed(self, queue_name: str, run_ids: list[str]) -> None:
         """A dequeue took these runs for this worker. They count against its slots from now: DBOS adds a run to this
@@ -1813,11 +1826,16 @@ class _SlotWatch(dbos_core.ActiveWorkflowById):
         with self._lock:
             left_already = key in self._code_done
             self._code_done.discard(key)
+            announced = key in self._announced and key in self._m and len(self._m[key]) == 1  # its last execution here
+            if announced:
+                self._announced.discard(key)
         if bucket is None or left_already:
             super()._remove(key, bucket)
         else:
             self._leave_slot(bucket[0], lambda: super(_SlotWatch, self)._remove(key, bucket))
         wakeups.run_ended()  # DBOS has recorded the run's outcome: this process's runs.wait callers read it now
+        if announced and self.announce is not None:
+            self.announce(key)  # ... and those of other processes (a parent waiting in another worker)
 
     def _leave_slot(self, queue_name: str, leave: Callable[[], None], *, claim_here: bool = False) -> None:
         slots = self.slots.get(queue_name)
@@ -1882,6 +1900,26 @@ def _install_queue_wakeups(queues: list[QueueSettings], dequeue_spacing: float =
     if not isinstance(instance._active_workflows_set, _SlotWatch) and not instance._active_workflows_set.activeList():
         own = [q.name for q in queues if not any(q.settings.get(k) for k in _SHARED_LIMITS)] if release_early else []
         instance._active_workflows_set = _SlotWatch(slots, release_early=own)
+
+
+def announce_end(run_id: str) -> None:
+    """Tell other processes when this run's outcome is recorded (a child run: its parent may wait in another worker);
+    PostgreSQL only (NOTIFY), a no-op elsewhere."""
+    active = dbos_module._get_dbos_instance()._active_workflows_set
+    if isinstance(active, _SlotWatch):
+        active.announce_end(run_id)
+
+
+def _notifier(engine: sa.Engine) -> Callable[[str], None]:
+    def announce(run_id: str) -> None:
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.select(sa.func.pg_notify(wakeups.RUN_ENDED_CHANNEL, run_id)))
+                conn.commit()
+        except Exception as exc:  # noqa: BLE001 - a hint: the waiter's poll still reads the run
+            log.debug("could not announce the end of run %s: %s", run_id, exc)
+
+    return announce
 
 
 def code_returned(run_id: str) -> None:

@@ -349,6 +349,8 @@ def _begin(task_id: str, payload: Any, options: dict[str, Any]) -> tuple[Task, T
     run_id = dbos.current_run_id()
     assert run_id is not None
     ctx = _make_context(definition, run_id, payload, options)
+    if ctx.parent_id is not None:
+        dbos.announce_end(run_id)  # its parent may be waiting in another worker process
     tokens = (_current.set(ctx), use_secrets(ctx.secrets))
     tracing.start_run(ctx, options)
     register_running(ctx)
