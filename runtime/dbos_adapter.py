@@ -1601,7 +1601,7 @@ class _PreparedOnSqlite:
         if connection.dialect is not engine.dialect:
             return self._dbos_execute(conn, name, values, build, insert_columns=insert_columns)
         if name == BATCH_STATUS_INSERT and "created_at" not in values:
-            # the columns' SQLite defaults are DBOS's whole-second clock (see `sqlite_now_ms`): stamped here instead
+            # the columns' SQLite defaults are DBOS's whole-second clock (see `_SQLITE_NOW_MS`): stamped here instead
             now_ms = round(time.time() * 1000)
             values = {**values, "created_at": now_ms, "updated_at": now_ms}
         key = (name, tuple(values), insert_columns)
