@@ -92,10 +92,16 @@ def task_dir(root: Path, folder: str) -> tuple[Path, Path] | None:
     return (found, found.parents[len(parts) - 1]) if found.is_dir() else None
 
 
-@lru_cache(maxsize=1)
 def load_config() -> ProjectConfig:
     """The project's `config` from trigger_config.py, or the built-in defaults when there is none."""
-    path = project_root() / "trigger_config.py"
+    return _load_config(project_root())
+
+
+@lru_cache(maxsize=8)
+def _load_config(root: Path) -> ProjectConfig:
+    """Read once per project root. It was read once per process: a process that changed folders (a test suite does)
+    kept the first folder's config, the defaults if that one had none, and its code version with it."""
+    path = root / "trigger_config.py"
     if not path.is_file():
         return ProjectConfig()
     spec = importlib.util.spec_from_file_location("trigger_config", path)

@@ -192,11 +192,7 @@ def test_dev_without_task_modules_is_one_line_and_exit_2(tmp_path: Path, monkeyp
     (tmp_path / "trigger_config.py").write_text('from runtime.config import ProjectConfig\nconfig = ProjectConfig(dirs=["jobs_nowhere"])\n')
     monkeypatch.setenv("TASKPACK_PROJECT_ROOT", str(tmp_path))
     monkeypatch.setattr("uvicorn.run", lambda *a, **k: pytest.fail("the server was started"))
-    load_config.cache_clear()
-    try:
-        assert project_root() == tmp_path.resolve()
-        refused = runner.invoke(app, ["dev", "--port", str(_free_port())])
-    finally:
-        load_config.cache_clear()
+    assert project_root() == tmp_path.resolve() and load_config().dirs == ["jobs_nowhere"]
+    refused = runner.invoke(app, ["dev", "--port", str(_free_port())])
     assert refused.exit_code == 2, refused.output
     assert "no task modules" in refused.output and "jobs_nowhere" in refused.output and "Traceback" not in refused.output

@@ -47,3 +47,27 @@ def test_a_dir_that_is_neither_in_the_project_nor_a_package_gives_no_module(tmp_
     project = tmp_path / "p"
     project.mkdir()
     assert discover_modules([folder], root=project) == []
+
+
+def test_each_project_root_reads_its_own_config_whatever_was_read_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The config was read once per process: after a look from a folder without trigger_config.py (the defaults), the
+    project's own dirs were never read again in that process (its task modules and code version with them; the
+    full test suite hit it as twelve failures once a test had cleared the cache)."""
+    from runtime.config import load_config
+    from runtime.versions import hashed_version
+
+    repo = Path(__file__).resolve().parents[2]
+    mine, bare = tmp_path / "mine", tmp_path / "bare"
+    mine.mkdir()
+    bare.mkdir()
+    (mine / "trigger_config.py").write_text('from runtime.config import ProjectConfig\nconfig = ProjectConfig(dirs=["jobs_here"])\n')
+    seen = []
+    for root in (bare, mine, repo, bare, mine, repo):
+        monkeypatch.setenv("TASKPACK_PROJECT_ROOT", str(root))
+        seen.append(load_config().dirs)
+    assert seen == [["tasks"], ["jobs_here"], ["tasks", "api/webhooks/tasks"]] * 2
+    monkeypatch.setenv("TASKPACK_PROJECT_ROOT", str(repo))
+    assert "api.webhooks.tasks.delivery" in discover_modules()
+    in_repo = hashed_version()
+    monkeypatch.setenv("TASKPACK_PROJECT_ROOT", str(bare))
+    assert hashed_version() != in_repo  # the installed `tasks` only: no webhook delivery dir in a bare folder's defaults
