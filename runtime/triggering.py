@@ -511,49 +511,57 @@ CHILD_POLL_MIN_S = 0.02
 CHILD_POLL_MAX_S = 0.25
 
 
+class _ChildLooks:
+    """When a waiting parent looks at its child next: backing off from CHILD_POLL_MIN_S to CHILD_POLL_MAX_S, and after
+    a wake-up (a run ended) once CHILD_POLL_MIN_S has passed since its last look. One schedule for both waits below."""
+
+    def __init__(self) -> None:
+        self.delay = CHILD_POLL_MIN_S
+        self.seen = wakeups.generation()
+        self.looked = time.monotonic()
+
+    def woken(self, now: int) -> float | None:
+        """After a wait that returned generation `now`: the pause before the next look when it was a wake-up, None
+        when the delay ran out (the next delay grows)."""
+        if now == self.seen:
+            self.delay = min(self.delay * 1.5, CHILD_POLL_MAX_S)
+            return None
+        self.seen = now
+        return max(0.0, CHILD_POLL_MIN_S - (time.monotonic() - self.looked))
+
+
 def _until_final(ctx: Any, run_id: str) -> None:
     """Return once the child run is final (or unknown: DBOS then reports it); raise if this run is canceled."""
     backend = get_backend()
-    delay = CHILD_POLL_MIN_S
-    seen = wakeups.generation()
+    looks = _ChildLooks()
     ctx.on_cancel(wakeups.run_ended)  # a cancel ends the wait below at once
     while True:
         ctx.raise_if_cancelled()
-        looked = time.monotonic()
+        looks.looked = time.monotonic()
         try:
             if peek_status(backend, run_id).is_final:
                 return
         except RunNotFoundError:
             return
-        now = wakeups.wait(seen, delay)
-        if now == seen:
-            delay = min(delay * 1.5, CHILD_POLL_MAX_S)
-            continue
-        seen = now
-        pause = CHILD_POLL_MIN_S - (time.monotonic() - looked)
-        if pause > 0:
+        pause = looks.woken(wakeups.wait(looks.seen, looks.delay))
+        if pause:
             ctx.cancel_event.wait(pause)
 
 
 async def _until_final_async(ctx: Any, run_id: str) -> None:
     backend = get_backend()
-    delay = CHILD_POLL_MIN_S
-    seen = wakeups.generation()
+    looks = _ChildLooks()
     while True:
         ctx.raise_if_cancelled()
-        looked = time.monotonic()
+        looks.looked = time.monotonic()
         try:
             if (await asyncio.to_thread(peek_status, backend, run_id)).is_final:
                 return
         except RunNotFoundError:
             return
-        now = await asyncio.to_thread(wakeups.wait, seen, delay)  # a canceled run's task is canceled here
-        if now == seen:
-            delay = min(delay * 1.5, CHILD_POLL_MAX_S)
-            continue
-        seen = now
-        pause = CHILD_POLL_MIN_S - (time.monotonic() - looked)
-        if pause > 0:
+        # a canceled run's task is canceled in this await
+        pause = looks.woken(await asyncio.to_thread(wakeups.wait, looks.seen, looks.delay))
+        if pause:
             await asyncio.sleep(pause)
 
 
