@@ -1,4 +1,4 @@
-"""How a snapshot's catalog is stored: written without its None values and compressed yet read back equal, an unchanged
+"""How a snapshot's catalog is stored: written as pydantic writes it (by orjson, from the models' dicts) and compressed, read back equal, an unchanged
 catalog recognised by its digest without reading the previous one, and snapshots stored by older releases (defaults
 written out, no digest; or every default left out) still compared correctly. Sharing an unchanged catalog's body: test_snapshot_sharing.py."""
 
@@ -9,10 +9,14 @@ import json
 import typing
 import zlib
 
-import sqlalchemy as sa
-from pydantic import BaseModel, TypeAdapter
+from datetime import date, datetime
 
-from connectors import Catalog, Column, Database, Schema, Table
+import pytest
+import sqlalchemy as sa
+from pydantic import BaseModel, Field, TypeAdapter, computed_field
+
+from connectors import Catalog, Column, Database, ForeignKey, Schema, Table
+from store.catalog_bodies import databases_json, plain_json_models
 from store import snapshots
 from store.database import store_engine
 from store.tables import snapshots as snapshots_table
@@ -48,7 +52,8 @@ def stored_row(url: str, snapshot_id: str) -> dict:  # type: ignore[type-arg]
 
 
 def test_every_none_able_field_of_a_stored_catalog_defaults_to_none() -> None:
-    """Why leaving the None values out of the stored JSON loses nothing: a field left out reads back as its default."""
+    """Why the snapshots stored without their None values (releases before orjson wrote them) lose nothing: a field
+    left out reads back as its default."""
     seen: set[type[BaseModel]] = set()
     wrong: list[str] = []
 
@@ -70,16 +75,18 @@ def test_every_none_able_field_of_a_stored_catalog_defaults_to_none() -> None:
     assert wrong == []
 
 
-def test_the_stored_catalog_leaves_nones_out_and_reads_back_equal(store_url: str) -> None:
+def test_the_stored_catalog_is_what_pydantic_writes_and_reads_back_equal(store_url: str) -> None:
     original = catalog(ORDERS, ITEMS)
     snap = snapshots.save_snapshot(data_source_id="src", catalog=original, database_url=store_url)
     row = stored_row(store_url, snap)
+    pydantic_text = TypeAdapter(list[Database]).dump_json(original.databases)
+    assert row["text"].encode().endswith(b',"databases":' + pydantic_text + b"}")  # byte for byte, None values included
     stored = json.loads(row["text"])
     orders = stored["databases"][0]["schemas"][0]["tables"][0]
     note = orders["columns"][2]
     assert orders["name"] == "orders" and note["name"] == "note"
-    assert "comment" not in note and "default" not in note and "size_bytes" not in orders  # None is not written
-    assert note["nullable"] is True and orders["columns"][0]["nullable"] is False and orders["row_count"] == 12  # the rest is
+    assert note["comment"] is None and orders["size_bytes"] is None and orders["row_count"] == 12
+    assert note["nullable"] is True and orders["columns"][0]["nullable"] is False
     assert row["digest"].startswith("sha224:") and len(row["digest"]) == 7 + 56 and row["ref"] is None
     # the body is stored compressed (zlib), the JSON column holds JSON null
     assert row["packed"] is not None and zlib.decompress(row["packed"]).decode() == row["text"]
@@ -158,3 +165,58 @@ def test_a_snapshot_stored_with_every_default_left_out_is_followed_without_a_fal
     assert ref == first and digest == stored_row(store_url, first)["digest"]  # the body shared, known by its digest
     loaded = snapshots.get_snapshot("snap_defaults_out", database_url=store_url)
     assert loaded is not None and loaded.catalog.databases == old.databases  # the old text reads back whole
+
+
+AWKWARD = Table(
+    name='quote " backslash \\ tab \t newline \n nul \x00 bell \x07 é 😀 \u2028',
+    kind="view",
+    columns=[col("ünïcode", "character varying(64)", default="'x'::text", comment="line one\nline two"), col("\x1f", "text")],
+    view_definition=" SELECT 'a\\b';\r\n",
+    comment="\ud7ff \ue000 \uffff",
+)
+
+
+def test_awkward_strings_are_written_byte_for_byte_as_pydantic_writes_them() -> None:
+    """Quotes, backslashes, control characters, non-ASCII and line separators: orjson's escaping is pydantic's, so the
+    stored text (and its digest) is what pydantic's serializer would give."""
+    databases = catalog(AWKWARD, ORDERS).databases
+    assert databases_json(catalog(AWKWARD, ORDERS)) == TypeAdapter(list[Database]).dump_json(databases)
+    assert json.loads(databases_json(catalog(AWKWARD)))[0]["schemas"][0]["tables"][0]["name"] == AWKWARD.name
+
+
+def test_a_model_pydantic_would_write_differently_is_refused_by_name() -> None:
+    class Stamped(BaseModel):
+        name: str = Field(serialization_alias="title")
+        seen: datetime
+        parts: list[Nested]
+
+        @computed_field  # type: ignore[prop-decorator]
+        @property
+        def upper(self) -> str:
+            return self.name.upper()
+
+    with pytest.raises(TypeError) as caught:
+        plain_json_models(Stamped)
+    message = str(caught.value)
+    assert "Stamped: serializers or computed fields" in message
+    assert "Stamped.name: an alias or an exclusion" in message
+    assert "Stamped.seen: <class 'datetime.datetime'>" in message
+    assert "Nested.when: <class 'datetime.date'>" in message  # found in a nested model too
+    assert plain_json_models(Database) == {Database, Schema, Table, Column, ForeignKey}
+
+
+class Nested(BaseModel):
+    when: date
+
+
+def test_a_model_outside_the_checked_ones_falls_back_to_pydantic() -> None:
+    """A connector subclassing Column is written by pydantic (as the declared Column), not from its dict: its own field
+    stays out, as pydantic leaves it out."""
+
+    class TaggedColumn(Column):
+        tag: str = "x"
+
+    table = Table(name="t", columns=[TaggedColumn(ordinal=1, name="id", data_type="integer", normalized_type="integer")])
+    written = databases_json(catalog(table))
+    assert written == TypeAdapter(list[Database]).dump_json(catalog(table).databases)
+    assert b'"tag"' not in written and TaggedColumn(ordinal=1, name="id", data_type="integer", normalized_type="integer").__dict__["tag"] == "x"
