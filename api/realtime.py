@@ -9,9 +9,9 @@ Event ids are versions, `<last change in ms>-<digest of the run>`: a client reco
 not sent the state it already has (a run stream skips its first event when nothing changed; a tag stream skips the
 runs that have not changed since that moment).
 
-One poller thread per process (`RunFeed`) serves every subscriber: each poll reads small change markers (status and
-update time from the runs table, the version of the run metadata) by primary key, for the runs that streams follow
-and, for tag streams, the runs with the tag that are unfinished or new (indexed reads: a finished run never changes);
+One poller thread per process (`RunFeed`) serves every subscriber: each poll reads small change markers (status,
+update time and a digest of attributes and version from the runs table, the version of the run metadata) by primary
+key, for the runs that streams follow and, for tag streams, the runs with the tag that are unfinished or new (indexed reads: a finished run never changes);
 only runs whose markers moved are loaded whole, once, and handed to every subscriber that wants them. A slow subscriber gets the latest state of each run (older ones are dropped, never
 queued without bound).
 """
@@ -114,6 +114,7 @@ class RunFeed:
         self.poll_interval_s = poll_interval_s
         self._subs: set[Subscription] = set()
         self._lock = threading.Lock()
+        self._joined = 0  # subscriptions made so far (under `_lock`): a poll hands what it read to those joined meanwhile
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -145,6 +146,7 @@ class RunFeed:
         sub = Subscription(loop=asyncio.get_running_loop(), run_ids=run_ids, tags=tags)
         with self._lock:
             self._subs.add(sub)
+            self._joined += 1
         self._wake.set()
         return sub
 
@@ -162,10 +164,12 @@ class RunFeed:
         return get_backend(self.database_url)
 
     def _markers_by_id(self, backend: Backend, run_ids: list[str]) -> dict[str, tuple[Any, ...]]:
-        """(status, updated_at ms, metadata version, metadata updated_at) of each run: two primary-key reads."""
+        """(status, updated_at ms, metadata version, metadata updated_at, attributes digest) of each run: two
+        primary-key reads. Compared for equality, never for order: a change stamped at or before a time already seen
+        (two clocks, one millisecond) still moves the marker."""
         found: dict[str, tuple[Any, ...]] = {
-            run_id: (status, changed_ms, 0, 0)
-            for run_id, (status, changed_ms) in runtime.runs.change_markers(run_ids, database_url=self.database_url).items()
+            run_id: (status, changed_ms, 0, 0, attrs)
+            for run_id, (status, changed_ms, attrs) in runtime.runs.change_markers(run_ids, database_url=self.database_url).items()
         }
         with backend.engine.connect() as conn:
             for start in range(0, len(run_ids), 500):
@@ -173,8 +177,8 @@ class RunFeed:
                 query = sa.select(run_metadata.c.run_id, run_metadata.c.version, run_metadata.c.updated_at).where(run_metadata.c.run_id.in_(chunk))
                 for run_id, version, updated in conn.execute(query):
                     if run_id in found:
-                        status, wf_ms, _, _ = found[run_id]
-                        found[run_id] = (status, wf_ms, int(version or 0), int((updated or 0) * 1000))
+                        status, wf_ms, _, _, attrs = found[run_id]
+                        found[run_id] = (status, wf_ms, int(version or 0), int((updated or 0) * 1000), attrs)
         return found
 
     def _tag_candidates(self, backend: Backend, tags: set[str], created_since_ms: int) -> set[str]:
@@ -226,6 +230,11 @@ class RunFeed:
             self._stop.wait(max(0.0, self.poll_interval_s - (time.monotonic() - started)))
 
     def poll_once(self, subs: list[Subscription]) -> None:
+        """One poll. `subs`, the subscribers when it began, say which runs and tags it reads; what it loads goes to the
+        subscribers there are once it has been loaded. A stream subscribes, then reads its first state: one that joined
+        while this poll ran may have read the run before this poll did (a change in between), and the marker stored
+        here hides that change from every later poll, so it must be handed this poll's event. One that joins after
+        the load reads its first state after it: nothing is lost by leaving it out."""
         self.polls += 1
         backend = self._backend()
         run_ids = set().union(*(s.run_ids for s in subs))
@@ -247,13 +256,18 @@ class RunFeed:
             rid for rid, m in markers.items()
             if self._markers.get(rid) != m or (recheck and rid in run_ids and self._statuses.get(rid) in TIME_DRIVEN)
         ]
+        targets: list[Subscription] = []
+        joined = -1
         for run_id in changed:
             event = self._load(run_id, markers[run_id])
             self._markers[run_id] = markers[run_id]
             if event is None:
                 continue
             self._statuses[run_id] = event.data.get("status")
-            for sub in subs:
+            with self._lock:  # after the load: a stream that joined during it may have read an older state
+                if self._joined != joined:
+                    targets, joined = list(self._subs), self._joined
+            for sub in targets:
                 if sub.wants(event):
                     sub.offer(event)
         if len(self._markers) > 10_000:  # forget runs nobody follows by id any more

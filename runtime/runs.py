@@ -147,8 +147,9 @@ class Runs:
         until = page[-1][1] / 1000 if page and page[-1][1] is not None else None
         return RunChanges(data=data, updated_until=until, next=(page[-1][1] / 1000, page[-1][0]) if more else None)
 
-    def change_markers(self, run_ids: list[str], *, database_url: str | None = None) -> dict[str, tuple[str, int]]:
-        """A cheap fingerprint per run that moves with every status change: (engine status, changed at ms). Watchers
+    def change_markers(self, run_ids: list[str], *, database_url: str | None = None) -> dict[str, tuple[str, int, str]]:
+        """A cheap fingerprint per run that moves with every change of its status or attributes: (engine status, changed
+        at ms, digest of attributes and version). Watchers
         (the API's realtime streams) compare it between polls and load the whole run only when it moved."""
         backend = get_backend(database_url)
         return backend.dbos.change_markers(list(run_ids), live_executors_now(backend, time.time()))

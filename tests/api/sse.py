@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ class SSEStream:
         self.status: int | None = None
         self.content_type: str | None = None
         self.ended = threading.Event()
+        self.last_event: Event | None = None  # the last `run` event handed out (what a test failing to see more saw)
         self._opened = threading.Event()
         self._stop = False
         self._thread = threading.Thread(target=self._read, daemon=True)
@@ -78,22 +80,29 @@ class SSEStream:
             self.events.put(None)
 
     def next_event(self, timeout: float = 20) -> Event | None:
-        """The next `run` event (comments skipped), None when the stream ended; TimeoutError when nothing came."""
+        """The next `run` event (comments skipped), None when the stream ended; TimeoutError when nothing came.
+
+        `timeout` bounds the whole wait: the comments skipped meanwhile (a `: ping` every 15 s) do not restart it, or a
+        stream that never sends the awaited event would keep a test waiting until pytest's own timeout."""
+        deadline = time.monotonic() + timeout
         while True:
-            try:
-                event = self.events.get(timeout=timeout)
-            except queue.Empty:
-                raise TimeoutError(f"no event within {timeout} s") from None
+            event = self._get(deadline, f"no event within {timeout} s")
             if event is None or event.event is not None:
+                if event is not None:
+                    self.last_event = event
                 return event
 
     def next_comment(self, timeout: float = 20) -> str:
+        deadline = time.monotonic() + timeout
         while True:
-            try:
-                event = self.events.get(timeout=timeout)
-            except queue.Empty:
-                raise TimeoutError(f"no comment within {timeout} s") from None
+            event = self._get(deadline, f"no comment within {timeout} s")
             if event is None:
                 raise EOFError("the stream ended")
             if event.comment is not None:
                 return event.comment
+
+    def _get(self, deadline: float, what: str) -> Event | None:
+        try:
+            return self.events.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise TimeoutError(what) from None

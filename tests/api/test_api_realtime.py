@@ -3,15 +3,19 @@ resume; pings; tag streams; auth by key or `?token=`; one poller for every subsc
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from tests.api import api_tasks
 from api.app import create_app
+from api.realtime import RunFeed
+from runtime.backend import get_backend
 from api.settings import ApiSettings
 from tests.api.conftest import Api
 from tests.api.live_server import LiveServer
@@ -27,10 +31,21 @@ def _trigger(client: httpx.Client, task: str, payload: dict | None = None, tags:
 def _wait_for(stream: SSEStream, predicate, timeout: float = 20):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while True:
-        event = stream.next_event(timeout=max(0.1, deadline - time.monotonic()))
-        assert event is not None, "the stream ended before the expected event"
+        try:
+            event = stream.next_event(timeout=max(0.1, deadline - time.monotonic()))
+        except TimeoutError:
+            raise AssertionError(f"{stream.path}: no expected event within {timeout} s; last seen: {_seen(stream)}") from None
+        assert event is not None, f"{stream.path}: the stream ended before the expected event; last seen: {_seen(stream)}"
         if predicate(event.data):
             return event
+
+
+def _seen(stream: SSEStream) -> str:
+    last = stream.last_event
+    if last is None:
+        return "no event"
+    data = last.data or {}
+    return f"id {last.id}, status {data.get('status')}, isFinished {data.get('isFinished')}, metadata {data.get('metadata')}"
 
 
 def test_run_stream_follows_progress_and_ends_when_finished(api: Api, client: httpx.Client) -> None:
@@ -150,6 +165,99 @@ def test_one_poller_serves_every_subscriber(api: Api, client: httpx.Client) -> N
         for s in streams:
             s.__exit__()
     assert _subscribers_of(api, run["id"]) == 0  # streams that ended unsubscribed
+
+
+def test_a_stream_that_subscribes_during_a_poll_is_handed_what_that_poll_read(api: Api, client: httpx.Client) -> None:
+    """A stream subscribes, then reads the run's first state. A poll that began before it subscribed (its list of
+    subscribers taken) may read the run after that first state was read, with a change in between (here: the run
+    finished): the poll stores the new marker, so no later poll sees the run move, and unless this poll hands its event
+    to the new stream too, the stream waits forever. A poller thread held up between taking its subscribers and
+    reading the markers (a loaded machine) left test_one_poller_serves_every_subscriber waiting for a finished run."""
+    token = uuid.uuid4().hex
+    run = _trigger(client, "api-steps", {"token": token, "steps": 1, "gated": True})
+    deadline = time.monotonic() + 20
+    while client.get(f"/api/v1/runs/{run['id']}").json()["metadata"].get("stage") != "step 1":  # waits at its gate
+        assert time.monotonic() < deadline, "the run did not reach its gate"
+        time.sleep(0.05)
+    feed = RunFeed(api.database_url, poll_interval_s=60)  # never started: the test makes its polls
+    loop = asyncio.new_event_loop()
+
+    async def subscribe():  # type: ignore[no-untyped-def]
+        return feed.subscribe(run_ids=frozenset([run["id"]]))
+
+    try:
+        early = loop.run_until_complete(subscribe())
+        feed.poll_once([early])  # the run's marker as it waits at the gate
+        read_markers = feed._markers_by_id
+        first: dict = {}
+
+        def late_joiner_then_markers(backend, run_ids):  # type: ignore[no-untyped-def]
+            # between the poll taking its subscribers and reading the markers: a stream subscribes, reads its first
+            # state (a snapshot reads markers too: those go straight through), and then the run finishes
+            if first:
+                return read_markers(backend, run_ids)
+            first["sub"] = loop.run_until_complete(subscribe())
+            first["event"] = feed.snapshot([run["id"]])[run["id"]]
+            api_tasks.gate(f"{token}:0").set()
+            assert api.wait_run(client, run["id"])["status"] == "COMPLETED"
+            return read_markers(backend, run_ids)
+
+        feed._markers_by_id = late_joiner_then_markers  # type: ignore[method-assign]
+        feed.poll_once([early])
+        feed._markers_by_id = read_markers  # type: ignore[method-assign]
+        late, seen = first["sub"], first["event"]
+        assert not seen.finished
+        for sub in (early, late):
+            event = sub.pending.get(run["id"])
+            assert event is not None and event.finished and event.data["status"] == "COMPLETED", event
+        # and the stream sends it: a state it does not have, read after its first one
+        event = late.pending[run["id"]]
+        assert event.digest != seen.digest and event.loaded_at > seen.loaded_at
+        feed.poll_once([early, late])  # nothing moved since: nothing more
+        assert feed._markers[run["id"]][0] == "SUCCESS"
+    finally:
+        api_tasks.gate(f"{token}:0").set()
+        feed.stop()
+        loop.close()
+
+
+def test_a_change_stamped_at_a_time_already_seen_still_reaches_the_stream(api: Api, client: httpx.Client) -> None:
+    """Change markers are compared for equality, never for order, and not by time alone: a change of a run's
+    attributes that keeps its DBOS status and is stamped with the `updated_at` the poller has already seen (two writes
+    in one millisecond; a status row stamped by Python's clock and its next update by SQLite's, a millisecond
+    behind) or an earlier one still reaches the stream."""
+    run = _trigger(client, "api-holds")
+    deadline = time.monotonic() + 20
+    while not client.get(f"/api/v1/runs/{run['id']}").json()["metadata"].get("holding"):
+        assert time.monotonic() < deadline, "the run did not start"
+        time.sleep(0.05)
+    dbos = get_backend(api.database_url).dbos
+    ws = dbos.workflows
+    feed = RunFeed(api.database_url, poll_interval_s=60)  # never started: the test makes its polls
+    loop = asyncio.new_event_loop()
+
+    async def subscribe():  # type: ignore[no-untyped-def]
+        return feed.subscribe(run_ids=frozenset([run["id"]]))
+
+    try:
+        sub = loop.run_until_complete(subscribe())
+        feed.poll_once([sub])
+        assert sub.pending.pop(run["id"]).data["status"] == "EXECUTING"
+        with dbos.engine.connect() as conn:
+            seen_ms = conn.execute(sa.select(ws.c.updated_at).where(ws.c.workflow_uuid == run["id"])).scalar_one()
+        for stamp, tag in ((seen_ms, "same-ms"), (seen_ms - 3, "earlier")):
+            dbos.set_attributes(run["id"], {"tags": [tag]})  # the status stays PENDING (EXECUTING)
+            with dbos.engine.begin() as conn:
+                conn.execute(sa.update(ws).where(ws.c.workflow_uuid == run["id"]).values(updated_at=stamp))
+            feed.poll_once([sub])
+            event = sub.pending.pop(run["id"], None)
+            assert event is not None and event.data["tags"] == [tag], (tag, event)
+        feed.poll_once([sub])  # nothing moved since: nothing more
+        assert run["id"] not in sub.pending
+    finally:
+        feed.stop()
+        loop.close()
+        client.post(f"/api/v1/runs/{run['id']}/cancel")
 
 
 def _subscribers_of(api: Api, run_id: str, timeout: float = 5) -> int:
