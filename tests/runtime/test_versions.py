@@ -23,12 +23,18 @@ from tests.runtime import sample_tasks, secret_tasks
 from tests.runtime.test_crash_recovery import start_worker, stop, wait_for_lines
 
 DEAD_AFTER = 1.0
+#: the dead-worker limit of a worker whose version a test reads as live while it runs: a heartbeat (every 0.2 s) held
+#: up past DEAD_AFTER on a loaded machine made its version read as gone, and a PENDING_VERSION run read QUEUED, "no
+#: worker is running". Workers that must be seen dead soon (version A of `version_a_has_run`) keep DEAD_AFTER.
+LIVE_DEAD_AFTER = 30.0
 
 
-def _worker(url: str, version: str, monkeypatch: pytest.MonkeyPatch, modules: Any = None, **options: Any) -> Worker:
+def _worker(
+    url: str, version: str, monkeypatch: pytest.MonkeyPatch, modules: Any = None, dead_after: float = DEAD_AFTER, **options: Any
+) -> Worker:
     monkeypatch.setenv(ENV_VERSION, version)
     return Worker(
-        database_url=url, tasks=modules or [sample_tasks], concurrency=2, heartbeat_interval=0.2, dead_worker_after=DEAD_AFTER, **options
+        database_url=url, tasks=modules or [sample_tasks], concurrency=2, heartbeat_interval=0.2, dead_worker_after=dead_after, **options
     )
 
 
@@ -70,7 +76,7 @@ def test_adopt_a_new_version_worker_runs_what_the_old_version_never_started(vers
 def test_strict_the_run_shows_pending_version_and_waits_for_its_own_version(version_a_has_run: str, monkeypatch: pytest.MonkeyPatch) -> None:
     url = version_a_has_run
     run_id = _trigger_as("A", monkeypatch, url)
-    with _worker(url, "B", monkeypatch, version_adoption="strict") as worker:
+    with _worker(url, "B", monkeypatch, dead_after=LIVE_DEAD_AFTER, version_adoption="strict") as worker:
         eventually(lambda: "B" in live_versions(get_backend(url).engine, time.time()), what="B live")
         time.sleep(1.0)  # several housekeeping rounds: a strict worker adopts nothing
         run = runs.retrieve(run_id, database_url=url)
@@ -88,7 +94,7 @@ def test_strict_the_run_shows_pending_version_and_waits_for_its_own_version(vers
 def test_adopt_takes_only_runs_of_tasks_the_worker_can_run(version_a_has_run: str, monkeypatch: pytest.MonkeyPatch) -> None:
     url = version_a_has_run
     run_id = _trigger_as("A", monkeypatch, url)  # t-echo: defined in sample_tasks, not in secret_tasks
-    with _worker(url, "B", monkeypatch, modules=[secret_tasks]):
+    with _worker(url, "B", monkeypatch, modules=[secret_tasks], dead_after=LIVE_DEAD_AFTER):
         eventually(lambda: runs.retrieve(run_id, database_url=url).status is RunStatus.PENDING_VERSION, what="PENDING_VERSION")
         time.sleep(1.0)
         run = runs.retrieve(run_id, database_url=url)
