@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import types
 import typing
 import zlib
@@ -80,10 +81,17 @@ def databases_json(catalog: Catalog) -> bytes:
     stay readable; the first snapshot after the change is compared with its previous one the long way, once (the
     digest and the stored text differ). A value orjson does not know (a model outside the checked ones, say) falls
     back to pydantic."""
+    # While none of the checked models has a subclass (the usual case), every model in the tree is of one of them:
+    # their dicts are read by a C-level getter, ~3 ms less than a Python function called for each of 44,000 models.
+    # A subclass somewhere in the process (a connector's own Column, say) makes each model's exact class checked.
+    default = _plain_model_fields if any(model.__subclasses__() for model in PLAIN_JSON_MODELS) else _model_dict
     try:
-        return orjson.dumps(catalog.databases, default=_plain_model_fields)
+        return orjson.dumps(catalog.databases, default=default)
     except orjson.JSONEncodeError:
         return _DATABASES_JSON.dump_json(catalog.databases)
+
+
+_model_dict = operator.attrgetter("__dict__")
 
 
 def _plain_model_fields(value: Any) -> dict[str, Any]:
