@@ -289,15 +289,22 @@ def live_executors_now(backend: Backend, now: float) -> frozenset[str]:
     return live_executors(backend, now)
 
 
+#: DBOS states of runs that ended: their run status does not depend on which workers live (dbos_adapter.run_status)
+_ENDED_STATES = frozenset({"SUCCESS", "ERROR", "CANCELLED", MAX_RECOVERY_STATE})
+
+
 def load_runs(
     backend: Backend, run_ids: list[str], now: float, live: frozenset[str] | None = None, executors: frozenset[str] | None = None
 ) -> list[Run]:
     """The runs as callers see them (secrets masked), in the order of `run_ids`; unknown ids are left out."""
     loaded = load_statuses(backend, run_ids)
-    if live is None:
-        live = live_versions_now(backend, now)
-    if executors is None:
-        executors = live_executors_now(backend, now)
+    # Which workers live tells a queued run's and a started run's status apart (PENDING_VERSION, WAITING_FOR_WORKER);
+    # a run that ended reads the same either way, and `runs.wait` reads exactly such a run: two queries less there.
+    if any(not isinstance(s, Run) and s.status not in _ENDED_STATES for s in loaded):
+        if live is None:
+            live = live_versions_now(backend, now)
+        if executors is None:
+            executors = live_executors_now(backend, now)
     statuses = [s for s in loaded if not isinstance(s, Run)]
     meta = _stored_metadata(backend, [s.workflow_id for s in statuses])
     views = _schema_views(backend, {task_of_status(s) for s in statuses})

@@ -197,3 +197,27 @@ def test_a_workers_table_of_an_older_release_gets_alive_until_and_its_rows_still
     finally:
         reset_backends()
         engine.dispose()
+
+
+def test_reading_ended_runs_does_not_ask_which_workers_live(worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Which workers live only tells queued and started runs apart (PENDING_VERSION, WAITING_FOR_WORKER): reading
+    runs that ended, as `runs.wait` does at its end, skips those two queries; a queued run still asks."""
+    from runtime import run_reader
+
+    done = tasks.trigger("t-echo", {"n": 1})
+    failed = tasks.trigger("t-always-fails", {})
+    assert runs.wait(done.id, timeout=30).status is RunStatus.COMPLETED
+    assert runs.wait(failed.id, timeout=30).status is RunStatus.FAILED
+    asked: list[str] = []
+    monkeypatch.setattr(run_reader, "live_versions", lambda *a: asked.append("versions") or frozenset())
+    monkeypatch.setattr(run_reader, "live_executors", lambda *a: asked.append("executors") or frozenset())
+
+    ended = run_reader.load_runs(get_backend(), [done.id, failed.id], time.time())
+    assert [r.status for r in ended] == [RunStatus.COMPLETED, RunStatus.FAILED]
+    assert runs.retrieve(done.id).output == {"echo": {"n": 1}, "attempt": 1}
+    assert asked == []
+
+    queued = tasks.trigger("t-echo", {"n": 2}, delay=60)  # waits in the queue: its status depends on the workers
+    runs.retrieve(queued.id)
+    assert asked == ["versions", "executors"]
+    runs.cancel(queued.id)
