@@ -121,6 +121,9 @@ class RunFeed:
         self._markers: dict[str, tuple[Any, ...]] = {}
         self._statuses: dict[str, Any] = {}  # last status sent per run: DELAYED/QUEUED ones are re-read now and then
         self._tag_live: set[str] = set()  # runs of followed tags seen at the last poll
+        # unfinished runs a stream's first state showed (`snapshot`): the next poll reads them whatever it finds, so a
+        # run of a newly followed tag that finishes before that poll is still heard of (under `_lock`)
+        self._first_shown: set[str] = set()
         self._last_scan_ms: int | None = None
         self._last_recheck = 0.0
         self.polls = 0  # for tests and the bench: the poller's work does not grow with subscribers
@@ -196,6 +199,8 @@ class RunFeed:
                 event = self._load(run_id, markers[run_id])
                 if event is not None:
                     events[run_id] = event
+        with self._lock:
+            self._first_shown.update(run_id for run_id, event in events.items() if not event.finished)
         return events
 
     def _load(self, run_id: str, marker: tuple[Any, ...]) -> RunEvent | None:
@@ -240,7 +245,11 @@ class RunFeed:
         run_ids = set().union(*(s.run_ids for s in subs))
         tags = set().union(*(s.tags for s in subs))
         now_ms = int(time.time() * 1000)
-        candidates = set(run_ids)
+        with self._lock:
+            shown, self._first_shown = self._first_shown, set()
+        # A tag stream's first state lists the tag's latest runs; one of them unfinished then, of a tag no poll read
+        # before, that finishes before this poll is neither unfinished nor new here, and would never be heard of.
+        candidates = set(run_ids) | shown
         if tags:
             since = (self._last_scan_ms or now_ms) - TAG_LOOKBACK_MS
             found = self._tag_candidates(backend, tags, since)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from tests.api import api_tasks
 from api.app import create_app
-from api.realtime import RunFeed
+from api.realtime import TAG_LOOKBACK_MS, RunFeed
 from runtime.backend import get_backend
 from api.settings import ApiSettings
 from tests.api.conftest import Api
@@ -304,3 +304,42 @@ def test_a_stream_opened_with_a_token_ends_when_the_token_expires(api: Api, clie
             assert time.monotonic() - started < 15
     finally:
         client.post(f"/api/v1/runs/{run['id']}/cancel")
+
+
+def test_a_run_of_a_newly_followed_tag_that_finishes_before_the_first_poll_still_reaches_the_stream(
+    api: Api, client: httpx.Client
+) -> None:
+    """A tag stream's first state lists the tag's runs; a poll then reads the tag's unfinished runs and those created
+    lately. A run created a while ago, unfinished in that first state and finished before the first poll that reads
+    its tag, is neither: unless the poll also reads the runs the first state showed unfinished, the stream never hears
+    that it finished."""
+    token, tag = uuid.uuid4().hex, f"late-{uuid.uuid4().hex[:8]}"
+    run = _trigger(client, "api-steps", {"token": token, "steps": 1, "gated": True}, tags=[tag])
+    deadline = time.monotonic() + 20
+    while client.get(f"/api/v1/runs/{run['id']}").json()["metadata"].get("stage") != "step 1":  # waits at its gate
+        assert time.monotonic() < deadline, "the run did not reach its gate"
+        time.sleep(0.05)
+    time.sleep(TAG_LOOKBACK_MS / 1000 + 0.5)  # no longer "created lately" for a poll
+    feed = RunFeed(api.database_url, poll_interval_s=60)  # never started: the test makes its polls
+    loop = asyncio.new_event_loop()
+
+    async def subscribe():  # type: ignore[no-untyped-def]
+        return feed.subscribe(tags=frozenset([tag]))
+
+    try:
+        sub = loop.run_until_complete(subscribe())
+        first = feed.snapshot([run["id"]])[run["id"]]  # what the stream sends first
+        assert not first.finished
+        api_tasks.gate(f"{token}:0").set()
+        assert api.wait_run(client, run["id"])["status"] == "COMPLETED"
+        feed.poll_once([sub])
+        event = sub.pending.get(run["id"])
+        assert event is not None and event.finished and event.data["status"] == "COMPLETED", event
+        assert event.digest != first.digest and event.loaded_at > first.loaded_at
+        del sub.pending[run["id"]]
+        feed.poll_once([sub])  # read once: nothing moved since, nothing more
+        assert run["id"] not in sub.pending
+    finally:
+        api_tasks.gate(f"{token}:0").set()
+        feed.stop()
+        loop.close()
