@@ -26,6 +26,7 @@ import socket
 import stat
 import tempfile
 import threading
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -40,6 +41,14 @@ SOCKET_SUFFIX = ".sock"
 MAX_SOCKET_PATH = 100
 
 _own_sockets: set[str] = set()  # this process's listeners: its triggers wake them directly (runtime.dbos_adapter)
+#: each directory's socket paths, kept with the directory's (inode, modification time) when they were listed: binding
+#: or removing a socket changes that time, so a sender stats the directory (its trust check does anyway) and lists it
+#: again only when it changed. Listing it on every trigger was ~0.7 ms of one: each entry read lets go of the GIL,
+#: and a worker thread finishing a run in this process takes it meanwhile.
+_listings: dict[str, tuple[tuple[int, int], list[str]]] = {}
+#: a listing taken this soon after the directory changed is not kept: file times move in coarse ticks (a few ms on
+#: some filesystems), so a socket bound in the same tick just after the listing would leave the time as it was
+RACY_LISTING_S = 0.1
 _sender: list[socket.socket] = []
 _sender_lock = threading.Lock()
 
@@ -67,7 +76,25 @@ def _trusted(directory: Path) -> bool:
         info = os.lstat(directory)
     except FileNotFoundError:
         return False
+    return _private_directory(info)
+
+
+def _private_directory(info: os.stat_result) -> bool:
     return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077 == 0
+
+
+def _sockets_in(directory: Path, info: os.stat_result) -> list[str]:
+    """The socket paths in `directory`, whose lstat is `info`: listed again only when the directory changed."""
+    key, stamp = str(directory), (info.st_ino, info.st_mtime_ns)
+    kept = _listings.get(key)
+    if kept is not None and kept[0] == stamp:
+        return kept[1]
+    paths = [e.path for e in os.scandir(directory) if e.name.endswith(SOCKET_SUFFIX)]
+    if time.time() - info.st_mtime_ns / 1e9 > RACY_LISTING_S:
+        _listings[key] = (stamp, paths)
+    else:
+        _listings.pop(key, None)
+    return paths
 
 
 def encode(queues: list[str] | None) -> bytes:
@@ -95,9 +122,10 @@ def announce(database_path: str, queues: list[str] | None) -> int:
         return 0
     directory = wake_dir(database_path)
     try:
-        if not _trusted(directory):
+        info = os.lstat(directory)
+        if not _private_directory(info):
             return 0
-        entries = [e.path for e in os.scandir(directory) if e.name.endswith(SOCKET_SUFFIX) and e.path not in _own_sockets]
+        entries = [path for path in _sockets_in(directory, info) if path not in _own_sockets]
     except OSError:
         return 0
     if not entries:

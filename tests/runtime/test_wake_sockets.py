@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -175,3 +176,55 @@ def test_stopping_a_listener_does_not_wait_out_its_receive_timeout(database: str
     listener.stop()
     assert time.monotonic() - started < 0.3
     assert received.batches == []  # the nudge is not a wake-up
+
+
+def _peer(directory: Path, name: str) -> socket.socket:
+    """A worker's socket as another process binds it (not one of this process's listeners, which announce skips)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(directory / f"{name}{wake_sockets.SOCKET_SUFFIX}"))
+    sock.settimeout(5)
+    return sock
+
+
+def test_a_sender_lists_the_directory_again_only_when_it_changed_and_never_misses_a_new_worker(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Triggers list the socket directory once and then only stat it: a worker binding its socket changes the
+    directory's time, so the next trigger lists it again and tells the new worker too."""
+    directory = wake_sockets.wake_dir(database)
+    directory.mkdir(mode=0o700)
+    first = _peer(directory, "1-first")
+    listings: list[str] = []
+    scandir = os.scandir
+    monkeypatch.setattr(wake_sockets.os, "scandir", lambda path: listings.append(str(path)) or scandir(path))
+    time.sleep(wake_sockets.RACY_LISTING_S + 0.05)  # the directory's last change is not recent: its listing is kept
+    try:
+        assert wake_sockets.announce(database, ["a"]) == 1 and first.recv(100) == b"a"
+        assert wake_sockets.announce(database, ["b"]) == 1 and first.recv(100) == b"b"
+        assert len(listings) == 1  # the second trigger only stat'ed the directory
+        second = _peer(directory, "2-second")  # a worker starting now
+        try:
+            assert wake_sockets.announce(database, ["c"]) == 2
+            assert first.recv(100) == b"c" and second.recv(100) == b"c"
+            assert len(listings) == 2
+        finally:
+            second.close()
+    finally:
+        first.close()
+
+
+def test_a_listing_taken_right_after_the_directory_changed_is_not_kept(database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """File times move in coarse ticks: a socket bound in the same tick as a listing taken just after an earlier
+    change would leave the time unchanged, so such a listing is taken again next time rather than trusted."""
+    directory = wake_sockets.wake_dir(database)
+    directory.mkdir(mode=0o700)
+    first = _peer(directory, "1-first")
+    listings: list[str] = []
+    scandir = os.scandir
+    monkeypatch.setattr(wake_sockets.os, "scandir", lambda path: listings.append(str(path)) or scandir(path))
+    try:
+        assert wake_sockets.announce(database, ["a"]) == 1  # within RACY_LISTING_S of the bind
+        assert wake_sockets.announce(database, ["b"]) == 1
+        assert len(listings) == 2
+    finally:
+        first.close()
