@@ -163,7 +163,9 @@ def app_from_env() -> FastAPI:
 
         def factory() -> Any:
             from runtime import Worker
+            from runtime.console_log import show_warnings_on_console
 
+            show_warnings_on_console()  # the embedded worker's run warnings on the server's console
             return Worker(database_url=settings.database_url, concurrency=concurrency, shutdown_timeout=10)
 
     return create_app(settings, worker_factory=factory)

@@ -88,6 +88,9 @@ def worker(
     """Run a worker in the foreground until Ctrl-C / SIGTERM (graceful: no new runs, running ones finish or are handed back)."""
     from runtime.worker import Worker
 
+    from runtime.console_log import show_warnings_on_console
+
+    show_warnings_on_console()  # the runs' warnings and errors as lines here (they are stored with the runs too)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     w = Worker(database_url=database_url, tasks=module or None, concurrency=concurrency, executor_id=executor_id, shutdown_timeout=grace)

@@ -19,12 +19,12 @@ class RunLogger:
         safe = redact(fields) if fields else {}
         ctx = maybe_current_context()
         ids = tracing.log_ids()  # None unless tracing is on: then the line names its trace and span
+        # the message and fields apart too, for a handler that shows fields its own way (runtime/console_log.py)
+        extra: dict[str, Any] = {"log_message": message, "log_fields": safe, **(ids or {})}
         if ctx is not None:
             ctx.state.logs.add(level, message, safe, ctx.attempt)  # the trace and span ids are added there
-            extra = {"run_id": ctx.run_id, **ids} if ids else {"run_id": ctx.run_id}
-            _py.log(_LEVELS[level], "%s %s", message, safe or "", extra=extra)
-        else:
-            _py.log(_LEVELS[level], "%s %s", message, safe or "", extra=ids)
+            extra["run_id"] = ctx.run_id
+        _py.log(_LEVELS[level], "%s %s", message, safe or "", extra=extra)
 
     def debug(self, message: str, **fields: Any) -> None:
         self._log("debug", message, fields)
