@@ -10,7 +10,7 @@ not sent the state it already has (a run stream skips its first event when nothi
 runs that have not changed since that moment).
 
 One poller thread per process (`RunFeed`) serves every subscriber: each poll reads small change markers (status,
-update time and a digest of attributes and version from the runs table, the version of the run metadata) by primary
+update time, attributes and version from the runs table, the version of the run metadata) by primary
 key, for the runs that streams follow and, for tag streams, the runs with the tag that are unfinished or new (indexed reads: a finished run never changes);
 only runs whose markers moved are loaded whole, once, and handed to every subscriber that wants them. A slow subscriber gets the latest state of each run (older ones are dropped, never
 queued without bound).
@@ -167,7 +167,7 @@ class RunFeed:
         return get_backend(self.database_url)
 
     def _markers_by_id(self, backend: Backend, run_ids: list[str]) -> dict[str, tuple[Any, ...]]:
-        """(status, updated_at ms, metadata version, metadata updated_at, attributes digest) of each run: two
+        """(status, updated_at ms, metadata version, metadata updated_at, attributes and version) of each run: two
         primary-key reads. Compared for equality, never for order: a change stamped at or before a time already seen
         (two clocks, one millisecond) still moves the marker."""
         found: dict[str, tuple[Any, ...]] = {

@@ -50,7 +50,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import fcntl
-import hashlib
 import inspect
 import json
 import logging
@@ -165,15 +164,6 @@ def attributes_of(value: Any) -> dict[str, Any]:
     if value is None:
         return {}
     return json.loads(value) if isinstance(value, str) else dict(value)
-
-
-def _fingerprint(attributes: Any, version: Any) -> str:
-    """A short digest of a workflow's attributes and version (the parts of a change marker besides status and time)."""
-    try:
-        attrs = json.dumps(attributes_of(attributes), sort_keys=True, separators=(",", ":"), default=str)
-    except (ValueError, TypeError):
-        attrs = repr(attributes)  # a row no code path of ours wrote: compared as it is
-    return hashlib.blake2b(f"{attrs}\0{version}".encode(), digest_size=8).hexdigest()
 
 
 # -- the one status function, and its SQL twin --------------------------------------------------------------------------
@@ -644,26 +634,27 @@ class SystemDatabase:
             return [(r[0], r[1]) for r in conn.execute(query).all()]
 
     def change_markers(self, run_ids: list[str], live_executors: frozenset[str] | None = None) -> dict[str, tuple[str, int, str]]:
-        """(DBOS status, updated_at ms, fingerprint of attributes and version) of each known run: a primary-key read,
+        """(DBOS status, updated_at ms, the attributes' stored text and the version) of each known run: a primary-key read,
         what a watcher compares between polls. With `live_executors`, a started run whose worker is gone gets its own
         marker: nothing is written when a worker dies, and the run's status (WAITING_FOR_WORKER) moves all the same.
 
         `updated_at` alone does not always move: two writes in one millisecond (or stamped from two clocks, Python's
         and SQLite's, a millisecond apart) leave it equal, and handing a run to another version does not touch it. A
         change of the run's attributes (`waiting`, `attempt`, `tags`, `outcome`) or version, which keeps the DBOS
-        status, then moves the fingerprint."""
+        status, then moves the third part."""
         ws = self.workflows
         found: dict[str, tuple[str, int, str]] = {}
         with self.engine.connect() as conn:
             for start in range(0, len(run_ids), 500):
                 chunk = run_ids[start:start + 500]
                 query = sa.select(
-                    ws.c.workflow_uuid, ws.c.status, ws.c.updated_at, ws.c.executor_id, ws.c.attributes, ws.c.application_version
+                    ws.c.workflow_uuid, ws.c.status, ws.c.updated_at, ws.c.executor_id,
+                    sa.cast(ws.c.attributes, sa.Text), ws.c.application_version,  # as stored: compared, never parsed
                 ).where(ws.c.workflow_uuid.in_(chunk))
                 for row in conn.execute(query):
                     orphaned = live_executors is not None and row[1] == "PENDING" and row[3] not in live_executors
                     status = f"{row[1]}:{RunStatus.WAITING_FOR_WORKER.value}" if orphaned else row[1]
-                    found[row[0]] = (status, int(row[2] or 0), _fingerprint(row[4], row[5]))
+                    found[row[0]] = (status, int(row[2] or 0), f"{row[4] or ''}\0{row[5] or ''}")
         return found
 
     def tagged_unfinished_or_new(self, tags: list[str], created_since_ms: int) -> set[str]:

@@ -149,7 +149,7 @@ class Runs:
 
     def change_markers(self, run_ids: list[str], *, database_url: str | None = None) -> dict[str, tuple[str, int, str]]:
         """A cheap fingerprint per run that moves with every change of its status or attributes: (engine status, changed
-        at ms, digest of attributes and version). Watchers
+        at ms, attributes' text and version). Watchers
         (the API's realtime streams) compare it between polls and load the whole run only when it moved."""
         backend = get_backend(database_url)
         return backend.dbos.change_markers(list(run_ids), live_executors_now(backend, time.time()))
