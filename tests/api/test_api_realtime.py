@@ -47,6 +47,25 @@ def _seen(stream: SSEStream) -> str:
     data = last.data or {}
     return f"id {last.id}, status {data.get('status')}, isFinished {data.get('isFinished')}, metadata {data.get('metadata')}"
 
+def _wait_for_metadata(client: httpx.Client, run_id: str, ready, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + 20
+    while not ready(client.get(f"/api/v1/runs/{run_id}").json()["metadata"]):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def _feed_polled_by_the_test(api: Api) -> tuple[RunFeed, asyncio.AbstractEventLoop]:
+    """A feed whose poller never starts (the test calls poll_once itself), and a loop for its subscriptions."""
+    return RunFeed(api.database_url, poll_interval_s=60), asyncio.new_event_loop()
+
+
+def _subscribe(feed: RunFeed, loop: asyncio.AbstractEventLoop, **wanted):  # type: ignore[no-untyped-def]
+    async def subscribe():  # type: ignore[no-untyped-def]
+        return feed.subscribe(**wanted)
+
+    return loop.run_until_complete(subscribe())
+
+
 
 def test_run_stream_follows_progress_and_ends_when_finished(api: Api, client: httpx.Client) -> None:
     token = uuid.uuid4().hex
@@ -175,18 +194,14 @@ def test_a_stream_that_subscribes_during_a_poll_is_handed_what_that_poll_read(ap
     reading the markers (a loaded machine) left test_one_poller_serves_every_subscriber waiting for a finished run."""
     token = uuid.uuid4().hex
     run = _trigger(client, "api-steps", {"token": token, "steps": 1, "gated": True})
-    deadline = time.monotonic() + 20
-    while client.get(f"/api/v1/runs/{run['id']}").json()["metadata"].get("stage") != "step 1":  # waits at its gate
-        assert time.monotonic() < deadline, "the run did not reach its gate"
-        time.sleep(0.05)
-    feed = RunFeed(api.database_url, poll_interval_s=60)  # never started: the test makes its polls
-    loop = asyncio.new_event_loop()
+    _wait_for_metadata(client, run["id"], lambda m: m.get("stage") == "step 1", "the run did not reach its gate")
+    feed, loop = _feed_polled_by_the_test(api)
 
-    async def subscribe():  # type: ignore[no-untyped-def]
-        return feed.subscribe(run_ids=frozenset([run["id"]]))
+    def subscribe():  # type: ignore[no-untyped-def]
+        return _subscribe(feed, loop, run_ids=frozenset([run["id"]]))
 
     try:
-        early = loop.run_until_complete(subscribe())
+        early = subscribe()
         feed.poll_once([early])  # the run's marker as it waits at the gate
         read_markers = feed._markers_by_id
         first: dict = {}
@@ -196,7 +211,7 @@ def test_a_stream_that_subscribes_during_a_poll_is_handed_what_that_poll_read(ap
             # state (a snapshot reads markers too: those go straight through), and then the run finishes
             if first:
                 return read_markers(backend, run_ids)
-            first["sub"] = loop.run_until_complete(subscribe())
+            first["sub"] = subscribe()
             first["event"] = feed.snapshot([run["id"]])[run["id"]]
             api_tasks.gate(f"{token}:0").set()
             assert api.wait_run(client, run["id"])["status"] == "COMPLETED"
@@ -227,20 +242,12 @@ def test_a_change_stamped_at_a_time_already_seen_still_reaches_the_stream(api: A
     in one millisecond; a status row stamped by Python's clock and its next update by SQLite's, a millisecond
     behind) or an earlier one still reaches the stream."""
     run = _trigger(client, "api-holds")
-    deadline = time.monotonic() + 20
-    while not client.get(f"/api/v1/runs/{run['id']}").json()["metadata"].get("holding"):
-        assert time.monotonic() < deadline, "the run did not start"
-        time.sleep(0.05)
+    _wait_for_metadata(client, run["id"], lambda m: m.get("holding"), "the run did not start")
     dbos = get_backend(api.database_url).dbos
     ws = dbos.workflows
-    feed = RunFeed(api.database_url, poll_interval_s=60)  # never started: the test makes its polls
-    loop = asyncio.new_event_loop()
-
-    async def subscribe():  # type: ignore[no-untyped-def]
-        return feed.subscribe(run_ids=frozenset([run["id"]]))
-
+    feed, loop = _feed_polled_by_the_test(api)
     try:
-        sub = loop.run_until_complete(subscribe())
+        sub = _subscribe(feed, loop, run_ids=frozenset([run["id"]]))
         feed.poll_once([sub])
         assert sub.pending.pop(run["id"]).data["status"] == "EXECUTING"
         with dbos.engine.connect() as conn:
@@ -315,19 +322,11 @@ def test_a_run_of_a_newly_followed_tag_that_finishes_before_the_first_poll_still
     that it finished."""
     token, tag = uuid.uuid4().hex, f"late-{uuid.uuid4().hex[:8]}"
     run = _trigger(client, "api-steps", {"token": token, "steps": 1, "gated": True}, tags=[tag])
-    deadline = time.monotonic() + 20
-    while client.get(f"/api/v1/runs/{run['id']}").json()["metadata"].get("stage") != "step 1":  # waits at its gate
-        assert time.monotonic() < deadline, "the run did not reach its gate"
-        time.sleep(0.05)
+    _wait_for_metadata(client, run["id"], lambda m: m.get("stage") == "step 1", "the run did not reach its gate")
     time.sleep(TAG_LOOKBACK_MS / 1000 + 0.5)  # no longer "created lately" for a poll
-    feed = RunFeed(api.database_url, poll_interval_s=60)  # never started: the test makes its polls
-    loop = asyncio.new_event_loop()
-
-    async def subscribe():  # type: ignore[no-untyped-def]
-        return feed.subscribe(tags=frozenset([tag]))
-
+    feed, loop = _feed_polled_by_the_test(api)
     try:
-        sub = loop.run_until_complete(subscribe())
+        sub = _subscribe(feed, loop, tags=frozenset([tag]))
         first = feed.snapshot([run["id"]])[run["id"]]  # what the stream sends first
         assert not first.finished
         api_tasks.gate(f"{token}:0").set()

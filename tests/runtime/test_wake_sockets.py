@@ -186,17 +186,24 @@ def _peer(directory: Path, name: str) -> socket.socket:
     return sock
 
 
-def test_a_sender_lists_the_directory_again_only_when_it_changed_and_never_misses_a_new_worker(
-    database: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Triggers list the socket directory once and then only stat it: a worker binding its socket changes the
-    directory's time, so the next trigger lists it again and tells the new worker too."""
+@pytest.fixture
+def counted(database: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[str]]:
+    """The database's socket directory, made, and the listings senders take of it from now on."""
     directory = wake_sockets.wake_dir(database)
     directory.mkdir(mode=0o700)
-    first = _peer(directory, "1-first")
     listings: list[str] = []
     scandir = os.scandir
     monkeypatch.setattr(wake_sockets.os, "scandir", lambda path: listings.append(str(path)) or scandir(path))
+    return directory, listings
+
+
+def test_a_sender_lists_the_directory_again_only_when_it_changed_and_never_misses_a_new_worker(
+    database: str, counted: tuple[Path, list[str]]
+) -> None:
+    """Triggers list the socket directory once and then only stat it: a worker binding its socket changes the
+    directory's time, so the next trigger lists it again and tells the new worker too."""
+    directory, listings = counted
+    first = _peer(directory, "1-first")
     time.sleep(wake_sockets.RACY_LISTING_S + 0.05)  # the directory's last change is not recent: its listing is kept
     try:
         assert wake_sockets.announce(database, ["a"]) == 1 and first.recv(100) == b"a"
@@ -213,15 +220,11 @@ def test_a_sender_lists_the_directory_again_only_when_it_changed_and_never_misse
         first.close()
 
 
-def test_a_listing_taken_right_after_the_directory_changed_is_not_kept(database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_listing_taken_right_after_the_directory_changed_is_not_kept(database: str, counted: tuple[Path, list[str]]) -> None:
     """File times move in coarse ticks: a socket bound in the same tick as a listing taken just after an earlier
     change would leave the time unchanged, so such a listing is taken again next time rather than trusted."""
-    directory = wake_sockets.wake_dir(database)
-    directory.mkdir(mode=0o700)
+    directory, listings = counted
     first = _peer(directory, "1-first")
-    listings: list[str] = []
-    scandir = os.scandir
-    monkeypatch.setattr(wake_sockets.os, "scandir", lambda path: listings.append(str(path)) or scandir(path))
     try:
         assert wake_sockets.announce(database, ["a"]) == 1  # within RACY_LISTING_S of the bind
         assert wake_sockets.announce(database, ["b"]) == 1
