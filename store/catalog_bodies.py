@@ -22,7 +22,6 @@ A reference never dangles: pruning moves a body still referenced by a kept snaps
 
 from __future__ import annotations
 
-import hashlib
 import json
 import operator
 import types
@@ -32,6 +31,7 @@ from collections import defaultdict
 from typing import Any
 
 import orjson
+from blake3 import blake3
 import sqlalchemy as sa
 from pydantic import BaseModel, TypeAdapter
 
@@ -40,9 +40,9 @@ from store.tables import snapshots as snapshots_table
 
 #: zlib's fastest level: catalogs repeat the same keys and types on every column, so it already keeps ~2 % of the text
 CATALOG_ZLIB_LEVEL = 1
-#: how a digest says which function made it; digests of older rows (no prefix) never equal one made now, which only
-#: means their next snapshot is compared with them the long way, once
-DIGEST_PREFIX = "sha224:"
+#: how a digest says which function made it; digests of older rows (no prefix, or `sha224:` before BLAKE3) never
+#: equal one made now, which only means their next snapshot is compared with them the long way, once
+DIGEST_PREFIX = "blake3:"
 
 _DATABASES_JSON = TypeAdapter(list[Database])
 DATABASES_KEY = b',"databases":'
@@ -57,8 +57,7 @@ class EncodedCatalog:
     def __init__(self, catalog: Catalog) -> None:
         self.databases: bytes = databases_json(catalog)
         self.head: bytes = catalog.model_dump_json(exclude={"databases"}).encode()
-        # SHA-2 runs on the CPU's SHA extensions where it has them: ~3 ms for 6 MB, half of blake2b's time
-        self.digest: str = DIGEST_PREFIX + hashlib.sha224(self.databases).hexdigest()
+        self.digest: str = catalog_digest(self.databases)
 
     def body(self) -> bytes:
         """The whole catalog's JSON as stored, `databases` last (see `same_databases`)."""
@@ -66,6 +65,17 @@ class EncodedCatalog:
 
     def packed(self) -> bytes:
         return zlib.compress(self.body(), CATALOG_ZLIB_LEVEL)
+
+
+#: BLAKE3's output cut to SHA-224's 224 bits: the digest column holds 64 characters, prefix included
+DIGEST_BYTES = 28
+
+
+def catalog_digest(databases: bytes) -> str:
+    """The digest that tells a catalog's databases unchanged: BLAKE3, a cryptographic hash like the SHA-224 it
+    replaces, ~1 ms for the 6 MB of a 2,000-table catalog where SHA-224 took ~3 ms even on the CPU's SHA extensions;
+    every save computes one. One thread: a worker runs other runs beside this one."""
+    return DIGEST_PREFIX + blake3(databases).hexdigest(DIGEST_BYTES)
 
 
 def databases_json(catalog: Catalog) -> bytes:

@@ -12,6 +12,7 @@ import zlib
 from datetime import date, datetime
 
 import pytest
+from blake3 import blake3
 import sqlalchemy as sa
 from pydantic import BaseModel, Field, TypeAdapter, computed_field
 
@@ -87,7 +88,7 @@ def test_the_stored_catalog_is_what_pydantic_writes_and_reads_back_equal(store_u
     assert orders["name"] == "orders" and note["name"] == "note"
     assert note["comment"] is None and orders["size_bytes"] is None and orders["row_count"] == 12
     assert note["nullable"] is True and orders["columns"][0]["nullable"] is False
-    assert row["digest"].startswith("sha224:") and len(row["digest"]) == 7 + 56 and row["ref"] is None
+    assert row["digest"] == "blake3:" + blake3(pydantic_text).hexdigest(28) and row["ref"] is None
     # the body is stored compressed (zlib), the JSON column holds JSON null
     assert row["packed"] is not None and zlib.decompress(row["packed"]).decode() == row["text"]
     assert row["json_column"] == "null"
@@ -165,6 +166,33 @@ def test_a_snapshot_stored_with_every_default_left_out_is_followed_without_a_fal
     assert ref == first and digest == stored_row(store_url, first)["digest"]  # the body shared, known by its digest
     loaded = snapshots.get_snapshot("snap_defaults_out", database_url=store_url)
     assert loaded is not None and loaded.catalog.databases == old.databases  # the old text reads back whole
+
+
+def test_a_snapshot_with_a_sha224_digest_is_followed_by_blake3_ones_without_a_false_change(store_url: str) -> None:
+    """The release before digested the databases with SHA-224: its last snapshot holds the same text as the next save
+    but another digest. That save compares the text (equal: an empty diff, nothing parsed) and keeps a body of its
+    own; the save after it is recognised by its BLAKE3 digest and references that body."""
+    old = catalog(ORDERS, ITEMS)
+    text = databases_json(old)
+    head = old.model_dump_json(exclude={"databases"}).encode()
+    t = snapshots_table
+    with store_engine(store_url).begin() as conn:
+        conn.execute(
+            sa.insert(t).values(
+                id="snap_sha224", data_source_id="src", created_at=1.0, source_type="postgres", table_count=2,
+                column_count=4, catalog=None, catalog_zlib=zlib.compress(head[:-1] + b',"databases":' + text + b"}"),
+                profiles=[], warnings=[], catalog_digest="sha224:" + hashlib.sha224(text).hexdigest(),
+            )
+        )
+    first = snapshots.save_snapshot(data_source_id="src", catalog=catalog(ORDERS, ITEMS), database_url=store_url)
+    diff = snapshots.stored_diff(first, database_url=store_url)
+    assert diff is not None and diff.from_snapshot == "snap_sha224" and diff.is_empty
+    row = stored_row(store_url, first)
+    assert row["digest"] == "blake3:" + blake3(text).hexdigest(28) and row["ref"] is None and row["packed"] is not None
+    second = snapshots.save_snapshot(data_source_id="src", catalog=catalog(ORDERS, ITEMS), database_url=store_url)
+    with store_engine(store_url).connect() as conn:
+        ref, digest = conn.execute(sa.select(t.c.catalog_ref, t.c.catalog_digest).where(t.c.id == second)).one()
+    assert ref == first and digest == row["digest"]
 
 
 AWKWARD = Table(
