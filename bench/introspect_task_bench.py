@@ -418,7 +418,7 @@ def main() -> None:
         ("  of the task: runtime around it (the rest), median", f"{task_s - in_task_s:.3f} s",
          "trigger, queue wake-up and claim, run start, freeing the catalog as the function returns, outcome recorded, runs.wait noticing it"),
         ("  snapshot serialisation of the same catalog, median", f"{encode_s:.3f} s",
-         "EncodedCatalog: the databases as JSON (orjson, from the models' dicts) + SHA-224, what any save must do once"),
+         "EncodedCatalog: the databases as JSON (orjson, from the models' dicts) + its BLAKE3 digest, what any save must do once"),
         ("  floor: (connector + serialisation) / connector", f"{(connector_s + encode_s) / connector_s:.2f}x",
          "the ratio with no runtime and no other task work at all"),
         *profiling_rows(),

@@ -36,6 +36,12 @@ def unregister_running(ctx: "TaskContext") -> None:
             running.pop(ctx.run_id, None)
 
 
+def executing_here(run_id: str) -> bool:
+    """True while the run's code executes in this process: its end wakes this process's waiters (runtime/wakeups.py),
+    so they need not poll its status meanwhile."""
+    return run_id in running
+
+
 def current_context(what: str = "this call") -> "TaskContext":
     ctx = _current.get()
     if ctx is None:

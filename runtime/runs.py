@@ -51,13 +51,6 @@ def _filter_values(value: Any, field: str, max_chars: int) -> list[str]:
     return [check_text(v, field, max_chars=max_chars) for v in values]
 
 
-#: `wait` looks at a run's status after POLL_MIN_S, then 1.5x later each time, at most every POLL_MAX_S; after a run of
-#: this process ended, the next look comes after WAKE_POLL_S (see runtime/wakeups.py)
-POLL_MIN_S = 0.01
-POLL_MAX_S = 0.2
-WAKE_POLL_S = 0.005
-
-
 class Runs:
     def retrieve(self, run_id: str, *, database_url: str | None = None) -> Run:
         return retrieve_run(run_id, database_url=database_url)

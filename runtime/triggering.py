@@ -18,7 +18,7 @@ from pydantic_core import to_jsonable_python
 from runtime import dbos_adapter as dbos
 from runtime import tracing, wakeups
 from runtime.backend import Backend, get_backend
-from runtime.context import maybe_current_context
+from runtime.context import executing_here, maybe_current_context
 from runtime.dbos_adapter import workflow_name
 from runtime.errors import InputError, PayloadError, RunError, RunFailed, RunNotFoundError, TriggerOptionsError, UnknownTaskError
 from runtime.limits import (
@@ -38,7 +38,7 @@ from runtime.payload_schema import SchemaView, check_against_schema, check_with_
 from runtime.queues import DEFAULT_QUEUE
 from runtime.registry import get_task
 from runtime.reuse import Reused
-from runtime.run_reader import peek_status, wait_for_run
+from runtime.run_reader import HERE_POLL_S, peek_status, wait_for_run
 from runtime.run_state import METADATA_LIMIT_BYTES
 from runtime.sealing import open_envelopes, refuse_envelopes, seal_secret_fields
 from runtime.store import idempotency_keys, task_definitions
@@ -520,6 +520,11 @@ class _ChildLooks:
         self.seen = wakeups.generation()
         self.looked = time.monotonic()
 
+    def next_delay(self, run_id: str) -> float:
+        """How long to wait for a wake-up before looking again: while the child executes in this process its end
+        wakes the wait, and a look would only take the GIL from it (HERE_POLL_S, as `runs.wait`)."""
+        return HERE_POLL_S if executing_here(run_id) else self.delay
+
     def woken(self, now: int) -> float | None:
         """After a wait that returned generation `now`: the pause before the next look when it was a wake-up, None
         when the delay ran out (the next delay grows)."""
@@ -543,7 +548,7 @@ def _until_final(ctx: Any, run_id: str) -> None:
                 return
         except RunNotFoundError:
             return
-        pause = looks.woken(wakeups.wait(looks.seen, looks.delay))
+        pause = looks.woken(wakeups.wait(looks.seen, looks.next_delay(run_id)))
         if pause:
             ctx.cancel_event.wait(pause)
 
@@ -560,7 +565,7 @@ async def _until_final_async(ctx: Any, run_id: str) -> None:
         except RunNotFoundError:
             return
         # a canceled run's task is canceled in this await
-        pause = looks.woken(await asyncio.to_thread(wakeups.wait, looks.seen, looks.delay))
+        pause = looks.woken(await asyncio.to_thread(wakeups.wait, looks.seen, looks.next_delay(run_id)))
         if pause:
             await asyncio.sleep(pause)
 
