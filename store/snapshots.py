@@ -8,6 +8,7 @@ not stored twice: the new snapshot references the body already stored (store/cat
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
@@ -118,26 +119,27 @@ def _save(
 
     def insert(conn: sa.Connection, previous: Any, diff: SnapshotDiff | None, *, ref: str | None = None, body: bytes | None = None) -> None:
         conn.execute(
-            sa.insert(t).values(
-                id=snapshot_id,
-                data_source_id=data_source_id,
-                run_id=run_id,
-                created_at=time.time(),
-                source_type=catalog.source_type,
-                server_version=catalog.server_version,
-                table_count=tables,
-                column_count=columns,
-                source=source,
+            _INSERT,
+            {
+                "id": snapshot_id,
+                "data_source_id": data_source_id,
+                "run_id": run_id,
+                "created_at": time.time(),
+                "source_type": catalog.source_type,
+                "server_version": catalog.server_version,
+                "table_count": tables,
+                "column_count": columns,
+                "source": source,
                 # a reference keeps this snapshot's head; a body of its own holds it (the column then holds JSON null)
-                catalog=sa.bindparam("catalog_json", encoded.head.decode() if ref else "null", type_=_JSONText()),
-                catalog_zlib=body,
-                catalog_ref=ref,
-                profiles=sa.bindparam("profiles_json", _PROFILES_JSON.dump_json(profiles or [], by_alias=True).decode(), type_=_JSONText()),
-                previous_snapshot_id=previous.id if previous else None,
-                diff=diff.model_dump(mode="json") if diff else None,
-                warnings=checked,
-                catalog_digest=encoded.digest,
-            )
+                "catalog_json": encoded.head.decode() if ref else "null",
+                "catalog_zlib": body,
+                "catalog_ref": ref,
+                "profiles_json": _PROFILES_JSON.dump_json(profiles or [], by_alias=True).decode(),
+                "previous_snapshot_id": previous.id if previous else None,
+                "diff": diff.model_dump(mode="json") if diff else None,
+                "warnings": checked,
+                "catalog_digest": encoded.digest,
+            },
         )
 
     with engine.begin() as conn:
@@ -176,12 +178,18 @@ def _exists(conn: sa.Connection, snapshot_id: str) -> bool:
 def _newest(conn: sa.Connection, data_source_id: str, snapshot_id: str) -> tuple[Any, bool]:
     """The source's newest snapshot (its id and digest, and where its body is), and whether `snapshot_id` is saved
     already; one statement."""
-    t = snapshots_table
-    columns = (t.c.id, t.c.catalog_digest, t.c.catalog_zlib.is_not(None).label("holds_body"), t.c.catalog_ref)
-    newest = sa.select(*columns).where(t.c.data_source_id == data_source_id).order_by(*_newest_first()).limit(1)
-    rows = conn.execute(sa.union_all(sa.select(*columns).where(t.c.id == snapshot_id), newest.subquery().select())).all()
+    rows = conn.execute(_newest_statement(), {"snapshot_id": snapshot_id, "data_source_id": data_source_id}).all()
     saved = any(row.id == snapshot_id for row in rows)
     return next((row for row in rows if row.id != snapshot_id), None), saved
+
+
+@functools.cache
+def _newest_statement() -> sa.CompoundSelect:
+    """`_newest`'s statement, built once (building it for each save cost ~0.3 ms)."""
+    t = snapshots_table
+    columns = (t.c.id, t.c.catalog_digest, t.c.catalog_zlib.is_not(None).label("holds_body"), t.c.catalog_ref)
+    newest = sa.select(*columns).where(t.c.data_source_id == sa.bindparam("data_source_id")).order_by(*_newest_first()).limit(1)
+    return sa.union_all(sa.select(*columns).where(t.c.id == sa.bindparam("snapshot_id")), newest.subquery().select())
 
 
 def _counts(catalog: Catalog) -> tuple[int, int]:
@@ -206,6 +214,10 @@ class _JSONText(sa.types.TypeDecorator):  # type: ignore[type-arg]
 
 
 _PROFILES_JSON = TypeAdapter(list[TableProfile])
+#: built once (SQLAlchemy compiles it once): building `insert().values(...)` for each save cost ~0.5 ms
+_INSERT = sa.insert(snapshots_table).values(
+    catalog=sa.bindparam("catalog_json", type_=_JSONText()), profiles=sa.bindparam("profiles_json", type_=_JSONText())
+)
 
 
 def _diff(previous_id: str, previous: bytes, encoded: EncodedCatalog, snapshot_id: str) -> SnapshotDiff:
