@@ -17,6 +17,7 @@ cancel or timeout also stops the statement running on the server.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any
 
 from connectors import Catalog, CatalogFilters, ConnectionTest, Connector, ConnectorError, Credentials
@@ -31,6 +32,7 @@ from runtime import (
     metadata,
     schema_task,
     task,
+    tracing,
 )
 from store import SnapshotWarning, StoreError, snapshots, sources
 from tasks.introspect_data.connections import close_connector, open_connector, registered_source, retry_only_transient
@@ -87,16 +89,18 @@ def introspect_data(payload: IntrospectDataInput, ctx: TaskContext) -> dict[str,
     warnings += profiling.profiled.warnings
 
     _stage("saving")
-    snapshot_id = ctx.step(
-        "save-snapshot",
-        snapshots.save_snapshot,
-        data_source_id=payload.data_source_id,
-        catalog=catalog,
-        profiles=profiling.profiled.profiles,
-        source=creds.safe_dict(),
-        run_id=ctx.run_id,
-        warnings=[w.model_dump(mode="json") for w in warnings],
-    )
+    ctx.raise_if_cancelled()  # a run canceled or timed out by now saves nothing
+    # Not a recorded step: the save is idempotent by itself (the snapshot's id is the run's), so an attempt or a
+    # resumed run that saves again returns the snapshot already saved; a step's check and record cost ~2 ms more.
+    with tracing.span("save snapshot", attributes={"taskpack.data_source.id": payload.data_source_id}):
+        snapshot_id = snapshots.save_snapshot(
+            data_source_id=payload.data_source_id,
+            catalog=catalog,
+            profiles=profiling.profiled.profiles,
+            source=creds.safe_dict(),
+            run_id=ctx.run_id,
+            warnings=[w.model_dump(mode="json") for w in warnings],
+        )
     diff = snapshots.stored_diff(snapshot_id)
     changes = diff.summary() if diff is not None else None
     if changes is not None:
@@ -205,13 +209,15 @@ def introspection_fraction(step: str, fields: dict[str, Any]) -> float | None:
 # -- helpers -----------------------------------------------------------------------------------------------------------
 def catalog_counts(catalog: Catalog) -> dict[str, int]:
     """databases / schemas / tables / views / columns of a catalog (materialized views count as tables)."""
-    tables = [t for _, _, t in catalog.iter_tables()]
+    schemas = [schema for db in catalog.databases for schema in db.schemas]
+    # one pass over the kinds, per schema: a generator step per table took ~0.5 ms at 2,000 tables
+    kinds = Counter(table.kind for schema in schemas for table in schema.tables)
     return {
         "databases": len(catalog.databases),
-        "schemas": sum(len(db.schemas) for db in catalog.databases),
-        "tables": sum(1 for t in tables if t.kind in TABLE_KINDS),
-        "views": sum(1 for t in tables if t.kind == "view"),
-        "columns": sum(len(t.columns) for t in tables),
+        "schemas": len(schemas),
+        "tables": sum(kinds[kind] for kind in TABLE_KINDS),
+        "views": kinds["view"],
+        "columns": sum([len(table.columns) for schema in schemas for table in schema.tables]),
     }
 
 

@@ -212,6 +212,30 @@ def test_an_unchanged_source_keeps_one_catalog_body_that_outlives_pruning(worker
         assert snapshot.catalog.introspected_at > original.catalog.introspected_at  # its own head, not the first's
 
 
+def test_an_attempt_retried_after_its_save_returns_the_snapshot_saved_once(
+    worker: Worker, mysql_source: MySQLSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The save is not a recorded step: its idempotence per run is what keeps a second attempt (or a resumed run)
+    from writing a second snapshot. Pruning fails once, after the first attempt saved; the second attempt saves
+    again and gets the same snapshot back."""
+    prune = snapshots.prune_snapshots
+    failures = []
+
+    def prune_failing_once(*args: Any, **kwargs: Any) -> int:
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("the store went away for a moment")
+        return prune(*args, **kwargs)
+
+    monkeypatch.setattr(snapshots, "prune_snapshots", prune_failing_once)
+    run = run_to_end({"data_source_id": "ds-retried", "credentials": mysql_source.credentials()})
+    assert run.status is RunStatus.COMPLETED, run.error
+    assert run.attempts == 2 and failures == [1]
+    saved = snapshots.list_snapshots("ds-retried")
+    assert [s.id for s in saved] == [run.output["snapshot_id"]] and saved[0].run_id == run.id
+    assert run.output["diff"] is None  # the source's first snapshot, not compared with the first attempt's copy
+
+
 # -- failures ----------------------------------------------------------------------------------------------------------
 def _password_protected_source(request: pytest.FixtureRequest, kind: str) -> tuple[dict[str, Any], str]:
     """(credentials with the right password, that password). The shared PostgreSQL trusts every local login, so the
