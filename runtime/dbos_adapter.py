@@ -1235,8 +1235,14 @@ class _OneStatementClaim:
     transaction), on SQLite the update whose RETURNING reads the inputs with a subquery. The statuses it returns are
     handed to DBOS's status read of those runs.
 
-    Only queues whose limits are this worker's own slots come here (no global concurrency, rate limit or partitions,
-    an unsharded database): DBOS claims the others, with the isolation and lock rules their shared budgets need.
+    Only queues whose limits are this worker's own slots come here (no rate limit or partitions, an unsharded
+    database), and on SQLite also queues with a global concurrency: DBOS claims the others, with the isolation and
+    lock rules their shared budgets need. On SQLite a global concurrency is one more bound in the same statement (the
+    pick's LIMIT subtracts the queue's running runs, counted by the statement itself): the UPDATE holds the file's one
+    write lock from its first read, so no other claim runs between that count and its writes. DBOS counted, picked
+    and updated in three statements and read the statuses in a fourth, ~3 ms of each run's start with the introspection
+    queue's limit of 10. A claim that takes nothing counts the running runs again to tell DBOS's stop reason
+    ("concurrency": the queue is then woken as a slot frees here) from an empty queue.
     `tests/runtime/test_dbos_adapter.py` compares both claims, row for row, against the installed DBOS."""
 
     def __init__(self, sys_db: Any) -> None:
@@ -1258,7 +1264,7 @@ class _OneStatementClaim:
         return (
             partition_key is None
             and queue._worker_concurrency is not None
-            and queue._concurrency is None
+            and (queue._concurrency is None or not self._postgres)
             and queue._limiter is None
             and not queue._has_partition_limits()
             and not sys_db.sharded
@@ -1277,10 +1283,11 @@ class _OneStatementClaim:
             return [], "worker_concurrency"
         if is_latest_version is None:
             is_latest_version = self._sys_db._is_latest_version(app_version)
-        claim = self._statement(bool(is_latest_version))
+        limited = queue._concurrency is not None  # SQLite only (`takes`)
+        claim = self._statement(bool(is_latest_version), limited)
         params = {
             "claim_queue": queue.name, "claim_version": app_version, "claim_limit": free, "claim_owner": owner_xid,
-            "claim_executor": executor_id, "claim_start_ms": int(time.time() * 1000),
+            "claim_executor": executor_id, "claim_start_ms": int(time.time() * 1000), "claim_concurrency": queue._concurrency,
         }
         # the statement compiled once (`_Compiled`): SQLAlchemy's work per execution of a compiled statement (its
         # cache key, parameters, result) was most of a SQLite claim's CPU and ~1.1 of a PostgreSQL claim's ~3.7 ms
@@ -1290,10 +1297,29 @@ class _OneStatementClaim:
         else:
             with self._sys_db.engine.connect() as conn, conn.begin():
                 rows = claim.read(conn.exec_driver_sql(claim.sql, claim.params(params)))
+        if not rows and limited and self._at_global_limit(queue):
+            return [], "concurrency"
         rows.sort(key=lambda m: (m["priority"], m["created_at"]))  # DBOS's dequeue order; RETURNING has none
         statuses = [_dequeued_status(m) for m in rows]
         self._handed.statuses = {s["workflow_uuid"]: s for s in statuses}
         return [s["workflow_uuid"] for s in statuses], None
+
+    def _at_global_limit(self, queue: Any) -> bool:
+        """Whether the queue's running runs fill its global concurrency (what made an empty claim, rather than an
+        empty queue); more than that is DBOS's warning too."""
+        with self._sys_db.engine.connect() as conn:
+            running = conn.execute(self._running_count(), {"claim_queue": queue.name}).scalar() or 0
+        if running > queue._concurrency:
+            log.warning(
+                "the total number of pending workflows (%d) on queue %s exceeds the global concurrency limit (%d)",
+                running, queue.name, queue._concurrency,
+            )
+        return bool(running >= queue._concurrency)
+
+    def _running_count(self) -> Any:
+        """The queue's runs that count against its global concurrency, as DBOS counts them (`_queue_pending_filter`)."""
+        ws = self._sys_db.tables.workflow_status
+        return sa.select(sa.func.count()).select_from(ws).where(self._sys_db._queue_pending_filter(sa.bindparam("claim_queue")))
 
     def get_workflow_statuses(self, workflow_ids: list[str]) -> Any:
         """The statuses the last claim of this thread returned, when those are the ones asked for (DBOS's queue thread
@@ -1304,14 +1330,15 @@ class _OneStatementClaim:
             return [handed[i] for i in workflow_ids]
         return self._dbos_statuses(workflow_ids)
 
-    def _statement(self, latest: bool) -> Any:
-        if latest not in self._statements:
-            built = self._build(latest)
-            self._statements[latest] = _Compiled(built, self._sys_db.engine)
-        return self._statements[latest]
+    def _statement(self, latest: bool, limited: bool = False) -> Any:
+        if (latest, limited) not in self._statements:
+            built = self._build(latest, limited)
+            self._statements[(latest, limited)] = _Compiled(built, self._sys_db.engine)
+        return self._statements[(latest, limited)]
 
-    def _build(self, latest: bool) -> Any:
-        """DBOS's claim (SystemDatabase.start_queued_workflows for a queue without shared limits), with bound values."""
+    def _build(self, latest: bool, limited: bool = False) -> Any:
+        """DBOS's claim (SystemDatabase.start_queued_workflows for a queue without shared limits), with bound values;
+        `limited` (SQLite): the queue's global concurrency bounds it too."""
         sys_db = self._sys_db
         ws, wi = sys_db.tables.workflow_status, sys_db.tables.workflow_input
         version = ws.c.application_version == sa.bindparam("claim_version")
@@ -1326,7 +1353,7 @@ class _OneStatementClaim:
             .where(version)
             .where(owned)
             .order_by(ws.c.priority.asc(), ws.c.created_at.asc())
-            .limit(sa.bindparam("claim_limit", type_=sa.Integer))
+            .limit(self._claim_limit(limited))
             .with_for_update(skip_locked=True)
         )
         start_ms = sa.bindparam("claim_start_ms", type_=sa.BigInteger)
@@ -1382,6 +1409,15 @@ class _OneStatementClaim:
         kept = sa.select(wi.c.inputs).where(wi.c.workflow_uuid == updated_id).scalar_subquery()
         returned = [sa.func.coalesce(kept, ws.c.inputs).label(name) if name == "inputs" else ws.c[name] for name in _STATUS_COLUMNS]
         return claim.returning(*returned)
+
+
+    def _claim_limit(self, limited: bool) -> Any:
+        """The free slots, and with a global concurrency (SQLite) what the queue's running runs leave of it."""
+        free = sa.bindparam("claim_limit", type_=sa.Integer)
+        if not limited:
+            return free
+        room = sa.bindparam("claim_concurrency", type_=sa.Integer) - self._running_count().scalar_subquery()
+        return sa.func.max(0, sa.func.min(free, room))
 
 
 _MAX_BIGINT = 2**63 - 1  # DBOS's cap of a deadline

@@ -16,7 +16,7 @@ import time
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -28,6 +28,7 @@ from runtime.dbos_adapter import RELIES_ON, ListFilter, run_status, status_claus
 from runtime.errors import RunFailed
 from runtime.models import RunStatus
 from tests.runtime import raw_store
+from tests.runtime.conftest import fresh_database
 
 RUNTIME = Path(__file__).resolve().parents[2] / "runtime"
 # The serializer subclasses DBOS's public `Serializer` (DBOS calls it to store and read what it records).
@@ -687,8 +688,10 @@ def test_the_claim_takes_no_more_than_the_free_slots_and_only_runs_it_may_run(db
 
 
 def test_queues_with_shared_limits_are_claimed_by_dbos(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A global concurrency, a rate limit or partitions are budgets shared with other workers: DBOS claims those
-    queues, with the isolation its rules need; the adapter claims only queues limited by this worker's slots."""
+    """A rate limit or partitions are budgets shared with other workers: DBOS claims those queues, with the isolation
+    its rules need; so does it a global concurrency on PostgreSQL. The adapter claims queues limited by this worker's
+    slots, and on SQLite (one writer: its statement counts and claims under the file's write lock) a global
+    concurrency too."""
     sys_db = get_backend(db_url).dbos.sys_db
     claim = dbos_adapter._OneStatementClaim(sys_db)
     asked: list[str] = []
@@ -704,9 +707,91 @@ def test_queues_with_shared_limits_are_claimed_by_dbos(db_url: str, monkeypatch:
     name = f"claim-own-{uuid.uuid4().hex[:6]}"
     _enqueue_probes(db_url, name, [1])
     assert claim.start_queued_workflows(_queue("k", worker_concurrency=2), "exec", "v", "a-key", 0) == ([], None)
-    assert asked == ["g", "r", "p", "u", "k"]
+    by_dbos = ["g", "r", "p", "u", "k"] if db_url.startswith("postgresql") else ["r", "p", "u", "k"]
+    assert asked == by_dbos
     took, _ = claim.start_queued_workflows(_queue(name, worker_concurrency=2), "exec", "v-claim", None, 0)
-    assert len(took) == 1 and asked == ["g", "r", "p", "u", "k"]
+    assert len(took) == 1 and asked == by_dbos
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> Iterator[str]:
+    """A SQLite runtime database alone: on PostgreSQL a global concurrency is DBOS's claim (the test above)."""
+    with fresh_database("sqlite", tmp_path) as url:
+        yield url
+
+
+def test_a_global_concurrency_on_sqlite_claims_what_dbos_claims(sqlite_url: str) -> None:
+    """SQLite: the same runs on two queues of global concurrency 3 with one run of each already running elsewhere,
+    one claimed by DBOS, the other by the adapter's one statement: the same two runs taken (the global room, not the
+    worker's 4 free slots), every column written alike; then both queues are full and both claims say so."""
+    sys_db = get_backend(sqlite_url).dbos.sys_db
+    claim = dbos_adapter._OneStatementClaim(sys_db)
+    mine, theirs = f"claim-gmine-{uuid.uuid4().hex[:6]}", f"claim-gdbos-{uuid.uuid4().hex[:6]}"
+    priorities = [3, 1, 2, 1, 5]
+    mine_ids, their_ids = _enqueue_probes(sqlite_url, mine, priorities), _enqueue_probes(sqlite_url, theirs, priorities)
+    for name in (mine, theirs):  # a run of each queue taken by another worker
+        took, _ = claim._dbos_claim(_queue(name, worker_concurrency=1), "exec-other", "v-claim", None, 0)
+        assert len(took) == 1
+    queues = {name: _queue(name, worker_concurrency=8, global_concurrency=3) for name in (mine, theirs)}
+
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        statements.append(statement)
+
+    engine = get_backend(sqlite_url).dbos.engine
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        took, reason = claim.start_queued_workflows(queues[mine], "exec-A", "v-claim", None, 4, owner_xid="owner-1", is_latest_version=True)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    dbos_took, dbos_reason = claim._dbos_claim(queues[theirs], "exec-A", "v-claim", None, 4, owner_xid="owner-1", is_latest_version=True)
+    assert reason is None and dbos_reason is None
+    assert [mine_ids.index(i) for i in took] == [their_ids.index(i) for i in dbos_took] == [3, 2]  # room for 2 of 4
+    assert len(statements) == 1, statements  # counted, picked and claimed in one statement
+    clock = {"workflow_uuid", "queue_name", "created_at", "updated_at", "started_at_epoch_ms", "workflow_deadline_epoch_ms", "creator_xid"}
+    rows, dbos_rows = _rows(sqlite_url, mine_ids), _rows(sqlite_url, their_ids)
+    for mine_id, their_id in zip(mine_ids, their_ids):
+        ours, dbos = rows[mine_id], dbos_rows[their_id]
+        assert {k: v for k, v in ours.items() if k not in clock} == {k: v for k, v in dbos.items() if k not in clock}, mine_id
+    # both full now (3 running each): nothing claimed, and the same stop reason, which wakes the queue as a slot frees
+    assert claim.start_queued_workflows(queues[mine], "exec-A", "v-claim", None, 2) == ([], "concurrency")
+    assert claim._dbos_claim(queues[theirs], "exec-A", "v-claim", None, 2) == ([], "concurrency")
+    # an empty queue with room is no stop
+    empty = f"claim-gempty-{uuid.uuid4().hex[:6]}"
+    assert claim.start_queued_workflows(_queue(empty, worker_concurrency=8, global_concurrency=3), "exec-A", "v-claim", None, 0) == ([], None)
+
+
+def test_claims_racing_on_a_globally_limited_queue_never_exceed_its_concurrency(sqlite_url: str) -> None:
+    """SQLite: four threads, as four workers of two free slots each, claim one queue of 40 runs with a global
+    concurrency of 5, over and over: 5 runs are taken in all, never more, each once."""
+    sys_db = get_backend(sqlite_url).dbos.sys_db
+    claim = dbos_adapter._OneStatementClaim(sys_db)
+    name = f"claim-grace-{uuid.uuid4().hex[:6]}"
+    ids = _enqueue_probes(sqlite_url, name, [1] * 40)
+    taken: list[str] = []
+    reasons: list[str | None] = []
+    errors: list[BaseException] = []
+
+    def claimer(n: int) -> None:
+        try:
+            for _ in range(15):
+                took, reason = claim.start_queued_workflows(_queue(name, worker_concurrency=2, global_concurrency=5), f"exec-{n}", "v-claim", None, 0)
+                taken.extend(took)
+                reasons.append(reason)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=claimer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert len(taken) == len(set(taken)) == 5 and set(taken) <= set(ids)
+    assert sum(1 for r in _rows(sqlite_url, ids).values() if r["status"] == "PENDING") == 5
+    # with 40 runs queued, a claim that took nothing was stopped by the limit, and said so
+    assert 1 <= reasons.count(None) <= 5 and reasons.count("concurrency") == len(reasons) - reasons.count(None)
 
 
 def test_claims_racing_on_one_queue_never_take_a_run_twice(db_url: str) -> None:
