@@ -215,8 +215,14 @@ class BigQueryConnector(Connector):
         self._job_id = job_id
 
         def run() -> tuple[list[ResultColumn], list[list[Any]], bool]:
-            job = client.query(sql, job_config=config, job_id=job_id, location=self.credentials.location,
-                               retry=API_RETRY, job_retry=None, timeout=timeout + DEADLINE_GRACE_S)
+            try:
+                job = client.query(sql, job_config=config, job_id=job_id, location=self.credentials.location,
+                                   retry=API_RETRY, job_retry=None, timeout=timeout + DEADLINE_GRACE_S)
+            except api_exc.Conflict:
+                # "Already Exists": the insert was sent again after a transport timeout and the first had created the
+                # job. Its id is this call's own (a fresh uuid), so the job is this query's: wait for it.
+                job = client.get_job(job_id, location=self.credentials.location, retry=API_RETRY,
+                                     timeout=timeout + DEADLINE_GRACE_S)
             rows = job.result(max_results=max_rows + 1, page_size=min(max_rows + 1, 10_000),
                               timeout=timeout + DEADLINE_GRACE_S, retry=API_RETRY)
             columns = [ResultColumn(name=f.name, type=sql_type(f)) for f in rows.schema]

@@ -165,6 +165,22 @@ def test_timeout_raises_query_timeout_within_bound_and_connector_recovers(crucib
         assert conn.query("SELECT 1 AS x").rows == [[1]]
 
 
+def test_a_job_insert_sent_again_after_it_created_the_job_waits_for_that_job(crucible_endpoint: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The client sends a job insert again when the first timed out in transport; when the first had created the job,
+    the second gets "Already Exists" (seen once in CI on a loaded host, as a QueryError). The job id is the
+    connector's own, so the job is its query's: it waits for it. Here the first insert is made before the call."""
+    import uuid as uuid_module
+
+    from connectors.bigquery import connection as bigquery_connection
+
+    fixed = uuid_module.uuid4()
+    monkeypatch.setattr(bigquery_connection.uuid, "uuid4", lambda: fixed)
+    with connect(credentials(crucible_endpoint)) as conn:
+        client = conn._connection()
+        client.query("SELECT 7 AS x", job_id=f"taskpack_{fixed.hex}").result()  # the first insert, already done
+        assert conn.query("SELECT 7 AS x").rows == [[7]]
+
+
 def test_cancel_from_another_thread_stops_waiting_within_bound(crucible_endpoint: str) -> None:
     with connect(credentials(crucible_endpoint)) as conn:
         conn.test_connection()
