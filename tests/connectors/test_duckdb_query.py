@@ -27,6 +27,7 @@ from connectors import (
     connect,
 )
 from connectors.duckdb import DuckDBConnector
+from connectors.duckdb.connection import CLOSE_WAIT_S
 from tests.connectors.duckdb_support import (  # noqa: F401 - fixtures
     PREFIX,
     SLOW_SQL,
@@ -178,11 +179,16 @@ def test_close_from_another_thread_stops_the_query_and_releases_the_file(probe_p
     connector.test_connection()
     with pytest.raises(duckdb.Error, match="already attached"):  # the connector holds the file
         duckdb.connect(str(probe_path))
-    threading.Timer(0.3, connector.close).start()
+    closer = threading.Timer(0.3, connector.close)
+    closer.start()
     started = time.monotonic()
     with pytest.raises(ConnectorError):
         connector.query(SLOW_SQL)
     assert time.monotonic() - started < 3.0
+    # the file is released once close() has returned in its thread (the query's thread may come back first: it
+    # reopened the file before close() had closed the connection once in CI)
+    closer.join(timeout=CLOSE_WAIT_S + 1)
+    assert not closer.is_alive() and connector.closed
     reopened = duckdb.connect(str(probe_path))  # released: a writer may open it again
     assert reopened.execute("SELECT count(*) FROM probe").fetchall() == [(3,)]
     reopened.close()
