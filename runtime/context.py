@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Awaitable, Callable, TypeVar
 
 from runtime import tracing
-from runtime.dbos_adapter import step, step_async
+from runtime.dbos_adapter import recording_here, step, step_async
 from runtime.errors import OutsideRunError, TaskCancelledError
 from runtime.redaction import RunSecrets
 
@@ -37,9 +37,9 @@ def unregister_running(ctx: "TaskContext") -> None:
 
 
 def executing_here(run_id: str) -> bool:
-    """True while the run's code executes in this process: its end wakes this process's waiters (runtime/wakeups.py),
-    so they need not poll its status meanwhile."""
-    return run_id in running
+    """True while the run executes in this process, from its start until DBOS has recorded its outcome: that end wakes
+    this process's waiters (runtime/wakeups.py), so they need not poll its status meanwhile."""
+    return run_id in running or recording_here(run_id)
 
 
 def current_context(what: str = "this call") -> "TaskContext":

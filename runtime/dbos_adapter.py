@@ -1249,7 +1249,8 @@ class _OneStatementClaim:
         self._sys_db = sys_db
         self._dbos_claim = sys_db.start_queued_workflows
         self._dbos_statuses = sys_db.get_workflow_statuses
-        self._statements: dict[bool, Any] = {}
+        self._statements: dict[tuple[bool, bool], _Compiled] = {}
+        self._count: _Compiled | None = None
         self._handed = threading.local()  # the statuses of this thread's last claim, until DBOS reads them
         self._postgres = sys_db.engine.dialect.name == "postgresql"
         self._autocommit = sys_db.engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -1307,8 +1308,9 @@ class _OneStatementClaim:
     def _at_global_limit(self, queue: Any) -> bool:
         """Whether the queue's running runs fill its global concurrency (what made an empty claim, rather than an
         empty queue); more than that is DBOS's warning too."""
+        count = self._compiled_count()
         with self._sys_db.engine.connect() as conn:
-            running = conn.execute(self._running_count(), {"claim_queue": queue.name}).scalar() or 0
+            running = conn.exec_driver_sql(count.sql, count.params({"claim_queue": queue.name})).scalar() or 0
         if running > queue._concurrency:
             log.warning(
                 "the total number of pending workflows (%d) on queue %s exceeds the global concurrency limit (%d)",
@@ -1320,6 +1322,13 @@ class _OneStatementClaim:
         """The queue's runs that count against its global concurrency, as DBOS counts them (`_queue_pending_filter`)."""
         ws = self._sys_db.tables.workflow_status
         return sa.select(sa.func.count()).select_from(ws).where(self._sys_db._queue_pending_filter(sa.bindparam("claim_queue")))
+
+    def _compiled_count(self) -> "_Compiled":
+        """`_running_count` compiled once: an idle worker's queue thread asks it after every empty claim of a limited
+        queue."""
+        if self._count is None:
+            self._count = _Compiled(self._running_count(), self._sys_db.engine)
+        return self._count
 
     def get_workflow_statuses(self, workflow_ids: list[str]) -> Any:
         """The statuses the last claim of this thread returned, when those are the ones asked for (DBOS's queue thread
@@ -1965,6 +1974,17 @@ def _notifier(engine: sa.Engine) -> Callable[[str], None]:
             log.debug("could not announce the end of run %s: %s", run_id, exc)
 
     return announce
+
+
+def recording_here(run_id: str) -> bool:
+    """The run's code has returned in this process and DBOS is recording its outcome here: its recorded end wakes this
+    process's waiters (`_SlotWatch._remove`), so a look before that finds it unfinished. False where no worker of
+    this process watches its runs (nothing would wake the waiter)."""
+    try:
+        active = dbos_module._get_dbos_instance()._active_workflows_set
+    except Exception:  # noqa: BLE001 - no DBOS in this process: no run of it executes here
+        return False
+    return isinstance(active, _SlotWatch) and run_id in active._m
 
 
 def code_returned(run_id: str) -> None:

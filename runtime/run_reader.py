@@ -330,8 +330,9 @@ POLL_MIN_S = 0.01
 POLL_MAX_S = 0.2
 WAKE_POLL_S = 0.005
 #: while the run executes in this process its end wakes the wait (twice: as its code returns and once DBOS recorded
-#: the outcome), so the wait looks only this often meanwhile, as a safety net. Each look takes the GIL from the run
-#: it waits for: polling a 2,000-table introspection that way cost it ~2-5 ms of ~165.
+#: the outcome), so the wait looks only this often meanwhile, as a safety net, and not at the first of those wakes.
+#: Each look takes the GIL from the run it waits for: polling a 2,000-table introspection that way cost it ~2-5 ms
+#: of ~165.
 HERE_POLL_S = 1.0
 
 
@@ -350,12 +351,18 @@ def wait_for_run(run_id: str, timeout: float | None = None, *, database_url: str
             return retrieve_run(run_id, database_url=database_url)
         if deadline is not None and time.monotonic() >= deadline:
             raise TimeoutError(f"run {run_id} still {status.value} after {timeout} s")
-        pause = HERE_POLL_S if executing_here(run_id) else delay
-        now = wakeups.wait(seen, pause if deadline is None else max(0.0, min(pause, deadline - time.monotonic())))
-        if now != seen:  # a run of this process ended (maybe this one): DBOS records its status right after
-            seen, delay = now, WAKE_POLL_S
-        else:
-            delay = min(delay * 1.5, POLL_MAX_S)
+        while True:
+            here = executing_here(run_id)
+            pause = HERE_POLL_S if here else delay
+            now = wakeups.wait(seen, pause if deadline is None else max(0.0, min(pause, deadline - time.monotonic())))
+            if now == seen:
+                delay = min(delay * 1.5, POLL_MAX_S)
+                break
+            seen, delay = now, WAKE_POLL_S  # a run of this process ended (maybe this one)
+            if not (here and executing_here(run_id)) or (deadline is not None and time.monotonic() >= deadline):
+                break
+            # another run's end, or this one's code returning: it is unfinished until its recorded end wakes us; a
+            # look now would only take the GIL from the thread recording it
 
 
 def peek_status(backend: Backend, run_id: str) -> RunStatus:

@@ -519,19 +519,27 @@ class _ChildLooks:
         self.delay = CHILD_POLL_MIN_S
         self.seen = wakeups.generation()
         self.looked = time.monotonic()
+        self.here = False  # whether the child executed in this process as the last wait began
+        self.woken_here = False  # the last wait ended in a wake-up while it did
 
     def next_delay(self, run_id: str) -> float:
         """How long to wait for a wake-up before looking again: while the child executes in this process its end
         wakes the wait, and a look would only take the GIL from it (HERE_POLL_S, as `runs.wait`)."""
-        return HERE_POLL_S if executing_here(run_id) else self.delay
+        self.here = executing_here(run_id)
+        return HERE_POLL_S if self.here else self.delay
 
-    def woken(self, now: int) -> float | None:
+    def woken(self, now: int, run_id: str) -> float | None:
         """After a wait that returned generation `now`: the pause before the next look when it was a wake-up, None
-        when the delay ran out (the next delay grows)."""
+        when the delay ran out (the next delay grows) or when no look is due: the wake-up came while the child
+        executes here (another run's end, the child's code returning), and its recorded end wakes the wait again."""
+        self.woken_here = False
         if now == self.seen:
             self.delay = min(self.delay * 1.5, CHILD_POLL_MAX_S)
             return None
         self.seen = now
+        if self.here and executing_here(run_id):
+            self.woken_here = True
+            return None
         return max(0.0, CHILD_POLL_MIN_S - (time.monotonic() - self.looked))
 
 
@@ -542,13 +550,14 @@ def _until_final(ctx: Any, run_id: str) -> None:
     ctx.on_cancel(wakeups.run_ended)  # a cancel ends the wait below at once
     while True:
         ctx.raise_if_cancelled()
-        looks.looked = time.monotonic()
-        try:
-            if peek_status(backend, run_id).is_final:
+        if not looks.woken_here:
+            looks.looked = time.monotonic()
+            try:
+                if peek_status(backend, run_id).is_final:
+                    return
+            except RunNotFoundError:
                 return
-        except RunNotFoundError:
-            return
-        pause = looks.woken(wakeups.wait(looks.seen, looks.next_delay(run_id)))
+        pause = looks.woken(wakeups.wait(looks.seen, looks.next_delay(run_id)), run_id)
         if pause:
             ctx.cancel_event.wait(pause)
 
@@ -558,14 +567,15 @@ async def _until_final_async(ctx: Any, run_id: str) -> None:
     looks = _ChildLooks()
     while True:
         ctx.raise_if_cancelled()
-        looks.looked = time.monotonic()
-        try:
-            if (await asyncio.to_thread(peek_status, backend, run_id)).is_final:
+        if not looks.woken_here:
+            looks.looked = time.monotonic()
+            try:
+                if (await asyncio.to_thread(peek_status, backend, run_id)).is_final:
+                    return
+            except RunNotFoundError:
                 return
-        except RunNotFoundError:
-            return
         # a canceled run's task is canceled in this await
-        pause = looks.woken(await asyncio.to_thread(wakeups.wait, looks.seen, looks.next_delay(run_id)))
+        pause = looks.woken(await asyncio.to_thread(wakeups.wait, looks.seen, looks.next_delay(run_id)), run_id)
         if pause:
             await asyncio.sleep(pause)
 

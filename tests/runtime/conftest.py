@@ -78,3 +78,32 @@ def worker(db_url: str) -> Iterator[Worker]:
 @pytest.fixture
 def token() -> str:
     return uuid.uuid4().hex[:12]
+
+
+def record_looks(monkeypatch: pytest.MonkeyPatch, module: Any) -> list[tuple[bool, bool]]:
+    """Every status read `module` makes through its `peek_status` from now on, as (whether that run was executing in
+    this process at the time, whether the status read was final): what the wake-up tests count to prove a waiter does
+    not poll a run it will be woken by."""
+    from runtime.context import executing_here
+
+    looks: list[tuple[bool, bool]] = []
+    peek = module.peek_status
+
+    def counted(backend: Any, run_id: str) -> Any:
+        here = executing_here(run_id)
+        status = peek(backend, run_id)
+        looks.append((here, status.is_final))
+        return status
+
+    monkeypatch.setattr(module, "peek_status", counted)
+    return looks
+
+
+def assert_looked_only_as_woken(looks: list[tuple[bool, bool]]) -> None:
+    """The waiter read the run's status while it executed here once (the look that found it started; twice if the
+    one-second safety net came round), not between its code returning and its outcome being recorded (the first of
+    its two wake-ups), and last when it had ended."""
+    assert 1 <= sum(1 for here, _ in looks if here) <= 2, looks
+    started = next(n for n, (here, _) in enumerate(looks) if here)
+    assert all(final for here, final in looks[started:] if not here), looks  # nothing read it unfinished meanwhile
+    assert looks[-1] == (False, True), looks

@@ -11,7 +11,7 @@ import pytest
 
 from runtime import RunStatus, Worker, runs, tasks
 from runtime import triggering
-from runtime.context import executing_here
+from tests.runtime.conftest import assert_looked_only_as_woken, record_looks
 from tests.runtime import wake_tasks
 
 # Each child finishes ~1.05 s after it starts: just after DBOS's one-second poll has looked and found it running, so
@@ -40,18 +40,12 @@ def test_a_waiting_parent_notices_a_finished_child_promptly(worker: Worker, task
 
 def test_a_parent_does_not_poll_a_child_executing_in_its_process(worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
     """The child's end wakes the parent, so while the child executes here the parent reads its status once (the look
-    that finds it started); backing off from 20 ms to 250 ms over a 1.2 s child read it ~8 times meanwhile."""
-    looks: list[bool] = []  # whether the child was executing at each look
-    peek = triggering.peek_status
-
-    def counted(backend, run_id):  # type: ignore[no-untyped-def]
-        looks.append(executing_here(run_id))
-        return peek(backend, run_id)
-
-    monkeypatch.setattr(triggering, "peek_status", counted)
+    that finds it started) and not as its code returns; backing off from 20 ms to 250 ms over a 1.2 s child read it ~8
+    times meanwhile."""
+    looks = record_looks(monkeypatch, triggering)
     run = runs.wait(tasks.trigger("wake-parent", {"rounds": [1.2]}).id, timeout=60)
     assert run.status is RunStatus.COMPLETED, run.error
-    assert 1 <= looks.count(True) <= 2 and looks[-1] is False, looks
+    assert_looked_only_as_woken(looks)
     assert run.output["lags"][0] < 0.5  # noticed as the child ended, not at the next look
 
 

@@ -8,6 +8,7 @@ fails and names it: read runtime/dbos_adapter.py (RELIES_ON) before anything els
 from __future__ import annotations
 
 import ast
+import contextlib
 import inspect
 import itertools
 import re
@@ -16,7 +17,7 @@ import time
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -279,6 +280,21 @@ def test_the_tables_and_columns_the_adapter_uses_exist(db_url: str) -> None:
     assert backend.dbos.workflows is tables.workflow_status
 
 
+@contextlib.contextmanager
+def _statements_sent(engine: sa.Engine) -> Iterator[list[tuple[str, Any]]]:
+    """The SQL statements the engine sends to its driver while the block runs, with their parameters."""
+    statements: list[tuple[str, Any]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *rest: Any) -> None:
+        statements.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+
+
 def test_changed_runs_are_read_through_an_index_dbos_does_not_have(db_url: str) -> None:
     """`changed_page` (webhook events, realtime) reads by updated_at: an index of ours on DBOS's table, built once,
     again harmlessly by every process, and used by the query instead of a scan of every run."""
@@ -324,16 +340,8 @@ def test_expired_queued_runs_are_found_through_the_expiry_index(db_url: str) -> 
     not_a_number = raw_store.enqueue_unchecked(db_url, "adapter-probe", {"n": 6}, {"expires_at": "soon"})  # a foreign row
     assert in_time and no_ttl and not_a_number
 
-    statements: list[tuple[str, Any]] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *rest: Any) -> None:
-        statements.append((statement, parameters))
-
-    sa.event.listen(backend.dbos.engine, "before_cursor_execute", seen)
-    try:
+    with _statements_sent(backend.dbos.engine) as statements:
         assert sorted(backend.dbos.expired_waiting(now)) == sorted([expired, delayed])
-    finally:
-        sa.event.remove(backend.dbos.engine, "before_cursor_execute", seen)
     (statement, parameters), = [s for s in statements if "workflow_uuid" in s[0]]
     with backend.dbos.engine.connect() as conn:
         driver = conn.connection.dbapi_connection
@@ -620,6 +628,36 @@ def _rows(db_url: str, ids: list[str]) -> dict[str, dict[str, Any]]:
         return {r["workflow_uuid"]: dict(r) for r in conn.execute(sa.select(ws).where(ws.c.workflow_uuid.in_(ids))).mappings()}
 
 
+_CLOCK_COLUMNS = {"workflow_uuid", "queue_name", "created_at", "updated_at", "started_at_epoch_ms", "workflow_deadline_epoch_ms", "creator_xid"}
+
+
+def _assert_written_alike(db_url: str, mine_ids: list[str], their_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Every column of each pair of runs equal, ids and clock readings aside; returns the adapter's rows."""
+    rows, dbos_rows = _rows(db_url, mine_ids), _rows(db_url, their_ids)
+    for mine_id, their_id in zip(mine_ids, their_ids):
+        ours, dbos = rows[mine_id], dbos_rows[their_id]
+        assert {k: v for k, v in ours.items() if k not in _CLOCK_COLUMNS} == {k: v for k, v in dbos.items() if k not in _CLOCK_COLUMNS}, mine_id
+    return rows
+
+
+def _race(claimer: Callable[[int], None], threads: int = 4) -> None:
+    """`claimer(n)` in that many threads at once, as so many workers; any exception one raised fails the test."""
+    errors: list[BaseException] = []
+
+    def run(n: int) -> None:
+        try:
+            claimer(n)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    started = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
+    for t in started:
+        t.start()
+    for t in started:
+        t.join(timeout=60)
+    assert errors == []
+
+
 def test_the_one_statement_claim_writes_and_hands_over_what_dbos_claim_does(db_url: str) -> None:
     """The same runs on two queues, one claimed by DBOS's `start_queued_workflows`, the other by the adapter's claim:
     same runs taken in the same order, every column written alike (ids and clock readings aside), and the statuses it
@@ -640,11 +678,8 @@ def test_the_one_statement_claim_writes_and_hands_over_what_dbos_claim_does(db_u
     assert handed == sys_db.get_workflow_statuses(took)  # DBOS's own read, after the claim
     assert [s["status"] for s in handed] == ["PENDING"] * 4 and handed[0]["inputs"], "the payload rides along"
 
-    clock = {"workflow_uuid", "queue_name", "created_at", "updated_at", "started_at_epoch_ms", "workflow_deadline_epoch_ms", "creator_xid"}
-    rows, dbos_rows = _rows(db_url, mine_ids), _rows(db_url, their_ids)
-    for mine_id, their_id in zip(mine_ids, their_ids):
-        ours, dbos = rows[mine_id], dbos_rows[their_id]
-        assert {k: v for k, v in ours.items() if k not in clock} == {k: v for k, v in dbos.items() if k not in clock}, mine_id
+    rows = _assert_written_alike(db_url, mine_ids, their_ids)
+    for ours in (rows[i] for i in mine_ids):
         if ours["status"] == "PENDING":
             assert ours["owner_xid"] == "owner-1" and ours["executor_id"] == "exec-A" and ours["recovery_attempts"] == 1
             assert abs(ours["workflow_deadline_epoch_ms"] - ours["started_at_epoch_ms"] - 30_000) < 2_000
@@ -667,16 +702,8 @@ def test_the_claim_takes_no_more_than_the_free_slots_and_only_runs_it_may_run(db
     with backend.dbos.engine.begin() as conn:
         conn.execute(ws.update().where(ws.c.workflow_uuid == unversioned[0]).values(application_version=None))
 
-    statements: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
-        statements.append(statement)
-
-    sa.event.listen(backend.dbos.engine, "before_cursor_execute", seen)
-    try:
+    with _statements_sent(backend.dbos.engine) as statements:
         assert claim.start_queued_workflows(queue, "exec-B", "v-claim", None, 3) == ([], "worker_concurrency")
-    finally:
-        sa.event.remove(backend.dbos.engine, "before_cursor_execute", seen)
     assert statements == []
     took, _ = claim.start_queued_workflows(queue, "exec-B", "v-claim", None, 1, is_latest_version=False)
     assert took == ids[:2]
@@ -734,26 +761,13 @@ def test_a_global_concurrency_on_sqlite_claims_what_dbos_claims(sqlite_url: str)
         assert len(took) == 1
     queues = {name: _queue(name, worker_concurrency=8, global_concurrency=3) for name in (mine, theirs)}
 
-    statements: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
-        statements.append(statement)
-
-    engine = get_backend(sqlite_url).dbos.engine
-    sa.event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with _statements_sent(get_backend(sqlite_url).dbos.engine) as statements:
         took, reason = claim.start_queued_workflows(queues[mine], "exec-A", "v-claim", None, 4, owner_xid="owner-1", is_latest_version=True)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", seen)
     dbos_took, dbos_reason = claim._dbos_claim(queues[theirs], "exec-A", "v-claim", None, 4, owner_xid="owner-1", is_latest_version=True)
     assert reason is None and dbos_reason is None
     assert [mine_ids.index(i) for i in took] == [their_ids.index(i) for i in dbos_took] == [3, 2]  # room for 2 of 4
     assert len(statements) == 1, statements  # counted, picked and claimed in one statement
-    clock = {"workflow_uuid", "queue_name", "created_at", "updated_at", "started_at_epoch_ms", "workflow_deadline_epoch_ms", "creator_xid"}
-    rows, dbos_rows = _rows(sqlite_url, mine_ids), _rows(sqlite_url, their_ids)
-    for mine_id, their_id in zip(mine_ids, their_ids):
-        ours, dbos = rows[mine_id], dbos_rows[their_id]
-        assert {k: v for k, v in ours.items() if k not in clock} == {k: v for k, v in dbos.items() if k not in clock}, mine_id
+    _assert_written_alike(sqlite_url, mine_ids, their_ids)
     # both full now (3 running each): nothing claimed, and the same stop reason, which wakes the queue as a slot frees
     assert claim.start_queued_workflows(queues[mine], "exec-A", "v-claim", None, 2) == ([], "concurrency")
     assert claim._dbos_claim(queues[theirs], "exec-A", "v-claim", None, 2) == ([], "concurrency")
@@ -771,23 +785,14 @@ def test_claims_racing_on_a_globally_limited_queue_never_exceed_its_concurrency(
     ids = _enqueue_probes(sqlite_url, name, [1] * 40)
     taken: list[str] = []
     reasons: list[str | None] = []
-    errors: list[BaseException] = []
 
     def claimer(n: int) -> None:
-        try:
-            for _ in range(15):
-                took, reason = claim.start_queued_workflows(_queue(name, worker_concurrency=2, global_concurrency=5), f"exec-{n}", "v-claim", None, 0)
-                taken.extend(took)
-                reasons.append(reason)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+        for _ in range(15):
+            took, reason = claim.start_queued_workflows(_queue(name, worker_concurrency=2, global_concurrency=5), f"exec-{n}", "v-claim", None, 0)
+            taken.extend(took)
+            reasons.append(reason)
 
-    threads = [threading.Thread(target=claimer, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert errors == []
+    _race(claimer)
     assert len(taken) == len(set(taken)) == 5 and set(taken) <= set(ids)
     assert sum(1 for r in _rows(sqlite_url, ids).values() if r["status"] == "PENDING") == 5
     # with 40 runs queued, a claim that took nothing was stopped by the limit, and said so
@@ -802,24 +807,15 @@ def test_claims_racing_on_one_queue_never_take_a_run_twice(db_url: str) -> None:
     name = f"claim-race-{uuid.uuid4().hex[:6]}"
     ids = _enqueue_probes(db_url, name, [1] * 60)
     taken: list[str] = []
-    errors: list[BaseException] = []
 
     def claimer(n: int) -> None:
-        try:
-            while True:
-                took, _ = claim.start_queued_workflows(_queue(name, worker_concurrency=2), f"exec-{n}", "v-claim", None, 0)
-                if not took and len(taken) >= len(ids):
-                    return
-                taken.extend(took)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+        while True:
+            took, _ = claim.start_queued_workflows(_queue(name, worker_concurrency=2), f"exec-{n}", "v-claim", None, 0)
+            if not took and len(taken) >= len(ids):
+                return
+            taken.extend(took)
 
-    threads = [threading.Thread(target=claimer, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert errors == []
+    _race(claimer)
     assert sorted(taken) == sorted(ids)
     owners = {r["executor_id"] for r in _rows(db_url, ids).values()}
     assert len(owners) > 1, "one claimer took everything: the race was not run"

@@ -14,7 +14,7 @@ import sys
 import runtime.run_reader  # noqa: F401 - where runs.wait polls (its poll bounds are patched below)
 
 runs_module = sys.modules["runtime.run_reader"]
-from runtime.context import executing_here
+from tests.runtime.conftest import assert_looked_only_as_woken, record_looks
 from tests.runtime import wake_tasks
 
 
@@ -66,19 +66,12 @@ def test_runs_wait_reads_the_outcome_once_dbos_has_recorded_it_without_a_second_
 
 def test_runs_wait_does_not_poll_a_run_executing_in_this_process(worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
     """Its end wakes the wait, so while the run executes here its status is read once (the look that finds it
-    started); backing off from 10 ms to 200 ms over a 1.2 s run read it ~8 times meanwhile, each look taking the GIL
-    from the run."""
-    looks: list[bool] = []  # whether the run was executing at each look
-    peek = runs_module.peek_status
-
-    def counted(backend, run_id):  # type: ignore[no-untyped-def]
-        looks.append(executing_here(run_id))
-        return peek(backend, run_id)
-
-    monkeypatch.setattr(runs_module, "peek_status", counted)
+    started) and not as its code returns (its outcome is still being recorded); backing off from 10 ms to 200 ms
+    over a 1.2 s run read it ~8 times meanwhile, each look taking the GIL from the run."""
+    looks = record_looks(monkeypatch, runs_module)
     handle = tasks.trigger("wake-child", {"seconds": 1.2})
     run = runs.wait(handle.id, timeout=60)
     ended = time.time()
     assert run.status is RunStatus.COMPLETED
-    assert 1 <= looks.count(True) <= 2 and looks[-1] is False, looks
+    assert_looked_only_as_woken(looks)
     assert ended - run.output < 0.5  # noticed as it ended, not at the next look a second later
