@@ -118,6 +118,7 @@ class RunSecrets:
         self._values: set[str] = set()
         self._lock = threading.Lock()
         self._pattern: re.Pattern[str] | None = None
+        self._shortest = 0  # the shortest value the pattern searches for: shorter text cannot hold one
         for value in values:
             self.add(value)
 
@@ -161,7 +162,7 @@ class RunSecrets:
 
     def scrub(self, text: str) -> str:
         pattern = self._compiled()
-        return text if pattern is None else pattern.sub(MASK, text)
+        return text if pattern is None or len(text) < self._shortest else pattern.sub(MASK, text)
 
     def touches(self, text: str) -> bool:
         """True when `text` is one of the values, or holds one long enough to be searched for."""
@@ -183,6 +184,7 @@ class RunSecrets:
                 if not long_enough:
                     return None
                 self._pattern = re.compile("|".join(map(re.escape, long_enough)))
+                self._shortest = len(long_enough[-1])
             return self._pattern
 
 
@@ -215,10 +217,13 @@ def redact_text(text: str, secrets: RunSecrets | None = None) -> str:
     """Text safe to store and show: URL passwords, `password=...` pairs, private keys and the run's secrets masked."""
     if secrets is None:
         secrets = _active.get()
-    text = _UNSTORABLE.sub("\ufffd", text)
+    # each rule only where its match could be (what it needs is in the text): most strings shown are names and
+    # numbers, and three regular expressions over each were most of reading a run back (its output, metadata, payload)
+    text = storable(text)
     if "://" in text:
         text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
-    text = _KV_SECRET.sub(lambda m: f"{m['key']}{MASK}", text)
+    if "=" in text or ":" in text:
+        text = _KV_SECRET.sub(lambda m: f"{m['key']}{MASK}", text)
     if "PRIVATE KEY" in text:
         text = _mask_private_keys(text)
     if secrets is not None:
@@ -226,6 +231,13 @@ def redact_text(text: str, secrets: RunSecrets | None = None) -> str:
             return MASK
         text = secrets.scrub(text)
     return text
+
+
+def storable(text: str) -> str:
+    """`text` with what cannot be stored or shown (NUL, lone surrogates) as U+FFFD."""
+    if text.isascii() and "\x00" not in text:
+        return text
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 def _mask_private_keys(text: str) -> str:
@@ -286,7 +298,7 @@ class _Masker:
             return self.text(value, depth)
         if isinstance(value, dict):
             return {
-                _UNSTORABLE.sub("\ufffd", str(k)): self.walk(v, str(k), schema.child(str(k)) if schema else None, depth + 1)
+                storable(str(k)): self.walk(v, str(k), schema.child(str(k)) if schema else None, depth + 1)
                 for k, v in value.items()
             }
         if isinstance(value, (list, tuple)):

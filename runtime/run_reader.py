@@ -343,7 +343,13 @@ def wait_for_run(run_id: str, timeout: float | None = None, *, database_url: str
     run_id = check_run_id(run_id)
     backend = get_backend(database_url)
     seen = wakeups.generation()
+    ended_here = False
     while True:
+        if ended_here:  # its recorded end woke us: read it whole at once (it is final), not its status first
+            ended_here = False
+            run = retrieve_run(run_id, database_url=database_url)
+            if run.status.is_final:
+                return run
         # the status alone until it is final: a full read right after a trigger took the GIL from the worker thread
         # claiming the run in this process (~2 ms of an idle worker's ~10 ms trigger->start)
         status = peek_status(backend, run_id)
@@ -359,7 +365,9 @@ def wait_for_run(run_id: str, timeout: float | None = None, *, database_url: str
                 delay = min(delay * 1.5, POLL_MAX_S)
                 break
             seen, delay = now, WAKE_POLL_S  # a run of this process ended (maybe this one)
-            if not (here and executing_here(run_id)) or (deadline is not None and time.monotonic() >= deadline):
+            still_here = here and executing_here(run_id)
+            if not still_here or (deadline is not None and time.monotonic() >= deadline):
+                ended_here = here and not still_here
                 break
             # another run's end, or this one's code returning: it is unfinished until its recorded end wakes us; a
             # look now would only take the GIL from the thread recording it

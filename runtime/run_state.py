@@ -57,6 +57,19 @@ def _encoded_size(doc: dict[str, Any]) -> int:
     return len(json.dumps(doc, default=str, separators=(",", ":")).encode())
 
 
+def _entry_size(key: str, value: Any) -> int:
+    """The bytes `"key":value` takes in the document's JSON (`_encoded_size`: ASCII, so characters are bytes)."""
+    return len(json.dumps({key: value}, default=str, separators=(",", ":"))) - 2
+
+
+def _document_size(entries: dict[str, int]) -> int:
+    """`_encoded_size` of a document from its entries' sizes: the braces and a comma between entries."""
+    return 2 + sum(entries.values()) + max(0, len(entries) - 1)
+
+
+_MISSING = object()
+
+
 class MetadataBuffer:
     def __init__(self, engine: sa.Engine, run_id: str, initial: dict[str, Any] | None = None) -> None:
         self.engine = engine
@@ -67,6 +80,7 @@ class MetadataBuffer:
         self._initial = copy.deepcopy(initial or {})
         self._ops: list[tuple[Any, ...]] = []
         self._loaded = initial is not None
+        self._sizes: dict[str, int] | None = None  # each key's entry size in the view's JSON, once measured
 
     def _ensure_loaded(self) -> None:
         if self._loaded:
@@ -75,19 +89,46 @@ class MetadataBuffer:
             row = conn.execute(sa.select(run_metadata.c.data).where(run_metadata.c.run_id == self.run_id)).first()
         if row is not None:
             self._view = json.loads(row[0])
+            self._sizes = None
         self._loaded = True
 
     def apply(self, op: tuple[Any, ...]) -> None:
+        """Apply one operation to this process's view, refused whole (MetadataTooLargeError) when the document would
+        outgrow METADATA_LIMIT_BYTES. Only the key it touches is copied and measured again: a copy and an encoding of
+        the whole document per operation were ~2 ms of an introspection's ~27 `metadata.set` calls."""
         op = (op[0], op[1], redact(op[2], str(op[1])) if len(op) > 2 else None)
         with self._lock:
             self._ensure_loaded()
-            trial = copy.deepcopy(self._view)
-            apply_op(trial, op)
-            size = _encoded_size(trial)
-            if size > METADATA_LIMIT_BYTES:
-                raise MetadataTooLargeError(size, METADATA_LIMIT_BYTES)
-            self._view = trial
+            if op[0] == "replace":
+                trial = copy.deepcopy(self._view)
+                apply_op(trial, op)
+                sizes = {key: _entry_size(key, value) for key, value in trial.items()}
+                self._check_size(sizes)
+                self._view, self._sizes = trial, sizes
+            else:
+                key, view = op[1], self._view
+                sizes = self._sizes if self._sizes is not None else {k: _entry_size(k, v) for k, v in view.items()}
+                scratch = {key: copy.copy(view[key])} if key in view else {}  # an append must not touch the view's list
+                apply_op(scratch, op)
+                value = scratch.get(key, _MISSING)
+                trial_sizes = dict(sizes)
+                if value is _MISSING:
+                    trial_sizes.pop(key, None)
+                else:
+                    trial_sizes[key] = _entry_size(key, value)
+                self._check_size(trial_sizes)
+                if value is _MISSING:
+                    view.pop(key, None)
+                else:
+                    view[key] = value
+                self._sizes = trial_sizes
             self._ops.append(op)
+
+    @staticmethod
+    def _check_size(sizes: dict[str, int]) -> None:
+        size = _document_size(sizes)
+        if size > METADATA_LIMIT_BYTES:
+            raise MetadataTooLargeError(size, METADATA_LIMIT_BYTES)
 
     def get(self, key: str, default: Any = None) -> Any:
         with self._lock:
@@ -154,7 +195,7 @@ class MetadataBuffer:
                     apply_op(view, op)
                 except TypeError:
                     pass
-            self._view = view
+            self._view, self._sizes = view, None
 
 
 class LogBuffer:

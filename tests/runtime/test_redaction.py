@@ -89,6 +89,23 @@ def test_key_value_pairs_and_url_passwords_in_free_text() -> None:
     assert "max_tokens=4000" in redact_text("max_tokens=4000") and "token_count: 3" in redact_text("token_count: 3")
 
 
+@pytest.mark.parametrize("text, hidden", [
+    ("password:hunter6", "hunter6"),  # a colon alone, no '=' and no space
+    ("api_key=hunter7", "hunter7"),  # an '=' alone
+    ("x\x00password:hunter8", "hunter8"),  # ASCII with a NUL: NUL replaced, the pair still masked
+    ("é token: hunter9", "hunter9"),  # not ASCII
+    ("abcd", "abcd"),  # a text exactly as long as the shortest secret searched for
+    ("xabcdx and a-much-longer-secret", "abcd"),
+])
+def test_each_rule_still_applies_where_its_quick_check_lets_it_through(text: str, hidden: str) -> None:
+    """The rules skip text that cannot hold their match ('=' or ':' for key-value pairs, non-ASCII or NUL for
+    unstorable characters, the shortest secret's length for the run's secrets): the edges of those checks."""
+    secrets = RunSecrets(["abcd", "a-much-longer-secret"])
+    masked = redact_text(text, secrets)
+    assert hidden not in masked and "\x00" not in masked
+    assert redact_text("abc", secrets) == "abc" and redact_text("name", secrets) == "name"
+
+
 def test_secret_values_are_scoped_to_the_run_that_holds_them() -> None:
     run_a = collect_secrets({"credentials": {"host": "db", "password": "postgres"}})
     run_b = collect_secrets({"text": "postgres"})
@@ -161,3 +178,29 @@ def test_masking_hostile_text_stays_linear() -> None:
     started = time.perf_counter()
     redact_text("pw-00000-y" * 30_000, many)
     assert time.perf_counter() - started < 5  # thousands of secrets: only the longest 256 are searched in text
+
+
+def test_a_schema_view_is_found_by_the_schema_object_and_by_its_content(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same schema object gives the view made for it without encoding it again; an equal schema built anew gives
+    the same view by its text; a different schema, its own; and the identity cache stays bounded."""
+    from runtime import payload_schema
+
+    class Vault(BaseModel):
+        key: SecretStr
+        label: str
+
+    schema = json_schema_of(Vault)
+    equal_copy = json.loads(json.dumps(schema))
+    view = SchemaView.of(schema)
+    assert view is not None and view.child("key").is_secret() and not view.child("label").is_secret()
+    encoded: list[dict] = []
+    real_dumps = json.dumps
+    monkeypatch.setattr(payload_schema.json, "dumps", lambda value, **kw: encoded.append(value) or real_dumps(value, **kw))
+    assert SchemaView.of(schema) is view and encoded == []  # by identity: not encoded again
+    assert SchemaView.of(equal_copy) is view and encoded == [equal_copy]  # an equal copy: by its text
+    monkeypatch.undo()
+    other = SchemaView.of({"type": "object", "properties": {"label": {"type": "string"}}})
+    assert other is not view and not other.child("label").is_secret()
+    for n in range(payload_schema._VIEWS_BY_IDENTITY_MAX + 10):
+        SchemaView.of({"type": "object", "title": f"t{n}"})
+    assert len(payload_schema._views_by_identity) <= payload_schema._VIEWS_BY_IDENTITY_MAX

@@ -66,12 +66,13 @@ def test_runs_wait_reads_the_outcome_once_dbos_has_recorded_it_without_a_second_
 
 def test_runs_wait_does_not_poll_a_run_executing_in_this_process(worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
     """Its end wakes the wait, so while the run executes here its status is read once (the look that finds it
-    started) and not as its code returns (its outcome is still being recorded); backing off from 10 ms to 200 ms
-    over a 1.2 s run read it ~8 times meanwhile, each look taking the GIL from the run."""
+    started) and not as its code returns (its outcome is still being recorded); its recorded end is read whole, with
+    no look at its status first. Backing off from 10 ms to 200 ms over a 1.2 s run read it ~8 times meanwhile, each
+    look taking the GIL from the run."""
     looks = record_looks(monkeypatch, runs_module)
     handle = tasks.trigger("wake-child", {"seconds": 1.2})
     run = runs.wait(handle.id, timeout=60)
     ended = time.time()
     assert run.status is RunStatus.COMPLETED
-    assert_looked_only_as_woken(looks)
+    assert_looked_only_as_woken(looks, ends_with_a_look=False)  # woken by its recorded end: read whole at once
     assert ended - run.output < 0.5  # noticed as it ended, not at the next look a second later
