@@ -13,7 +13,7 @@ import json
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from pydantic import BaseModel, Field, TypeAdapter
@@ -93,6 +93,30 @@ def save_snapshot(
 
     Idempotent per `run_id`. A malformed warning is refused (ValueError) before anything is written.
     """
+    return save_snapshot_with_diff(
+        data_source_id=data_source_id, catalog=catalog, profiles=profiles, source=source, run_id=run_id,
+        warnings=warnings, database_url=database_url,
+    ).id
+
+
+class SavedSnapshot(NamedTuple):
+    """A saved snapshot's id and the diff stored with it (None for its source's first snapshot)."""
+
+    id: str
+    diff: SnapshotDiff | None
+
+
+def save_snapshot_with_diff(
+    *,
+    data_source_id: str,
+    catalog: Catalog,
+    profiles: list[TableProfile] | None = None,
+    source: dict[str, Any] | None = None,
+    run_id: str | None = None,
+    warnings: list[dict[str, Any]] | None = None,
+    database_url: str | None = None,
+) -> SavedSnapshot:
+    """`save_snapshot`, also returning the diff it stored: the caller reports it without reading it back."""
     checked = [SnapshotWarning.model_validate(w).model_dump(mode="json") for w in warnings or []]
     # Dumping, decoding, diffing and encoding two catalogs of tens of thousands of columns allocates hundreds of
     # thousands of short-lived dicts; with the cyclic collector running they set off collections that re-scan the
@@ -110,7 +134,7 @@ def _save(
     run_id: str | None,
     checked: list[dict[str, Any]],
     database_url: str | None,
-) -> str:
+) -> SavedSnapshot:
     engine = store_engine(database_url)
     t = snapshots_table
     snapshot_id = snapshot_id_for_run(run_id) if run_id else f"snap_{uuid.uuid4().hex}"
@@ -146,7 +170,7 @@ def _save(
         lock_source(conn, data_source_id)  # the body referenced below cannot be pruned before this row commits
         previous, saved = _newest(conn, data_source_id, snapshot_id)
         if saved:
-            return snapshot_id
+            return SavedSnapshot(snapshot_id, _stored_diff(conn, snapshot_id))
         if previous is not None and previous.catalog_digest == encoded.digest:
             # most nightly snapshots: nothing changed. Nothing else is read, compressed or written but the head; the
             # body stays where the previous snapshot has it.
@@ -154,7 +178,7 @@ def _save(
             ref = previous.id if previous.holds_body else previous.catalog_ref
             if ref is not None:
                 insert(conn, previous, diff, ref=ref)
-                return snapshot_id
+                return SavedSnapshot(snapshot_id, diff)
     # A body of its own, so nothing to hold the source's lock for (on SQLite it is the whole file's write lock) while
     # it is compressed and the previous catalog is read, parsed and compared.
     body = encoded.packed()
@@ -165,9 +189,10 @@ def _save(
             stored = conn.execute(select_with_body(*body_columns()).where(t.c.id == previous.id)).one()
         diff = _diff(previous.id, stored_catalog_text(stored), encoded, snapshot_id)
     with engine.begin() as conn:
-        if not _exists(conn, snapshot_id):  # this run's step may have run twice at once (a resumed run)
-            insert(conn, previous, diff, body=body)
-    return snapshot_id
+        if _exists(conn, snapshot_id):  # this run's save may have run twice at once (a resumed run)
+            return SavedSnapshot(snapshot_id, _stored_diff(conn, snapshot_id))
+        insert(conn, previous, diff, body=body)
+    return SavedSnapshot(snapshot_id, diff)
 
 
 def _exists(conn: sa.Connection, snapshot_id: str) -> bool:
@@ -295,7 +320,11 @@ def list_snapshots(data_source_id: str | None = None, *, limit: int = 50, databa
 def stored_diff(snapshot_id: str, *, database_url: str | None = None) -> SnapshotDiff | None:
     """The diff saved with a snapshot (None for a source's first snapshot); SnapshotNotFoundError if there is none."""
     with store_engine(database_url).connect() as conn:
-        row = conn.execute(sa.select(snapshots_table.c.diff).where(snapshots_table.c.id == snapshot_id)).first()
+        return _stored_diff(conn, snapshot_id)
+
+
+def _stored_diff(conn: sa.Connection, snapshot_id: str) -> SnapshotDiff | None:
+    row = conn.execute(sa.select(snapshots_table.c.diff).where(snapshots_table.c.id == snapshot_id)).first()
     if row is None:
         raise SnapshotNotFoundError(f"no snapshot with id {snapshot_id!r}")
     return SnapshotDiff.model_validate(row.diff) if row.diff is not None else None

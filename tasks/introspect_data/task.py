@@ -93,7 +93,7 @@ def introspect_data(payload: IntrospectDataInput, ctx: TaskContext) -> dict[str,
     # Not a recorded step: the save is idempotent by itself (the snapshot's id is the run's), so an attempt or a
     # resumed run that saves again returns the snapshot already saved; a step's check and record cost ~2 ms more.
     with tracing.span("save snapshot", attributes={"taskpack.data_source.id": payload.data_source_id}):
-        snapshot_id = snapshots.save_snapshot(
+        snapshot_id, diff = snapshots.save_snapshot_with_diff(
             data_source_id=payload.data_source_id,
             catalog=catalog,
             profiles=profiling.profiled.profiles,
@@ -101,7 +101,6 @@ def introspect_data(payload: IntrospectDataInput, ctx: TaskContext) -> dict[str,
             run_id=ctx.run_id,
             warnings=[w.model_dump(mode="json") for w in warnings],
         )
-    diff = snapshots.stored_diff(snapshot_id)
     changes = diff.summary() if diff is not None else None
     if changes is not None:
         metadata.set("diff", changes.model_dump(mode="json"))

@@ -110,6 +110,23 @@ def test_each_snapshot_stores_its_diff_against_the_previous_one_of_its_source(st
     assert snapshots.compare_snapshots("src_a", from_snapshot=first, database_url=store_url).to_snapshot == third
 
 
+def test_a_save_returns_the_diff_it_stored_on_every_path(store_url: str) -> None:
+    """First snapshot (no diff), a changed catalog (compared the long way), an unchanged one (a body shared: an empty
+    diff), and the same run saving again (the diff stored the first time, not one computed against the newest)."""
+    saves = [
+        snapshots.save_snapshot_with_diff(data_source_id="src_r", catalog=catalog(BASE), run_id="run_r1", database_url=store_url),
+        snapshots.save_snapshot_with_diff(data_source_id="src_r", catalog=catalog(BASE, Table(name="refunds")), run_id="run_r2", database_url=store_url),
+        snapshots.save_snapshot_with_diff(data_source_id="src_r", catalog=catalog(BASE, Table(name="refunds")), run_id="run_r3", database_url=store_url),
+    ]
+    again = snapshots.save_snapshot_with_diff(data_source_id="src_r", catalog=catalog(), run_id="run_r2", database_url=store_url)
+    assert saves[0].diff is None
+    assert saves[1].diff is not None and saves[1].diff.tables_added == ["db.s.refunds"]
+    assert saves[2].diff is not None and saves[2].diff.is_empty and saves[2].diff.from_snapshot == saves[1].id
+    assert again == saves[1]  # not a diff of an empty catalog against the newest snapshot
+    for saved in saves:
+        assert snapshots.stored_diff(saved.id, database_url=store_url) == saved.diff
+
+
 def test_comparing_needs_two_snapshots_of_the_same_source(store_url: str) -> None:
     with pytest.raises(NoSnapshotError, match="no snapshot yet"):
         snapshots.compare_snapshots("src_none", database_url=store_url)

@@ -248,3 +248,26 @@ def test_a_model_outside_the_checked_ones_falls_back_to_pydantic() -> None:
     written = databases_json(catalog(table))
     assert written == TypeAdapter(list[Database]).dump_json(catalog(table).databases)
     assert b'"tag"' not in written and TaggedColumn(ordinal=1, name="id", data_type="integer", normalized_type="integer").__dict__["tag"] == "x"
+
+
+def test_a_large_body_is_hashed_beside_the_caller_to_the_same_digest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A body over the threshold is hashed on a thread of its own: the digest is the one computed inline, the thread
+    has ended once it is read, and a failure of the hash is raised to the reader rather than lost with the thread."""
+    from store import catalog_bodies
+
+    big = catalog(*[Table(name=f"t{n:05d}", columns=[col(f"c{i}", "character varying(64)") for i in range(20)]) for n in range(1200)])
+    encoded = catalog_bodies.EncodedCatalog(big)
+    assert len(encoded.databases) >= catalog_bodies.DIGEST_THREAD_MIN_BYTES
+    worker = encoded._digest._thread
+    assert worker is not None
+    assert encoded.digest == catalog_bodies.catalog_digest(encoded.databases) == catalog_bodies.DIGEST_PREFIX + blake3(encoded.databases).hexdigest(28)
+    assert not worker.is_alive()
+    small = catalog_bodies.EncodedCatalog(catalog(Table(name="orders", columns=[col("id")])))
+    assert small._digest._thread is None and small.digest == catalog_bodies.catalog_digest(small.databases)
+
+    def broken(data: bytes) -> str:
+        raise MemoryError("no room to hash")
+
+    monkeypatch.setattr(catalog_bodies, "catalog_digest", broken)
+    with pytest.raises(MemoryError, match="no room"):
+        catalog_bodies.EncodedCatalog(big).digest
