@@ -189,6 +189,15 @@ class RunFeed:
         since the last poll (a run may start and finish between two polls)."""
         return runtime.runs.tagged_unfinished_or_new(sorted(tags), created_since_ms / 1000, database_url=self.database_url)
 
+    def remember_unfinished(self, tags: frozenset[str]) -> None:
+        """The tags' runs unfinished now, read by the next poll whatever their state then. A tag stream's first state
+        lists the tag's latest MAX_TAG_INITIAL runs; an older run, unfinished as the stream began and finished before
+        the first poll that reads its tag, is neither unfinished nor created lately there: the stream would never hear
+        that it finished."""
+        unfinished = runtime.runs.tagged_unfinished_or_new(sorted(tags), time.time(), database_url=self.database_url)
+        with self._lock:
+            self._first_shown.update(unfinished)
+
     def snapshot(self, run_ids: list[str]) -> dict[str, RunEvent]:
         """Each run as an event, now (the first event of a stream); unknown ids are left out."""
         backend = self._backend()
@@ -385,6 +394,7 @@ async def stream_tag(
     feed = _feed(request)
     sub = feed.subscribe(tags=frozenset(wanted))
     try:
+        await asyncio.to_thread(feed.remember_unfinished, frozenset(wanted))  # before the first state is read
         listed = await asyncio.to_thread(
             runtime.runs.list, tag=wanted, limit=MAX_TAG_INITIAL, database_url=request.app.state.settings.database_url
         )

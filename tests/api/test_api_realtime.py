@@ -342,3 +342,42 @@ def test_a_run_of_a_newly_followed_tag_that_finishes_before_the_first_poll_still
         api_tasks.gate(f"{token}:0").set()
         feed.stop()
         loop.close()
+
+
+def test_an_older_run_beyond_the_first_state_that_finishes_before_the_first_poll_still_reaches_the_stream(
+    api: Api, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tag stream's first state lists the tag's latest runs only (here one). A run older than those, unfinished as the
+    stream begins and finished before the first poll that reads its tag, is neither unfinished nor created lately
+    there: the stream must still hear that it finished. The feed's first poll is held until the run has finished."""
+    from api import realtime
+
+    monkeypatch.setattr(realtime, "MAX_TAG_INITIAL", 1)
+    token, tag = uuid.uuid4().hex, f"older-{uuid.uuid4().hex[:8]}"
+    older = _trigger(client, "api-steps", {"token": token, "steps": 1, "gated": True}, tags=[tag])
+    _wait_for_metadata(client, older["id"], lambda m: m.get("stage") == "step 1", "the run did not reach its gate")
+    time.sleep(TAG_LOOKBACK_MS / 1000 + 0.5)  # no longer "created lately" for a poll
+    newer = _trigger(client, "api-echo", tags=[tag])
+    api.wait_run(client, newer["id"])
+    feed: RunFeed = api.app.state.run_feed
+    held, release = threading.Event(), threading.Event()
+    poll = feed.poll_once
+
+    def held_poll(subs):  # type: ignore[no-untyped-def]
+        held.set()
+        release.wait(30)
+        poll(subs)
+
+    monkeypatch.setattr(feed, "poll_once", held_poll)
+    try:
+        with SSEStream(client, "/realtime/v1/runs", params={"tag": tag}) as stream:
+            assert stream.next_event().data["id"] == newer["id"]  # the first state: the latest run only
+            assert held.wait(10), "the feed did not start a poll for the stream"
+            api_tasks.gate(f"{token}:0").set()
+            assert api.wait_run(client, older["id"])["status"] == "COMPLETED"  # finished before the poll reads the tag
+            release.set()
+            event = _wait_for(stream, lambda data: data["id"] == older["id"] and data["isFinished"])
+            assert event.data["status"] == "COMPLETED"
+    finally:
+        release.set()
+        api_tasks.gate(f"{token}:0").set()
